@@ -1,0 +1,54 @@
+# Two commands matter: `make demo` and `make test`. Both set everything up first and are safe to rerun.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+CLI    := $(BIN)/cdc-replicator
+
+.PHONY: setup system-deps demo test lint typecheck unit up down status bench clean
+
+setup: system-deps $(STAMP)
+
+# redis-server comes from Debian's packages; Java 17 and Maven fetch and run the Kafka broker.
+system-deps:
+	@command -v redis-server >/dev/null || { \
+	  echo "installing redis-server from Debian's packages"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	@command -v java >/dev/null || { echo "java (JDK 17) is required to run Kafka"; exit 1; }
+	@command -v mvn >/dev/null || { echo "mvn (Maven) is required to fetch Kafka's jars"; exit 1; }
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(CLI) stack up
+	$(BIN)/python -m streams.demo
+
+up: setup
+	$(CLI) stack up
+
+down:
+	@[ -x $(CLI) ] && $(CLI) stack down || true
+
+status: setup
+	$(CLI) stack status
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python -m bench.replicate
+
+clean:
+	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Stores the replicator writes to, and sources it snapshots from: one module each."""

@@ -1,0 +1,224 @@
+"""DynamoDB store: conditional puts, so a write lands only over an older version.
+
+Items carry the key and data attributes at top level; bookkeeping attributes start with `_`:
+`_v` the version token, `_deleted` on tombstones, `_expires_at` (epoch seconds) for DynamoDB's
+TTL on tombstones. Tombstones lack the index attribute, so the sparse local secondary index that
+lists a partition never shows them.
+"""
+
+import asyncio
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from connectors.sink import Batch, Item, WriteOutcome
+from connectors.values import plain
+from streams.events import ChangeEvent, ItemId
+from streams.tables import TableSpec
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+VERSION_ATTR = "_v"
+DELETED_ATTR = "_deleted"
+EXPIRES_ATTR = "_expires_at"
+NEWER_ONLY = "attribute_not_exists(#v) OR #v < :v"
+
+_serialize = TypeSerializer().serialize
+_deserialize = TypeDeserializer().deserialize
+
+
+class DynamoDBStore:
+    name = "dynamodb"
+
+    def __init__(
+        self,
+        client: "DynamoDBClient",
+        tables: Mapping[str, TableSpec],
+        concurrency: int = 16,
+        tombstone_grace_seconds: int = 7 * 24 * 3600,
+    ) -> None:
+        self.client = client
+        self.tables = tables
+        self.tombstone_grace = tombstone_grace_seconds
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="dynamodb")
+
+    @classmethod
+    def connect(
+        cls,
+        endpoint_url: str | None,
+        region: str,
+        tables: Mapping[str, TableSpec],
+        credentials: tuple[str, str] | None = None,
+        concurrency: int = 16,
+        **kw: Any,
+    ) -> "DynamoDBStore":
+        return cls(
+            make_client(endpoint_url, region, credentials, concurrency), tables, concurrency, **kw
+        )
+
+    async def write(self, batch: Batch) -> WriteOutcome:
+        loop = asyncio.get_running_loop()
+        futures = [loop.run_in_executor(self._pool, self._put, e) for e in batch.values()]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        outcome = WriteOutcome()
+        for (item, event), result in zip(batch.items(), results, strict=True):
+            _count(outcome, item, event, result)
+        return outcome
+
+    def _put(self, event: ChangeEvent) -> bool:
+        """True when written, False when the stored version was the same or newer."""
+        spec = self.tables[event.table]
+        try:
+            self.client.put_item(
+                TableName=spec.physical_name(event.table),
+                Item=self._item(event),
+                ConditionExpression=NEWER_ONLY,
+                ExpressionAttributeNames={"#v": VERSION_ATTR},
+                ExpressionAttributeValues={":v": {"S": event.version.token()}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def _item(self, event: ChangeEvent) -> dict[str, Any]:
+        item: dict[str, Any] = {name: {"S": value} for name, value in event.key.items()}
+        item[VERSION_ATTR] = {"S": event.version.token()}
+        if event.op == "delete":
+            item[DELETED_ATTR] = {"BOOL": True}
+            item[EXPIRES_ATTR] = {"N": str(int(time.time()) + self.tombstone_grace)}
+        else:
+            for name, value in (event.data or {}).items():
+                item[name] = _serialize(_decimals(value))
+        return item
+
+    async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
+        spec = self.tables[table]
+        response = await asyncio.get_running_loop().run_in_executor(
+            self._pool,
+            lambda: self.client.get_item(
+                TableName=spec.physical_name(table),
+                Key={name: {"S": key[name]} for name in spec.key_attributes},
+                ConsistentRead=True,
+            ),
+        )
+        raw = response.get("Item")
+        if raw is None or DELETED_ATTR in raw:
+            return None
+        return _as_item(raw)
+
+    async def list(self, table: str, partition: str, limit: int) -> list[Item]:
+        spec = self.tables[table]
+        index = spec.lsi_name()
+        if index is None:
+            raise ValueError(f"table {table!r} declares no index attribute to list by")
+        response = await asyncio.get_running_loop().run_in_executor(
+            self._pool,
+            lambda: self.client.query(
+                TableName=spec.physical_name(table),
+                IndexName=index,
+                KeyConditionExpression="#pk = :pk",
+                ExpressionAttributeNames={"#pk": spec.partition_key},
+                ExpressionAttributeValues={":pk": {"S": partition}},
+                ScanIndexForward=False,
+                Limit=limit,
+            ),
+        )
+        return [_as_item(raw) for raw in response.get("Items", [])]
+
+    async def version_of(self, item: ItemId) -> str | None:
+        """The stored version token, tombstones included (for tests and verify)."""
+        spec = self.tables[item.table]
+        key = {spec.partition_key: {"S": item.partition}}
+        if spec.sort_key:
+            key[spec.sort_key] = {"S": item.sort}
+        response = await asyncio.get_running_loop().run_in_executor(
+            self._pool,
+            lambda: self.client.get_item(
+                TableName=spec.physical_name(item.table), Key=key, ConsistentRead=True
+            ),
+        )
+        raw = response.get("Item")
+        return raw[VERSION_ATTR]["S"] if raw else None
+
+    async def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.client.close()
+
+
+def make_client(
+    endpoint_url: str | None,
+    region: str,
+    credentials: tuple[str, str] | None,
+    concurrency: int = 16,
+) -> "DynamoDBClient":
+    """A client with botocore's standard retry mode; a local endpoint gets dummy credentials."""
+    if credentials is None and endpoint_url:
+        credentials = ("cdc-local", "cdc-local")
+    key_id, secret = credentials or (None, None)
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 4},
+        max_pool_connections=concurrency,
+        connect_timeout=5,
+        read_timeout=10,
+    )
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint_url or None,
+        region_name=region,
+        config=config,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+    )
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Only a malformed item is permanent; anything else (throttling, network, a missing table
+    or credentials an operator can fix) is waited out rather than dead-lettered."""
+    if isinstance(exc, ParamValidationError):
+        return True
+    return isinstance(exc, ClientError) and error_code(exc) == "ValidationException"
+
+
+def _count(outcome: WriteOutcome, item: ItemId, event: ChangeEvent, result: object) -> None:
+    if result is True:
+        outcome.applied += 1
+    elif result is False:
+        outcome.stale += 1
+    elif isinstance(result, BaseException) and is_permanent(result):
+        outcome.rejected.append((event, f"dynamodb: {result}"))
+    elif isinstance(result, ClientError | BotoCoreError | OSError):
+        outcome.retry[item] = event
+        outcome.cause = result
+    elif isinstance(result, BaseException):
+        raise result
+
+
+def _decimals(value: Any) -> Any:
+    """DynamoDB numbers are decimals; a float goes through its shortest repr, exactly."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {k: _decimals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decimals(v) for v in value]
+    return value
+
+
+def _as_item(raw: Mapping[str, Any]) -> Item:
+    return {
+        name: plain(_deserialize(value)) for name, value in raw.items() if not name.startswith("_")
+    }

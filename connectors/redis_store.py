@@ -1,0 +1,167 @@
+"""Redis store: one hash per item, one sorted set per partition, written by one Lua script.
+
+Layout (`cdc` is `CDC_REDIS_KEY_PREFIX`; key values are percent-encoded, so distinct keys
+never collide and no value can break out of the `{...}` hash tag):
+
+    cdc:{<table>:<partition>}:i:<sort>   hash  v = version token, d = data JSON (absent: tombstone)
+    cdc:{<table>:<partition>}:idx        zset  member <sort>, score = index attribute
+
+All keys of a partition share a hash tag, so a partition lives on one Redis Cluster slot.
+"""
+
+import json
+from collections.abc import Mapping
+from importlib.resources import files
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pydantic_core
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+
+from connectors.sink import Batch, Item, WriteOutcome
+from connectors.values import plain
+from streams.events import ChangeEvent, ItemId
+from streams.tables import TableSpec
+
+LWW_SCRIPT = files("connectors").joinpath("redis_lww.lua").read_text()
+
+# Worth waiting out: the server is away, loading, failing over or out of memory for now.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    rexc.ConnectionError,
+    rexc.TimeoutError,
+    rexc.BusyLoadingError,
+    rexc.TryAgainError,
+    rexc.ClusterDownError,
+    rexc.ReadOnlyError,
+    rexc.OutOfMemoryError,
+    OSError,
+)
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+class RedisKeys:
+    """Key names for one prefix; the only place that knows the layout."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def partition(self, table: str, partition: str) -> str:
+        return f"{self.prefix}:{{{_q(table)}:{_q(partition)}}}"
+
+    def item(self, item: ItemId) -> str:
+        return f"{self.partition(item.table, item.partition)}:i:{_q(item.sort)}"
+
+    def index(self, table: str, partition: str) -> str:
+        return f"{self.partition(table, partition)}:idx"
+
+
+class RedisStore:
+    name = "redis"
+
+    def __init__(
+        self,
+        client: "aioredis.Redis",
+        tables: Mapping[str, TableSpec],
+        key_prefix: str = "cdc",
+        tombstone_grace_seconds: int = 7 * 24 * 3600,
+    ) -> None:
+        self.client = client
+        self.tables = tables
+        self.keys = RedisKeys(key_prefix)
+        self.tombstone_ms = tombstone_grace_seconds * 1000
+        self._lww = client.register_script(LWW_SCRIPT)
+
+    @classmethod
+    def from_url(
+        cls, url: str, tables: Mapping[str, TableSpec], password: str | None = None, **kw: Any
+    ) -> "RedisStore":
+        client = aioredis.from_url(
+            url, password=password, socket_timeout=10, socket_connect_timeout=5
+        )
+        return cls(client, tables, **kw)
+
+    async def write(self, batch: Batch) -> WriteOutcome:
+        outcome = WriteOutcome()
+        if not batch:
+            return outcome
+        pipe = self.client.pipeline(transaction=False)
+        for item, event in batch.items():
+            keys, args = self._script_call(item, event)
+            await self._lww(keys=keys, args=args, client=pipe)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except TRANSIENT_ERRORS as exc:
+            return WriteOutcome(retry=dict(batch), cause=exc)
+        for (item, event), result in zip(batch.items(), results, strict=True):
+            self._count(outcome, item, event, result)
+        return outcome
+
+    @staticmethod
+    def _count(outcome: WriteOutcome, item: ItemId, event: ChangeEvent, result: object) -> None:
+        if isinstance(result, TRANSIENT_ERRORS):
+            outcome.retry[item] = event
+            outcome.cause = result
+        elif isinstance(result, Exception):
+            outcome.rejected.append((event, f"redis: {result}"))
+        elif result == 1:
+            outcome.applied += 1
+        else:
+            outcome.stale += 1
+
+    def _script_call(self, item: ItemId, event: ChangeEvent) -> tuple[list[str], list[Any]]:
+        spec = self.tables[item.table]
+        data = event.data or {}
+        score = data.get(spec.index_attribute) if spec.index_attribute else None
+        keys = [self.keys.item(item), self.keys.index(item.table, item.partition)]
+        args: list[Any] = [
+            event.version.token(),
+            event.op,
+            pydantic_core.to_json(data) if event.op == "upsert" else b"",
+            repr(score) if score is not None else "",
+            _q(item.sort),
+            self.tombstone_ms,
+        ]
+        return keys, args
+
+    async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
+        spec = self.tables[table]
+        item = ItemId(table, key[spec.partition_key], key.get(spec.sort_key or "", ""))
+        data = await self.client.hget(self.keys.item(item), "d")
+        return None if data is None else _as_item(spec, item, _bytes(data))
+
+    async def list(self, table: str, partition: str, limit: int) -> list[Item]:
+        spec = self.tables[table]
+        members = await self.client.zrevrange(self.keys.index(table, partition), 0, limit - 1)
+        items = [ItemId(table, partition, unquote(_bytes(m).decode())) for m in members]
+        pipe = self.client.pipeline(transaction=False)
+        for item in items:
+            pipe.hget(self.keys.item(item), "d")
+        found = await pipe.execute()
+        return [_as_item(spec, i, d) for i, d in zip(items, found, strict=True) if d is not None]
+
+    async def version_of(self, item: ItemId) -> str | None:
+        """The stored version token, tombstones included (for tests and verify)."""
+        raw = await self.client.hget(self.keys.item(item), "v")
+        return _bytes(raw).decode() if raw is not None else None
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _bytes(value: object) -> bytes:
+    # Replies are bytes: the client is never created with decode_responses.
+    if not isinstance(value, bytes):
+        raise TypeError(f"expected bytes from Redis, got {type(value).__name__}")
+    return value
+
+
+def _as_item(spec: TableSpec, item: ItemId, data: bytes) -> Item:
+    out: Item = {spec.partition_key: item.partition}
+    if spec.sort_key:
+        out[spec.sort_key] = item.sort
+    out.update(plain(json.loads(data)))
+    return out

@@ -1,0 +1,105 @@
+"""The Faust app and its one agent: batches from the changes topic through the `Replicator`."""
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, cast
+
+import faust
+from faust.types import EventT
+
+from connectors.sink import Store
+from streams.dlq import DeadLetterTopic, Headers
+from streams.records import Record
+from streams.replicator import BatchReport, Replicator
+from streams.retry import Backoff
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+StoresFactory = Callable[[], Sequence[Store]]
+
+
+def group_for(settings: Settings, store_names: Sequence[str]) -> str:
+    """Both stores share the main group; a worker for a subset gets its own, to feed or rebuild
+    one store without moving the other's offsets."""
+    if sorted(store_names) == ["dynamodb", "redis"]:
+        return settings.group_id
+    return f"{settings.group_id}-{'-'.join(sorted(store_names))}"
+
+
+def create_app(settings: Settings, group_id: str, open_stores: StoresFactory) -> faust.App:
+    app = faust.App(
+        group_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        key_serializer="raw",
+        value_serializer="raw",
+        datadir=settings.data_dir,
+        web_enabled=settings.web_enabled,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        topic_disable_leader=True,
+        topic_partitions=settings.topic_partitions,
+    )
+    changes = app.topic(
+        settings.topic,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+    async def send_dead_letter(
+        topic: str, key: bytes | None, value: bytes | None, headers: Headers
+    ) -> Any:
+        return await app.producer.send_and_wait(topic, key, value, None, None, headers)
+
+    dlq = DeadLetterTopic(settings.dlq_topic, send_dead_letter)
+    backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
+
+    @app.agent(changes, name="replicate")
+    async def replicate(stream: faust.StreamT) -> None:
+        stores = open_stores()
+        replicator = Replicator(settings.tables, stores, dlq, backoff)
+        try:
+            batches = _event_batches(stream, settings.batch_max_events, settings.batch_max_seconds)
+            async for events in batches:
+                report = await replicator.process([_record(event) for event in events])
+                _log_batch(report)
+                for event in events:
+                    await stream.ack(event)
+        finally:
+            for store in stores:
+                await store.close()
+
+    return app
+
+
+def _event_batches(
+    stream: faust.StreamT, size: int, within: float
+) -> AsyncIterator[Sequence[EventT]]:
+    """Batches that stay unacked until we ack them (`take` and `take_events` ack in a `finally`,
+    even when processing failed). Faust types them as values; they are events."""
+    batches = cast(faust.Stream, stream).noack_take(size, within=within)
+    return cast("AsyncIterator[Sequence[EventT]]", batches)
+
+
+def _record(event: EventT) -> Record:
+    message = event.message
+    timestamp = int(message.timestamp * 1000) if message.timestamp else None
+    return Record(
+        message.topic, message.partition, message.offset, message.key, message.value, timestamp
+    )
+
+
+def _log_batch(report: BatchReport) -> None:
+    per_store = ", ".join(
+        f"{name}: {o.applied} applied {o.stale} stale" for name, o in report.outcomes.items()
+    )
+    log.info(
+        "batch of %d records, %d items (%s), %d dead letters",
+        report.records, report.items, per_store, len(report.dead_letters),
+    )  # fmt: skip

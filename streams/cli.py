@@ -1,0 +1,157 @@
+"""`cdc-replicator`: the worker, the local stack, publishing and reading items back."""
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from streams.errors import ReplicatorError
+from streams.settings import Settings, load_settings
+from streams.stores import STORE_NAMES
+
+Handler = Callable[[Settings, argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        code = args.handler(settings, args)
+    except ReplicatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cdc-replicator", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stack = sub.add_parser("stack", help="local Kafka, Redis and DynamoDB API without Docker")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    stack.set_defaults(handler=cmd_stack)
+
+    worker = sub.add_parser("worker", help="consume the changes topic into the stores (main job)")
+    worker.add_argument(
+        "--sinks", type=store_list, default=list(STORE_NAMES), help="redis,dynamodb"
+    )
+    worker.add_argument(
+        "--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"]
+    )
+    worker.set_defaults(handler=cmd_worker)
+
+    init = sub.add_parser("init", help="create the topics and DynamoDB tables if missing")
+    init.set_defaults(handler=cmd_init)
+
+    publish = sub.add_parser("publish", help="publish change events from a JSON Lines file")
+    publish.add_argument("file", help="path, or - for stdin")
+    publish.add_argument(
+        "--skip-invalid", action="store_true", help="publish the valid lines anyway"
+    )
+    publish.set_defaults(handler=cmd_publish)
+
+    get = sub.add_parser("get", help="print one item from a store as JSON")
+    get.add_argument("--store", required=True, choices=STORE_NAMES)
+    get.add_argument("table")
+    get.add_argument(
+        "key", nargs="+", type=key_value, help="attribute=value for each key attribute"
+    )
+    get.set_defaults(handler=cmd_get)
+
+    lst = sub.add_parser("list", help="list a partition's items, newest first (JSON Lines)")
+    lst.add_argument("--store", required=True, choices=STORE_NAMES)
+    lst.add_argument("table")
+    lst.add_argument("partition")
+    lst.add_argument("--limit", type=int, default=100)
+    lst.set_defaults(handler=cmd_list)
+
+    schema = sub.add_parser("schema", help="print the change event's JSON Schema")
+    schema.set_defaults(handler=cmd_schema)
+    return parser
+
+
+def store_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = set(names) - set(STORE_NAMES)
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(STORE_NAMES)}")
+    return names
+
+
+def key_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected attribute=value, got {text!r}")
+    return name, value
+
+
+def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.stack.manager import Stack  # noqa: PLC0415 -- keep other commands light
+
+    stack = Stack.from_settings(settings)
+    if args.action == "down":
+        stack.down()
+        return 0
+    statuses = stack.up() if args.action == "up" else stack.status()
+    for status in statuses:
+        print(status.describe())
+    return 0 if all(s.healthy for s in statuses) else 1
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.worker import run_worker  # noqa: PLC0415
+
+    run_worker(settings, args.sinks, args.loglevel)
+    return 0
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.worker import prepare  # noqa: PLC0415
+
+    asyncio.run(prepare(settings, STORE_NAMES))
+    tables = ", ".join(settings.tables)
+    print(f"topics {settings.topic}, {settings.dlq_topic} and tables {tables} ready")
+    return 0
+
+
+def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.commands import publish_lines, read_lines  # noqa: PLC0415
+
+    lines = read_lines(args.file)
+    return asyncio.run(publish_lines(settings, args.file, lines, skip_invalid=args.skip_invalid))
+
+
+def cmd_get(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.commands import get_item  # noqa: PLC0415
+
+    item = asyncio.run(get_item(settings, args.store, args.table, dict(args.key)))
+    if item is None:
+        print("not found", file=sys.stderr)
+        return 1
+    print(json.dumps(item, ensure_ascii=False))
+    return 0
+
+
+def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.commands import list_items  # noqa: PLC0415
+
+    for item in asyncio.run(
+        list_items(settings, args.store, args.table, args.partition, args.limit)
+    ):
+        print(json.dumps(item, ensure_ascii=False))
+    return 0
+
+
+def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.events import ChangeEvent  # noqa: PLC0415
+
+    print(json.dumps(ChangeEvent.model_json_schema(), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The async bodies of the CLI's short commands."""
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from connectors.sink import Item
+from streams.errors import ConfigError
+from streams.jsonl import parse_lines
+from streams.publisher import Publisher
+from streams.settings import Settings
+from streams.stores import open_store
+
+
+def read_lines(path: str) -> list[bytes]:
+    return sys.stdin.buffer.readlines() if path == "-" else Path(path).read_bytes().splitlines()
+
+
+async def publish_lines(
+    settings: Settings, path: str, lines: list[bytes], skip_invalid: bool
+) -> int:
+    """Validate every line first: a file with a bad line publishes nothing, unless told to."""
+    parsed = parse_lines(lines, settings.tables)
+    for number, why in parsed.errors:
+        print(f"{path}:{number}: {why}", file=sys.stderr)
+    if parsed.errors and not skip_invalid:
+        print(
+            f"{len(parsed.errors)} invalid lines; nothing published (--skip-invalid)",
+            file=sys.stderr,
+        )
+        return 1
+    async with Publisher(
+        settings.kafka_bootstrap_servers, settings.topic, settings.tables, settings.origin
+    ) as publisher:
+        count = await publisher.publish(parsed.events)
+    print(f"published {count} events to {settings.topic}, skipped {len(parsed.errors)} invalid")
+    return 0
+
+
+async def get_item(
+    settings: Settings, store_name: str, table: str, key: Mapping[str, str]
+) -> Item | None:
+    spec = settings.tables.get(table)
+    if spec is None:
+        raise ConfigError(f"table {table!r} is not declared in CDC_TABLES")
+    missing = set(spec.key_attributes) - set(key)
+    if missing:
+        raise ConfigError(f"give every key attribute: missing {', '.join(sorted(missing))}")
+    store = open_store(settings, store_name)
+    try:
+        return await store.get(table, key)
+    finally:
+        await store.close()
+
+
+async def list_items(
+    settings: Settings, store_name: str, table: str, partition: str, limit: int
+) -> list[Item]:
+    if table not in settings.tables:
+        raise ConfigError(f"table {table!r} is not declared in CDC_TABLES")
+    store = open_store(settings, store_name)
+    try:
+        return await store.list(table, partition, limit)
+    finally:
+        await store.close()

@@ -1,0 +1,29 @@
+"""One root exception for the project; each error says whether retrying can help."""
+
+
+class ReplicatorError(Exception):
+    """Root of every error cdc-replicator raises on purpose."""
+
+    retriable: bool = False
+
+
+class ConfigError(ReplicatorError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class InvalidEventError(ReplicatorError):
+    """A message can never be applied: it goes to the dead-letter topic, with `reason`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TransientStoreError(ReplicatorError):
+    """A store is unreachable, overloaded or throttling: wait and try again, never drop."""
+
+    retriable = True
+
+
+class StackError(ReplicatorError):
+    """A local service failed to start or answer."""

@@ -1,0 +1,26 @@
+"""Read change events from JSON Lines, reporting each bad line by number."""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from streams.errors import InvalidEventError
+from streams.events import ChangeEvent, decode_event
+from streams.tables import TableSpec
+
+
+@dataclass
+class ParsedLines:
+    events: list[ChangeEvent] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
+
+
+def parse_lines(lines: Iterable[bytes], tables: Mapping[str, TableSpec]) -> ParsedLines:
+    parsed = ParsedLines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            parsed.events.append(decode_event(line, dict(tables)))
+        except InvalidEventError as exc:
+            parsed.errors.append((number, f"{exc.reason}: {exc}"))
+    return parsed

@@ -1,0 +1,21 @@
+"""The Kafka record as the replicator sees it, independent of the consumer library."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One consumed message: where it came from and its raw bytes.
+
+    Attributes:
+        topic, partition, offset: its position, named in dead letters and in lag.
+        key, value: raw bytes as published (value None for a Kafka tombstone).
+        timestamp_ms: the broker or producer timestamp, for lag in seconds.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp_ms: int | None = None

@@ -1,0 +1,92 @@
+"""One consumed batch, from raw records to stores, in the order that makes commits safe.
+
+Commit order (the agent acks only after `process` returns; Faust commits only acked offsets):
+  1. decode: every record becomes a valid `ChangeEvent` or a dead letter with its reason;
+  2. coalesce: per item only the greatest version is kept, the one write that matters;
+  3. write: the winners go to every store at once; each store retries its transient failures
+     with backoff until all are applied, stale or rejected (stopping the worker cancels here:
+     nothing is acked, the batch is consumed again after restart, and LWW makes that harmless);
+  4. dead-letter: malformed records, and writes a store rejected as invalid, are published to
+     `<topic>.dlq`, and the broker has acknowledged them;
+  5. return: the agent acks the batch's records; their offsets are committed on Faust's commit
+     interval or at shutdown.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from connectors.sink import Store, WriteOutcome
+from streams.apply import write_until_done
+from streams.dlq import DeadLetter, DeadLetterTopic
+from streams.errors import InvalidEventError
+from streams.events import ChangeEvent, decode_event
+from streams.lww import coalesce
+from streams.records import Record
+from streams.retry import Backoff
+from streams.tables import TableSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchReport:
+    records: int
+    items: int
+    outcomes: dict[str, WriteOutcome] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+class Replicator:
+    def __init__(
+        self,
+        tables: Mapping[str, TableSpec],
+        stores: Sequence[Store],
+        dead_letters: DeadLetterTopic,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.tables = dict(tables)
+        self.stores = list(stores)
+        self.dead_letters = dead_letters
+        self.backoff = backoff or Backoff()
+
+    async def process(self, records: Sequence[Record]) -> BatchReport:
+        decoded, letters = self.decode(records)
+        winners = coalesce((event for event, _ in decoded), self.tables)
+        report = BatchReport(records=len(records), items=len(winners))
+        results = await asyncio.gather(
+            *(write_until_done(store, winners, self.backoff) for store in self.stores)
+        )
+        report.outcomes = {
+            store.name: result for store, result in zip(self.stores, results, strict=True)
+        }
+        record_of = {id(event): record for event, record in decoded}
+        letters.extend(_rejected(results, record_of))
+        await self.dead_letters.send(letters)
+        report.dead_letters = letters
+        return report
+
+    def decode(
+        self, records: Sequence[Record]
+    ) -> tuple[list[tuple[ChangeEvent, Record]], list[DeadLetter]]:
+        decoded: list[tuple[ChangeEvent, Record]] = []
+        letters: list[DeadLetter] = []
+        for record in records:
+            try:
+                event = decode_event(record.value, self.tables)
+            except InvalidEventError as exc:
+                letters.append(DeadLetter(record, exc.reason, str(exc)))
+            else:
+                decoded.append((event, record))
+        return decoded, letters
+
+
+def _rejected(results: Sequence[WriteOutcome], record_of: Mapping[int, Record]) -> list[DeadLetter]:
+    """A write either store refused as invalid, once per event even if both refused it."""
+    letters: dict[int, DeadLetter] = {}
+    for result in results:
+        for event, message in result.rejected:
+            record = record_of[id(event)]
+            letters.setdefault(id(event), DeadLetter(record, "rejected_by_store", message))
+    return list(letters.values())

@@ -1,0 +1,1 @@
+"""A local stack without Docker: Kafka from Maven Central jars, redis-server, moto (DynamoDB)."""

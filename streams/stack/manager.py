@@ -1,0 +1,100 @@
+"""`stack up | down | status`: the local services as one unit, idempotent and pid-file based."""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from streams.errors import StackError
+from streams.settings import Settings
+from streams.stack.process import port_open, wait_until
+from streams.stack.services import DynamoDBService, KafkaService, RedisService, Service
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    port: int
+    pid: int | None  # None: not started by this stack (absent, or the user's own)
+    healthy: bool
+
+    def describe(self) -> str:
+        owner = f"pid {self.pid}" if self.pid else "not managed"
+        health = "up" if self.healthy else "down"
+        return f"{self.name:<9} 127.0.0.1:{self.port:<6} {health:<5} ({owner})"
+
+
+class Stack:
+    """Kafka, Redis and the DynamoDB API under one state folder."""
+
+    def __init__(self, services: list[Service]) -> None:
+        self.services = services
+
+    @classmethod
+    def from_settings(cls, settings: Settings, controller_port: int | None = None) -> "Stack":
+        state = Path(settings.stack_dir)
+        kafka = KafkaService(
+            port=settings.kafka_port,
+            controller_port=controller_port or settings.kafka_port + 1,
+            state_dir=state,
+            cache_dir=Path(settings.cache_dir),
+            version=settings.kafka_version,
+        )
+        # Fast ones first, so they boot while Kafka's jars are checked.
+        return cls(
+            [
+                RedisService(settings.redis_port, state),
+                DynamoDBService(settings.dynamodb_port, state),
+                kafka,
+            ]
+        )
+
+    def up(
+        self, timeout: float = 180, report: Callable[[str], None] = print
+    ) -> list[ServiceStatus]:
+        started = [svc for svc in self.services if self._start(svc, report)]
+        for svc in started:
+            self._wait_ready(svc, timeout)
+        return self.status()
+
+    def _start(self, svc: Service, report: Callable[[str], None]) -> bool:
+        """Start `svc` unless it runs already; True when there is a start to wait for."""
+        proc = svc.process()
+        if proc.pid() is not None:
+            report(f"{svc.name}: already running (pid {proc.pid()})")
+            return True
+        if port_open(svc.port):
+            if svc.ready():
+                report(f"{svc.name}: using the service already on port {svc.port} (not managed)")
+                return False
+            raise StackError(
+                f"{svc.name}: port {svc.port} is taken by something else; choose another"
+            )
+        begin = time.monotonic()
+        svc.prepare()
+        pid = svc.process().start()
+        report(f"{svc.name}: started pid {pid} (prepared in {time.monotonic() - begin:.1f}s)")
+        return True
+
+    @staticmethod
+    def _wait_ready(svc: Service, timeout: float) -> None:
+        proc = svc.process()
+        if not wait_until(lambda: proc.pid() is None or svc.ready(), timeout, interval=0.3):
+            raise StackError(
+                f"{svc.name} did not answer in {timeout:.0f}s; log tail:\n{proc.log_tail()}"
+            )
+        if proc.pid() is None:
+            raise StackError(f"{svc.name} exited while starting; log tail:\n{proc.log_tail()}")
+
+    def down(self, report: Callable[[str], None] = print) -> None:
+        for svc in reversed(self.services):
+            stopped = svc.process().stop()
+            report(f"{svc.name}: {'stopped' if stopped else 'was not started by this stack'}")
+
+    def status(self) -> list[ServiceStatus]:
+        return [
+            ServiceStatus(
+                svc.name, svc.port, svc.process().pid(), port_open(svc.port) and svc.ready()
+            )
+            for svc in self.services
+        ]

@@ -1,0 +1,67 @@
+"""Open the stores a worker or a command names, from settings."""
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from connectors.dynamodb_schema import ensure_table
+from connectors.dynamodb_store import DynamoDBStore, make_client
+from connectors.redis_store import RedisStore
+from connectors.sink import Store
+from streams.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+STORE_NAMES = ("redis", "dynamodb")
+
+
+def open_store(settings: Settings, name: str) -> Store:
+    if name == "redis":
+        password = settings.redis_password.get_secret_value() if settings.redis_password else None
+        return RedisStore.from_url(
+            settings.redis_url,
+            settings.tables,
+            password=password,
+            key_prefix=settings.redis_key_prefix,
+            tombstone_grace_seconds=settings.tombstone_grace_seconds,
+        )
+    if name == "dynamodb":
+        return DynamoDBStore(
+            dynamodb_client(settings),
+            settings.tables,
+            concurrency=settings.dynamodb_concurrency,
+            tombstone_grace_seconds=settings.tombstone_grace_seconds,
+        )
+    raise ValueError(f"unknown store {name!r}; choose from {', '.join(STORE_NAMES)}")
+
+
+def open_stores(settings: Settings, names: Sequence[str]) -> list[Store]:
+    return [open_store(settings, name) for name in names]
+
+
+def dynamodb_client(settings: Settings) -> "DynamoDBClient":
+    credentials = None
+    if settings.aws_access_key_id and settings.aws_secret_access_key:
+        credentials = (
+            settings.aws_access_key_id.get_secret_value(),
+            settings.aws_secret_access_key.get_secret_value(),
+        )
+    return make_client(
+        settings.dynamodb_endpoint_url,
+        settings.aws_region,
+        credentials,
+        settings.dynamodb_concurrency,
+    )
+
+
+def ensure_tables(settings: Settings) -> list[str]:
+    """Create every declared DynamoDB table that is missing; return the names created."""
+    client = dynamodb_client(settings)
+    try:
+        return [
+            spec.physical_name(name)
+            for name, spec in settings.tables.items()
+            if ensure_table(client, spec.physical_name(name), spec)
+        ]
+    finally:
+        client.close()

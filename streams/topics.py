@@ -1,0 +1,56 @@
+"""Create the changes topic (compacted, so it stays a full replayable copy) and its DLQ."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import for_code
+
+from streams.errors import ReplicatorError
+from streams.settings import Settings
+
+TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication: int
+    config: Mapping[str, str]
+
+
+def changes_topics(settings: Settings) -> list[TopicSpec]:
+    grace_ms = str(settings.tombstone_grace_seconds * 1000)
+    return [
+        TopicSpec(
+            settings.topic,
+            settings.topic_partitions,
+            settings.topic_replication_factor,
+            {"cleanup.policy": "compact", "delete.retention.ms": grace_ms},
+        ),
+        TopicSpec(settings.dlq_topic, 1, settings.topic_replication_factor, {}),
+    ]
+
+
+async def ensure_topics(bootstrap: str, topics: list[TopicSpec]) -> list[str]:
+    """Create whichever topics are missing; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t.name not in existing]
+        if not missing:
+            return []
+        response = await admin.create_topics(
+            [
+                NewTopic(t.name, t.partitions, t.replication, topic_configs=dict(t.config))
+                for t in missing
+            ]
+        )
+    finally:
+        await admin.close()
+    for name, code, *_ in response.topic_errors:
+        if code not in (0, TOPIC_ALREADY_EXISTS):
+            raise ReplicatorError(f"creating topic {name} failed: {for_code(code).__name__}")
+    return [t.name for t in missing]
