@@ -27,7 +27,13 @@ def group_for(settings: Settings, store_names: Sequence[str]) -> str:
     return f"{settings.group_id}-{'-'.join(sorted(store_names))}"
 
 
-def create_app(settings: Settings, group_id: str, open_stores: StoresFactory) -> faust.App:
+def create_app(
+    settings: Settings,
+    group_id: str,
+    open_stores: StoresFactory,
+    dead_letters: DeadLetterTopic | None = None,
+) -> faust.App:
+    """The worker's app; tests pass in-memory stores and dead letters to run it without Kafka."""
     app = faust.App(
         group_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
@@ -57,7 +63,7 @@ def create_app(settings: Settings, group_id: str, open_stores: StoresFactory) ->
     ) -> Any:
         return await app.producer.send_and_wait(topic, key, value, None, None, headers)
 
-    dlq = DeadLetterTopic(settings.dlq_topic, send_dead_letter)
+    dlq = dead_letters or DeadLetterTopic(settings.dlq_topic, send_dead_letter)
     backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
 
     @app.agent(changes, name="replicate")

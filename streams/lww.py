@@ -1,13 +1,13 @@
 """Last-writer-wins arithmetic: pure functions shared by the agent, the sinks' tests and verify."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from streams.events import ChangeEvent, ItemId
 from streams.tables import TableSpec
 
 
 def coalesce(
-    events: Iterable[ChangeEvent], tables: dict[str, TableSpec]
+    events: Iterable[ChangeEvent], tables: Mapping[str, TableSpec]
 ) -> dict[ItemId, ChangeEvent]:
     """Keep only the greatest version per item: the one write a store must see."""
     winners: dict[ItemId, ChangeEvent] = {}
@@ -20,7 +20,7 @@ def coalesce(
 
 
 def visible_state(
-    events: Iterable[ChangeEvent], tables: dict[str, TableSpec]
+    events: Iterable[ChangeEvent], tables: Mapping[str, TableSpec]
 ) -> dict[ItemId, dict[str, object]]:
     """The LWW fold of a history: each live item's data, deleted items absent."""
     return {

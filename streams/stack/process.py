@@ -12,6 +12,10 @@ from pathlib import Path
 
 from streams.errors import StackError
 
+# Services outlive the command that starts them; holding their Popen objects lets this process
+# reap them when it stops them itself, instead of leaving zombies or unclosed-process warnings.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
 
 @dataclass
 class ManagedProcess:
@@ -58,6 +62,7 @@ class ManagedProcess:
                 env={**os.environ, **self.env},
                 start_new_session=True,  # not killed by the terminal's Ctrl-C
             )
+        _children[proc.pid] = proc
         self.pidfile.write_text(str(proc.pid))
         return proc.pid
 
@@ -71,6 +76,9 @@ class ManagedProcess:
         if not _wait_gone(pid, timeout):
             _signal(pid, signal.SIGKILL)
             _wait_gone(pid, 5)
+        child = _children.pop(pid, None)
+        if child is not None:
+            child.wait(5)  # reap it: a dead child we started stays a zombie until we do
         return True
 
     def log_tail(self, lines: int = 20) -> str:
@@ -105,6 +113,11 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 
 
 def _reap(pid: int) -> None:
+    child = _children.get(pid)
+    if child is not None:
+        if child.poll() is not None:
+            del _children[pid]
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 

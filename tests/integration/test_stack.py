@@ -1,0 +1,72 @@
+"""The stack manager starts, finds and stops only what it started."""
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from streams.errors import StackError
+from streams.stack.manager import Stack
+from streams.stack.process import ManagedProcess, free_port, port_open, wait_until
+from streams.stack.services import RedisService
+
+pytestmark = pytest.mark.integration
+
+
+def test_up_down_status_for_a_service(tmp_path: Path) -> None:
+    port = free_port()
+    stack = Stack([RedisService(port, tmp_path)])
+    lines: list[str] = []
+    [status] = stack.up(report=lines.append)
+    assert status.healthy and status.pid
+    assert (tmp_path / "redis.pid").read_text() == str(status.pid)
+    [again] = stack.up(report=lines.append)
+    assert again.pid == status.pid and "already running" in lines[-1]
+    stack.down(report=lines.append)
+    assert not port_open(port)
+    assert stack.status()[0].healthy is False
+    assert not (tmp_path / "redis.pid").exists()
+
+
+def test_a_users_own_service_is_used_and_left_running(tmp_path: Path) -> None:
+    port = free_port()
+    theirs = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_until(lambda: port_open(port), 10)
+        stack = Stack([RedisService(port, tmp_path / "mine")])
+        lines: list[str] = []
+        [status] = stack.up(report=lines.append)
+        assert status.healthy and status.pid is None and "not managed" in lines[0]
+        stack.down(report=lines.append)
+        assert theirs.poll() is None and port_open(port)
+    finally:
+        theirs.terminate()
+        theirs.wait(10)
+
+
+def test_a_port_taken_by_something_else_is_a_clear_error(tmp_path: Path) -> None:
+    port = free_port()
+    squatter = subprocess.Popen(["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        assert wait_until(lambda: port_open(port), 10)
+        with pytest.raises(StackError, match=f"port {port} is taken"):
+            Stack([RedisService(port, tmp_path)]).up(report=lambda line: None)
+    finally:
+        squatter.terminate()
+        squatter.wait(10)
+
+
+def test_a_service_that_dies_at_start_shows_its_log(tmp_path: Path) -> None:
+    class BrokenRedis(RedisService):
+        def process(self) -> ManagedProcess:
+            proc = super().process()
+            proc.argv = [*proc.argv, "--no-such-option", "1"]
+            return proc
+
+    with pytest.raises(StackError, match="exited while starting") as caught:
+        Stack([BrokenRedis(free_port(), tmp_path)]).up(timeout=20, report=lambda line: None)
+    assert "no-such-option" in str(caught.value)

@@ -1,0 +1,197 @@
+"""Each store against its real server: LWW under any order, duplicates, deletes and listing."""
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis as sync_redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from connectors.dynamodb_store import DynamoDBStore
+from connectors.redis_store import RedisKeys, RedisStore
+from connectors.sink import Store
+from streams.events import ChangeEvent, ItemId
+from streams.settings import Settings
+from streams.stores import ensure_tables, open_store
+from tests.conftest import Services
+from tests.support import assert_store_matches, batches_of, delete, histories, upsert
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def shared(services: Services) -> Iterator[Settings]:
+    """One table for the module; each example writes under owners of its own."""
+    settings_ = services.settings()
+    ensure_tables(settings_)
+    yield settings_
+
+
+async def apply_history(
+    store: Store, events: list[ChangeEvent], settings_: Settings, size: int
+) -> None:
+    for batch in batches_of(events, size, settings_.tables):
+        outcome = await store.write(batch)
+        assert not outcome.retry and not outcome.rejected
+
+
+def run_property(
+    settings_: Settings, store_name: str, events: list[ChangeEvent], size: int
+) -> None:
+    async def check() -> None:
+        store = open_store(settings_, store_name)
+        try:
+            await apply_history(store, events, settings_, size)
+            await assert_store_matches(store, events, settings_.tables)
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+
+def unique_owners() -> tuple[str, str]:
+    tag = uuid.uuid4().hex[:8]
+    return (f"{tag}:o1", f"{tag}/o2")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), size=st.integers(1, 8))
+def test_redis_ends_in_the_lww_fold(shared: Settings, data: st.DataObject, size: int) -> None:
+    events = data.draw(histories(owners=unique_owners()))
+    run_property(shared, "redis", events, size)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), size=st.integers(1, 8))
+def test_dynamodb_ends_in_the_lww_fold(shared: Settings, data: st.DataObject, size: int) -> None:
+    events = data.draw(histories(owners=unique_owners(), max_events=20))
+    run_property(shared, "dynamodb", events, size)
+
+
+@pytest.mark.parametrize("store_name", ["redis", "dynamodb"])
+def test_listing_is_newest_first_and_hides_deleted_and_unindexed(
+    shared: Settings, store_name: str
+) -> None:
+    owner = uuid.uuid4().hex
+    events = [
+        upsert(owner, "a", 1, metadata="x", timestamp=100),
+        upsert(owner, "b", 2, metadata="y", timestamp=300),
+        upsert(owner, "c", 3, metadata="z", timestamp=200),
+        upsert(owner, "d", 4, metadata="no timestamp: stored, not listed"),
+        delete(owner, "c", 9),
+        upsert(owner, "a", 10, metadata="x2", timestamp=400.5),
+    ]
+
+    async def check() -> None:
+        store = open_store(shared, store_name)
+        try:
+            await apply_history(store, events, shared, 1)
+            listed = await store.list("opponents", owner, 10)
+            assert [i["opponent_id"] for i in listed] == ["a", "b"]
+            assert listed[0] == {
+                "owner_id": owner,
+                "opponent_id": "a",
+                "metadata": "x2",
+                "timestamp": 400.5,
+            }
+            assert [i["opponent_id"] for i in await store.list("opponents", owner, 1)] == ["a"]
+            assert await store.get("opponents", {"owner_id": owner, "opponent_id": "d"}) is not None
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+
+@pytest.mark.parametrize("store_name", ["redis", "dynamodb"])
+def test_a_late_older_upsert_cannot_resurrect_a_deleted_item(
+    shared: Settings, store_name: str
+) -> None:
+    owner = uuid.uuid4().hex
+    key = {"owner_id": owner, "opponent_id": "p"}
+
+    async def check() -> None:
+        store = open_store(shared, store_name)
+        try:
+            await apply_history(store, [upsert(owner, "p", 5), delete(owner, "p", 7)], shared, 1)
+            await apply_history(store, [upsert(owner, "p", 6)], shared, 1)
+            assert await store.get("opponents", key) is None
+            await apply_history(store, [upsert(owner, "p", 8)], shared, 1)
+            assert await store.get("opponents", key) is not None
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+
+def test_redis_tombstones_expire_after_the_grace_period(services: Services) -> None:
+    settings_ = services.settings(tombstone_grace_seconds=60)
+    owner = uuid.uuid4().hex
+
+    async def check() -> None:
+        store = open_store(settings_, "redis")
+        try:
+            await apply_history(store, [upsert(owner, "p", 1), delete(owner, "p", 2)], settings_, 1)
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+    client = sync_redis.Redis.from_url(settings_.redis_url)
+    key = RedisKeys(settings_.redis_key_prefix).item(ItemId("opponents", owner, "p"))
+    try:
+        assert 0 < client.pttl(key) <= 60_000
+        assert client.hget(key, "d") is None
+    finally:
+        client.close()
+
+
+def test_dynamodb_tombstones_carry_a_ttl_and_bookkeeping_stays_hidden(shared: Settings) -> None:
+    owner = uuid.uuid4().hex
+    spec = shared.tables["opponents"]
+
+    async def check() -> None:
+        store = open_store(shared, "dynamodb")
+        assert isinstance(store, DynamoDBStore)
+        try:
+            await apply_history(store, [upsert(owner, "p", 1), delete(owner, "p", 2)], shared, 1)
+            raw = store.client.get_item(
+                TableName=spec.physical_name("opponents"),
+                Key={"owner_id": {"S": owner}, "opponent_id": {"S": "p"}},
+            )["Item"]
+            assert set(raw) == {"owner_id", "opponent_id", "_v", "_deleted", "_expires_at"}
+            await apply_history(store, [upsert(owner, "q", 3)], shared, 1)
+            item = await store.get("opponents", {"owner_id": owner, "opponent_id": "q"})
+            assert item is not None and not any(name.startswith("_") for name in item)
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+
+def test_keys_that_look_alike_never_share_a_redis_key() -> None:
+    keys = RedisKeys("cdc")
+    tricky = ["a:b", "a", "b", "a%3Ab", "{x}", "x}", "", "é", "e\u0301", "a\nb", " ", "a:i:b"]
+    names = {keys.item(ItemId("opponents", p, s)) for p in tricky for s in tricky}
+    assert len(names) == len(tricky) ** 2
+    assert all(name.count("{") == 1 and name.count("}") == 1 for name in names)
+
+
+def test_redis_lww_script_ignores_the_servers_locale(shared: Settings) -> None:
+    """Versions compare as bytes: 'B' < 'a' in byte order, though many locales sort a before B."""
+    owner = uuid.uuid4().hex
+    upper = upsert(owner, "p", 5, origin="B", event_id="x", metadata="B")
+    lower = upsert(owner, "p", 5, origin="a", event_id="x", metadata="a")
+
+    async def check() -> None:
+        store = RedisStore.from_url(
+            shared.redis_url, shared.tables, key_prefix=shared.redis_key_prefix
+        )
+        try:
+            await apply_history(store, [lower, upper], shared, 1)
+            got = await store.get("opponents", {"owner_id": owner, "opponent_id": "p"})
+            assert got is not None and got["metadata"] == "a"
+        finally:
+            await store.close()
+
+    asyncio.run(check())

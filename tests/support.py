@@ -1,0 +1,143 @@
+"""Shared test helpers: event builders, hypothesis strategies, fakes and store assertions."""
+
+import asyncio
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hypothesis import strategies as st
+
+from connectors.sink import Batch, Item, WriteOutcome
+from streams.dlq import DeadLetterTopic, Headers
+from streams.events import ChangeEvent, ItemId
+from streams.lww import coalesce
+from streams.tables import TableSpec
+
+
+def upsert(owner: str, opponent: str, ts: int, origin: str = "svc", event_id: str | None = None,
+           **data: Any) -> ChangeEvent:  # fmt: skip
+    return ChangeEvent(
+        table="opponents", op="upsert", key={"owner_id": owner, "opponent_id": opponent},
+        data=data or {"metadata": f"m{ts}", "timestamp": ts}, ts=ts, origin=origin,
+        event_id=event_id or uuid.uuid4().hex,
+    )  # fmt: skip
+
+
+def delete(
+    owner: str, opponent: str, ts: int, origin: str = "svc", event_id: str | None = None
+) -> ChangeEvent:
+    return ChangeEvent(
+        table="opponents", op="delete", key={"owner_id": owner, "opponent_id": opponent},
+        ts=ts, origin=origin, event_id=event_id or uuid.uuid4().hex,
+    )  # fmt: skip
+
+
+@st.composite
+def histories(
+    draw: st.DrawFn, owners: Sequence[str] = ("o1", "o2"), max_events: int = 30
+) -> list[ChangeEvent]:
+    """Deliveries of a history over a few items: small ts range (ties broken by origin and id),
+    duplicates (the same event redelivered) and any order."""
+    opponents = ("p1", "p2", "p3")
+    n = draw(st.integers(1, max_events // 2))
+    distinct: list[ChangeEvent] = []
+    for i in range(n):
+        ts = draw(st.integers(0, 8))
+        origin = draw(st.sampled_from(["a", "b"]))
+        owner, opponent = draw(st.sampled_from(owners)), draw(st.sampled_from(opponents))
+        if draw(st.booleans()) and draw(st.booleans()):
+            distinct.append(delete(owner, opponent, ts, origin, f"e{i}"))
+        else:
+            score = draw(st.integers(0, 1000))
+            distinct.append(
+                upsert(owner, opponent, ts, origin, f"e{i}", metadata=f"v{i}", timestamp=score)
+            )
+    deliveries = draw(st.lists(st.sampled_from(distinct), min_size=n, max_size=max_events))
+    return deliveries + draw(st.permutations(distinct))
+
+
+def batches_of(
+    events: Sequence[ChangeEvent], size: int, tables: Mapping[str, TableSpec]
+) -> list[Batch]:
+    return [coalesce(events[i : i + size], tables) for i in range(0, len(events), size)]
+
+
+def expected_items(
+    events: Sequence[ChangeEvent], tables: Mapping[str, TableSpec]
+) -> dict[ItemId, ChangeEvent]:
+    return coalesce(events, tables)
+
+
+def as_item(event: ChangeEvent) -> Item | None:
+    if event.op == "delete":
+        return None
+    return {**event.key, **(event.data or {})}
+
+
+async def assert_store_matches(
+    store: Any, events: Sequence[ChangeEvent], tables: Mapping[str, TableSpec]
+) -> None:
+    """Every item's data and stored version equal the LWW fold (tombstones included)."""
+    for item, winner in expected_items(events, tables).items():
+        got = await store.get(item.table, winner.key)
+        assert got == as_item(winner), (item, got, winner)
+        assert await store.version_of(item) == winner.version.token(), item
+
+
+class MemoryStore:
+    """An in-memory LWW store for unit tests, with transient failures on demand."""
+
+    def __init__(self, name: str = "memory", fail_times: int = 0) -> None:
+        self.name = name
+        self.items: dict[ItemId, ChangeEvent] = {}
+        self.fail_times = fail_times
+        self.writes = 0
+        self.reject_ids: set[str] = set()
+
+    async def write(self, batch: Batch) -> WriteOutcome:
+        self.writes += 1
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            return WriteOutcome(retry=dict(batch), cause=ConnectionError("injected"))
+        outcome = WriteOutcome()
+        for item, event in batch.items():
+            current = self.items.get(item)
+            if event.event_id in self.reject_ids:
+                outcome.rejected.append((event, "memory: rejected"))
+            elif current is None or event.version > current.version:
+                self.items[item] = event
+                outcome.applied += 1
+            else:
+                outcome.stale += 1
+        return outcome
+
+    async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
+        for event in self.items.values():
+            if event.table == table and event.key == dict(key):
+                return as_item(event)
+        return None
+
+    async def list(self, table: str, partition: str, limit: int) -> list[Item]:
+        raise NotImplementedError
+
+    async def version_of(self, item: ItemId) -> str | None:
+        event = self.items.get(item)
+        return event.version.token() if event else None
+
+    async def close(self) -> None:
+        return None
+
+
+class MemoryDeadLetters(DeadLetterTopic):
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes | None, Headers]] = []
+        super().__init__("changes.dlq", self._record)
+
+    async def _record(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: Headers
+    ) -> None:
+        await asyncio.sleep(0)
+        self.sent.append((topic, key, value, headers))
+
+    def reasons(self) -> list[str]:
+        return [dict(h)["cdc.error.reason"].decode() for *_, h in self.sent]

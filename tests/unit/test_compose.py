@@ -1,0 +1,35 @@
+"""docker-compose.yml cannot run here; keep it parseable and in step with the local stack."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from streams.settings import Settings
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+
+
+def load() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_services_and_host_ports_match_the_local_stack() -> None:
+    services = load()["services"]
+    defaults = Settings()
+    expected = {
+        "kafka": defaults.kafka_port,
+        "redis": defaults.redis_port,
+        "dynamodb": defaults.dynamodb_port,
+        "worker": defaults.web_port,
+    }
+    for name, port in expected.items():
+        ports = services[name]["ports"]
+        assert f"127.0.0.1:{port}:{port}" in ports, (name, ports)
+
+
+def test_worker_variables_are_real_settings() -> None:
+    env = load()["services"]["worker"]["environment"]
+    fields = {f"CDC_{name.upper()}" for name in Settings.model_fields}
+    assert set(env) <= fields, set(env) - fields
+    assert load()["services"]["worker"]["command"] == ["cdc-replicator", "worker"]

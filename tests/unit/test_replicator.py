@@ -1,0 +1,93 @@
+import asyncio
+import json
+
+import pytest
+
+from streams.records import Record
+from streams.replicator import Replicator
+from streams.retry import Backoff
+from streams.tables import DEFAULT_TABLES
+from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
+
+TABLES = dict(DEFAULT_TABLES)
+FAST = Backoff(initial=0.001, maximum=0.002)
+
+
+def records(*values: bytes | None) -> list[Record]:
+    return [Record("changes", 0, offset, b"k", value) for offset, value in enumerate(values)]
+
+
+def make(stores: list[MemoryStore]) -> tuple[Replicator, MemoryDeadLetters]:
+    dlq = MemoryDeadLetters()
+    return Replicator(TABLES, stores, dlq, FAST), dlq
+
+
+def test_valid_events_around_malformed_ones_are_applied() -> None:
+    redis, dynamo = MemoryStore("redis"), MemoryStore("dynamodb")
+    replicator, dlq = make([redis, dynamo])
+    good1, good2 = upsert("o", "p", 1), upsert("o", "q", 2)
+    batch = records(good1.to_json(), b"garbage", good2.to_json(), b'{"table": "nope"}', None)
+    report = asyncio.run(replicator.process(batch))
+    assert report.records == 5 and report.items == 2
+    assert {
+        store.name: o.applied for store in (redis, dynamo) for o in [report.outcomes[store.name]]
+    } == {
+        "redis": 2,
+        "dynamodb": 2,
+    }
+    assert dlq.reasons() == ["not_json", "schema", "not_json"]
+    headers = dict(dlq.sent[0][3])
+    assert headers["cdc.original.topic"] == b"changes"
+    assert headers["cdc.original.partition"] == b"0" and headers["cdc.original.offset"] == b"1"
+    assert dlq.sent[0][2] == b"garbage" and dlq.sent[0][0] == "changes.dlq"
+
+
+def test_only_the_winner_of_a_batch_is_written() -> None:
+    store = MemoryStore()
+    replicator, _ = make([store])
+    events = [upsert("o", "p", ts) for ts in (3, 1, 9, 2)] + [delete("o", "p", 5)]
+    report = asyncio.run(replicator.process(records(*(e.to_json() for e in events))))
+    assert report.items == 1 and report.outcomes["memory"].applied == 1
+    assert store.items[events[2].item_id(TABLES["opponents"])].ts == 9
+
+
+def test_transient_failures_are_retried_until_applied_never_dead_lettered() -> None:
+    flaky = MemoryStore("redis", fail_times=3)
+    replicator, dlq = make([flaky, MemoryStore("dynamodb")])
+    report = asyncio.run(replicator.process(records(upsert("o", "p", 1).to_json())))
+    assert report.outcomes["redis"].applied == 1 and report.outcomes["redis"].retries == 3
+    assert flaky.writes == 4 and dlq.sent == []
+
+
+def test_a_write_a_store_rejects_is_dead_lettered_once() -> None:
+    bad = upsert("o", "p", 1, event_id="bad")
+    stores = [MemoryStore("redis"), MemoryStore("dynamodb")]
+    for store in stores:
+        store.reject_ids.add("bad")
+    replicator, dlq = make(stores)
+    asyncio.run(replicator.process(records(bad.to_json(), upsert("o", "q", 1).to_json())))
+    assert dlq.reasons() == ["rejected_by_store"]
+    assert json.loads(dlq.sent[0][2] or b"")["event_id"] == "bad"
+
+
+def test_cancelling_a_stuck_batch_returns_nothing() -> None:
+    """A worker stopping while a store is down abandons the batch: process() never returns."""
+    down = MemoryStore("redis", fail_times=10**9)
+    replicator, dlq = make([down])
+
+    async def run() -> None:
+        task = asyncio.create_task(replicator.process(records(upsert("o", "p", 1).to_json())))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await task
+
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(run())
+    assert down.items == {} and dlq.sent == []
+
+
+def test_backoff_grows_to_its_cap_and_never_ends() -> None:
+    delays = Backoff(initial=0.1, maximum=1.0).delays()
+    taken = [next(delays) for _ in range(50)]
+    assert all(0.05 <= d <= 1.0 for d in taken)
+    assert max(taken[10:]) > 0.5

@@ -1,0 +1,73 @@
+import pytest
+
+from streams.cli import main
+from streams.errors import ConfigError
+from streams.settings import Settings, load_settings, redact_url
+from streams.tables import TableSpec
+
+
+def test_defaults_match_the_local_stack() -> None:
+    settings = Settings()
+    assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
+    assert settings.topic == "changes" and settings.dlq_topic == "changes.dlq"
+    assert (settings.kafka_port, settings.redis_port, settings.dynamodb_port) == (9092, 6379, 8000)
+    assert settings.tables["opponents"].key_attributes == ("owner_id", "opponent_id")
+
+
+def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDC_TOPIC", "orders")
+    monkeypatch.setenv("CDC_REDIS_URL", "redis://127.0.0.1:6380/2")
+    monkeypatch.setenv("CDC_TABLES", '{"t": {"partition_key": "id"}}')
+    settings = load_settings()
+    assert settings.topic == "orders" and settings.redis_port == 6380
+    assert settings.tables == {"t": TableSpec(partition_key="id")}
+
+
+def test_settings_are_frozen() -> None:
+    with pytest.raises(ValueError, match="frozen"):
+        Settings().topic = "other"
+
+
+def test_bad_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDC_TOPIC_PARTITIONS", "many")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("CDC_TOPIC_PARTITIONS: ") and "\n" not in message
+
+
+def test_cli_prints_the_error_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CDC_WEB_PORT", "99999")
+    assert main(["schema"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: CDC_WEB_PORT:") and "Traceback" not in err
+
+
+def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDC_REDIS_PASSWORD", "hunter2")
+    monkeypatch.setenv("CDC_AWS_SECRET_ACCESS_KEY", "s3cr3t")
+    settings = load_settings()
+    assert "hunter2" not in repr(settings) and "s3cr3t" not in repr(settings)
+    assert "hunter2" not in settings.model_dump_json()
+    assert settings.redis_password is not None
+    assert settings.redis_password.get_secret_value() == "hunter2"
+
+
+def test_redact_url_hides_the_password() -> None:
+    assert redact_url("redis://user:pw@host:6379/0") == "redis://user:***@host:6379/0"
+    assert redact_url("redis://host:6379/0") == "redis://host:6379/0"
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ({"partition_key": "a", "sort_key": "a"}, "must differ"),
+        ({"partition_key": "_a"}, "reserved"),
+        ({"partition_key": "a", "index_attribute": "ts"}, "needs a sort_key"),
+    ],
+)
+def test_table_declarations_are_checked(spec: dict[str, str], error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        TableSpec.model_validate(spec)
