@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=7)
     group_id: str = "cdc-replicator"
+    # How soon a crashed worker's partitions go to the others (heartbeats every tenth of it).
+    kafka_session_timeout_seconds: float = Field(default=30.0, ge=6, le=300)
     origin: str = Field(default="cdc-replicator", pattern=r"^[A-Za-z0-9._:/@+\-]{1,128}$")
 
     redis_url: str = "redis://127.0.0.1:6379/0"

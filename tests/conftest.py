@@ -59,6 +59,7 @@ class Services:
             "data_dir": str(self.tmp / f"worker-{suffix}"),
             "batch_max_seconds": 0.2,
             "retry_max_backoff_seconds": 1.0,
+            "kafka_session_timeout_seconds": 6.0,
         }
         values.update(overrides)
         return Settings(**values)

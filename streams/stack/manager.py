@@ -80,10 +80,12 @@ class Stack:
     def _wait_ready(svc: Service, timeout: float) -> None:
         proc = svc.process()
         if not wait_until(lambda: proc.pid() is None or svc.ready(), timeout, interval=0.3):
+            proc.stop()
             raise StackError(
                 f"{svc.name} did not answer in {timeout:.0f}s; log tail:\n{proc.log_tail()}"
             )
         if proc.pid() is None:
+            proc.pidfile.unlink(missing_ok=True)
             raise StackError(f"{svc.name} exited while starting; log tail:\n{proc.log_tail()}")
 
     def down(self, report: Callable[[str], None] = print) -> None:

@@ -40,6 +40,7 @@ class ManagedProcess:
             pid = int(self.pidfile.read_text())
         except (FileNotFoundError, ValueError):
             return None
+        _reap(pid)
         return pid if _alive(pid) and self._is_ours(pid) else None
 
     def _is_ours(self, pid: int) -> bool:

@@ -1,0 +1,125 @@
+"""Run the real worker (`cdc-replicator worker`) in a subprocess, and wait on what it wrote."""
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiokafka.errors import KafkaError
+
+from streams.app import group_for
+from streams.events import ChangeEvent
+from streams.lag import PartitionLag, fetch_lag
+from streams.publisher import Publisher
+from streams.settings import Settings
+from streams.stores import open_store
+from tests.conftest import Services
+from tests.support import assert_store_matches
+
+
+class WorkerProcess:
+    def __init__(
+        self, services: Services, settings: Settings, log: Path, sinks: str = "redis,dynamodb"
+    ) -> None:
+        self.env = services.env(settings) | {"PYTHONUNBUFFERED": "1"}
+        self.log = log
+        self.sinks = sinks
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> "WorkerProcess":
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "streams.cli",
+                    "worker",
+                    "--sinks",
+                    self.sinks,
+                    "--loglevel",
+                    "info",
+                ],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def signal(self, sig: signal.Signals, timeout: float = 60) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.signal(signal.SIGKILL)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def publish(settings: Settings, events: Sequence[ChangeEvent]) -> None:
+    async with Publisher(
+        settings.kafka_bootstrap_servers, settings.topic, settings.tables, "tests"
+    ) as pub:
+        await pub.publish(events)
+
+
+async def stores_match(
+    settings: Settings, events: Sequence[ChangeEvent], stores: Sequence[str]
+) -> bool:
+    for name in stores:
+        store = open_store(settings, name)
+        try:
+            await assert_store_matches(store, events, settings.tables)
+        finally:
+            await store.close()
+    return True
+
+
+def committed(
+    settings: Settings, stores: Sequence[str] = ("redis", "dynamodb")
+) -> list[PartitionLag]:
+    """The group's committed offsets per partition ([] while its coordinator is not ready)."""
+    group = group_for(settings, stores)
+    try:
+        return asyncio.run(fetch_lag(settings.kafka_bootstrap_servers, group, settings.topic))
+    except KafkaError as exc:
+        assert exc.retriable, exc
+        return []
+
+
+def wait_committed(
+    settings: Settings, worker: WorkerProcess, at_least: int, timeout: float = 120
+) -> None:
+    deadline = time.monotonic() + timeout
+    while sum(p.committed or 0 for p in committed(settings)) < at_least:
+        assert worker.alive(), f"worker exited:\n{worker.log_tail()}"
+        assert time.monotonic() < deadline, f"fewer than {at_least} committed:\n{worker.log_tail()}"
+        time.sleep(0.2)
+
+
+def wait_for_fold(
+    settings: Settings,
+    events: Sequence[ChangeEvent],
+    worker: WorkerProcess,
+    stores: Sequence[str] = ("redis", "dynamodb"),
+    timeout: float = 180,
+) -> None:
+    """Wait until the group has committed everything, then every store must equal the fold:
+    offsets move only after the stores hold a batch, so there is nothing left to wait for."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lags = committed(settings, stores)
+        if lags and sum(p.lag for p in lags) == 0:
+            break
+        assert worker.alive(), f"worker exited:\n{worker.log_tail()}"
+        assert time.monotonic() < deadline, f"group still lags {lags}:\n{worker.log_tail()}"
+        time.sleep(0.5)
+    assert asyncio.run(stores_match(settings, events, stores)), worker.log_tail()
