@@ -151,7 +151,9 @@ class DynamoDBStore:
         return raw[VERSION_ATTR]["S"] if raw else None
 
     async def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        # Don't wait for a call stuck on an unresponsive endpoint: closing the client ends it,
+        # and its result no longer matters (the batch was not acked).
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self.client.close()
 
 
@@ -165,11 +167,13 @@ def make_client(
     if credentials is None and endpoint_url:
         credentials = ("cdc-local", "cdc-local")
     key_id, secret = credentials or (None, None)
+    # Short timeouts and few attempts here: our own loop retries without end, and a worker
+    # stopping waits at most for one attempt in flight.
     config = Config(
-        retries={"mode": "standard", "max_attempts": 4},
+        retries={"mode": "standard", "max_attempts": 2},
         max_pool_connections=concurrency,
-        connect_timeout=5,
-        read_timeout=10,
+        connect_timeout=3,
+        read_timeout=5,
     )
     return boto3.client(
         "dynamodb",

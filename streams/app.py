@@ -1,7 +1,7 @@
 """The Faust app and its one agent: batches from the changes topic through the `Replicator`."""
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import faust
@@ -17,6 +17,7 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 
 StoresFactory = Callable[[], Sequence[Store]]
+OnFatal = Callable[[BaseException], Awaitable[None]]
 
 
 def group_for(settings: Settings, store_names: Sequence[str]) -> str:
@@ -32,8 +33,13 @@ def create_app(
     group_id: str,
     open_stores: StoresFactory,
     dead_letters: DeadLetterTopic | None = None,
+    on_fatal: OnFatal | None = None,
 ) -> faust.App:
-    """The worker's app; tests pass in-memory stores and dead letters to run it without Kafka."""
+    """The worker's app; tests pass in-memory stores and dead letters to run it without Kafka.
+
+    `on_fatal` is called with an unexpected error (a bug, not a store being down): Faust would
+    otherwise leave a dead agent in a live worker, consuming nothing and looking healthy.
+    """
     app = faust.App(
         group_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
@@ -50,6 +56,9 @@ def create_app(
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=settings.kafka_session_timeout_seconds / 10,
         topic_disable_leader=True,
+        # Unacked events of an abandoned batch must not block shutdown or a rebalance; they
+        # are redelivered to whoever owns the partition next.
+        stream_wait_empty=False,
         topic_partitions=settings.topic_partitions,
     )
     changes = app.topic(
@@ -79,6 +88,11 @@ def create_app(
                 _log_batch(report)
                 for event in events:
                     await stream.ack(event)
+        except Exception as exc:
+            log.critical("replication stopped by an unexpected error; nothing was acked past it")
+            if on_fatal is None:
+                raise
+            await on_fatal(exc)
         finally:
             for store in stores:
                 await store.close()

@@ -2,16 +2,24 @@
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import signal
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from streams.app import create_app, group_for
+from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_stores
 from streams.topics import changes_topics, ensure_topics
 
 log = logging.getLogger(__name__)
+
+# While starting, a broker or DynamoDB that is not there yet is waited for, not fatal.
+STARTUP_TRANSIENT = (KafkaError, BotoCoreError, ClientError, OSError)
 
 
 async def prepare(settings: Settings, store_names: Sequence[str]) -> None:
@@ -24,13 +32,53 @@ async def prepare(settings: Settings, store_names: Sequence[str]) -> None:
             log.info("created DynamoDB tables %s", ", ".join(tables))
 
 
+async def prepare_until_ready(settings: Settings, store_names: Sequence[str]) -> None:
+    delays = Backoff(initial=0.5, maximum=settings.retry_max_backoff_seconds).delays()
+    while True:
+        try:
+            await prepare(settings, store_names)
+        except STARTUP_TRANSIENT as exc:
+            delay = next(delays)
+            log.warning("waiting for Kafka/DynamoDB to answer (%r); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+        else:
+            return
+
+
 def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "info") -> None:
     """Blocks until SIGTERM or SIGINT; the batch in flight is abandoned, never acked past."""
+    logging.basicConfig(
+        level=loglevel.upper().replace("CRIT", "CRITICAL").replace("WARN", "WARNING")
+    )
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    loop.run_until_complete(prepare(settings, store_names))
-    app = create_app(
-        settings, group_for(settings, store_names), lambda: open_stores(settings, store_names)
-    )
+    if not _run_cancellable(loop, prepare_until_ready(settings, store_names)):
+        return
+    worker: faust.Worker | None = None
+
+    async def crash(exc: BaseException) -> None:
+        # Exit non-zero so a supervisor restarts us; the batch was not acked, so it is retried.
+        if worker is not None:
+            await worker.crash(exc)
+
+    group = group_for(settings, store_names)
+    app = create_app(settings, group, lambda: open_stores(settings, store_names), on_fatal=crash)
     worker = faust.Worker(app, loop=loop, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
+
+
+def _run_cancellable(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> bool:
+    """Run `coro` until done (True) or until SIGTERM/SIGINT cancel it (False)."""
+    task = loop.create_task(coro)
+    stop_signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in stop_signals:
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        log.info("stopped while starting")
+        return False
+    finally:
+        for sig in stop_signals:
+            loop.remove_signal_handler(sig)
+    return True

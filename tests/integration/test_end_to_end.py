@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import random
 import signal
 import time
@@ -17,10 +18,17 @@ from hypothesis import strategies as st
 from streams.events import ChangeEvent
 from streams.publisher import Publisher
 from streams.settings import Settings
+from streams.stack.process import wait_until
 from streams.stores import open_store
 from streams.worker import prepare
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, publish, wait_committed, wait_for_fold
+from tests.integration.worker import (
+    WorkerProcess,
+    committed,
+    publish,
+    wait_committed,
+    wait_for_fold,
+)
 from tests.support import delete, histories, upsert
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -129,7 +137,7 @@ def test_malformed_messages_are_dead_lettered_and_the_rest_applied(
 
 
 async def read_topic(
-    settings_: Settings, topic: str, count: int
+    settings_: Settings, topic: str, count: int, wait_seconds: float = 60
 ) -> list[tuple[bytes, dict[str, str]]]:
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=settings_.kafka_bootstrap_servers, auto_offset_reset="earliest",
@@ -138,7 +146,7 @@ async def read_topic(
     await consumer.start()
     found: list[tuple[bytes, dict[str, str]]] = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + wait_seconds
         while len(found) < count and time.monotonic() < deadline:
             for messages in (await consumer.getmany(timeout_ms=1000)).values():
                 found.extend(
@@ -147,3 +155,40 @@ async def read_topic(
     finally:
         await consumer.stop()
     return found
+
+
+def test_a_store_that_stops_answering_is_waited_out_and_nothing_is_committed(
+    services: Services, worker_settings: Settings, worker: WorkerProcess
+) -> None:
+    """DynamoDB frozen (SIGSTOP): the worker retries, acks nothing, stops cleanly on SIGTERM, and
+    a new worker applies everything once DynamoDB is back."""
+    if services.stack is None:
+        pytest.skip("needs the session's own DynamoDB process to pause")
+    moto = next(s for s in services.stack.status() if s.name == "dynamodb")
+    assert moto.pid is not None
+    owner = uuid.uuid4().hex
+    first, events = [upsert(owner, "p0", 1)], [upsert(owner, f"p{i}", i + 1) for i in range(1, 21)]
+    worker.start()
+    asyncio.run(publish(worker_settings, first))
+    wait_for_fold(worker_settings, first, worker)
+    baseline = sum(p.committed or 0 for p in committed(worker_settings))
+    os.kill(moto.pid, signal.SIGSTOP)
+    try:
+        asyncio.run(publish(worker_settings, events))
+        # A call times out after 5 s and botocore tries twice before our own retry loop takes over.
+        assert wait_until(lambda: "failed transiently" in worker.log.read_text(), 40), (
+            worker.log_tail()
+        )
+        assert worker.alive(), worker.log_tail()
+        assert sum(p.committed or 0 for p in committed(worker_settings)) == baseline
+        began = time.monotonic()
+        assert worker.signal(signal.SIGTERM) == 0, worker.log_tail()
+        stop_seconds = time.monotonic() - began
+    finally:
+        os.kill(moto.pid, signal.SIGCONT)
+    assert sum(p.committed or 0 for p in committed(worker_settings)) == baseline
+    assert stop_seconds < 30
+    worker.start()
+    wait_for_fold(worker_settings, first + events, worker)
+    letters = asyncio.run(read_topic(worker_settings, worker_settings.dlq_topic, 1, wait_seconds=3))
+    assert letters == []
