@@ -1,5 +1,6 @@
 """`stack up | down | status`: the local services as one unit, idempotent and pid-file based."""
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from streams.errors import StackError
 from streams.settings import Settings
-from streams.stack.process import port_open, wait_until
+from streams.stack.process import ManagedProcess, port_open, wait_until
 from streams.stack.services import DynamoDBService, KafkaService, RedisService, Service
 
 
@@ -24,11 +25,18 @@ class ServiceStatus:
         return f"{self.name:<9} 127.0.0.1:{self.port:<6} {health:<5} ({owner})"
 
 
+def background_worker(state_dir: Path) -> ManagedProcess:
+    """The worker `make demo` leaves running, so `stack down` can stop it too."""
+    argv = [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warn"]
+    return ManagedProcess("worker", argv, state_dir)
+
+
 class Stack:
     """Kafka, Redis and the DynamoDB API under one state folder."""
 
-    def __init__(self, services: list[Service]) -> None:
+    def __init__(self, services: list[Service], worker: ManagedProcess | None = None) -> None:
         self.services = services
+        self.worker = worker  # a worker started in the background (make demo) stops first
 
     @classmethod
     def from_settings(cls, settings: Settings, controller_port: int | None = None) -> "Stack":
@@ -41,13 +49,12 @@ class Stack:
             version=settings.kafka_version,
         )
         # Fast ones first, so they boot while Kafka's jars are checked.
-        return cls(
-            [
-                RedisService(settings.redis_port, state),
-                DynamoDBService(settings.dynamodb_port, state),
-                kafka,
-            ]
-        )
+        services: list[Service] = [
+            RedisService(settings.redis_port, state),
+            DynamoDBService(settings.dynamodb_port, state),
+            kafka,
+        ]
+        return cls(services, worker=background_worker(state))
 
     def up(
         self, timeout: float = 180, report: Callable[[str], None] = print
@@ -89,6 +96,8 @@ class Stack:
             raise StackError(f"{svc.name} exited while starting; log tail:\n{proc.log_tail()}")
 
     def down(self, report: Callable[[str], None] = print) -> None:
+        if self.worker is not None and self.worker.stop():
+            report("worker: stopped")
         for svc in reversed(self.services):
             stopped = svc.process().stop()
             report(f"{svc.name}: {'stopped' if stopped else 'was not started by this stack'}")
