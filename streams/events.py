@@ -54,13 +54,17 @@ class ChangeEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    table: Annotated[str, Field(min_length=1, max_length=255)]
-    op: Literal["upsert", "delete"]
-    key: dict[str, str]
-    data: dict[str, Any] | None = None
-    ts: Annotated[StrictInt, Field(ge=0, le=MAX_TS)]
-    origin: Origin
-    event_id: EventId
+    table: Annotated[str, Field(min_length=1, max_length=255, description="a declared table")]
+    op: Literal["upsert", "delete"] = Field(description="upsert replaces the whole item")
+    key: dict[str, str] = Field(description="exactly the table's key attributes, non-empty")
+    data: dict[str, Any] | None = Field(
+        default=None, description="the item's attributes (upsert); ignored for a delete"
+    )
+    ts: Annotated[StrictInt, Field(ge=0, le=MAX_TS)] = Field(
+        description="the writer's version timestamp, microseconds since the epoch"
+    )
+    origin: Origin = Field(description="the writer; breaks ties on ts")
+    event_id: EventId = Field(description="unique per event; breaks ties on ts and origin")
 
     @property
     def version(self) -> Version:

@@ -1,5 +1,6 @@
 """One frozen settings object, read from `CDC_*` environment variables."""
 
+import json
 from functools import cached_property
 from urllib.parse import urlsplit
 
@@ -61,6 +62,15 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("declare at least one table")
         return value
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as CDC_* variables, for a worker in another process (secrets left out)."""
+        secrets = {"redis_password", "aws_access_key_id", "aws_secret_access_key"}
+        dumped = self.model_dump(mode="json", exclude=secrets)
+        return {
+            f"{ENV_PREFIX}{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+            for name, value in dumped.items()
+        }
 
     @cached_property
     def dlq_topic(self) -> str:

@@ -5,7 +5,6 @@ is never touched. To test against services you already run, set CDC_TEST_KAFKA_B
 CDC_TEST_REDIS_URL and CDC_TEST_DYNAMODB_ENDPOINT.
 """
 
-import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -67,16 +66,7 @@ class Services:
     def env(self, settings: Settings) -> dict[str, str]:
         """The same settings as CDC_* variables, for a worker in a subprocess."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
-        dumped = settings.model_dump(
-            mode="json", exclude={"redis_password", "aws_access_key_id", "aws_secret_access_key"}
-        )
-        for name, value in dumped.items():
-            env[f"CDC_{name.upper()}"] = value if isinstance(value, str) else _json(value)
-        return env
-
-
-def _json(value: object) -> str:
-    return json.dumps(value)
+        return env | settings.as_env()
 
 
 @pytest.fixture(scope="session")

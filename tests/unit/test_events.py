@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -97,3 +98,10 @@ def test_token_order_is_version_order(a: Version, b: Version) -> None:
 def test_to_json_round_trips() -> None:
     event = decode_event(raw(), TABLES)
     assert ChangeEvent.model_validate_json(event.to_json()) == event
+
+
+def test_the_committed_json_schema_is_current() -> None:
+    committed = Path(__file__).resolve().parents[2] / "schema" / "change-event.v1.json"
+    assert json.loads(committed.read_text()) == ChangeEvent.model_json_schema(), (
+        "regenerate with: cdc-replicator schema > schema/change-event.v1.json"
+    )
