@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -44,13 +45,13 @@ class ManagedProcess:
         return pid if _alive(pid) and self._is_ours(pid) else None
 
     def _is_ours(self, pid: int) -> bool:
-        # A recycled pid would run another command line.
+        """A recycled pid would run another program: compare executables, links resolved
+        (`python` and `python3` of one virtualenv are the same program)."""
         try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            running = os.path.realpath(f"/proc/{pid}/exe", strict=True)
         except OSError:
             return False
-        # redis-server rewrites its title, so match the program's name, not the whole argv[0].
-        return Path(self.argv[0]).name.encode() in cmdline[0]
+        return running == os.path.realpath(shutil.which(self.argv[0]) or self.argv[0])
 
     def start(self) -> int:
         self.state_dir.mkdir(parents=True, exist_ok=True)

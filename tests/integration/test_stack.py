@@ -1,6 +1,8 @@
 """The stack manager starts, finds and stops only what it started."""
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,3 +72,19 @@ def test_a_service_that_dies_at_start_shows_its_log(tmp_path: Path) -> None:
     with pytest.raises(StackError, match="exited while starting") as caught:
         Stack([BrokenRedis(free_port(), tmp_path)]).up(timeout=20, report=lambda line: None)
     assert "no-such-option" in str(caught.value)
+
+
+def test_a_process_is_recognised_whichever_name_started_it(tmp_path: Path) -> None:
+    """`make demo` starts the worker as .venv/bin/python, `cdc-replicator stack down` runs as
+    .venv/bin/python3: both must see the same process as theirs."""
+    venv_bin = Path(sys.executable).parent
+    sleeper = ["-c", "import time; time.sleep(60)"]
+    started = ManagedProcess("sleeper", [str(venv_bin / "python"), *sleeper], tmp_path)
+    pid = started.start()
+    other = ManagedProcess("sleeper", [str(venv_bin / "python3"), *sleeper], tmp_path)
+    assert other.pid() == pid
+    assert other.stop() is True
+    assert not started.pidfile.exists()
+    impostor = ManagedProcess("sleeper", ["redis-server"], tmp_path)
+    impostor.pidfile.write_text(str(os.getpid()))
+    assert impostor.pid() is None
