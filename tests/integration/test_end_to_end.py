@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,6 +25,7 @@ from tests.integration.worker import (
     WorkerProcess,
     committed,
     publish,
+    read_topic,
     wait_committed,
     wait_for_fold,
 )
@@ -134,27 +134,6 @@ def test_malformed_messages_are_dead_lettered_and_the_rest_applied(
         assert headers["cdc.original.topic"] == worker_settings.topic
         assert int(headers["cdc.original.offset"]) >= 0 and headers["cdc.error.message"]
     assert worker.alive()
-
-
-async def read_topic(
-    settings_: Settings, topic: str, count: int, wait_seconds: float = 60
-) -> list[tuple[bytes, dict[str, str]]]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=settings_.kafka_bootstrap_servers, auto_offset_reset="earliest",
-        group_id=f"reader-{uuid.uuid4().hex}",
-    )  # fmt: skip
-    await consumer.start()
-    found: list[tuple[bytes, dict[str, str]]] = []
-    try:
-        deadline = time.monotonic() + wait_seconds
-        while len(found) < count and time.monotonic() < deadline:
-            for messages in (await consumer.getmany(timeout_ms=1000)).values():
-                found.extend(
-                    (m.value or b"", {k: v.decode() for k, v in m.headers}) for m in messages
-                )
-    finally:
-        await consumer.stop()
-    return found
 
 
 def test_a_store_that_stops_answering_is_waited_out_and_nothing_is_committed(

@@ -5,9 +5,11 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from streams.app import group_for
@@ -123,3 +125,24 @@ def wait_for_fold(
         assert time.monotonic() < deadline, f"group still lags {lags}:\n{worker.log_tail()}"
         time.sleep(0.5)
     assert asyncio.run(stores_match(settings, events, stores)), worker.log_tail()
+
+
+async def read_topic(
+    settings_: Settings, topic: str, count: int, wait_seconds: float = 60
+) -> list[tuple[bytes, dict[str, str]]]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings_.kafka_bootstrap_servers, auto_offset_reset="earliest",
+        group_id=f"reader-{uuid.uuid4().hex}",
+    )  # fmt: skip
+    await consumer.start()
+    found: list[tuple[bytes, dict[str, str]]] = []
+    try:
+        deadline = time.monotonic() + wait_seconds
+        while len(found) < count and time.monotonic() < deadline:
+            for messages in (await consumer.getmany(timeout_ms=1000)).values():
+                found.extend(
+                    (m.value or b"", {k: v.decode() for k, v in m.headers}) for m in messages
+                )
+    finally:
+        await consumer.stop()
+    return found
