@@ -1,5 +1,6 @@
 """The change event (wire format v1): validation, identity and version order."""
 
+import math
 from typing import Annotated, Any, Literal, NamedTuple
 
 import pydantic_core
@@ -151,8 +152,15 @@ def _check_numbers(value: object, depth: int = 0) -> None:
     elif isinstance(value, list):
         for child in value:
             _check_numbers(child, depth + 1)
+    elif isinstance(value, float) and not _fits_dynamodb(value):
+        raise InvalidEventError("bad_data", f"number {value!r} is not finite or out of range")
     elif _is_number(value) and isinstance(value, int) and len(str(abs(value))) > MAX_NUMBER_DIGITS:
         raise InvalidEventError("bad_data", f"number has more than {MAX_NUMBER_DIGITS} digits")
+
+
+def _fits_dynamodb(value: float) -> bool:
+    # JSON parsers accept NaN, Infinity and 1e400; DynamoDB keeps 1e-130 < |n| < 1e126.
+    return math.isfinite(value) and (value == 0 or 1e-130 <= abs(value) < 1e126)
 
 
 def _check_size(event: ChangeEvent) -> None:
