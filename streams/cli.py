@@ -5,9 +5,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from streams.errors import ReplicatorError
 from streams.settings import Settings, load_settings
+from streams.snapshot_commands import add_source_arguments
 from streams.stores import STORE_NAMES
 
 Handler = Callable[[Settings, argparse.Namespace], int]
@@ -68,6 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("partition")
     lst.add_argument("--limit", type=int, default=100)
     lst.set_defaults(handler=cmd_list)
+
+    snap = sub.add_parser("snapshot", help="publish a source's items as snapshot events, resumably")
+    snap.add_argument("--source", required=True, choices=["redis-legacy", "dynamodb", "jsonl"])
+    snap.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    snap.add_argument("--max-rate", type=float, help="items per second at most")
+    snap.add_argument(
+        "--checkpoint", type=Path, help="checkpoint file (default under CDC_STACK_DIR)"
+    )
+    add_source_arguments(snap)
+    snap.set_defaults(handler=cmd_snapshot)
+
+    seed = sub.add_parser("seed-legacy", help="write a synthetic legacy Redis dataset")
+    seed.add_argument("--owners", type=int, required=True)
+    seed.add_argument("--per-owner", type=int, required=True)
+    add_source_arguments(seed)
+    seed.set_defaults(handler=cmd_seed_legacy)
 
     schema = sub.add_parser("schema", help="print the change event's JSON Schema")
     schema.set_defaults(handler=cmd_schema)
@@ -144,6 +162,22 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     ):
         print(json.dumps(item, ensure_ascii=False))
     return 0
+
+
+def cmd_snapshot(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.snapshot_commands import snapshot  # noqa: PLC0415
+
+    try:
+        return asyncio.run(snapshot(settings, args))
+    except KeyboardInterrupt:
+        print("interrupted: --resume continues from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+def cmd_seed_legacy(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.snapshot_commands import seed  # noqa: PLC0415
+
+    return asyncio.run(seed(settings, args))
 
 
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:

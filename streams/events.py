@@ -1,6 +1,7 @@
 """The change event (wire format v1): validation, identity and version order."""
 
 import math
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 
 import pydantic_core
@@ -33,6 +34,11 @@ class Version(NamedTuple):
         separator, so a shorter origin that prefixes a longer one still sorts first.
         """
         return f"{self.ts:0{TS_DIGITS}d} {self.origin} {self.event_id}"
+
+    @classmethod
+    def from_token(cls, token: str) -> "Version":
+        ts, origin, event_id = token.split(" ", 2)
+        return cls(int(ts), origin, event_id)
 
 
 class ItemId(NamedTuple):
@@ -79,7 +85,7 @@ class ChangeEvent(BaseModel):
         return pydantic_core.to_json(self.model_dump(exclude_none=True))
 
 
-def decode_event(raw: bytes | None, tables: dict[str, TableSpec]) -> ChangeEvent:
+def decode_event(raw: bytes | None, tables: Mapping[str, TableSpec]) -> ChangeEvent:
     """Parse and check one message; raise `InvalidEventError` naming why it can never apply."""
     if raw is None:
         raise InvalidEventError("not_json", "message has no value")
@@ -91,7 +97,17 @@ def decode_event(raw: bytes | None, tables: dict[str, TableSpec]) -> ChangeEvent
     return event
 
 
-def check_against_table(event: ChangeEvent, tables: dict[str, TableSpec]) -> None:
+def build_event(fields: Mapping[str, Any], tables: Mapping[str, TableSpec]) -> ChangeEvent:
+    """An event from Python values, checked like a decoded message."""
+    try:
+        event = ChangeEvent.model_validate(fields)
+    except ValidationError as exc:
+        raise _schema_error(exc) from exc
+    check_against_table(event, tables)
+    return event
+
+
+def check_against_table(event: ChangeEvent, tables: Mapping[str, TableSpec]) -> None:
     spec = tables.get(event.table)
     if spec is None:
         raise InvalidEventError("unknown_table", f"table {event.table!r} is not declared")

@@ -90,11 +90,13 @@ class Publisher:
         await self.publish([event])
         return event
 
-    async def publish(self, events: Iterable[ChangeEvent]) -> int:
-        """Send events (checked against the declared tables) and wait until all are acked."""
+    async def publish(self, events: Iterable[ChangeEvent], *, checked: bool = False) -> int:
+        """Send events and wait until all are acked; each is checked against the declared
+        tables first unless the caller already did (`checked`)."""
         futures = []
         for event in events:
-            check_against_table(event, self.tables)
+            if not checked:
+                check_against_table(event, self.tables)
             key = event.item_id(self.tables[event.table]).kafka_key()
             futures.append(await self._producer.send(self.topic, event.to_json(), key=key))
         await asyncio.gather(*futures)

@@ -1,0 +1,228 @@
+"""Snapshot source for the seed's legacy Redis layout, and a generator of synthetic data for it.
+
+Per owner a sorted set of opponent ids scored by last-message time, plus one string key per
+(owner, opponent) holding its metadata. Both key patterns are templates over the table's key
+attribute names, defaults:
+
+    opponents:{owner_id}                 zset   member opponent_id, score = last-message time
+    opponent:{owner_id}:{opponent_id}    string metadata
+
+Reading is SCAN (TYPE zset) over the owners, then pipelined ZRANGE and MGET per page. A chunk's
+cursor is the SCAN cursor of its page's start, so a resumed run repeats at most one page.
+"""
+
+import json
+import math
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from connectors.source import Chunk, SourceItem, SourceProblem
+from streams.tables import TableSpec
+
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class LegacyLayout:
+    table: str = "opponents"
+    zset_pattern: str = "opponents:{owner_id}"
+    meta_pattern: str = "opponent:{owner_id}:{opponent_id}"
+    score_attribute: str = "timestamp"
+    meta_attribute: str = "metadata"
+    meta_format: str = "text"  # "text": UTF-8 string; "json": a JSON value
+
+    def scan_glob(self, spec: TableSpec) -> str:
+        return _escape_glob(self.zset_pattern).replace(
+            _escape_glob(f"{{{spec.partition_key}}}"), "*"
+        )
+
+    def owner_of(self, key: str, spec: TableSpec) -> str | None:
+        prefix, _, suffix = self.zset_pattern.partition(f"{{{spec.partition_key}}}")
+        match = re.fullmatch(re.escape(prefix) + "(.+)" + re.escape(suffix), key, re.DOTALL)
+        return match.group(1) if match else None
+
+    def zset_key(self, spec: TableSpec, owner: str) -> str:
+        return self.zset_pattern.replace(f"{{{spec.partition_key}}}", owner)
+
+    def meta_key(self, spec: TableSpec, owner: str, member: str) -> str:
+        key = self.meta_pattern.replace(f"{{{spec.partition_key}}}", owner)
+        return key.replace(f"{{{spec.sort_key}}}", member)
+
+
+def _escape_glob(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
+
+
+class RedisLegacySource:
+    name = "redis-legacy"
+
+    def __init__(
+        self,
+        client: "aioredis.Redis",
+        spec: TableSpec,
+        layout: LegacyLayout | None = None,
+        page_keys: int = 5000,  # SCAN COUNT: keys examined a call, metadata keys included
+        max_members: int = 10_000,
+    ) -> None:
+        if spec.sort_key is None:
+            raise ValueError("the legacy layout needs a table with a sort key")
+        self.client = client
+        self.spec = spec
+        self.sort_key = spec.sort_key
+        self.layout = layout or LegacyLayout()
+        self.page_keys = page_keys
+        self.max_members = max_members  # per ZRANGE call; bigger sets are read in slices
+
+    async def chunks(self, cursor: str | None) -> AsyncIterator[Chunk]:
+        if cursor == DONE:
+            return
+        scan = int(cursor or 0)
+        glob = self.layout.scan_glob(self.spec)
+        while True:
+            next_scan, keys = await self.client.scan(
+                scan, match=glob, count=self.page_keys, _type="zset"
+            )
+            async for chunk in self._read_page(sorted(_text(k) for k in keys), str(scan)):
+                yield chunk
+            yield Chunk(cursor=str(next_scan) if next_scan else DONE)
+            if not next_scan:
+                return
+            scan = next_scan
+
+    async def _read_page(self, keys: Sequence[str], page_cursor: str) -> AsyncIterator[Chunk]:
+        """All members of a page's owners, then all their metadata: two round trips a page."""
+        chunk = Chunk(cursor=page_cursor)
+        owners: list[tuple[str, str]] = []
+        for key in keys:
+            owner = self.layout.owner_of(key, self.spec)
+            if owner is None:
+                chunk.problems.append(SourceProblem(key, "key does not match the zset pattern"))
+            else:
+                owners.append((key, owner))
+        pipe = self.client.pipeline(transaction=False)
+        for key, _ in owners:
+            pipe.zrange(key, 0, self.max_members - 1, withscores=True)
+        slices: list[list[tuple[bytes, float]]] = await pipe.execute()
+        rows: list[tuple[str, str, float]] = []
+        for (key, owner), members in zip(owners, slices, strict=True):
+            rows.extend((owner, _text(member), float(score)) for member, score in members)
+            if len(members) == self.max_members:  # a huge set: the rest in slices of its own
+                async for rest in self._rest_of(key, owner, page_cursor):
+                    yield rest
+        yield await self._convert_rows(chunk, rows)
+
+    async def _rest_of(self, key: str, owner: str, cursor: str) -> AsyncIterator[Chunk]:
+        start = self.max_members
+        while True:
+            end = start + self.max_members - 1
+            members: list[tuple[bytes, float]] = await self.client.zrange(
+                key, start, end, withscores=True
+            )
+            if not members:
+                return
+            rows = [(owner, _text(member), float(score)) for member, score in members]
+            yield await self._convert_rows(Chunk(cursor=cursor), rows)
+            start += self.max_members
+
+    async def _convert_rows(self, chunk: Chunk, rows: list[tuple[str, str, float]]) -> Chunk:
+        meta_keys = [
+            self.layout.meta_key(self.spec, owner, opponent) for owner, opponent, _ in rows
+        ]
+        metas = await self._mget(meta_keys)
+        for (owner, opponent, score), meta_key, meta in zip(rows, meta_keys, metas, strict=True):
+            problem = self._convert(chunk, owner, opponent, score, meta)
+            if problem:
+                chunk.problems.append(SourceProblem(_printable(meta_key), problem))
+        return chunk
+
+    async def _mget(self, keys: list[str], per_call: int = 5000) -> list[object]:
+        pipe = self.client.pipeline(transaction=False)
+        for start in range(0, len(keys), per_call):
+            pipe.mget([_raw(k) for k in keys[start : start + per_call]])
+        return [value for values in await pipe.execute() for value in values]
+
+    def _convert(
+        self, chunk: Chunk, owner: str, opponent: str, score: float, meta: object
+    ) -> str | None:
+        """Append the item to `chunk`, or say what is wrong with it."""
+        if not _is_utf8(opponent):
+            return "sorted-set member is not UTF-8"
+        if not isinstance(meta, bytes):
+            return "sorted-set member without its metadata key"
+        if not math.isfinite(score):
+            return f"score {score!r} is not a finite number"
+        try:
+            metadata = self._parse_meta(meta)
+        except ValueError as exc:
+            return f"unparsable metadata: {exc}"
+        key = {self.spec.partition_key: owner, self.sort_key: opponent}
+        data = {self.layout.meta_attribute: metadata, self.layout.score_attribute: _number(score)}
+        chunk.items.append(SourceItem(self.layout.table, key, data))
+        return None
+
+    def _parse_meta(self, raw: bytes) -> Any:
+        text = raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
+        return json.loads(text) if self.layout.meta_format == "json" else text
+
+    async def estimate(self) -> int | None:
+        """DBSIZE: an upper bound when the database holds only the legacy layout."""
+        return int(await self.client.dbsize())
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+# Redis keys are bytes; surrogateescape keeps a key that is not UTF-8 addressable as text.
+def _text(raw: object) -> str:
+    return raw.decode(errors="surrogateescape") if isinstance(raw, bytes) else str(raw)
+
+
+def _raw(text: str) -> bytes:
+    return text.encode(errors="surrogateescape")
+
+
+def _is_utf8(text: str) -> bool:
+    return _raw(text).decode(errors="ignore") == text
+
+
+def _printable(text: str) -> str:
+    return _raw(text).decode(errors="backslashreplace")
+
+
+def _number(score: float) -> int | float:
+    return int(score) if score.is_integer() else score
+
+
+async def seed_legacy(
+    client: "aioredis.Redis",
+    spec: TableSpec,
+    *,
+    owners: int,
+    per_owner: int,
+    layout: LegacyLayout | None = None,
+    first_owner: int = 0,
+    base_time: int = 1_613_725_769,
+) -> int:
+    """Write a synthetic legacy dataset (deterministic); return how many items it holds."""
+    layout = layout or LegacyLayout()
+    batch_owners = max(1, 20_000 // max(per_owner, 1))
+    for start in range(first_owner, first_owner + owners, batch_owners):
+        pipe = client.pipeline(transaction=False)
+        for n in range(start, min(start + batch_owners, first_owner + owners)):
+            owner = f"{n},{_tag(n)}"
+            opponents = {
+                f"{n * 7 + j},{_tag(j)}": base_time - (n * 131 + j * 17) % 86_400
+                for j in range(per_owner)
+            }
+            pipe.zadd(layout.zset_key(spec, owner), opponents)
+            pipe.mset({layout.meta_key(spec, owner, o): f"last message to {o}" for o in opponents})
+        await pipe.execute()
+    return owners * per_owner
+
+
+def _tag(n: int) -> str:
+    return "abcdefghijklmnopqrstuvwxyz"[n % 26]

@@ -1,0 +1,170 @@
+"""Seed the stores from a snapshot source through the changes topic, resumably.
+
+Version rule: an item read from a source that does not know its version (the legacy Redis
+layout, a JSON Lines file, a table this replicator never wrote) gets the lowest version there
+is, `ts = 0`, origin `snapshot:<source>`, and an event id derived from its content. It can only
+fill an item the stores do not hold yet: any live write, whenever it happened, carries a
+greater `ts` and wins, in whatever order the two arrive. That is safe because the source is
+the old store of a dual-write migration: every change made while the snapshot runs also goes
+through the live path, so the live version is always at least as new as what the snapshot
+read. Re-reading identical data gives the identical version, so a resumed or repeated run is a
+no-op. Items that carry their real version (a DynamoDB table written by this replicator) keep it.
+"""
+
+import asyncio
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pydantic_core
+
+from connectors.source import SnapshotSource, SourceItem, SourceProblem
+from streams.errors import InvalidEventError
+from streams.events import ChangeEvent, Version, build_event
+from streams.publisher import Publisher
+from streams.tables import TableSpec
+
+SNAPSHOT_TS = 0
+SAMPLE_PROBLEMS = 20
+
+
+def snapshot_version(item: SourceItem, source: str) -> Version:
+    if item.version is not None:
+        return item.version
+    # The same content read twice gives the same version: a repeated run changes nothing.
+    content = pydantic_core.to_json([item.table, item.key, item.data])
+    digest = hashlib.blake2b(content, digest_size=12).hexdigest()
+    return Version(SNAPSHOT_TS, f"snapshot:{source}", digest)
+
+
+def snapshot_event(item: SourceItem, source: str, tables: Mapping[str, TableSpec]) -> ChangeEvent:
+    """The change event a snapshot publishes for an item; InvalidEventError if it cannot apply."""
+    version = snapshot_version(item, source)
+    fields = {
+        "table": item.table,
+        "op": "delete" if item.deleted else "upsert",
+        "key": item.key,
+        "data": None if item.deleted else item.data,
+        "ts": version.ts,
+        "origin": version.origin,
+        "event_id": version.event_id,
+    }
+    return build_event(fields, tables)
+
+
+@dataclass
+class Checkpoint:
+    """The cursor after the last published chunk, written atomically, plus running counts."""
+
+    path: Path
+
+    def load(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.path.read_text()))
+        except FileNotFoundError:
+            return None
+
+    def save(self, cursor: str | None, counts: Mapping[str, int]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"cursor": cursor, "counts": dict(counts)}))
+        os.replace(tmp, self.path)  # a crash leaves the old checkpoint or the new one, whole
+
+
+class RateLimiter:
+    """At most `max_rate` items per second on average since the start (None: no limit)."""
+
+    def __init__(self, max_rate: float | None) -> None:
+        self.max_rate = max_rate
+        self.started = time.monotonic()
+        self.items = 0
+
+    async def admit(self, items: int) -> None:
+        self.items += items
+        if self.max_rate:
+            ahead = self.items / self.max_rate - (time.monotonic() - self.started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+
+
+@dataclass
+class SnapshotSummary:
+    counts: Counter[str] = field(default_factory=Counter)  # published, problems, resumed_from...
+    samples: list[SourceProblem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.counts["published"] / self.seconds if self.seconds else 0.0
+
+
+Progress = Callable[[SnapshotSummary], None]
+
+
+async def run_snapshot(
+    source: SnapshotSource,
+    publisher: Publisher,
+    tables: Mapping[str, TableSpec],
+    checkpoint: Checkpoint,
+    *,
+    resume: bool = False,
+    max_rate: float | None = None,
+    on_progress: Progress | None = None,
+    problems_file: Path | None = None,
+) -> SnapshotSummary:
+    """Publish every item of `source`; checkpoint the cursor after each chunk is acknowledged."""
+    summary = SnapshotSummary()
+    cursor = None
+    saved = checkpoint.load() if resume else None
+    if saved:
+        cursor = saved["cursor"]
+        summary.counts.update(saved.get("counts", {}))
+    limiter = RateLimiter(max_rate)
+    started = time.monotonic()
+    async for chunk in source.chunks(cursor):
+        events = [
+            _event_or_problem(item, source.name, tables, chunk.problems) for item in chunk.items
+        ]
+        published = await publisher.publish([e for e in events if e is not None], checked=True)
+        _record_problems(summary, chunk.problems, problems_file)
+        summary.counts["published"] += published
+        checkpoint.save(chunk.cursor, summary.counts)
+        summary.seconds = time.monotonic() - started
+        if on_progress:
+            on_progress(summary)
+        await limiter.admit(len(chunk.items))
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _event_or_problem(
+    item: SourceItem, source: str, tables: Mapping[str, TableSpec], problems: list[SourceProblem]
+) -> ChangeEvent | None:
+    try:
+        return snapshot_event(item, source, tables)
+    except InvalidEventError as exc:
+        problems.append(
+            SourceProblem(json.dumps(item.key, ensure_ascii=False), f"{exc.reason}: {exc}")
+        )
+        return None
+
+
+def _record_problems(
+    summary: SnapshotSummary, problems: list[SourceProblem], path: Path | None
+) -> None:
+    if not problems:
+        return
+    summary.counts["problems"] += len(problems)
+    room = SAMPLE_PROBLEMS - len(summary.samples)
+    summary.samples.extend(problems[:room])
+    if path is not None:
+        with path.open("a") as report:
+            report.writelines(
+                json.dumps({"key": p.key, "reason": p.reason}) + "\n" for p in problems
+            )
