@@ -119,12 +119,10 @@ class RedisLegacySource:
         start = self.max_members
         while True:
             end = start + self.max_members - 1
-            members: list[tuple[bytes, float]] = await self.client.zrange(
-                key, start, end, withscores=True
-            )
+            members = await self.client.zrange(key, start, end, withscores=True)
             if not members:
                 return
-            rows = [(owner, _text(member), float(score)) for member, score in members]
+            rows = [(owner, _text(pair[0]), float(pair[1])) for pair in members]
             yield await self._convert_rows(Chunk(cursor=cursor), rows)
             start += self.max_members
 
