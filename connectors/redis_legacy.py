@@ -7,8 +7,10 @@ attribute names, defaults:
     opponents:{owner_id}                 zset   member opponent_id, score = last-message time
     opponent:{owner_id}:{opponent_id}    string metadata
 
-Reading is SCAN (TYPE zset) over the owners, then pipelined ZRANGE and MGET per page. A chunk's
-cursor is the SCAN cursor of its page's start, so a resumed run repeats at most one page.
+Reading is SCAN (TYPE zset) over the owners, then pipelined ZRANGE and MGET per chunk. A chunk's
+cursor is its page's SCAN cursor and the last owner key it completes (owners are taken in key
+order within a page), so a resumed run repeats at most one chunk. An owner added to that page
+after the cut may be skipped: it was written after the snapshot began, so the live path has it.
 """
 
 import json
@@ -65,8 +67,10 @@ class RedisLegacySource:
         client: "aioredis.Redis",
         spec: TableSpec,
         layout: LegacyLayout | None = None,
+        *,
         page_keys: int = 5000,  # SCAN COUNT: keys examined a call, metadata keys included
         max_members: int = 10_000,
+        chunk_items: int = 5000,
     ) -> None:
         if spec.sort_key is None:
             raise ValueError("the legacy layout needs a table with a sort key")
@@ -76,44 +80,63 @@ class RedisLegacySource:
         self.layout = layout or LegacyLayout()
         self.page_keys = page_keys
         self.max_members = max_members  # per ZRANGE call; bigger sets are read in slices
+        self.chunk_items = chunk_items
 
     async def chunks(self, cursor: str | None) -> AsyncIterator[Chunk]:
         if cursor == DONE:
             return
-        scan = int(cursor or 0)
+        position: dict[str, Any] = json.loads(cursor) if cursor else {"scan": 0, "after": None}
+        scan: int = int(position["scan"])
+        after: str | None = position["after"]
         glob = self.layout.scan_glob(self.spec)
         while True:
             next_scan, keys = await self.client.scan(
                 scan, match=glob, count=self.page_keys, _type="zset"
             )
-            async for chunk in self._read_page(sorted(_text(k) for k in keys), str(scan)):
+            todo = sorted(k for k in map(_text, keys) if after is None or k > after)
+            async for chunk in self._read_page(todo, scan):
                 yield chunk
-            yield Chunk(cursor=str(next_scan) if next_scan else DONE)
+            yield Chunk(cursor=_cursor(next_scan, None) if next_scan else DONE)
             if not next_scan:
                 return
-            scan = next_scan
+            scan, after = next_scan, None
 
-    async def _read_page(self, keys: Sequence[str], page_cursor: str) -> AsyncIterator[Chunk]:
-        """All members of a page's owners, then all their metadata: two round trips a page."""
-        chunk = Chunk(cursor=page_cursor)
-        owners: list[tuple[str, str]] = []
-        for key in keys:
-            owner = self.layout.owner_of(key, self.spec)
-            if owner is None:
-                chunk.problems.append(SourceProblem(key, "key does not match the zset pattern"))
-            else:
-                owners.append((key, owner))
+    async def _read_page(self, keys: Sequence[str], scan: int) -> AsyncIterator[Chunk]:
+        """A page's owners in key order; each chunk's cursor names the last owner it completes,
+        so a resumed run repeats at most one chunk. Two round trips per chunk: all members
+        (pipelined ZRANGE), then all metadata (pipelined MGET)."""
+        owners = [(key, self.layout.owner_of(key, self.spec)) for key in keys]
         pipe = self.client.pipeline(transaction=False)
-        for key, _ in owners:
-            pipe.zrange(key, 0, self.max_members - 1, withscores=True)
-        slices: list[list[tuple[bytes, float]]] = await pipe.execute()
+        for key, owner in owners:
+            if owner is not None:
+                pipe.zrange(key, 0, self.max_members - 1, withscores=True)
+        slices = iter(await pipe.execute())
         rows: list[tuple[str, str, float]] = []
-        for (key, owner), members in zip(owners, slices, strict=True):
-            rows.extend((owner, _text(member), float(score)) for member, score in members)
-            if len(members) == self.max_members:  # a huge set: the rest in slices of its own
-                async for rest in self._rest_of(key, owner, page_cursor):
-                    yield rest
-        yield await self._convert_rows(chunk, rows)
+        problems: list[SourceProblem] = []
+        done: str | None = None
+        for key, owner in owners:
+            if owner is None:
+                problems.append(SourceProblem(key, "key does not match the zset pattern"))
+            else:
+                members = next(slices)
+                rows.extend((owner, _text(pair[0]), float(pair[1])) for pair in members)
+                if len(members) == self.max_members:  # a huge set: the rest in slices
+                    yield await self._convert_rows(
+                        Chunk(problems=problems, cursor=_cursor(scan, done)), rows
+                    )
+                    rows, problems = [], []
+                    async for rest in self._rest_of(key, owner, _cursor(scan, done)):
+                        yield rest
+            done = key
+            if len(rows) >= self.chunk_items:
+                yield await self._convert_rows(
+                    Chunk(problems=problems, cursor=_cursor(scan, done)), rows
+                )
+                rows, problems = [], []
+        if rows or problems:
+            yield await self._convert_rows(
+                Chunk(problems=problems, cursor=_cursor(scan, done)), rows
+            )
 
     async def _rest_of(self, key: str, owner: str, cursor: str) -> AsyncIterator[Chunk]:
         start = self.max_members
@@ -172,6 +195,10 @@ class RedisLegacySource:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _cursor(scan: int, after: str | None) -> str:
+    return json.dumps({"scan": scan, "after": after})
 
 
 # Redis keys are bytes; surrogateescape keeps a key that is not UTF-8 addressable as text.
