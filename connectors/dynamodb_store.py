@@ -8,7 +8,7 @@ lists a partition never shows them.
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from connectors.sink import Batch, Item, WriteOutcome
+from connectors.sink import Batch, Item, StoredItem, WriteOutcome
 from connectors.values import plain
 from streams.events import ChangeEvent, ItemId
 from streams.tables import TableSpec
@@ -30,6 +30,7 @@ VERSION_ATTR = "_v"
 DELETED_ATTR = "_deleted"
 EXPIRES_ATTR = "_expires_at"
 NEWER_ONLY = "attribute_not_exists(#v) OR #v < :v"
+BATCH_GET_LIMIT = 100
 
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
@@ -116,7 +117,7 @@ class DynamoDBStore:
             return None
         return _as_item(raw)
 
-    async def list(self, table: str, partition: str, limit: int) -> list[Item]:
+    async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         spec = self.tables[table]
         index = spec.lsi_name()
         if index is None:
@@ -135,12 +136,66 @@ class DynamoDBStore:
         )
         return [_as_item(raw) for raw in response.get("Items", [])]
 
-    async def version_of(self, item: ItemId) -> str | None:
-        """The stored version token, tombstones included (for tests and verify)."""
-        spec = self.tables[item.table]
+    async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
+        """Versions and data of many items (BatchGetItem, consistent), tombstones included."""
+        found: dict[ItemId, StoredItem] = {}
+        for start in range(0, len(items), BATCH_GET_LIMIT):
+            part = items[start : start + BATCH_GET_LIMIT]
+            raws = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._batch_get, part
+            )
+            for raw in raws:
+                item_id, stored = self._stored(part[0].table, raw)
+                found[item_id] = stored
+        return [found.get(item) for item in items]
+
+    def _batch_get(self, items: Sequence[ItemId]) -> list[dict[str, Any]]:
+        spec = self.tables[items[0].table]
+        name = spec.physical_name(items[0].table)
+        request: dict[str, Any] = {
+            name: {"Keys": [self._key(spec, item) for item in items], "ConsistentRead": True}
+        }
+        out: list[dict[str, Any]] = []
+        while request:
+            response = self.client.batch_get_item(RequestItems=request)
+            out.extend(response["Responses"].get(name, []))
+            request = dict(response.get("UnprocessedKeys") or {})
+        return out
+
+    async def item_pages(
+        self, table: str, page: int = 1000
+    ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
+        """Every item of a table (tombstones included), a consistent Scan page at a time."""
+        name = self.tables[table].physical_name(table)
+        request: dict[str, Any] = {"TableName": name, "Limit": page, "ConsistentRead": True}
+        loop = asyncio.get_running_loop()
+        while True:
+            response = await loop.run_in_executor(self._pool, lambda: self.client.scan(**request))
+            yield [self._stored(table, raw) for raw in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def _stored(self, table: str, raw: Mapping[str, Any]) -> tuple[ItemId, StoredItem]:
+        spec = self.tables[table]
+        sort = raw[spec.sort_key]["S"] if spec.sort_key else ""
+        item_id = ItemId(table, raw[spec.partition_key]["S"], sort)
+        data = None
+        if DELETED_ATTR not in raw:
+            data = {k: v for k, v in _as_item(raw).items() if k not in spec.key_attributes}
+        return item_id, StoredItem(raw[VERSION_ATTR]["S"], data)
+
+    @staticmethod
+    def _key(spec: TableSpec, item: ItemId) -> dict[str, Any]:
         key = {spec.partition_key: {"S": item.partition}}
         if spec.sort_key:
             key[spec.sort_key] = {"S": item.sort}
+        return key
+
+    async def version_of(self, item: ItemId) -> str | None:
+        """The stored version token, tombstones included (for tests and verify)."""
+        spec = self.tables[item.table]
+        key = self._key(spec, item)
         response = await asyncio.get_running_loop().run_in_executor(
             self._pool,
             lambda: self.client.get_item(

@@ -10,7 +10,8 @@ All keys of a partition share a hash tag, so a partition lives on one Redis Clus
 """
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
 from urllib.parse import quote, unquote
@@ -19,7 +20,7 @@ import pydantic_core
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 
-from connectors.sink import Batch, Item, WriteOutcome
+from connectors.sink import Batch, Item, StoredItem, WriteOutcome
 from connectors.values import plain
 from streams.events import ChangeEvent, ItemId
 from streams.tables import TableSpec
@@ -36,6 +37,11 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     rexc.ReadOnlyError,
     rexc.OutOfMemoryError,
     OSError,
+)
+
+
+_ITEM_KEY = re.compile(
+    r"(?P<prefix>[^:]+):\{(?P<table>[^:}]*):(?P<partition>[^}]*)\}:i:(?P<sort>.*)"
 )
 
 
@@ -57,6 +63,17 @@ class RedisKeys:
 
     def index(self, table: str, partition: str) -> str:
         return f"{self.partition(table, partition)}:idx"
+
+    def item_pattern(self, table: str) -> str:
+        """A SCAN pattern for every item key of `table` (quoted names hold no glob characters
+        but '%', which is not one)."""
+        return f"{self.prefix}:{{{_q(table)}:*}}:i:*"
+
+    def parse_item(self, key: str) -> ItemId | None:
+        match = _ITEM_KEY.fullmatch(key)
+        if match is None or match["prefix"] != self.prefix:
+            return None
+        return ItemId(unquote(match["table"]), unquote(match["partition"]), unquote(match["sort"]))
 
 
 class RedisStore:
@@ -133,7 +150,7 @@ class RedisStore:
         data = await self.client.hget(self.keys.item(item), "d")
         return None if data is None else _as_item(spec, item, _bytes(data))
 
-    async def list(self, table: str, partition: str, limit: int) -> list[Item]:
+    async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         spec = self.tables[table]
         members = await self.client.zrevrange(self.keys.index(table, partition), 0, limit - 1)
         items = [ItemId(table, partition, unquote(_bytes(m).decode())) for m in members]
@@ -143,6 +160,25 @@ class RedisStore:
         found = await pipe.execute()
         return [_as_item(spec, i, d) for i, d in zip(items, found, strict=True) if d is not None]
 
+    async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
+        """Versions and data of many items in one round trip (tombstones included)."""
+        pipe = self.client.pipeline(transaction=False)
+        for item in items:
+            pipe.hmget(self.keys.item(item), ["v", "d"])
+        replies = await pipe.execute()
+        return [_stored(version, data) for version, data in replies]
+
+    async def item_pages(self, table: str, page: int = 1000) -> AsyncIterator[list[ItemId]]:
+        """Every item of a table that Redis holds (tombstones included), a SCAN page at a time."""
+        pattern = self.keys.item_pattern(table)
+        cursor = 0
+        while True:
+            cursor, keys = await self.client.scan(cursor, match=pattern, count=page, _type="hash")
+            items = [self.keys.parse_item(_bytes(key).decode()) for key in keys]
+            yield [item for item in items if item is not None]
+            if not cursor:
+                return
+
     async def version_of(self, item: ItemId) -> str | None:
         """The stored version token, tombstones included (for tests and verify)."""
         raw = await self.client.hget(self.keys.item(item), "v")
@@ -150,6 +186,12 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _stored(version: bytes | None, data: bytes | None) -> StoredItem | None:
+    if version is None:
+        return None
+    return StoredItem(version.decode(), plain(json.loads(data)) if data is not None else None)
 
 
 def _bytes(value: object) -> bytes:

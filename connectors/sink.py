@@ -28,6 +28,18 @@ class WriteOutcome:
         self.rejected.extend(other.rejected)
 
 
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """What a store holds for an item: its version token, and its data (None: a tombstone)."""
+
+    version: str
+    data: Item | None
+
+    @property
+    def live(self) -> bool:
+        return self.data is not None
+
+
 class Store(Protocol):
     """A target store: version-guarded writes, plus the reads the CLI and verify use."""
 
@@ -41,7 +53,7 @@ class Store(Protocol):
         """The live item with its key and data attributes, or None if absent or deleted."""
         ...
 
-    async def list(self, table: str, partition: str, limit: int) -> list[Item]:
+    async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         """A partition's listed items, greatest index attribute first."""
         ...
 

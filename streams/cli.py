@@ -87,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_arguments(seed)
     seed.set_defaults(handler=cmd_seed_legacy)
 
+    check = sub.add_parser("verify", help="compare Redis and DynamoDB (or a store and a source)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--repair", action="store_true", help="republish the winner of each drift")
+    check.add_argument("--prefer", choices=["dynamodb", "redis"], default="dynamodb",
+                       help="whose data wins when versions tie but data differs")  # fmt: skip
+    check.add_argument("--source", choices=["redis-legacy", "dynamodb", "jsonl"],
+                       help="compare --store against this snapshot source instead")  # fmt: skip
+    check.add_argument("--store", choices=STORE_NAMES, default="dynamodb")
+    add_source_arguments(check)
+    check.set_defaults(handler=cmd_verify, table=None)
+
     schema = sub.add_parser("schema", help="print the change event's JSON Schema")
     schema.set_defaults(handler=cmd_schema)
     return parser
@@ -178,6 +189,12 @@ def cmd_seed_legacy(settings: Settings, args: argparse.Namespace) -> int:
     from streams.snapshot_commands import seed  # noqa: PLC0415
 
     return asyncio.run(seed(settings, args))
+
+
+def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.verify_commands import verify  # noqa: PLC0415
+
+    return asyncio.run(verify(settings, args))
 
 
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:

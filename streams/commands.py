@@ -60,6 +60,6 @@ async def list_items(
         raise ConfigError(f"table {table!r} is not declared in CDC_TABLES")
     store = open_store(settings, store_name)
     try:
-        return await store.list(table, partition, limit)
+        return await store.list_partition(table, partition, limit)
     finally:
         await store.close()

@@ -68,7 +68,7 @@ async def show_lists(settings: Settings) -> bool:
     for name in ("redis", "dynamodb"):
         store = open_store(settings, name)
         try:
-            listings[name] = await store.list("opponents", OWNER, 10)
+            listings[name] = await store.list_partition("opponents", OWNER, 10)
         finally:
             await store.close()
     for name, items in listings.items():

@@ -15,23 +15,31 @@ if TYPE_CHECKING:
 STORE_NAMES = ("redis", "dynamodb")
 
 
-def open_store(settings: Settings, name: str) -> Store:
+def open_redis(settings: Settings) -> RedisStore:
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    return RedisStore.from_url(
+        settings.redis_url,
+        settings.tables,
+        password=password,
+        key_prefix=settings.redis_key_prefix,
+        tombstone_grace_seconds=settings.tombstone_grace_seconds,
+    )
+
+
+def open_dynamodb(settings: Settings) -> DynamoDBStore:
+    return DynamoDBStore(
+        dynamodb_client(settings),
+        settings.tables,
+        concurrency=settings.dynamodb_concurrency,
+        tombstone_grace_seconds=settings.tombstone_grace_seconds,
+    )
+
+
+def open_store(settings: Settings, name: str) -> RedisStore | DynamoDBStore:
     if name == "redis":
-        password = settings.redis_password.get_secret_value() if settings.redis_password else None
-        return RedisStore.from_url(
-            settings.redis_url,
-            settings.tables,
-            password=password,
-            key_prefix=settings.redis_key_prefix,
-            tombstone_grace_seconds=settings.tombstone_grace_seconds,
-        )
+        return open_redis(settings)
     if name == "dynamodb":
-        return DynamoDBStore(
-            dynamodb_client(settings),
-            settings.tables,
-            concurrency=settings.dynamodb_concurrency,
-            tombstone_grace_seconds=settings.tombstone_grace_seconds,
-        )
+        return open_dynamodb(settings)
     raise ValueError(f"unknown store {name!r}; choose from {', '.join(STORE_NAMES)}")
 
 

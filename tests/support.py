@@ -117,7 +117,7 @@ class MemoryStore:
                 return as_item(event)
         return None
 
-    async def list(self, table: str, partition: str, limit: int) -> list[Item]:
+    async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         raise NotImplementedError
 
     async def version_of(self, item: ItemId) -> str | None:

@@ -55,7 +55,7 @@ async def both_listings(settings_: Settings, owner: str) -> tuple[list[dict[str,
     for name in ("redis", "dynamodb"):
         store = open_store(settings_, name)
         try:
-            results.append(await store.list("opponents", owner, 100))
+            results.append(await store.list_partition("opponents", owner, 100))
         finally:
             await store.close()
     return tuple(results)

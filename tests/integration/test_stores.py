@@ -88,7 +88,7 @@ def test_listing_is_newest_first_and_hides_deleted_and_unindexed(
         store = open_store(shared, store_name)
         try:
             await apply_history(store, events, shared, 1)
-            listed = await store.list("opponents", owner, 10)
+            listed = await store.list_partition("opponents", owner, 10)
             assert [i["opponent_id"] for i in listed] == ["a", "b"]
             assert listed[0] == {
                 "owner_id": owner,
@@ -96,7 +96,9 @@ def test_listing_is_newest_first_and_hides_deleted_and_unindexed(
                 "metadata": "x2",
                 "timestamp": 400.5,
             }
-            assert [i["opponent_id"] for i in await store.list("opponents", owner, 1)] == ["a"]
+            assert [
+                i["opponent_id"] for i in await store.list_partition("opponents", owner, 1)
+            ] == ["a"]
             assert await store.get("opponents", {"owner_id": owner, "opponent_id": "d"}) is not None
         finally:
             await store.close()

@@ -107,6 +107,23 @@ def wait_committed(
         time.sleep(0.2)
 
 
+def wait_caught_up(
+    settings: Settings,
+    worker: WorkerProcess,
+    stores: Sequence[str] = ("redis", "dynamodb"),
+    timeout: float = 180,
+) -> None:
+    """Until the worker's group has committed the whole topic."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lags = committed(settings, stores)
+        if lags and sum(p.lag for p in lags) == 0:
+            return
+        assert worker.alive(), f"worker exited:\n{worker.log_tail()}"
+        assert time.monotonic() < deadline, f"group still lags {lags}:\n{worker.log_tail()}"
+        time.sleep(0.3)
+
+
 def wait_for_fold(
     settings: Settings,
     events: Sequence[ChangeEvent],
@@ -116,14 +133,7 @@ def wait_for_fold(
 ) -> None:
     """Wait until the group has committed everything, then every store must equal the fold:
     offsets move only after the stores hold a batch, so there is nothing left to wait for."""
-    deadline = time.monotonic() + timeout
-    while True:
-        lags = committed(settings, stores)
-        if lags and sum(p.lag for p in lags) == 0:
-            break
-        assert worker.alive(), f"worker exited:\n{worker.log_tail()}"
-        assert time.monotonic() < deadline, f"group still lags {lags}:\n{worker.log_tail()}"
-        time.sleep(0.5)
+    wait_caught_up(settings, worker, stores, timeout)
     assert asyncio.run(stores_match(settings, events, stores)), worker.log_tail()
 
 

@@ -1,0 +1,169 @@
+"""Compare Redis and DynamoDB item by item with flat memory, and repair drift through the topic.
+
+Two passes, a page at a time: every DynamoDB item (a Scan) is looked up in Redis; then every
+Redis item key (a SCAN) is looked up in DynamoDB, which finds what only Redis holds. Tombstones
+count as absent data but keep their versions: a newer tombstone beats an older live item.
+"""
+
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from connectors.dynamodb_store import DynamoDBStore
+from connectors.redis_store import RedisStore
+from connectors.sink import StoredItem
+from streams.events import ChangeEvent, ItemId, Version, build_event
+from streams.tables import TableSpec
+
+Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
+Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs"]
+SAMPLES = 10
+REPAIR_SUFFIX = "~r"  # sorts right after the tied version, before any genuinely newer one
+
+
+def classify(redis: StoredItem | None, dynamo: StoredItem | None) -> Kind | None:
+    """How two stores disagree about one item, or None when they agree."""
+    if redis is not None and redis.live and dynamo is not None and dynamo.live:
+        if redis.data != dynamo.data:
+            return "data_differs"
+        return "version_differs" if redis.version != dynamo.version else None
+    if redis is not None and redis.live:
+        return _one_sided(redis, dynamo, "missing_in_dynamodb")
+    if dynamo is not None and dynamo.live:
+        return _one_sided(dynamo, redis, "missing_in_redis")
+    return None  # deleted or absent on both sides
+
+
+def _one_sided(live: StoredItem, other: StoredItem | None, missing: Kind) -> Kind:
+    if other is not None and other.version > live.version:
+        return "version_differs"  # a newer delete that the live side missed
+    return missing
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: Kind
+    item: ItemId
+    redis: StoredItem | None
+    dynamodb: StoredItem | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "key": list(self.item),
+            "redis": _side(self.redis),
+            "dynamodb": _side(self.dynamodb),
+        }
+
+
+def _side(stored: StoredItem | None) -> dict[str, Any] | None:
+    return None if stored is None else {"version": stored.version, "data": stored.data}
+
+
+@dataclass
+class VerifyReport:
+    table: str
+    counts: Counter[str] = field(default_factory=Counter)
+    samples: dict[str, list[Drift]] = field(default_factory=dict)
+
+    @property
+    def drifted(self) -> int:
+        return sum(
+            n for kind, n in self.counts.items() if kind not in {"compared", "redis", "dynamodb"}
+        )
+
+    def add(self, drift: Drift) -> None:
+        self.counts[drift.kind] += 1
+        sample = self.samples.setdefault(drift.kind, [])
+        if len(sample) < SAMPLES:
+            sample.append(drift)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "agree": self.drifted == 0,
+            "counts": dict(self.counts),
+            "samples": {
+                kind: [d.as_json() for d in drifts] for kind, drifts in self.samples.items()
+            },
+        }
+
+
+async def drifts(
+    redis: RedisStore, dynamo: DynamoDBStore, table: str, report: VerifyReport
+) -> AsyncIterator[Drift]:
+    """Every drifted item of `table`, counting what was compared into `report`."""
+    async for page in dynamo.item_pages(table):
+        held = await redis.read_many([item for item, _ in page])
+        for (item, in_dynamo), in_redis in zip(page, held, strict=True):
+            _count_live(report, in_redis, in_dynamo)
+            kind = classify(in_redis, in_dynamo)
+            if kind:
+                yield Drift(kind, item, in_redis, in_dynamo)
+    async for items in redis.item_pages(table):
+        in_dynamo_page = await dynamo.read_many(items)
+        only_redis = [i for i, d in zip(items, in_dynamo_page, strict=True) if d is None]
+        for item, in_redis in zip(only_redis, await redis.read_many(only_redis), strict=True):
+            _count_live(report, in_redis, None)
+            kind = classify(in_redis, None)
+            if kind:
+                yield Drift(kind, item, in_redis, None)
+
+
+def _count_live(report: VerifyReport, redis: StoredItem | None, dynamo: StoredItem | None) -> None:
+    report.counts["compared"] += 1
+    report.counts["redis"] += bool(redis and redis.live)
+    report.counts["dynamodb"] += bool(dynamo and dynamo.live)
+
+
+def repair_event(
+    drift: Drift, spec: TableSpec, tables: Mapping[str, TableSpec], prefer: str
+) -> ChangeEvent:
+    """The write that heals `drift` when it goes through the topic: the winning version, as it
+    was; for equal versions with different data, the preferred store's data, a hair newer."""
+    sides = {"redis": drift.redis, "dynamodb": drift.dynamodb}
+    present = [s for s in sides.values() if s is not None]
+    winner = max(present, key=lambda s: s.version)
+    version = Version.from_token(winner.version)
+    if drift.kind == "data_differs" and all(s.version == winner.version for s in present):
+        winner = sides[prefer] or winner
+        version = version._replace(event_id=version.event_id + REPAIR_SUFFIX)
+    key = {spec.partition_key: drift.item.partition}
+    if spec.sort_key:
+        key[spec.sort_key] = drift.item.sort
+    op = "upsert" if winner.live else "delete"
+    fields = {"table": drift.item.table, "op": op, "key": key, "data": winner.data}
+    return build_event(fields | version._asdict(), tables)
+
+
+async def verify_table(
+    redis: RedisStore, dynamo: DynamoDBStore, table: str, on_drift: "DriftHandler | None" = None
+) -> VerifyReport:
+    report = VerifyReport(table)
+    async for drift in drifts(redis, dynamo, table, report):
+        report.add(drift)
+        if on_drift is not None:
+            await on_drift(drift)
+    return report
+
+
+class DriftHandler:
+    """Collects repair events and hands them over in batches (flat memory)."""
+
+    def __init__(
+        self, spec: TableSpec, tables: Mapping[str, TableSpec], prefer: str, flush: Flush
+    ) -> None:
+        self.spec, self.tables, self.prefer, self.flush = spec, tables, prefer, flush
+        self.pending: list[ChangeEvent] = []
+        self.repaired = 0
+
+    async def __call__(self, drift: Drift) -> None:
+        self.pending.append(repair_event(drift, self.spec, self.tables, self.prefer))
+        if len(self.pending) >= 1000:
+            await self.drain()
+
+    async def drain(self) -> None:
+        if self.pending:
+            self.repaired += await self.flush(self.pending)
+            self.pending = []

@@ -1,0 +1,96 @@
+"""The body of `verify`: stores against each other, or a store against a snapshot source."""
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from connectors.source import SnapshotSource
+from streams.events import ChangeEvent, ItemId
+from streams.publisher import Publisher
+from streams.settings import Settings
+from streams.snapshot import snapshot_event
+from streams.snapshot_commands import open_source
+from streams.stores import open_dynamodb, open_redis, open_store
+from streams.verify import DriftHandler, VerifyReport, verify_table
+
+
+async def verify(settings: Settings, args: argparse.Namespace) -> int:
+    tables = [args.table] if args.table else list(settings.tables)
+    async with Publisher(
+        settings.kafka_bootstrap_servers, settings.topic, settings.tables, "verify"
+    ) as publisher:
+
+        async def publish(events: Sequence[ChangeEvent]) -> int:
+            return await publisher.publish(events)
+
+        if args.source:
+            reports = [await verify_source(settings, args, publish)]
+        else:
+            reports = [await verify_stores(settings, table, args, publish) for table in tables]
+    print_reports(reports, args.json)
+    return 0 if all(r.drifted == 0 for r in reports) else 1
+
+
+async def verify_stores(
+    settings: Settings, table: str, args: argparse.Namespace, publish: Any
+) -> VerifyReport:
+    redis, dynamo = open_redis(settings), open_dynamodb(settings)
+    handler = (
+        DriftHandler(settings.tables[table], settings.tables, args.prefer, publish)
+        if args.repair
+        else None
+    )
+    try:
+        report = await verify_table(redis, dynamo, table, handler)
+        if handler is not None:
+            await handler.drain()
+            report.counts["republished"] = handler.repaired
+    finally:
+        await redis.close()
+        await dynamo.close()
+    return report
+
+
+async def verify_source(settings: Settings, args: argparse.Namespace, publish: Any) -> VerifyReport:
+    """Every source item must be in the store with the same data (the check before cutover)."""
+    args.table = args.table or next(iter(settings.tables))
+    source: SnapshotSource = open_source(settings, args.source, args)
+    store = open_store(settings, args.store)
+    spec = settings.tables[args.table]
+    report = VerifyReport(args.table)
+    try:
+        async for chunk in source.chunks(None):
+            ids = [
+                ItemId(i.table, i.key[spec.partition_key], i.key.get(spec.sort_key or "", ""))
+                for i in chunk.items
+            ]
+            held = await store.read_many(ids) if ids else []
+            missing = []
+            for item, stored in zip(chunk.items, held, strict=True):
+                report.counts["compared"] += 1
+                if stored is None or not stored.live:
+                    report.counts[f"missing_in_{args.store}"] += 1
+                    missing.append(snapshot_event(item, args.source, settings.tables))
+                elif stored.data != item.data:
+                    report.counts["data_differs"] += 1
+            report.counts["source_problems"] += len(chunk.problems)
+            if args.repair and missing:
+                report.counts["republished"] += await publish(missing)
+    finally:
+        await source.close()
+        await store.close()
+    return report
+
+
+def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([r.as_json() for r in reports], ensure_ascii=False, indent=2))
+        return
+    for report in reports:
+        verdict = "agree" if report.drifted == 0 else f"DRIFT ({report.drifted} items)"
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
+        print(f"{report.table}: {verdict}; {counts}")
+        for kind, drifts in report.samples.items():
+            for drift in drifts:
+                print(f"  {kind}: {json.dumps(drift.as_json()['key'], ensure_ascii=False)}")

@@ -1,0 +1,143 @@
+"""verify finds planted drift between the stores, and --repair heals it through the topic."""
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from connectors.redis_legacy import LegacyLayout, seed_legacy
+from connectors.redis_store import RedisKeys
+from streams.cli import main
+from streams.events import ChangeEvent, ItemId
+from streams.settings import Settings
+from streams.stores import ensure_tables, open_store
+from streams.topics import changes_topics, ensure_topics
+from tests.conftest import Services
+from tests.integration.worker import WorkerProcess, wait_caught_up
+from tests.support import batches_of, delete, upsert
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def env_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    for name, value in settings.as_env().items():
+        monkeypatch.setenv(name, value)
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    ensure_tables(settings)
+    return settings
+
+
+async def write(settings: Settings, store_name: str, events: list[ChangeEvent]) -> None:
+    store = open_store(settings, store_name)
+    try:
+        for batch in batches_of(events, 50, settings.tables):
+            await store.write(batch)
+    finally:
+        await store.close()
+
+
+def verify_json(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict[str, Any]]:
+    code = main(["verify", "--json", *extra])
+    [report] = json.loads(capsys.readouterr().out)
+    return code, report
+
+
+def test_verify_finds_planted_drift_and_repair_heals_it(
+    services: Services, env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = env_settings
+    owner = uuid.uuid4().hex
+    common = [upsert(owner, f"p{i}", 10 + i, metadata=f"m{i}", timestamp=i) for i in range(20)]
+    common += [delete(owner, "p19", 50)]
+    asyncio.run(write(settings, "redis", common))
+    asyncio.run(write(settings, "dynamodb", common))
+    code, report = verify_json(capsys)
+    assert code == 0 and report["agree"]
+    assert report["counts"] == {"compared": 20, "redis": 19, "dynamodb": 19}
+
+    # Plant one drift of each kind.
+    keys, client = RedisKeys(settings.redis_key_prefix), redis.Redis.from_url(settings.redis_url)
+    client.delete(keys.item(ItemId("opponents", owner, "p0")))  # missing in Redis
+    asyncio.run(write(settings, "redis", [upsert(owner, "extra", 5, metadata="x", timestamp=1)]))
+    client.hset(
+        keys.item(ItemId("opponents", owner, "p1")),
+        "d",
+        json.dumps({"metadata": "corrupt", "timestamp": 1}),
+    )
+    asyncio.run(
+        write(settings, "dynamodb", [upsert(owner, "p2", 99, metadata="newer", timestamp=2)])
+    )
+    client.close()
+
+    code, report = verify_json(capsys)
+    assert code == 1 and not report["agree"]
+    counts = report["counts"]
+    assert counts["missing_in_redis"] == 1 and counts["missing_in_dynamodb"] == 1
+    assert counts["data_differs"] == 2  # the corrupted one, and the newer write Redis missed
+    assert {tuple(s["key"])[2] for s in report["samples"]["data_differs"]} == {"p1", "p2"}
+
+    code, report = verify_json(capsys, "--repair")
+    assert code == 1 and report["counts"]["republished"] == 4
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log").start()
+    try:
+        wait_caught_up(settings, worker)
+    finally:
+        worker.stop()
+    code, report = verify_json(capsys)
+    assert code == 0, report
+    item = asyncio.run(read(settings, "redis", owner, "p1"))
+    assert item is not None and item["metadata"] == "m1"  # DynamoDB's data won the tie
+
+
+async def read(
+    settings: Settings, store_name: str, owner: str, opponent: str
+) -> dict[str, Any] | None:
+    store = open_store(settings, store_name)
+    try:
+        return await store.get("opponents", {"owner_id": owner, "opponent_id": opponent})
+    finally:
+        await store.close()
+
+
+def test_verify_a_store_against_the_legacy_source(
+    services: Services, env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = env_settings
+    tag = uuid.uuid4().hex[:8]
+    layout = LegacyLayout(
+        zset_pattern=f"{tag}:o:{{owner_id}}", meta_pattern=f"{tag}:m:{{owner_id}}:{{opponent_id}}"
+    )
+    spec = settings.tables["opponents"]
+
+    async def seed() -> None:
+        client = aioredis.from_url(settings.redis_url)
+        await seed_legacy(client, spec, owners=5, per_owner=4, layout=layout)
+        await client.aclose()
+
+    asyncio.run(seed())
+    flags = [
+        "--source",
+        "redis-legacy",
+        "--zset-pattern",
+        layout.zset_pattern,
+        "--meta-pattern",
+        layout.meta_pattern,
+    ]
+    assert main(["snapshot", *flags]) == 0
+    capsys.readouterr()
+    code, report = verify_json(capsys, *flags)
+    assert code == 1 and report["counts"]["missing_in_dynamodb"] == 20  # nothing applied yet
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log").start()
+    try:
+        wait_caught_up(settings, worker)
+    finally:
+        worker.stop()
+    code, report = verify_json(capsys, *flags)
+    assert code == 0 and report["counts"]["compared"] == 20, report
+    assert main(["verify"]) == 0  # and the two stores agree with each other
