@@ -108,15 +108,28 @@ def build_event(fields: Mapping[str, Any], tables: Mapping[str, TableSpec]) -> C
 
 
 def check_against_table(event: ChangeEvent, tables: Mapping[str, TableSpec]) -> None:
-    spec = tables.get(event.table)
+    check_item(event.table, event.op, event.key, event.data, tables)
+
+
+def check_item(
+    table: str,
+    op: str,
+    key: dict[str, str],
+    data: dict[str, Any] | None,
+    tables: Mapping[str, TableSpec],
+) -> TableSpec:
+    """What the schema cannot say: the table is declared, the key is its key, the data fits
+    both stores. Returns the table's declaration."""
+    spec = tables.get(table)
     if spec is None:
-        raise InvalidEventError("unknown_table", f"table {event.table!r} is not declared")
-    _check_key(event.key, spec)
-    if event.op == "upsert":
-        if event.data is None:
-            raise InvalidEventError("schema", "an upsert needs 'data'")
-        _check_data(event.data, spec)
-        _check_size(event)
+        raise InvalidEventError("unknown_table", f"table {table!r} is not declared")
+    _check_key(key, spec)
+    if op == "upsert":
+        if type(data) is not dict:
+            raise InvalidEventError("schema", "an upsert needs 'data', an object")
+        _check_data(data, spec)
+        _check_size(key, data)
+    return spec
 
 
 def _schema_error(exc: ValidationError) -> InvalidEventError:
@@ -128,49 +141,50 @@ def _schema_error(exc: ValidationError) -> InvalidEventError:
 
 
 def _check_key(key: dict[str, str], spec: TableSpec) -> None:
-    expected = set(spec.key_attributes)
-    if set(key) != expected:
-        raise InvalidEventError(
-            "bad_key", f"key must have exactly {sorted(expected)}, got {sorted(key)}"
-        )
+    if len(key) != len(spec.key_attributes) or any(name not in key for name in spec.key_attributes):
+        expected = sorted(spec.key_attributes)
+        raise InvalidEventError("bad_key", f"key must have exactly {expected}, got {sorted(key)}")
     for name, value in key.items():
-        if not value:
-            raise InvalidEventError("bad_key", f"key attribute {name!r} is empty")
-        if len(value.encode()) > MAX_KEY_BYTES:
+        if type(value) is not str or not value:
+            raise InvalidEventError("bad_key", f"key attribute {name!r} must be a non-empty string")
+        if len(value) * 4 > MAX_KEY_BYTES and len(value.encode()) > MAX_KEY_BYTES:
             raise InvalidEventError(
                 "bad_key", f"key attribute {name!r} is over {MAX_KEY_BYTES} bytes"
             )
 
 
 def _check_data(data: dict[str, Any], spec: TableSpec) -> None:
-    for name in data:
-        if not name or name.startswith("_") or name in spec.key_attributes:
+    for name, value in data.items():
+        if not name or name[0] == "_" or name in spec.key_attributes:
             raise InvalidEventError(
                 "bad_data", f"data attribute {name!r} is empty, reserved or a key"
             )
+        if type(value) is not str:  # strings, the common case, need no more checks
+            _check_value(value, 1)
     index = spec.index_attribute
     if index and index in data and not _is_number(data[index]):
         raise InvalidEventError("bad_data", f"index attribute {index!r} must be a number")
-    _check_numbers(data)
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _check_numbers(value: object, depth: int = 0) -> None:
-    """DynamoDB keeps 38 significant digits and 32 levels of nesting; refuse more up front."""
+def _check_value(value: object, depth: int) -> None:
+    """DynamoDB keeps 38 significant digits, numbers within 1e-130..1e126 and 32 levels of
+    nesting; refuse more up front, so a store never rejects what the other accepted."""
     if depth > 31:
         raise InvalidEventError("bad_data", "data is nested deeper than 32 levels")
-    if isinstance(value, dict):
-        for child in value.values():
-            _check_numbers(child, depth + 1)
-    elif isinstance(value, list):
-        for child in value:
-            _check_numbers(child, depth + 1)
-    elif isinstance(value, float) and not _fits_dynamodb(value):
+    kind = type(value)
+    if kind is dict:
+        for child in value.values():  # type: ignore[attr-defined]
+            _check_value(child, depth + 1)
+    elif kind is list:
+        for child in value:  # type: ignore[attr-defined]
+            _check_value(child, depth + 1)
+    elif kind is float and not _fits_dynamodb(value):  # type: ignore[arg-type]
         raise InvalidEventError("bad_data", f"number {value!r} is not finite or out of range")
-    elif _is_number(value) and isinstance(value, int) and len(str(abs(value))) > MAX_NUMBER_DIGITS:
+    elif kind is int and len(str(abs(value))) > MAX_NUMBER_DIGITS:  # type: ignore[arg-type]
         raise InvalidEventError("bad_data", f"number has more than {MAX_NUMBER_DIGITS} digits")
 
 
@@ -179,10 +193,18 @@ def _fits_dynamodb(value: float) -> bool:
     return math.isfinite(value) and (value == 0 or 1e-130 <= abs(value) < 1e126)
 
 
-def _check_size(event: ChangeEvent) -> None:
-    # JSON text overestimates DynamoDB's item size a little: a safe bound.
-    size = len(pydantic_core.to_json(event.data)) + sum(
-        len(k.encode()) + len(v.encode()) for k, v in event.key.items()
-    )
+_SCALARS = (int, float, bool, type(None))
+
+
+def _check_size(key: dict[str, str], data: dict[str, Any]) -> None:
+    # JSON text overestimates DynamoDB's item size a little: a safe bound. Up to 256 scalar
+    # attributes with short names and strings stay far below it, so only others are measured.
+    if len(data) <= 256 and all(
+        len(name) < 256 and (type(v) in _SCALARS or (type(v) is str and len(v) < 1024))
+        for name, v in data.items()
+    ):
+        return
+    size = len(pydantic_core.to_json(data))
+    size += sum(len(k.encode()) + len(v.encode()) for k, v in key.items())
     if size > DYNAMODB_ITEM_LIMIT:
         raise InvalidEventError("too_large", f"item is {size} bytes, over DynamoDB's 400 KB limit")

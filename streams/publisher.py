@@ -3,13 +3,15 @@
 import asyncio
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from streams.events import ChangeEvent, check_against_table
+from streams.partitioning import partition_for
 from streams.tables import TableSpec
 
 
@@ -38,6 +40,7 @@ class Publisher:
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
+            max_batch_size=512 * 1024,
             **producer_options,
         )
 
@@ -93,14 +96,35 @@ class Publisher:
     async def publish(self, events: Iterable[ChangeEvent], *, checked: bool = False) -> int:
         """Send events and wait until all are acked; each is checked against the declared
         tables first unless the caller already did (`checked`)."""
-        futures = []
+        messages = []
         for event in events:
             if not checked:
                 check_against_table(event, self.tables)
-            key = event.item_id(self.tables[event.table]).kafka_key()
-            futures.append(await self._producer.send(self.topic, event.to_json(), key=key))
+            messages.append((event.item_id(self.tables[event.table]).kafka_key(), event.to_json()))
+        await self.send_messages(messages)
+        return len(messages)
+
+    async def send_messages(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
+        """Keyed messages, one record batch per partition at a time (the partition Kafka's
+        default partitioner picks): far less work per message than one send() each."""
+        if not messages:
+            return
+        partitions = sorted(await self._producer.partitions_for(self.topic))
+        by_partition: dict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+        for key, value in messages:
+            by_partition[partitions[partition_for(key, len(partitions))]].append((key, value))
+        futures = []
+        for partition, items in by_partition.items():
+            batch = self._producer.create_batch()
+            for key, value in items:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    futures.append(
+                        await self._producer.send_batch(batch, self.topic, partition=partition)
+                    )
+                    batch = self._producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await self._producer.send_batch(batch, self.topic, partition=partition))
         await asyncio.gather(*futures)
-        return len(futures)
 
     async def send_raw(self, value: bytes, key: bytes | None = None) -> None:
         """Publish bytes as they are: for tests and tools that need malformed input."""

@@ -29,6 +29,7 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meta-format", default="text", choices=["text", "json"])
     parser.add_argument("--file", type=Path, help="JSON Lines file (--source jsonl)")
     parser.add_argument("--segments", type=int, default=4, help="parallel Scan segments (dynamodb)")
+    parser.add_argument("--chunk", type=int, default=5000, help="items per checkpointed chunk")
 
 
 def layout(args: argparse.Namespace) -> LegacyLayout:
@@ -44,12 +45,15 @@ def open_source(settings: Settings, name: str, args: argparse.Namespace) -> Snap
         raise ConfigError(f"table {args.table!r} is not declared in CDC_TABLES")
     if name == "redis-legacy":
         client = aioredis.from_url(args.legacy_url or settings.redis_url)
-        return RedisLegacySource(client, spec, layout(args))
+        return RedisLegacySource(client, spec, layout(args), chunk_items=args.chunk)
     if name == "dynamodb":
-        return DynamoDBSource(dynamodb_client(settings), args.table, spec, segments=args.segments)
+        segments, page = args.segments, max(1, args.chunk // args.segments)
+        return DynamoDBSource(
+            dynamodb_client(settings), args.table, spec, segments=segments, page_items=page
+        )
     if args.file is None:
         raise ConfigError("--source jsonl needs --file")
-    return JsonLinesSource(args.file)
+    return JsonLinesSource(args.file, chunk_items=args.chunk)
 
 
 def default_checkpoint(settings: Settings, name: str, args: argparse.Namespace) -> Path:

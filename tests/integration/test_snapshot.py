@@ -244,7 +244,7 @@ def test_killed_snapshot_resumes_and_delivers_every_item(
     checkpoint = tmp_path / "snap.json"
     argv = [sys.executable, "-m", "streams.cli", "snapshot", "--source", "redis-legacy",
             "--zset-pattern", layout.zset_pattern, "--meta-pattern", layout.meta_pattern,
-            "--checkpoint", str(checkpoint), "--max-rate", "1000"]  # fmt: skip
+            "--checkpoint", str(checkpoint), "--chunk", "100", "--max-rate", "1000"]  # fmt: skip
     env = services.env(settings) | {"PYTHONUNBUFFERED": "1"}
     with (tmp_path / "first.log").open("wb") as log:
         first = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
