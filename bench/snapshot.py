@@ -77,12 +77,12 @@ def main() -> None:
         finally:
             legacy.down(report=lambda line: None)
     print(f"{'step':<44}{'items':>11}{'seconds':>9}{'items/s':>10}")
-    print(
-        f"{'read legacy layout (SCAN, ZRANGE, MGET)':<44}{read_items:>11,}{read_s:>9.1f}{read_items / read_s:>10,.0f}"
-    )
-    print(
-        f"{'snapshot into Kafka (acks=all)':<44}{snap_items:>11,}{snap_s:>9.1f}{snap_items / snap_s:>10,.0f}"
-    )
+    rows = [
+        ("read legacy layout (SCAN, ZRANGE, MGET)", read_items, read_s),
+        ("snapshot into Kafka (acks=all)", snap_items, snap_s),
+    ]
+    for step, items, seconds in rows:
+        print(f"{step:<44}{items:>11,}{seconds:>9.1f}{items / seconds:>10,.0f}")
 
 
 if __name__ == "__main__":
