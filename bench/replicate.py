@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streams.events import ChangeEvent
-from streams.lag import fetch_lag
+from streams.lag import fetch_lag_when_ready
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.tables import OPPONENTS
@@ -85,9 +85,8 @@ async def publish(settings: Settings, events: list[ChangeEvent]) -> None:
 
 
 async def committed_and_lag(settings: Settings, group: str) -> tuple[int, int]:
-    try:
-        parts = await fetch_lag(settings.kafka_bootstrap_servers, group, settings.topic)
-    except Exception:  # noqa: BLE001 -- the coordinator may not be ready yet
+    parts = await fetch_lag_when_ready(settings.kafka_bootstrap_servers, group, settings.topic)
+    if not parts:
         return 0, -1
     return sum(p.committed or 0 for p in parts), sum(p.lag for p in parts)
 

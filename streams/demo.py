@@ -2,7 +2,8 @@
 
 Publishes a small history with what real systems produce (duplicates, versions arriving out
 of order, deletes), starts the worker in the background, waits until the group has committed
-everything, and prints the list from both stores.
+everything, and prints the list from both stores. Then snapshots a small legacy Redis layout
+through the same path and ends with `verify`: the two stores agree item by item.
 """
 
 import asyncio
@@ -10,16 +11,26 @@ import sys
 import time
 from pathlib import Path
 
+import redis.asyncio as aioredis
+
+from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
 from streams.events import ChangeEvent
-from streams.lag import fetch_lag
+from streams.lag import fetch_lag_when_ready
 from streams.publisher import Publisher
 from streams.settings import Settings, load_settings
+from streams.snapshot import Checkpoint, run_snapshot
 from streams.stack.manager import background_worker
 from streams.stack.process import ManagedProcess
-from streams.stores import open_store
+from streams.stores import open_dynamodb, open_redis, open_store
+from streams.verify import verify_table
 from streams.worker import prepare_until_ready
 
 OWNER = "1,a"
+# Keys of its own, so the demo never snapshots legacy data a user keeps in the same Redis.
+DEMO_LAYOUT = LegacyLayout(
+    zset_pattern="demo-legacy:opponents:{owner_id}",
+    meta_pattern="demo-legacy:opponent:{owner_id}:{opponent_id}",
+)
 
 
 def sample_history(now_us: int) -> list[ChangeEvent]:
@@ -54,7 +65,9 @@ def start_worker(settings: Settings) -> ManagedProcess:
 async def wait_caught_up(settings: Settings, worker: ManagedProcess, within: float = 120) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        lags = await fetch_lag(settings.kafka_bootstrap_servers, settings.group_id, settings.topic)
+        lags = await fetch_lag_when_ready(
+            settings.kafka_bootstrap_servers, settings.group_id, settings.topic
+        )
         if lags and sum(p.lag for p in lags) == 0:
             return
         if worker.pid() is None:
@@ -78,6 +91,35 @@ async def show_lists(settings: Settings) -> bool:
     return listings["redis"] == listings["dynamodb"]
 
 
+async def snapshot_legacy(settings: Settings, worker: ManagedProcess) -> None:
+    """The seed's background copy, in small: a legacy Redis layout snapshotted through Kafka."""
+    spec = settings.tables["opponents"]
+    client = aioredis.from_url(settings.redis_url)
+    count = await seed_legacy(client, spec, owners=50, per_owner=20, layout=DEMO_LAYOUT)
+    source = RedisLegacySource(client, spec, DEMO_LAYOUT)
+    bootstrap, topic = settings.kafka_bootstrap_servers, settings.topic
+    checkpoint = Checkpoint(Path(settings.stack_dir) / "snapshots" / "demo.json")
+    async with Publisher(bootstrap, topic, settings.tables, "demo") as publisher:
+        summary = await run_snapshot(source, publisher, settings.tables, checkpoint)
+    await source.close()
+    print(f"\nsnapshot of a legacy Redis layout ({count} items under {DEMO_LAYOUT.zset_pattern}):")
+    print(f"  published {summary.counts['published']} snapshot events in {summary.seconds:.1f}s")
+    await wait_caught_up(settings, worker)
+
+
+async def verify_both(settings: Settings) -> bool:
+    redis, dynamo = open_redis(settings), open_dynamodb(settings)
+    try:
+        report = await verify_table(redis, dynamo, "opponents")
+    finally:
+        await redis.close()
+        await dynamo.close()
+    counts = report.counts
+    print(f"\nverify: {counts['compared']} items compared, {counts['redis']} live in Redis, "
+          f"{counts['dynamodb']} live in DynamoDB, {report.drifted} drifted")  # fmt: skip
+    return report.drifted == 0
+
+
 async def run(settings: Settings) -> int:
     await prepare_until_ready(settings, ["redis", "dynamodb"])
     events = sample_history(time.time_ns() // 1000)
@@ -90,12 +132,15 @@ async def run(settings: Settings) -> int:
     print(f"worker running as pid {worker.pid()} (log: {worker.logfile})")
     await wait_caught_up(settings, worker)
     agree = await show_lists(settings)
-    print(f"\nRedis and DynamoDB agree: {'yes' if agree else 'NO'}")
+    print(f"\nthe two listings agree: {'yes' if agree else 'NO'}")
+    await snapshot_legacy(settings, worker)
+    agree = await verify_both(settings) and agree
     print(
         "\nThe stack and the worker keep running. Try:\n"
         f"  .venv/bin/cdc-replicator get --store dynamodb opponents "
         f"owner_id={OWNER} opponent_id=2,b\n"
         f"  .venv/bin/cdc-replicator list --store redis opponents {OWNER}\n"
+        "  .venv/bin/cdc-replicator verify\n"
         "  make down    # stops the worker and the stack"
     )
     return 0 if agree else 1

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 
 def partition_lag(committed: int | None, end: int) -> int:
@@ -40,3 +41,14 @@ async def fetch_lag(bootstrap: str, group: str, topic: str) -> list[PartitionLag
         PartitionLag(tp.partition, committed[tp].offset if tp in committed else None, ends[tp])
         for tp in partitions
     ]
+
+
+async def fetch_lag_when_ready(bootstrap: str, group: str, topic: str) -> list[PartitionLag]:
+    """Like fetch_lag, but [] while the group's coordinator is still being elected or loaded
+    (a fresh broker, a new group): that is a state to wait out, not an error."""
+    try:
+        return await fetch_lag(bootstrap, group, topic)
+    except KafkaError as exc:
+        if not exc.retriable:
+            raise
+        return []

@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
-from aiokafka.errors import KafkaError
 
 from streams.app import group_for
 from streams.events import ChangeEvent
-from streams.lag import PartitionLag, fetch_lag
+from streams.lag import PartitionLag, fetch_lag_when_ready
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stores import open_store
@@ -90,11 +89,9 @@ def committed(
 ) -> list[PartitionLag]:
     """The group's committed offsets per partition ([] while its coordinator is not ready)."""
     group = group_for(settings, stores)
-    try:
-        return asyncio.run(fetch_lag(settings.kafka_bootstrap_servers, group, settings.topic))
-    except KafkaError as exc:
-        assert exc.retriable, exc
-        return []
+    return asyncio.run(
+        fetch_lag_when_ready(settings.kafka_bootstrap_servers, group, settings.topic)
+    )
 
 
 def wait_committed(
