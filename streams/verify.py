@@ -19,7 +19,7 @@ from streams.tables import TableSpec
 Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
 Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs"]
 SAMPLES = 10
-REPAIR_SUFFIX = "~r"  # sorts right after the tied version, before any genuinely newer one
+REPAIR_SUFFIX = "!"  # the least event-id character: the very next version after the tie
 
 
 def classify(redis: StoredItem | None, dynamo: StoredItem | None) -> Kind | None:

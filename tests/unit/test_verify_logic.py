@@ -1,0 +1,56 @@
+"""verify's classification and repair, without stores."""
+
+import pytest
+
+from connectors.sink import StoredItem
+from streams.events import ItemId, Version
+from streams.tables import DEFAULT_TABLES
+from streams.verify import Drift, classify, repair_event
+
+TABLES = dict(DEFAULT_TABLES)
+OLD, NEW = Version(1, "svc", "a").token(), Version(2, "svc", "b").token()
+ITEM = ItemId("opponents", "o", "p")
+
+
+def live(version: str, **data: object) -> StoredItem:
+    return StoredItem(version, dict(data) or {"metadata": "x"})
+
+
+def tomb(version: str) -> StoredItem:
+    return StoredItem(version, None)
+
+
+@pytest.mark.parametrize(
+    ("redis", "dynamo", "kind"),
+    [
+        (live(OLD), live(OLD), None),
+        (None, None, None),
+        (tomb(OLD), None, None),
+        (tomb(OLD), tomb(NEW), None),
+        (None, live(OLD), "missing_in_redis"),
+        (tomb(OLD), live(NEW), "missing_in_redis"),
+        (live(OLD), None, "missing_in_dynamodb"),
+        (live(OLD), tomb(NEW), "version_differs"),
+        (live(OLD, metadata="a"), live(OLD, metadata="b"), "data_differs"),
+        (live(OLD), live(NEW), "version_differs"),
+    ],
+)
+def test_classify(redis: StoredItem | None, dynamo: StoredItem | None, kind: str | None) -> None:
+    assert classify(redis, dynamo) == kind
+
+
+def test_repair_republishes_the_winner_with_its_version() -> None:
+    drift = Drift("version_differs", ITEM, live(OLD), tomb(NEW))
+    event = repair_event(drift, TABLES["opponents"], TABLES, prefer="dynamodb")
+    assert event.op == "delete" and event.version == Version.from_token(NEW)
+
+
+def test_a_tie_with_different_data_takes_the_preferred_store_a_hair_newer() -> None:
+    drift = Drift("data_differs", ITEM, live(OLD, metadata="r"), live(OLD, metadata="d"))
+    event = repair_event(drift, TABLES["opponents"], TABLES, prefer="redis")
+    assert event.data == {"metadata": "r"}
+    # The very next version after the tie: nothing lies between, so it beats nothing newer.
+    assert event.version == Version(1, "svc", "a!")
+    assert (
+        Version.from_token(OLD) < event.version < Version(1, "svc", "a!!") < Version.from_token(NEW)
+    )
