@@ -1,7 +1,7 @@
 """The change event (wire format v1): validation, identity and version order."""
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, NamedTuple
 
 import pydantic_core
@@ -89,18 +89,19 @@ def decode_event(raw: bytes | None, tables: Mapping[str, TableSpec]) -> ChangeEv
     """Parse and check one message; raise `InvalidEventError` naming why it can never apply."""
     if raw is None:
         raise InvalidEventError("not_json", "message has no value")
-    try:
-        event = ChangeEvent.model_validate_json(raw)
-    except ValidationError as exc:
-        raise _schema_error(exc) from exc
-    check_against_table(event, tables)
-    return event
+    return _checked(ChangeEvent.model_validate_json, raw, tables)
 
 
 def build_event(fields: Mapping[str, Any], tables: Mapping[str, TableSpec]) -> ChangeEvent:
     """An event from Python values, checked like a decoded message."""
+    return _checked(ChangeEvent.model_validate, fields, tables)
+
+
+def _checked(
+    validate: Callable[[Any], ChangeEvent], raw: Any, tables: Mapping[str, TableSpec]
+) -> ChangeEvent:
     try:
-        event = ChangeEvent.model_validate(fields)
+        event = validate(raw)
     except ValidationError as exc:
         raise _schema_error(exc) from exc
     check_against_table(event, tables)

@@ -10,25 +10,14 @@ import pytest
 from streams.cli import main
 from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.stores import ensure_tables, open_store
-from streams.topics import changes_topics, ensure_topics
-from tests.integration.worker import read_topic
-from tests.support import batches_of, delete, upsert
+from tests.integration.worker import read_topic, write_direct
+from tests.support import delete, upsert
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def cli_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name, value in settings.as_env().items():
-        monkeypatch.setenv(name, value)
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
-    ensure_tables(settings)
-    return settings
-
-
 def test_publish_refuses_a_file_with_a_bad_line_unless_told(
-    cli_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     good = [upsert("o", "p", 1), delete("o", "q", 2)]
     path = tmp_path / "events.jsonl"
@@ -37,14 +26,14 @@ def test_publish_refuses_a_file_with_a_bad_line_unless_told(
     err = capsys.readouterr().err
     assert f"{path}:2: schema" in err and "nothing published" in err
     assert main(["publish", str(path), "--skip-invalid"]) == 0
-    published = asyncio.run(read_topic(cli_settings, cli_settings.topic, 2))
+    published = asyncio.run(read_topic(env_settings, env_settings.topic, 2))
     assert sorted(json.loads(value)["event_id"] for value, _ in published) == sorted(
         e.event_id for e in good
     )
 
 
 def test_get_and_list_print_the_same_json_from_both_stores(
-    cli_settings: Settings, capsys: pytest.CaptureFixture[str]
+    env_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     owner = uuid.uuid4().hex
     events = [
@@ -54,16 +43,8 @@ def test_get_and_list_print_the_same_json_from_both_stores(
         delete(owner, "r", 4),
     ]
 
-    async def write_both() -> None:
-        for name in ("redis", "dynamodb"):
-            store = open_store(cli_settings, name)
-            try:
-                for batch in batches_of(events, 10, cli_settings.tables):
-                    await store.write(batch)
-            finally:
-                await store.close()
-
-    asyncio.run(write_both())
+    for name in ("redis", "dynamodb"):
+        asyncio.run(write_direct(env_settings, name, events))
     printed = {}
     for store in ("redis", "dynamodb"):
         assert (
@@ -82,16 +63,16 @@ def test_get_and_list_print_the_same_json_from_both_stores(
 
 
 def test_get_names_a_missing_key_attribute(
-    cli_settings: Settings, capsys: pytest.CaptureFixture[str]
+    env_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["get", "--store", "redis", "opponents", "owner_id=x"]) == 2
     assert "missing opponent_id" in capsys.readouterr().err
 
 
-def test_publisher_fills_versions_that_never_go_back(cli_settings: Settings) -> None:
+def test_publisher_fills_versions_that_never_go_back(env_settings: Settings) -> None:
     async def run() -> list[int]:
-        async with Publisher(cli_settings.kafka_bootstrap_servers, cli_settings.topic,
-                             cli_settings.tables, "svc") as publisher:  # fmt: skip
+        async with Publisher(env_settings.kafka_bootstrap_servers, env_settings.topic,
+                             env_settings.tables, "svc") as publisher:  # fmt: skip
             key = {"owner_id": "o", "opponent_id": "p"}
             first = await publisher.upsert("opponents", key, {"metadata": "a", "timestamp": 1})
             second = await publisher.delete("opponents", key)
@@ -99,5 +80,5 @@ def test_publisher_fills_versions_that_never_go_back(cli_settings: Settings) -> 
 
     stamps = asyncio.run(run())
     assert stamps[0] < stamps[1]
-    published = asyncio.run(read_topic(cli_settings, cli_settings.topic, 2))
+    published = asyncio.run(read_topic(env_settings, env_settings.topic, 2))
     assert [json.loads(v)["op"] for v, _ in published] == ["upsert", "delete"]

@@ -13,33 +13,14 @@ import redis.asyncio as aioredis
 from connectors.redis_legacy import LegacyLayout, seed_legacy
 from connectors.redis_store import RedisKeys
 from streams.cli import main
-from streams.events import ChangeEvent, ItemId
+from streams.events import ItemId
 from streams.settings import Settings
-from streams.stores import ensure_tables, open_store
-from streams.topics import changes_topics, ensure_topics
+from streams.stores import open_store
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, wait_caught_up
-from tests.support import batches_of, delete, upsert
+from tests.integration.worker import WorkerProcess, wait_caught_up, write_direct
+from tests.support import delete, upsert
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def env_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    for name, value in settings.as_env().items():
-        monkeypatch.setenv(name, value)
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
-    ensure_tables(settings)
-    return settings
-
-
-async def write(settings: Settings, store_name: str, events: list[ChangeEvent]) -> None:
-    store = open_store(settings, store_name)
-    try:
-        for batch in batches_of(events, 50, settings.tables):
-            await store.write(batch)
-    finally:
-        await store.close()
 
 
 def verify_json(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict[str, Any]]:
@@ -55,8 +36,8 @@ def test_verify_finds_planted_drift_and_repair_heals_it(
     owner = uuid.uuid4().hex
     common = [upsert(owner, f"p{i}", 10 + i, metadata=f"m{i}", timestamp=i) for i in range(20)]
     common += [delete(owner, "p19", 50)]
-    asyncio.run(write(settings, "redis", common))
-    asyncio.run(write(settings, "dynamodb", common))
+    asyncio.run(write_direct(settings, "redis", common))
+    asyncio.run(write_direct(settings, "dynamodb", common))
     code, report = verify_json(capsys)
     assert code == 0 and report["agree"]
     assert report["counts"] == {"compared": 20, "redis": 19, "dynamodb": 19}
@@ -64,15 +45,14 @@ def test_verify_finds_planted_drift_and_repair_heals_it(
     # Plant one drift of each kind.
     keys, client = RedisKeys(settings.redis_key_prefix), redis.Redis.from_url(settings.redis_url)
     client.delete(keys.item(ItemId("opponents", owner, "p0")))  # missing in Redis
-    asyncio.run(write(settings, "redis", [upsert(owner, "extra", 5, metadata="x", timestamp=1)]))
+    extra, newer = upsert(owner, "extra", 5, metadata="x"), upsert(owner, "p2", 99, metadata="new")
+    asyncio.run(write_direct(settings, "redis", [extra]))
     client.hset(
         keys.item(ItemId("opponents", owner, "p1")),
         "d",
         json.dumps({"metadata": "corrupt", "timestamp": 1}),
     )
-    asyncio.run(
-        write(settings, "dynamodb", [upsert(owner, "p2", 99, metadata="newer", timestamp=2)])
-    )
+    asyncio.run(write_direct(settings, "dynamodb", [newer]))
     client.close()
 
     code, report = verify_json(capsys)

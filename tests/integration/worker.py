@@ -18,7 +18,7 @@ from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stores import open_store
 from tests.conftest import Services
-from tests.support import assert_store_matches
+from tests.support import assert_store_matches, batches_of
 
 
 class WorkerProcess:
@@ -153,3 +153,13 @@ async def read_topic(
     finally:
         await consumer.stop()
     return found
+
+
+async def write_direct(settings: Settings, store_name: str, events: Sequence[ChangeEvent]) -> None:
+    """Write events straight into a store, bypassing Kafka (to set up or plant state)."""
+    store = open_store(settings, store_name)
+    try:
+        for batch in batches_of(events, 50, settings.tables):
+            await store.write(batch)
+    finally:
+        await store.close()

@@ -1,0 +1,17 @@
+import asyncio
+
+import pytest
+
+from streams.settings import Settings
+from streams.stores import ensure_tables
+from streams.topics import changes_topics, ensure_topics
+
+
+@pytest.fixture
+def env_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A test's settings as CDC_* variables (for the CLI), with its topics and tables created."""
+    for name, value in settings.as_env().items():
+        monkeypatch.setenv(name, value)
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    ensure_tables(settings)
+    return settings
