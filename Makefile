@@ -49,6 +49,7 @@ test: lint typecheck
 
 bench: setup
 	$(BIN)/python -m bench.replicate
+	$(BIN)/python -m bench.snapshot
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -1,4 +1,4 @@
-"""`cdc-replicator`: the worker, the local stack, publishing and reading items back."""
+"""`cdc-replicator`: the worker, the local stack, publishing, snapshots, verification and lag."""
 
 import argparse
 import asyncio
@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from streams.errors import ReplicatorError
 from streams.settings import Settings, load_settings
@@ -29,10 +30,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdc-replicator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_replication_commands(sub)
+    _add_item_commands(sub)
+    _add_snapshot_commands(sub)
+    _add_operations_commands(sub)
+    return parser
 
+
+def _add_replication_commands(sub: Subcommands) -> None:
     stack = sub.add_parser("stack", help="local Kafka, Redis and DynamoDB API without Docker")
     stack.add_argument("action", choices=["up", "down", "status"])
     stack.set_defaults(handler=cmd_stack)
@@ -56,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     publish.set_defaults(handler=cmd_publish)
 
+
+def _add_item_commands(sub: Subcommands) -> None:
     get = sub.add_parser("get", help="print one item from a store as JSON")
     get.add_argument("--store", required=True, choices=STORE_NAMES)
     get.add_argument("table")
@@ -71,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--limit", type=int, default=100)
     lst.set_defaults(handler=cmd_list)
 
+    schema = sub.add_parser("schema", help="print the change event's JSON Schema")
+    schema.set_defaults(handler=cmd_schema)
+
+
+def _add_snapshot_commands(sub: Subcommands) -> None:
     snap = sub.add_parser("snapshot", help="publish a source's items as snapshot events, resumably")
     snap.add_argument("--source", required=True, choices=["redis-legacy", "dynamodb", "jsonl"])
     snap.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
@@ -87,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_arguments(seed)
     seed.set_defaults(handler=cmd_seed_legacy)
 
+
+def _add_operations_commands(sub: Subcommands) -> None:
     check = sub.add_parser("verify", help="compare Redis and DynamoDB (or a store and a source)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--repair", action="store_true", help="republish the winner of each drift")
@@ -98,9 +118,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_arguments(check)
     check.set_defaults(handler=cmd_verify, table=None)
 
-    schema = sub.add_parser("schema", help="print the change event's JSON Schema")
-    schema.set_defaults(handler=cmd_schema)
-    return parser
+    lag = sub.add_parser(
+        "lag", help="consumer lag per partition, in messages and seconds, and status"
+    )
+    lag.add_argument("--group", help="consumer group (default CDC_GROUP_ID)")
+    lag.add_argument("--json", action="store_true")
+    lag.add_argument(
+        "--samples", type=int, default=3, help="samples over the window (status needs >1)"
+    )
+    lag.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
+    lag.set_defaults(handler=cmd_lag)
 
 
 def store_list(text: str) -> list[str]:
@@ -195,6 +222,18 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
     from streams.verify_commands import verify  # noqa: PLC0415
 
     return asyncio.run(verify(settings, args))
+
+
+def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.commands import lag_report, print_lag  # noqa: PLC0415
+
+    group = args.group or settings.group_id
+    report = asyncio.run(lag_report(settings, group, max(1, args.samples), args.interval))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_lag(report)
+    return 0 if report["status"] == "OK" else 1
 
 
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:

@@ -3,10 +3,12 @@
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from connectors.sink import Item
 from streams.errors import ConfigError
 from streams.jsonl import parse_lines
+from streams.lag import watch_group
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stores import open_store
@@ -63,3 +65,39 @@ async def list_items(
         return await store.list_partition(table, partition, limit)
     finally:
         await store.close()
+
+
+async def lag_report(
+    settings: Settings, group: str, samples: int, interval: float
+) -> dict[str, Any]:
+    taken, status = await watch_group(
+        settings.kafka_bootstrap_servers, group, settings.topic, samples, interval
+    )
+    last = taken[-1]
+    return {
+        "group": group,
+        "topic": settings.topic,
+        "status": status.value,
+        "members": last.members,
+        "lag": last.lag,
+        "partitions": [
+            {
+                "partition": p.partition,
+                "committed": p.committed,
+                "end": p.end,
+                "lag": p.lag,
+                "lag_seconds": round(p.lag_seconds(last.taken_ms), 3),
+            }
+            for p in last.partitions
+        ],
+    }
+
+
+def print_lag(report: dict[str, Any]) -> None:
+    print(f"group {report['group']} on {report['topic']}: {report['status']}, "
+          f"{report['members']} members, lag {report['lag']} messages")  # fmt: skip
+    print(f"{'partition':>9} {'committed':>10} {'end':>10} {'lag':>8} {'lag s':>8}")
+    for p in report["partitions"]:
+        committed = "-" if p["committed"] is None else p["committed"]
+        row = f"{p['partition']:>9} {committed:>10} {p['end']:>10} {p['lag']:>8}"
+        print(f"{row} {p['lag_seconds']:>8.1f}")

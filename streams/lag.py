@@ -1,6 +1,14 @@
-"""Consumer lag: how far a group's committed offsets are behind the end of each partition."""
+"""Consumer lag in messages and in seconds, and a Burrow-style status per group.
 
-from dataclasses import dataclass
+The arithmetic is pure (`partition_lag`, `group_status`): tests and dashboards call it without
+Kafka. `fetch_lag` and `sample_group` read the numbers from the broker.
+"""
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -17,13 +25,65 @@ class PartitionLag:
     partition: int
     committed: int | None
     end: int
+    oldest_unconsumed_ms: int | None = None  # Kafka timestamp of the message at `committed`
 
     @property
     def lag(self) -> int:
         return partition_lag(self.committed, self.end)
 
+    def lag_seconds(self, now_ms: int) -> float:
+        """Age of the oldest message the group has not committed past; 0 when caught up."""
+        if self.lag == 0 or self.oldest_unconsumed_ms is None:
+            return 0.0
+        return max(now_ms - self.oldest_unconsumed_ms, 0) / 1000
 
-async def fetch_lag(bootstrap: str, group: str, topic: str) -> list[PartitionLag]:
+
+class Status(StrEnum):
+    OK = "OK"
+    LAGGING = "LAGGING"  # commits move, but the lag is not going down
+    STALLED = "STALLED"  # lag > 0 and no commit progress in the window
+    STOPPED = "STOPPED"  # no member in the group: nothing is consuming
+
+
+@dataclass
+class GroupSample:
+    taken_ms: int
+    members: int
+    partitions: list[PartitionLag] = field(default_factory=list)
+
+    @property
+    def lag(self) -> int:
+        return sum(p.lag for p in self.partitions)
+
+    @property
+    def committed(self) -> int:
+        return sum(p.committed or 0 for p in self.partitions)
+
+
+def group_status(samples: Sequence[GroupSample]) -> Status:
+    """Burrow's rules, over samples oldest first:
+    - STOPPED: the group has no members now; a stopped consumer must not look healthy, even
+      at zero lag;
+    - OK: the lag is zero now, or it went down over the window;
+    - STALLED: lag above zero and the committed offsets did not move over the window;
+    - LAGGING: commits move but the lag did not go down.
+    """
+    last = samples[-1]
+    if last.members == 0:
+        return Status.STOPPED
+    if last.lag == 0:
+        return Status.OK
+    first = samples[0]
+    if len(samples) > 1 and last.committed == first.committed:
+        return Status.STALLED
+    if len(samples) > 1 and last.lag >= first.lag:
+        return Status.LAGGING
+    return Status.OK
+
+
+async def fetch_lag(
+    bootstrap: str, group: str, topic: str, with_times: bool = False
+) -> list[PartitionLag]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await admin.start()
@@ -34,13 +94,59 @@ async def fetch_lag(bootstrap: str, group: str, topic: str) -> list[PartitionLag
         numbers = sorted(p["partition"] for p in described["partitions"])
         partitions = [TopicPartition(topic, p) for p in numbers]
         ends = await consumer.end_offsets(partitions)
+        lags = [
+            PartitionLag(tp.partition, committed[tp].offset if tp in committed else None, ends[tp])
+            for tp in partitions
+        ]
+        if with_times:
+            lags = [await _with_oldest_time(consumer, topic, lag) for lag in lags]
     finally:
         await consumer.stop()
         await admin.close()
-    return [
-        PartitionLag(tp.partition, committed[tp].offset if tp in committed else None, ends[tp])
-        for tp in partitions
-    ]
+    return lags
+
+
+async def _with_oldest_time(
+    consumer: AIOKafkaConsumer, topic: str, lag: PartitionLag
+) -> PartitionLag:
+    """Read the first uncommitted message's timestamp (lag in seconds needs its age)."""
+    if lag.lag == 0:
+        return lag
+    tp = TopicPartition(topic, lag.partition)
+    consumer.assign([tp])
+    consumer.seek(tp, lag.committed or 0)
+    batch = await consumer.getmany(tp, timeout_ms=2000, max_records=1)
+    records = batch.get(tp, [])
+    oldest = records[0].timestamp if records else None
+    return PartitionLag(lag.partition, lag.committed, lag.end, oldest)
+
+
+async def group_members(bootstrap: str, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([group])
+    finally:
+        await admin.close()
+    described = response.groups[0]  # (error, group, state, protocol type, protocol, members, ...)
+    return len(described[5])
+
+
+async def sample_group(bootstrap: str, group: str, topic: str) -> GroupSample:
+    partitions = await fetch_lag(bootstrap, group, topic, with_times=True)
+    members = await group_members(bootstrap, group)
+    return GroupSample(int(time.time() * 1000), members, partitions)
+
+
+async def watch_group(
+    bootstrap: str, group: str, topic: str, samples: int = 3, interval: float = 2.0
+) -> tuple[list[GroupSample], Status]:
+    taken = []
+    for n in range(samples):
+        if n:
+            await asyncio.sleep(interval)
+        taken.append(await sample_group(bootstrap, group, topic))
+    return taken, group_status(taken)
 
 
 async def fetch_lag_when_ready(bootstrap: str, group: str, topic: str) -> list[PartitionLag]:
