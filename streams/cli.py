@@ -5,6 +5,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias
 
@@ -129,6 +130,15 @@ def _add_operations_commands(sub: Subcommands) -> None:
     lag.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
     lag.set_defaults(handler=cmd_lag)
 
+    rebuild = sub.add_parser("rebuild", help="replay the topic into one store, then stop")
+    rebuild.add_argument("--store", required=True, choices=STORE_NAMES)
+    start = rebuild.add_mutually_exclusive_group()
+    start.add_argument("--from-beginning", action="store_true", help="the default")
+    start.add_argument(
+        "--from-time", type=datetime.fromisoformat, help="ISO 8601, e.g. 2026-11-01T00:00Z"
+    )
+    rebuild.set_defaults(handler=cmd_rebuild)
+
 
 def store_list(text: str) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
@@ -234,6 +244,12 @@ def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print_lag(report)
     return 0 if report["status"] == "OK" else 1
+
+
+def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.commands import rebuild_store  # noqa: PLC0415
+
+    return asyncio.run(rebuild_store(settings, args.store, args.from_time))
 
 
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,7 +1,9 @@
 """The async bodies of the CLI's short commands."""
 
+import asyncio
 import sys
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +11,11 @@ from connectors.sink import Item
 from streams.errors import ConfigError
 from streams.jsonl import parse_lines
 from streams.lag import watch_group
+from streams.progress import progress_reporter
 from streams.publisher import Publisher
+from streams.rebuild import rebuild
 from streams.settings import Settings
-from streams.stores import open_store
+from streams.stores import ensure_tables, open_store
 
 
 def read_lines(path: str) -> list[bytes]:
@@ -101,3 +105,20 @@ def print_lag(report: dict[str, Any]) -> None:
         committed = "-" if p["committed"] is None else p["committed"]
         row = f"{p['partition']:>9} {committed:>10} {p['end']:>10} {p['lag']:>8}"
         print(f"{row} {p['lag_seconds']:>8.1f}")
+
+
+async def rebuild_store(settings: Settings, store_name: str, from_time: datetime | None) -> int:
+    if store_name == "dynamodb":
+        await asyncio.to_thread(ensure_tables, settings)
+    store = open_store(settings, store_name)
+    try:
+        with progress_reporter(f"rebuild {store_name}", None) as progress:
+            summary = await rebuild(settings, store, from_time=from_time, on_progress=progress)
+    finally:
+        await store.close()
+    print(
+        f"replayed {summary.records:,} records into {store_name} in {summary.seconds:.1f}s "
+        f"({summary.rate:,.0f}/s): {summary.applied:,} applied, {summary.stale:,} already newer, "
+        f"{summary.invalid:,} invalid (dead-lettered before); group {summary.group}"
+    )
+    return 0

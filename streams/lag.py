@@ -14,6 +14,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
+from streams.topics import topic_partitions
+
 
 def partition_lag(committed: int | None, end: int) -> int:
     """Messages not yet committed; a partition never committed lags by all it holds."""
@@ -90,9 +92,7 @@ async def fetch_lag(
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        [described] = await admin.describe_topics([topic])
-        numbers = sorted(p["partition"] for p in described["partitions"])
-        partitions = [TopicPartition(topic, p) for p in numbers]
+        partitions = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
         ends = await consumer.end_offsets(partitions)
         lags = [
             PartitionLag(tp.partition, committed[tp].offset if tp in committed else None, ends[tp])

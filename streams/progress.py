@@ -39,15 +39,17 @@ class ProgressReporter:
             self._task = self._bar.add_task(label, total=total, rate=0.0)
             self._bar.start()
 
-    def __call__(self, summary: SnapshotSummary) -> None:
-        done = summary.counts["published"] + summary.counts["problems"]
+    def snapshot(self, summary: SnapshotSummary) -> None:
+        self(summary.counts["published"] + summary.counts["problems"], summary.rate)
+
+    def __call__(self, done: int, rate: float) -> None:
         if self._bar is not None:
-            self._bar.update(self._task, completed=done, rate=summary.rate)
+            self._bar.update(self._task, completed=done, rate=rate)
         elif time.monotonic() - self._last_log >= LOG_EVERY_SECONDS:
             self._last_log = time.monotonic()
             of = f" of ~{self.total:,}" if self.total else ""
             print(
-                f"{self.label}: {done:,}{of} items, {summary.rate:,.0f}/s",
+                f"{self.label}: {done:,}{of} items, {rate:,.0f}/s",
                 file=sys.stderr,
                 flush=True,
             )

@@ -83,7 +83,7 @@ async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
             with progress_reporter(f"snapshot {args.source}", total) as progress:
                 summary = await run_snapshot(
                     source, publisher, settings.tables, checkpoint, resume=args.resume,
-                    max_rate=args.max_rate, on_progress=progress, problems_file=problems,
+                    max_rate=args.max_rate, on_progress=progress.snapshot, problems_file=problems,
                 )  # fmt: skip
     finally:
         await source.close()

@@ -54,3 +54,14 @@ async def ensure_topics(bootstrap: str, topics: list[TopicSpec]) -> list[str]:
         if code not in (0, TOPIC_ALREADY_EXISTS):
             raise ReplicatorError(f"creating topic {name} failed: {for_code(code).__name__}")
     return [t.name for t in missing]
+
+
+async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+    """The topic's partition numbers, from a metadata request."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for p in described["partitions"])

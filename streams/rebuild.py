@@ -1,0 +1,134 @@
+"""Replay the changes topic into one store, from the beginning or from a point in time.
+
+The replay runs in a fresh consumer group (so its progress shows in `lag`), stops by itself at
+the end offsets taken when it started, and goes through the same Replicator as the worker:
+every write is version-guarded, so rebuilding into a live store is safe.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from connectors.sink import Store
+from streams.dlq import DeadLetterTopic, Headers
+from streams.records import Record
+from streams.replicator import Replicator
+from streams.retry import Backoff
+from streams.settings import Settings
+from streams.topics import topic_partitions
+
+
+@dataclass
+class RebuildSummary:
+    group: str
+    records: int = 0
+    applied: int = 0
+    stale: int = 0
+    invalid: int = 0  # already dead-lettered by the worker when it first saw them
+    seconds: float = 0.0
+    targets: dict[int, int] = field(default_factory=dict)  # partition -> end offset at start
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+async def _not_again(topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+    """A rebuild does not dead-letter twice what the worker dead-lettered already."""
+
+
+async def rebuild(
+    settings: Settings,
+    store: Store,
+    *,
+    from_time: datetime | None = None,
+    on_progress: Callable[[int, float], None] | None = None,
+) -> RebuildSummary:
+    group = f"{settings.group_id}-rebuild-{store.name}-{int(time.time())}"
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=group,
+        enable_auto_commit=False,
+        max_poll_records=settings.batch_max_events,
+    )
+    await consumer.start()
+    summary = RebuildSummary(group)
+    replicator = Replicator(
+        settings.tables, [store], DeadLetterTopic(settings.dlq_topic, _not_again), Backoff()
+    )
+    started = time.monotonic()
+    try:
+        partitions = await _assign(consumer, settings, from_time, summary)
+        while await _behind(consumer, partitions, summary.targets):
+            batch = await consumer.getmany(*partitions, timeout_ms=1000)
+            records = [_record(m) for messages in batch.values() for m in messages]
+            if records:
+                await _apply(replicator, records, store.name, summary)
+                await consumer.commit()  # only after the store holds the batch
+            summary.seconds = time.monotonic() - started
+            if on_progress:
+                on_progress(summary.records, summary.rate)
+    finally:
+        await consumer.stop()
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+async def _assign(
+    consumer: AIOKafkaConsumer,
+    settings: Settings,
+    from_time: datetime | None,
+    summary: RebuildSummary,
+) -> list[TopicPartition]:
+    topic = settings.topic
+    numbers = await topic_partitions(settings.kafka_bootstrap_servers, topic)
+    partitions = [TopicPartition(topic, n) for n in numbers]
+    consumer.assign(partitions)
+    ends = await consumer.end_offsets(partitions)
+    summary.targets = {tp.partition: ends[tp] for tp in partitions}
+    if from_time is None:
+        await consumer.seek_to_beginning(*partitions)
+        return partitions
+    found = await consumer.offsets_for_times(
+        {tp: int(from_time.timestamp() * 1000) for tp in partitions}
+    )
+    for tp in partitions:
+        offset = found.get(tp)
+        consumer.seek(tp, offset.offset if offset else ends[tp])
+    return partitions
+
+
+async def _behind(
+    consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition], targets: dict[int, int]
+) -> bool:
+    """Stop at the end offsets taken at the start: later writes are the worker's to apply."""
+    for tp in partitions:
+        if await consumer.position(tp) < targets[tp.partition]:
+            return True
+    return False
+
+
+def _record(message: Any) -> Record:
+    return Record(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.key,
+        message.value,
+        message.timestamp,
+    )
+
+
+async def _apply(
+    replicator: Replicator, records: list[Record], store: str, summary: RebuildSummary
+) -> None:
+    report = await replicator.process(records)
+    outcome = report.outcomes[store]
+    summary.records += len(records)
+    summary.applied += outcome.applied
+    summary.stale += outcome.stale
+    summary.invalid += len(report.dead_letters)
