@@ -130,6 +130,12 @@ def _add_operations_commands(sub: Subcommands) -> None:
     lag.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
     lag.set_defaults(handler=cmd_lag)
 
+    dlq = sub.add_parser("dlq", help="dead letters: list them, or replay those that now pass")
+    dlq.add_argument("action", choices=["list", "replay"])
+    dlq.add_argument("--limit", type=int, default=50, help="list at most this many")
+    dlq.add_argument("--json", action="store_true")
+    dlq.set_defaults(handler=cmd_dlq)
+
     rebuild = sub.add_parser("rebuild", help="replay the topic into one store, then stop")
     rebuild.add_argument("--store", required=True, choices=STORE_NAMES)
     start = rebuild.add_mutually_exclusive_group()
@@ -250,6 +256,26 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from streams.commands import rebuild_store  # noqa: PLC0415
 
     return asyncio.run(rebuild_store(settings, args.store, args.from_time))
+
+
+def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.dlq_commands import list_letters, replay_letters  # noqa: PLC0415
+
+    if args.action == "replay":
+        summary = asyncio.run(replay_letters(settings))
+        print(f"read {summary.read} dead letters: {summary.republished} now pass and were "
+              f"republished, {summary.still_invalid} still invalid")  # fmt: skip
+        return 0
+    letters = asyncio.run(list_letters(settings, args.limit))
+    for letter in letters:
+        shown = letter.as_json()
+        if args.json:
+            print(json.dumps(shown, ensure_ascii=False))
+        else:
+            origin = shown["origin"]
+            where = f"{origin['topic']}[{origin['partition']}]@{origin['offset']}"
+            print(f"{letter.offset:>6} {shown['reason']:<16} {where:<24} {shown['message']}")
+    return 0
 
 
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:
