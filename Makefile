@@ -5,16 +5,22 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CLI    := $(BIN)/cdc-replicator
 
-.PHONY: setup system-deps demo test lint typecheck unit up down status bench clean
+.PHONY: setup system-deps browser demo test lint typecheck up down status bench clean
 
 setup: system-deps $(STAMP)
 
-# redis-server comes from Debian's packages; Java 17 and Maven fetch and run the Kafka broker.
-system-deps:
-	@command -v redis-server >/dev/null || { \
-	  echo "installing redis-server from Debian's packages"; \
+# redis-server (and, for the tests, chromium) come from Debian's packages;
+# Java 17 and Maven fetch and run the Kafka broker.
+define apt_install
+	@command -v $(1) >/dev/null || { \
+	  echo "installing $(2) from Debian's packages"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; }
+endef
+
+system-deps:
+	$(call apt_install,redis-server,redis-server)
 	@command -v java >/dev/null || { echo "java (JDK 17) is required to run Kafka"; exit 1; }
 	@command -v mvn >/dev/null || { echo "mvn (Maven) is required to fetch Kafka's jars"; exit 1; }
 
@@ -44,7 +50,11 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+# The dashboard test drives Debian's headless Chromium.
+browser:
+	$(call apt_install,chromium,chromium)
+
+test: lint typecheck browser
 	$(BIN)/pytest
 
 bench: setup

@@ -20,6 +20,7 @@ class WriteOutcome:
     retry: dict[ItemId, ChangeEvent] = field(default_factory=dict)
     cause: BaseException | None = None
     retries: int = 0
+    seconds: float = 0.0  # wall time until every write of the batch was settled
 
     def add_done(self, other: "WriteOutcome") -> None:
         """Count what `other` finished (its pending retries are not done yet)."""

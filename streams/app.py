@@ -9,10 +9,12 @@ from faust.types import EventT
 
 from connectors.sink import Store
 from streams.dlq import DeadLetterTopic, Headers
+from streams.metrics import ReplicationMetrics
 from streams.records import Record
 from streams.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
+from streams.web import add_views
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,9 @@ def create_app(
         return await app.producer.send_and_wait(topic, key, value, None, None, headers)
 
     dlq = dead_letters or DeadLetterTopic(settings.dlq_topic, send_dead_letter)
+    metrics = ReplicationMetrics()
+    if settings.web_enabled:
+        add_views(app, metrics, settings, group_id)
     backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
 
     @app.agent(changes, name="replicate")
@@ -85,6 +90,7 @@ def create_app(
             batches = _event_batches(stream, settings.batch_max_events, settings.batch_max_seconds)
             async for events in batches:
                 report = await replicator.process([_record(event) for event in events])
+                metrics.observe(report)
                 _log_batch(report)
                 for event in events:
                     await stream.ack(event)

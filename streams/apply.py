@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import time
 
 from connectors.sink import Batch, Store, WriteOutcome
 from streams.retry import Backoff
@@ -15,6 +16,7 @@ async def write_until_done(store: Store, batch: Batch, backoff: Backoff) -> Writ
     Only the writes that met a transient failure are tried again, so a store that is down
     for a minute costs retries, not data. Cancellation (worker stopping) abandons the batch.
     """
+    started = time.monotonic()
     done = WriteOutcome()
     pending = batch
     delays = backoff.delays()
@@ -32,4 +34,5 @@ async def write_until_done(store: Store, batch: Batch, backoff: Backoff) -> Writ
             )  # fmt: skip
             await asyncio.sleep(delay)
     done.retries = attempt
+    done.seconds = time.monotonic() - started
     return done

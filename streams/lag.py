@@ -149,11 +149,13 @@ async def watch_group(
     return taken, group_status(taken)
 
 
-async def fetch_lag_when_ready(bootstrap: str, group: str, topic: str) -> list[PartitionLag]:
+async def fetch_lag_when_ready(
+    bootstrap: str, group: str, topic: str, with_times: bool = False
+) -> list[PartitionLag]:
     """Like fetch_lag, but [] while the group's coordinator is still being elected or loaded
     (a fresh broker, a new group): that is a state to wait out, not an error."""
     try:
-        return await fetch_lag(bootstrap, group, topic)
+        return await fetch_lag(bootstrap, group, topic, with_times)
     except KafkaError as exc:
         if not exc.retriable:
             raise

@@ -1,0 +1,88 @@
+"""The worker's web server: Prometheus metrics, lag as JSON, and a live dashboard in Chromium."""
+
+import asyncio
+import json
+import os
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streams.settings import Settings
+from streams.stack.process import free_port, wait_until
+from tests.conftest import Services
+from tests.integration.browser import Browser, chromium_path
+from tests.integration.worker import WorkerProcess, publish
+from tests.support import upsert
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+SCREENSHOT = os.environ.get("CDC_DASHBOARD_SCREENSHOT")  # where to keep a picture, if anywhere
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 -- our loopback server
+        return bytes(response.read())
+
+
+def test_metrics_lag_and_a_live_dashboard(services: Services, tmp_path: Path) -> None:
+    if chromium_path() is None:
+        pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
+    port = free_port()
+    settings = services.settings(web_enabled=True, web_port=port)
+    base = f"http://127.0.0.1:{port}"
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log").start()
+    try:
+        assert wait_until(lambda: _answers(f"{base}/stats"), 60), worker.log_tail()
+        asyncio.run(publish(settings, [upsert(uuid.uuid4().hex, "p", 1)]))
+        asyncio.run(_drive_dashboard(settings, base, tmp_path))
+        metrics = fetch(f"{base}/metrics").decode()
+        assert 'cdc_writes_total{outcome="applied",store="redis"}' in metrics
+        assert (
+            'cdc_lag_messages{partition="0"}' in metrics and "cdc_apply_seconds_bucket" in metrics
+        )
+        lag = json.loads(fetch(f"{base}/lag"))
+        assert [p["partition"] for p in lag["partitions"]] == list(range(settings.topic_partitions))
+    finally:
+        worker.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        stats = json.loads(fetch(url))
+    except OSError:
+        return False
+    return bool(stats["lag"])  # assigned and lag known
+
+
+async def _drive_dashboard(settings: Settings, base: str, tmp_path: Path) -> None:
+    async with Browser() as browser:
+        await browser.open(f"{base}/dashboard")
+        rows = await _wait_for(browser, "document.querySelectorAll('tr.partition').length")
+        assert rows == settings.topic_partitions
+        before = int(await browser.evaluate("document.getElementById('records-total').textContent"))
+        owner = uuid.uuid4().hex
+        for burst in range(3):
+            events = [upsert(owner, f"p{i}", burst * 1000 + i + 1) for i in range(200)]
+            await publish(settings, events)
+            await asyncio.sleep(1.0)
+        after = await _wait_for(
+            browser, f"+document.getElementById('records-total').textContent >= {before + 600}"
+        )
+        assert after is True
+        status = await browser.evaluate("document.getElementById('status').textContent")
+        assert status == "running"
+        if SCREENSHOT:
+            picture = await browser.screenshot()
+            await asyncio.to_thread(Path(SCREENSHOT).write_bytes, picture)
+        assert browser.errors == []
+
+
+async def _wait_for(browser: Browser, expression: str, within: float = 30) -> object:
+    deadline = time.monotonic() + within
+    while True:
+        value = await browser.evaluate(expression)
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(0.25)
