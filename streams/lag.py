@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streams.topics import topic_partitions
+from streams.topics import kafka_admin, topic_partitions
 
 
 def partition_lag(committed: int | None, end: int) -> int:
@@ -122,12 +122,8 @@ async def _with_oldest_time(
 
 
 async def group_members(bootstrap: str, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    async with kafka_admin(bootstrap) as admin:
         [response] = await admin.describe_consumer_groups([group])
-    finally:
-        await admin.close()
     described = response.groups[0]  # (error, group, state, protocol type, protocol, members, ...)
     return len(described[5])
 

@@ -1,6 +1,7 @@
 """Create the changes topic (compacted, so it stays a full replayable copy) and its DLQ."""
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -35,9 +36,7 @@ def changes_topics(settings: Settings) -> list[TopicSpec]:
 
 async def ensure_topics(bootstrap: str, topics: list[TopicSpec]) -> list[str]:
     """Create whichever topics are missing; return the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
+    async with kafka_admin(bootstrap) as admin:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         if not missing:
@@ -48,20 +47,24 @@ async def ensure_topics(bootstrap: str, topics: list[TopicSpec]) -> list[str]:
                 for t in missing
             ]
         )
-    finally:
-        await admin.close()
     for name, code, *_ in response.topic_errors:
         if code not in (0, TOPIC_ALREADY_EXISTS):
             raise ReplicatorError(f"creating topic {name} failed: {for_code(code).__name__}")
     return [t.name for t in missing]
 
 
-async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
-    """The topic's partition numbers, from a metadata request."""
+@asynccontextmanager
+async def kafka_admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        [described] = await admin.describe_topics([topic])
+        yield admin
     finally:
         await admin.close()
+
+
+async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+    """The topic's partition numbers, from a metadata request."""
+    async with kafka_admin(bootstrap) as admin:
+        [described] = await admin.describe_topics([topic])
     return sorted(p["partition"] for p in described["partitions"])
