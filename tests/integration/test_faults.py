@@ -1,0 +1,126 @@
+"""Faults during a drain: each ends with both stores equal to the LWW fold of what was published."""
+
+import asyncio
+import random
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.events import ChangeEvent
+from streams.settings import Settings
+from streams.stack.process import ManagedProcess, free_port, wait_until
+from streams.stack.services import RedisService, Service
+from tests.conftest import Services
+from tests.integration.worker import WorkerProcess, publish, wait_committed, wait_for_fold
+from tests.support import delete, upsert
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def history(n: int, items: int = 60, seed: int = 3) -> list[ChangeEvent]:
+    rng = random.Random(seed)
+    events = []
+    for i in range(n):
+        owner, opponent, ts = (
+            f"owner-{rng.randrange(items // 5)}",
+            f"opp-{rng.randrange(5)}",
+            rng.randrange(1, 10**9),
+        )
+        events.append(
+            delete(owner, opponent, ts)
+            if i % 10 == 0
+            else upsert(owner, opponent, ts, metadata=f"m{i}", timestamp=ts)
+        )
+    return events
+
+
+def restart(service: Service, down_seconds: float) -> None:
+    service.process().stop()
+    time.sleep(down_seconds)
+    service.process().start()
+    assert wait_until(service.ready, 60), service.process().log_tail()
+
+
+def stack_service(services: Services, name: str) -> Service:
+    if services.stack is None:
+        pytest.skip("needs the session's own services to restart")
+    return next(s for s in services.stack.services if s.name == name)
+
+
+def test_kafka_broker_restart_mid_drain(
+    services: Services, env_settings: Settings, tmp_path: Path
+) -> None:
+    kafka = stack_service(services, "kafka")
+    events = history(6_000)
+    asyncio.run(publish(env_settings, events[:3_000]))
+    worker = WorkerProcess(services, env_settings, tmp_path / "worker.log").start()
+    try:
+        wait_committed(env_settings, worker, at_least=1_000)
+        restart(kafka, down_seconds=3)
+        asyncio.run(publish(env_settings, events[3_000:]))
+        wait_for_fold(env_settings, events, worker, timeout=240)
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[RedisService]:
+    """A redis-server of this test's own, with append-only persistence."""
+
+    class PersistentRedis(RedisService):
+        def process(self) -> ManagedProcess:
+            proc = super().process()
+            proc.argv = [*proc.argv, "--appendonly", "yes", "--appendfsync", "always"]
+            return proc
+
+    redis = PersistentRedis(free_port(), tmp_path / "redis")
+    redis.prepare()
+    redis.process().start()
+    assert wait_until(redis.ready, 30)
+    yield redis
+    redis.process().stop()
+
+
+def test_redis_restart_with_persistence_mid_drain(
+    services: Services, persistent_redis: RedisService, tmp_path: Path
+) -> None:
+    settings = services.settings(redis_url=f"redis://127.0.0.1:{persistent_redis.port}/0")
+    events = history(4_000)
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log")
+    asyncio.run(publish_after_prepare(settings, events[:2_000]))
+    worker.start()
+    try:
+        wait_committed(settings, worker, at_least=500)
+        restart(persistent_redis, down_seconds=3)
+        asyncio.run(publish(settings, events[2_000:]))
+        wait_for_fold(settings, events, worker, timeout=240)
+        assert "failed transiently" in worker.log.read_text()
+    finally:
+        worker.stop()
+
+
+async def publish_after_prepare(settings: Settings, events: list[ChangeEvent]) -> None:
+    from streams.worker import prepare  # noqa: PLC0415
+
+    await prepare(settings, ["redis", "dynamodb"])
+    await publish(settings, events)
+
+
+def test_two_workers_one_killed_the_other_takes_over(
+    services: Services, env_settings: Settings, tmp_path: Path
+) -> None:
+    events = history(6_000, seed=5)
+    asyncio.run(publish(env_settings, events[:3_000]))
+    first = WorkerProcess(services, env_settings, tmp_path / "first.log").start()
+    second = WorkerProcess(services, env_settings, tmp_path / "second.log").start()
+    try:
+        wait_committed(env_settings, first, at_least=1_000)
+        first.signal(signal.SIGKILL)
+        asyncio.run(publish(env_settings, events[3_000:]))
+        wait_for_fold(env_settings, events, second, timeout=240)
+    finally:
+        first.stop()
+        second.stop()
