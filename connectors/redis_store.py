@@ -9,6 +9,7 @@ never collide and no value can break out of the `{...}` hash tag):
 All keys of a partition share a hash tag, so a partition lives on one Redis Cluster slot.
 """
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -19,6 +20,7 @@ from urllib.parse import quote, unquote
 import pydantic_core
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
+from redis.asyncio.cluster import RedisCluster
 
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome
 from connectors.values import plain
@@ -26,6 +28,8 @@ from streams.events import ChangeEvent, ItemId
 from streams.tables import TableSpec
 
 LWW_SCRIPT = files("connectors").joinpath("redis_lww.lua").read_text()
+CLUSTER_IN_FLIGHT = 64
+ScriptCall = tuple[list[str], list[Any]]  # keys and args of one LWW script call
 
 # Worth waiting out: the server is away, loading, failing over or out of memory for now.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -36,6 +40,7 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     rexc.ClusterDownError,
     rexc.ReadOnlyError,
     rexc.OutOfMemoryError,
+    rexc.NoScriptError,
     OSError,
 )
 
@@ -81,7 +86,7 @@ class RedisStore:
 
     def __init__(
         self,
-        client: "aioredis.Redis",
+        client: "aioredis.Redis | RedisCluster",
         tables: Mapping[str, TableSpec],
         key_prefix: str = "cdc",
         tombstone_grace_seconds: int = 7 * 24 * 3600,
@@ -90,35 +95,76 @@ class RedisStore:
         self.tables = tables
         self.keys = RedisKeys(key_prefix)
         self.tombstone_ms = tombstone_grace_seconds * 1000
-        self._lww = client.register_script(LWW_SCRIPT)
+        self._sha: str | None = None  # the LWW script, loaded on every primary
 
     @classmethod
     def from_url(
         cls, url: str, tables: Mapping[str, TableSpec], password: str | None = None, **kw: Any
     ) -> "RedisStore":
-        client = aioredis.from_url(
-            url, password=password, socket_timeout=10, socket_connect_timeout=5
-        )
-        return cls(client, tables, **kw)
+        """`redis://` or `rediss://` for one server; `redis+cluster://host:port` (or
+        `rediss+cluster://`) for a Redis Cluster, discovered from that node."""
+        options: dict[str, Any] = {
+            "password": password,
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
+        }
+        scheme, _, rest = url.partition("://")
+        if scheme.endswith("+cluster"):
+            cluster = RedisCluster.from_url(
+                f"{scheme.removesuffix('+cluster')}://{rest}", **options
+            )
+            return cls(cluster, tables, **kw)
+        return cls(aioredis.from_url(url, **options), tables, **kw)
 
     async def write(self, batch: Batch) -> WriteOutcome:
         outcome = WriteOutcome()
         if not batch:
             return outcome
-        pipe = self.client.pipeline(transaction=False)
-        for item, event in batch.items():
-            keys, args = self._script_call(item, event)
-            await self._lww(keys=keys, args=args, client=pipe)
+        calls = [self._script_call(item, event) for item, event in batch.items()]
         try:
-            results = await pipe.execute(raise_on_error=False)
+            sha = await self._script()
+            if isinstance(self.client, RedisCluster):
+                results = await self._call_each(sha, calls)
+            else:
+                results = await self._call_pipelined(sha, calls)
         except TRANSIENT_ERRORS as exc:
             return WriteOutcome(retry=dict(batch), cause=exc)
         for (item, event), result in zip(batch.items(), results, strict=True):
             self._count(outcome, item, event, result)
         return outcome
 
-    @staticmethod
-    def _count(outcome: WriteOutcome, item: ItemId, event: ChangeEvent, result: object) -> None:
+    async def _call_pipelined(
+        self, sha: str, calls: list[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        """One round trip for the whole batch."""
+        pipe = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(sha, len(keys), *keys, *args)
+        return list(await pipe.execute(raise_on_error=False))
+
+    async def _call_each(self, sha: str, calls: list[ScriptCall]) -> list[Any]:
+        """Redis Cluster: redis-py refuses scripts in a cluster pipeline, so each call goes to its
+        key's node on its own, many in flight at once."""
+        slots = asyncio.Semaphore(CLUSTER_IN_FLIGHT)
+
+        async def call(keys: list[str], args: list[Any]) -> Any:
+            async with slots:
+                return await self.client.evalsha(sha, len(keys), *keys, *args)
+
+        return list(await asyncio.gather(*(call(k, a) for k, a in calls), return_exceptions=True))
+
+    async def _script(self) -> str:
+        # SCRIPT LOAD goes to every primary of a cluster; a restarted server without the script
+        # answers NOSCRIPT, which is retried after loading it again.
+        if self._sha is None:
+            self._sha = str(await self.client.script_load(LWW_SCRIPT))
+        return self._sha
+
+    def _count(
+        self, outcome: WriteOutcome, item: ItemId, event: ChangeEvent, result: object
+    ) -> None:
+        if isinstance(result, rexc.NoScriptError):
+            self._sha = None
         if isinstance(result, TRANSIENT_ERRORS):
             outcome.retry[item] = event
             outcome.cause = result
