@@ -9,12 +9,19 @@ from pathlib import Path
 
 import pytest
 
+from streams.cli import main
 from streams.events import ChangeEvent
 from streams.settings import Settings
 from streams.stack.process import ManagedProcess, free_port, wait_until
 from streams.stack.services import RedisService, Service
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, publish, wait_committed, wait_for_fold
+from tests.integration.worker import (
+    WorkerProcess,
+    publish,
+    wait_caught_up,
+    wait_committed,
+    wait_for_fold,
+)
 from tests.support import delete, upsert
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -124,3 +131,40 @@ def test_two_workers_one_killed_the_other_takes_over(
     finally:
         first.stop()
         second.stop()
+
+
+@pytest.fixture
+def volatile_redis(tmp_path: Path) -> Iterator[RedisService]:
+    """A redis-server of this test's own, without persistence: a restart loses its data."""
+    redis = RedisService(free_port(), tmp_path / "volatile")
+    redis.prepare()
+    redis.process().start()
+    assert wait_until(redis.ready, 30)
+    yield redis
+    redis.process().stop()
+
+
+def test_redis_restart_without_persistence_then_rebuild(
+    services: Services,
+    volatile_redis: RedisService,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The data Redis held is gone (not the worker's doing); rebuild restores it from the topic."""
+    settings = services.settings(redis_url=f"redis://127.0.0.1:{volatile_redis.port}/0")
+    events = history(3_000, seed=9)
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log")
+    asyncio.run(publish_after_prepare(settings, events[:1_500]))
+    worker.start()
+    try:
+        wait_committed(settings, worker, at_least=500)
+        restart(volatile_redis, down_seconds=2)
+        asyncio.run(publish(settings, events[1_500:]))
+        wait_caught_up(settings, worker)
+    finally:
+        worker.stop()
+    for name, value in settings.as_env().items():
+        monkeypatch.setenv(name, value)
+    assert main(["verify"]) == 1  # what Redis held before the restart is gone
+    assert main(["rebuild", "--store", "redis"]) == 0
+    assert main(["verify"]) == 0
