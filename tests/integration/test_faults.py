@@ -18,6 +18,7 @@ from tests.conftest import Services
 from tests.integration.worker import (
     WorkerProcess,
     publish,
+    stores_match,
     wait_caught_up,
     wait_committed,
     wait_for_fold,
@@ -57,33 +58,41 @@ def stack_service(services: Services, name: str) -> Service:
     return next(s for s in services.stack.services if s.name == name)
 
 
-def test_kafka_broker_restart_mid_drain(
-    services: Services, env_settings: Settings, tmp_path: Path
-) -> None:
-    kafka = stack_service(services, "kafka")
-    events = history(6_000)
-    asyncio.run(publish(env_settings, events[:3_000]))
-    worker = WorkerProcess(services, env_settings, tmp_path / "worker.log").start()
+def drain_through_restart(
+    services: Services, settings: Settings, service: Service, events: list[ChangeEvent], log: Path
+) -> str:
+    """Publish half, let a worker commit some, restart `service`, publish the rest, wait until
+    the group has committed everything; return the worker's log."""
+    half = len(events) // 2
+    asyncio.run(publish_after_prepare(settings, events[:half]))
+    worker = WorkerProcess(services, settings, log).start()
     try:
-        wait_committed(env_settings, worker, at_least=1_000)
-        restart(kafka, down_seconds=3)
-        asyncio.run(publish(env_settings, events[3_000:]))
-        wait_for_fold(env_settings, events, worker, timeout=240)
+        wait_committed(settings, worker, at_least=half // 3)
+        restart(service, down_seconds=3)
+        asyncio.run(publish(settings, events[half:]))
+        wait_caught_up(settings, worker, timeout=240)
     finally:
         worker.stop()
+    return log.read_text()
 
 
-@pytest.fixture
-def persistent_redis(tmp_path: Path) -> Iterator[RedisService]:
-    """A redis-server of this test's own, with append-only persistence."""
+def test_kafka_broker_restart_mid_drain(services: Services, tmp_path: Path) -> None:
+    settings, events = services.settings(), history(6_000)
+    drain_through_restart(
+        services, settings, stack_service(services, "kafka"), events, tmp_path / "w.log"
+    )
+    assert asyncio.run(stores_match(settings, events, ["redis", "dynamodb"]))
 
-    class PersistentRedis(RedisService):
-        def process(self) -> ManagedProcess:
-            proc = super().process()
-            proc.argv = [*proc.argv, "--appendonly", "yes", "--appendfsync", "always"]
-            return proc
 
-    redis = PersistentRedis(free_port(), tmp_path / "redis")
+class PersistentRedis(RedisService):
+    def process(self) -> ManagedProcess:
+        proc = super().process()
+        proc.argv = [*proc.argv, "--appendonly", "yes", "--appendfsync", "always"]
+        return proc
+
+
+def own_redis(redis: RedisService) -> Iterator[RedisService]:
+    """A redis-server of the test's own, to restart at will."""
     redis.prepare()
     redis.process().start()
     assert wait_until(redis.ready, 30)
@@ -91,22 +100,20 @@ def persistent_redis(tmp_path: Path) -> Iterator[RedisService]:
     redis.process().stop()
 
 
+@pytest.fixture
+def persistent_redis(tmp_path: Path) -> Iterator[RedisService]:
+    """With append-only persistence: a restart keeps its data."""
+    yield from own_redis(PersistentRedis(free_port(), tmp_path / "redis"))
+
+
 def test_redis_restart_with_persistence_mid_drain(
     services: Services, persistent_redis: RedisService, tmp_path: Path
 ) -> None:
     settings = services.settings(redis_url=f"redis://127.0.0.1:{persistent_redis.port}/0")
     events = history(4_000)
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log")
-    asyncio.run(publish_after_prepare(settings, events[:2_000]))
-    worker.start()
-    try:
-        wait_committed(settings, worker, at_least=500)
-        restart(persistent_redis, down_seconds=3)
-        asyncio.run(publish(settings, events[2_000:]))
-        wait_for_fold(settings, events, worker, timeout=240)
-        assert "failed transiently" in worker.log.read_text()
-    finally:
-        worker.stop()
+    log = drain_through_restart(services, settings, persistent_redis, events, tmp_path / "w.log")
+    assert asyncio.run(stores_match(settings, events, ["redis", "dynamodb"]))
+    assert "failed transiently" in log
 
 
 async def publish_after_prepare(settings: Settings, events: list[ChangeEvent]) -> None:
@@ -135,13 +142,8 @@ def test_two_workers_one_killed_the_other_takes_over(
 
 @pytest.fixture
 def volatile_redis(tmp_path: Path) -> Iterator[RedisService]:
-    """A redis-server of this test's own, without persistence: a restart loses its data."""
-    redis = RedisService(free_port(), tmp_path / "volatile")
-    redis.prepare()
-    redis.process().start()
-    assert wait_until(redis.ready, 30)
-    yield redis
-    redis.process().stop()
+    """Without persistence: a restart loses its data."""
+    yield from own_redis(RedisService(free_port(), tmp_path / "volatile"))
 
 
 def test_redis_restart_without_persistence_then_rebuild(
@@ -153,16 +155,7 @@ def test_redis_restart_without_persistence_then_rebuild(
     """The data Redis held is gone (not the worker's doing); rebuild restores it from the topic."""
     settings = services.settings(redis_url=f"redis://127.0.0.1:{volatile_redis.port}/0")
     events = history(3_000, seed=9)
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log")
-    asyncio.run(publish_after_prepare(settings, events[:1_500]))
-    worker.start()
-    try:
-        wait_committed(settings, worker, at_least=500)
-        restart(volatile_redis, down_seconds=2)
-        asyncio.run(publish(settings, events[1_500:]))
-        wait_caught_up(settings, worker)
-    finally:
-        worker.stop()
+    drain_through_restart(services, settings, volatile_redis, events, tmp_path / "w.log")
     for name, value in settings.as_env().items():
         monkeypatch.setenv(name, value)
     assert main(["verify"]) == 1  # what Redis held before the restart is gone
