@@ -161,3 +161,22 @@ def test_redis_restart_without_persistence_then_rebuild(
     assert main(["verify"]) == 1  # what Redis held before the restart is gone
     assert main(["rebuild", "--store", "redis"]) == 0
     assert main(["verify"]) == 0
+
+
+def test_worker_sigkilled_five_times_during_a_large_drain(
+    services: Services, env_settings: Settings, tmp_path: Path
+) -> None:
+    """100,000 events; the worker is SIGKILLed at five random moments and restarted each time."""
+    rng = random.Random(17)
+    events = history(100_000, items=100, seed=17)
+    asyncio.run(publish(env_settings, events))
+    worker = WorkerProcess(services, env_settings, tmp_path / "worker.log").start()
+    try:
+        for kill in range(5):
+            wait_committed(env_settings, worker, at_least=(kill + 1) * 15_000)
+            time.sleep(rng.uniform(0, 1.5))  # mid-batch, at a random point
+            worker.signal(signal.SIGKILL)
+            worker.start()
+        wait_for_fold(env_settings, events, worker, timeout=300)
+    finally:
+        worker.stop()
