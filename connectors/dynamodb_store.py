@@ -178,8 +178,7 @@ class DynamoDBStore:
 
     def _stored(self, table: str, raw: Mapping[str, Any]) -> tuple[ItemId, StoredItem]:
         spec = self.tables[table]
-        sort = raw[spec.sort_key]["S"] if spec.sort_key else ""
-        item_id = ItemId(table, raw[spec.partition_key]["S"], sort)
+        item_id = ItemId.of(table, {name: raw[name]["S"] for name in spec.key_attributes}, spec)
         data = None
         if DELETED_ATTR not in raw:
             data = {k: v for k, v in _as_item(raw).items() if k not in spec.key_attributes}
@@ -187,10 +186,7 @@ class DynamoDBStore:
 
     @staticmethod
     def _key(spec: TableSpec, item: ItemId) -> dict[str, Any]:
-        key = {spec.partition_key: {"S": item.partition}}
-        if spec.sort_key:
-            key[spec.sort_key] = {"S": item.sort}
-        return key
+        return {name: {"S": value} for name, value in item.key(spec).items()}
 
     async def version_of(self, item: ItemId) -> str | None:
         """The stored version token, tombstones included (for tests and verify)."""

@@ -192,7 +192,7 @@ class RedisStore:
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
         spec = self.tables[table]
-        item = ItemId(table, key[spec.partition_key], key.get(spec.sort_key or "", ""))
+        item = ItemId.of(table, key, spec)
         data = await self.client.hget(self.keys.item(item), "d")
         return None if data is None else _as_item(spec, item, _bytes(data))
 
@@ -248,8 +248,4 @@ def _bytes(value: object) -> bytes:
 
 
 def _as_item(spec: TableSpec, item: ItemId, data: bytes) -> Item:
-    out: Item = {spec.partition_key: item.partition}
-    if spec.sort_key:
-        out[spec.sort_key] = item.sort
-    out.update(plain(json.loads(data)))
-    return out
+    return {**item.key(spec), **plain(json.loads(data))}

@@ -48,6 +48,18 @@ class ItemId(NamedTuple):
     partition: str
     sort: str
 
+    @classmethod
+    def of(cls, table: str, key: Mapping[str, Any], spec: TableSpec) -> "ItemId":
+        """The identity of the item `key` names in `table` (declared by `spec`)."""
+        return cls(table, key[spec.partition_key], key[spec.sort_key] if spec.sort_key else "")
+
+    def key(self, spec: TableSpec) -> dict[str, str]:
+        """The key attributes back, by name."""
+        key = {spec.partition_key: self.partition}
+        if spec.sort_key:
+            key[spec.sort_key] = self.sort
+        return key
+
     def kafka_key(self) -> bytes:
         """The message key: one item's events always land in one partition, in order."""
         parts = (
@@ -78,8 +90,7 @@ class ChangeEvent(BaseModel):
         return Version(self.ts, self.origin, self.event_id)
 
     def item_id(self, spec: TableSpec) -> ItemId:
-        sort = self.key[spec.sort_key] if spec.sort_key else ""
-        return ItemId(self.table, self.key[spec.partition_key], sort)
+        return ItemId.of(self.table, self.key, spec)
 
     def to_json(self) -> bytes:
         return pydantic_core.to_json(self.model_dump(exclude_none=True))

@@ -64,8 +64,7 @@ def snapshot_message(
                "origin": version.origin, "event_id": version.event_id}  # fmt: skip
     if data is not None:
         message["data"] = data
-    sort = item.key[spec.sort_key] if spec.sort_key else ""
-    kafka_key = ItemId(item.table, item.key[spec.partition_key], sort).kafka_key()
+    kafka_key = ItemId.of(item.table, item.key, spec).kafka_key()
     return kafka_key, pydantic_core.to_json(message)
 
 

@@ -129,10 +129,8 @@ def repair_event(
     if drift.kind == "data_differs" and all(s.version == winner.version for s in present):
         winner = sides[prefer] or winner
         version = version._replace(event_id=version.event_id + REPAIR_SUFFIX)
-    key = {spec.partition_key: drift.item.partition}
-    if spec.sort_key:
-        key[spec.sort_key] = drift.item.sort
     op = "upsert" if winner.live else "delete"
+    key = drift.item.key(spec)
     fields = {"table": drift.item.table, "op": op, "key": key, "data": winner.data}
     return build_event(fields | version._asdict(), tables)
 

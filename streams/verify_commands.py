@@ -61,10 +61,7 @@ async def verify_source(settings: Settings, args: argparse.Namespace, publish: A
     report = VerifyReport(args.table)
     try:
         async for chunk in source.chunks(None):
-            ids = [
-                ItemId(i.table, i.key[spec.partition_key], i.key.get(spec.sort_key or "", ""))
-                for i in chunk.items
-            ]
+            ids = [ItemId.of(i.table, i.key, spec) for i in chunk.items]
             held = await store.read_many(ids) if ids else []
             missing = []
             for item, stored in zip(chunk.items, held, strict=True):
