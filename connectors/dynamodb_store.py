@@ -188,19 +188,6 @@ class DynamoDBStore:
     def _key(spec: TableSpec, item: ItemId) -> dict[str, Any]:
         return {name: {"S": value} for name, value in item.key(spec).items()}
 
-    async def version_of(self, item: ItemId) -> str | None:
-        """The stored version token, tombstones included (for tests and verify)."""
-        spec = self.tables[item.table]
-        key = self._key(spec, item)
-        response = await asyncio.get_running_loop().run_in_executor(
-            self._pool,
-            lambda: self.client.get_item(
-                TableName=spec.physical_name(item.table), Key=key, ConsistentRead=True
-            ),
-        )
-        raw = response.get("Item")
-        return raw[VERSION_ATTR]["S"] if raw else None
-
     async def close(self) -> None:
         # Don't wait for a call stuck on an unresponsive endpoint: closing the client ends it,
         # and its result no longer matters (the batch was not acked).

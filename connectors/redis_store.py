@@ -225,11 +225,6 @@ class RedisStore:
             if not cursor:
                 return
 
-    async def version_of(self, item: ItemId) -> str | None:
-        """The stored version token, tombstones included (for tests and verify)."""
-        raw = await self.client.hget(self.keys.item(item), "v")
-        return _bytes(raw).decode() if raw is not None else None
-
     async def close(self) -> None:
         await self.client.aclose()
 

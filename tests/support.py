@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from connectors.sink import Batch, Item, WriteOutcome
+from connectors.sink import Batch, Item, StoredItem, WriteOutcome
 from streams.dlq import DeadLetterTopic, Headers
 from streams.events import ChangeEvent, ItemId
 from streams.lww import coalesce
@@ -78,10 +78,19 @@ async def assert_store_matches(
     store: Any, events: Sequence[ChangeEvent], tables: Mapping[str, TableSpec]
 ) -> None:
     """Every item's data and stored version equal the LWW fold (tombstones included)."""
-    for item, winner in expected_items(events, tables).items():
+    expected = expected_items(events, tables)
+    stored = await store.read_many(list(expected))
+    for (item, winner), held in zip(expected.items(), stored, strict=True):
         got = await store.get(item.table, winner.key)
         assert got == as_item(winner), (item, got, winner)
-        assert await store.version_of(item) == winner.version.token(), item
+        assert held is not None and held.version == winner.version.token(), (item, held)
+
+
+def _stored(event: ChangeEvent | None) -> StoredItem | None:
+    if event is None:
+        return None
+    data = dict(event.data or {}) if event.op == "upsert" else None
+    return StoredItem(event.version.token(), data)
 
 
 class MemoryStore:
@@ -120,9 +129,8 @@ class MemoryStore:
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         raise NotImplementedError
 
-    async def version_of(self, item: ItemId) -> str | None:
-        event = self.items.get(item)
-        return event.version.token() if event else None
+    async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
+        return [_stored(self.items.get(item)) for item in items]
 
     async def close(self) -> None:
         return None
