@@ -5,14 +5,14 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from streams.dlq import HEADER_MESSAGE, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC
 from streams.errors import InvalidEventError
 from streams.events import decode_event
 from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.topics import topic_partitions
+from streams.topics import assign_all
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,10 @@ async def read_letters(settings: Settings, group: str | None = None) -> AsyncIte
     )
     await consumer.start()
     try:
-        numbers = await topic_partitions(settings.kafka_bootstrap_servers, settings.dlq_topic)
-        partitions = [TopicPartition(settings.dlq_topic, n) for n in numbers]
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
+        ends = await assign_all(consumer, settings.kafka_bootstrap_servers, settings.dlq_topic)
         if group is None:
-            await consumer.seek_to_beginning(*partitions)
-        for tp in partitions:
+            await consumer.seek_to_beginning(*ends)
+        for tp in ends:
             while await consumer.position(tp) < ends[tp]:
                 batch = await consumer.getmany(tp, timeout_ms=2000)
                 for m in batch.get(tp, []):

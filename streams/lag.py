@@ -11,10 +11,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from streams.topics import kafka_admin, topic_partitions
+from streams.topics import kafka_admin, partitions_of
 
 
 def partition_lag(committed: int | None, end: int) -> int:
@@ -86,13 +85,12 @@ def group_status(samples: Sequence[GroupSample]) -> Status:
 async def fetch_lag(
     bootstrap: str, group: str, topic: str, with_times: bool = False
 ) -> list[PartitionLag]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
     await consumer.start()
     try:
-        committed = await admin.list_consumer_group_offsets(group)
-        partitions = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
+        async with kafka_admin(bootstrap) as admin:
+            committed = await admin.list_consumer_group_offsets(group)
+            partitions = [TopicPartition(topic, p) for p in await partitions_of(admin, topic)]
         ends = await consumer.end_offsets(partitions)
         lags = [
             PartitionLag(tp.partition, committed[tp].offset if tp in committed else None, ends[tp])
@@ -102,7 +100,6 @@ async def fetch_lag(
             lags = [await _with_oldest_time(consumer, topic, lag) for lag in lags]
     finally:
         await consumer.stop()
-        await admin.close()
     return lags
 
 

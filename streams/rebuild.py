@@ -19,7 +19,7 @@ from streams.records import Record
 from streams.replicator import Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
-from streams.topics import topic_partitions
+from streams.topics import assign_all
 
 
 @dataclass
@@ -58,7 +58,10 @@ async def rebuild(
     await consumer.start()
     summary = RebuildSummary(group)
     replicator = Replicator(
-        settings.tables, [store], DeadLetterTopic(settings.dlq_topic, _not_again), Backoff()
+        settings.tables,
+        [store],
+        DeadLetterTopic(settings.dlq_topic, _not_again),
+        Backoff(maximum=settings.retry_max_backoff_seconds),
     )
     started = time.monotonic()
     try:
@@ -84,11 +87,8 @@ async def _assign(
     from_time: datetime | None,
     summary: RebuildSummary,
 ) -> list[TopicPartition]:
-    topic = settings.topic
-    numbers = await topic_partitions(settings.kafka_bootstrap_servers, topic)
-    partitions = [TopicPartition(topic, n) for n in numbers]
-    consumer.assign(partitions)
-    ends = await consumer.end_offsets(partitions)
+    ends = await assign_all(consumer, settings.kafka_bootstrap_servers, settings.topic)
+    partitions = list(ends)
     summary.targets = {tp.partition: ends[tp] for tp in partitions}
     if from_time is None:
         await consumer.seek_to_beginning(*partitions)

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
@@ -66,5 +67,18 @@ async def kafka_admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
 async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
     """The topic's partition numbers, from a metadata request."""
     async with kafka_admin(bootstrap) as admin:
-        [described] = await admin.describe_topics([topic])
+        return await partitions_of(admin, topic)
+
+
+async def partitions_of(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
+    [described] = await admin.describe_topics([topic])
     return sorted(p["partition"] for p in described["partitions"])
+
+
+async def assign_all(
+    consumer: AIOKafkaConsumer, bootstrap: str, topic: str
+) -> dict[TopicPartition, int]:
+    """Assign every partition of `topic` to `consumer`; return their end offsets right now."""
+    partitions = [TopicPartition(topic, n) for n in await topic_partitions(bootstrap, topic)]
+    consumer.assign(partitions)
+    return dict(await consumer.end_offsets(partitions))
