@@ -133,9 +133,7 @@ class RedisStore:
             self._count(outcome, item, event, result)
         return outcome
 
-    async def _call_pipelined(
-        self, sha: str, calls: list[tuple[list[str], list[Any]]]
-    ) -> list[Any]:
+    async def _call_pipelined(self, sha: str, calls: list[ScriptCall]) -> list[Any]:
         """One round trip for the whole batch."""
         pipe = self.client.pipeline(transaction=False)
         for keys, args in calls:
@@ -175,7 +173,7 @@ class RedisStore:
         else:
             outcome.stale += 1
 
-    def _script_call(self, item: ItemId, event: ChangeEvent) -> tuple[list[str], list[Any]]:
+    def _script_call(self, item: ItemId, event: ChangeEvent) -> ScriptCall:
         spec = self.tables[item.table]
         data = event.data or {}
         score = data.get(spec.index_attribute) if spec.index_attribute else None

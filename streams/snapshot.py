@@ -105,7 +105,7 @@ class RateLimiter:
 
 @dataclass
 class SnapshotSummary:
-    counts: Counter[str] = field(default_factory=Counter)  # published, problems, resumed_from...
+    counts: Counter[str] = field(default_factory=Counter)  # published, problems
     samples: list[SourceProblem] = field(default_factory=list)
     seconds: float = 0.0
 
