@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 
 from streams.settings import Settings
-from streams.stack.manager import Stack
-from streams.stack.process import free_port
+from streams.stack.manager import Stack, private_stack
 from streams.tables import OPPONENTS, TableSpec
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -81,17 +80,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             tmp,
         )
         return
-    kafka_port, redis_port, dynamo_port = free_port(), free_port(), free_port()
-    settings = Settings(
-        kafka_bootstrap_servers=f"127.0.0.1:{kafka_port}",
-        redis_url=f"redis://127.0.0.1:{redis_port}/0",
-        dynamodb_endpoint_url=f"http://127.0.0.1:{dynamo_port}",
-        stack_dir=str(tmp),
-        cache_dir=str(PROJECT / ".cache"),
-    )
-    stack = Stack.from_settings(settings, controller_port=free_port())
-    try:
-        statuses = stack.up(report=lambda line: None)
+    with private_stack(tmp, PROJECT / ".cache") as (settings, stack):
         yield Services(
             settings.kafka_bootstrap_servers,
             settings.redis_url,
@@ -99,9 +88,6 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
             tmp,
             stack,
         )
-        assert all(s.healthy for s in statuses), statuses
-    finally:
-        stack.down(report=lambda line: None)
 
 
 @pytest.fixture

@@ -2,13 +2,14 @@
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from streams.errors import StackError
 from streams.settings import Settings
-from streams.stack.process import ManagedProcess, port_open, wait_until
+from streams.stack.process import ManagedProcess, free_port, port_open, wait_until
 from streams.stack.services import DynamoDBService, KafkaService, RedisService, Service
 
 
@@ -109,3 +110,25 @@ class Stack:
             )
             for svc in self.services
         ]
+
+
+@contextmanager
+def private_stack(state_dir: Path, cache_dir: Path) -> Iterator[tuple[Settings, "Stack"]]:
+    """A stack of our own on free loopback ports under `state_dir`, stopped on exit: tests and
+    benchmarks never touch the stack a user has running."""
+    settings = Settings(
+        kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        dynamodb_endpoint_url=f"http://127.0.0.1:{free_port()}",
+        stack_dir=str(state_dir),
+        cache_dir=str(cache_dir),
+    )
+    stack = Stack.from_settings(settings, controller_port=free_port())
+    try:
+        statuses = stack.up(report=lambda line: None)
+        unhealthy = [s.describe() for s in statuses if not s.healthy]
+        if unhealthy:
+            raise StackError(f"services did not come up: {unhealthy}")
+        yield settings, stack
+    finally:
+        stack.down(report=lambda line: None)
