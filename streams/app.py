@@ -1,16 +1,17 @@
-"""The Faust app and its one agent: batches from the changes topic through the `Replicator`."""
+"""The Faust app: the worker's lifecycle, web views and producer around the batch intake."""
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.app.base import BootStrategy
 
 from connectors.sink import Store
 from streams.dlq import DeadLetterTopic, Headers
+from streams.intake import BatchIntake, run_with
+from streams.kafka_security import faust_credentials
 from streams.metrics import ReplicationMetrics
-from streams.records import Record
 from streams.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
@@ -37,10 +38,10 @@ def create_app(
     dead_letters: DeadLetterTopic | None = None,
     on_fatal: OnFatal | None = None,
 ) -> faust.App:
-    """The worker's app; tests pass in-memory stores and dead letters to run it without Kafka.
+    """The worker's app; tests pass in-memory stores and dead letters.
 
     `on_fatal` is called with an unexpected error (a bug, not a store being down): Faust would
-    otherwise leave a dead agent in a live worker, consuming nothing and looking healthy.
+    otherwise leave a dead task in a live worker, consuming nothing and looking healthy.
     """
     app = faust.App(
         group_id,
@@ -52,24 +53,13 @@ def create_app(
         web_bind=settings.web_host,
         web_host=settings.web_host,
         web_port=settings.web_port,
-        consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        broker_commit_interval=1.0,
-        broker_session_timeout=settings.kafka_session_timeout_seconds,
-        broker_heartbeat_interval=settings.kafka_session_timeout_seconds / 10,
+        broker_credentials=faust_credentials(settings),
         topic_disable_leader=True,
-        # Unacked events of an abandoned batch must not block shutdown or a rebalance; they
-        # are redelivered to whoever owns the partition next.
-        stream_wait_empty=False,
         topic_partitions=settings.topic_partitions,
     )
-    changes = app.topic(
-        settings.topic,
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-    )
+    # Faust's own consumer stays off: streams.intake consumes in batches (it says why).
+    app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False)
 
     async def send_dead_letter(
         topic: str, key: bytes | None, value: bytes | None, headers: Headers
@@ -82,45 +72,26 @@ def create_app(
         add_views(app, metrics, settings, group_id)
     backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
 
-    @app.agent(changes, name="replicate")
-    async def replicate(stream: faust.StreamT) -> None:
+    def on_batch(report: BatchReport) -> None:
+        metrics.observe(report)
+        _log_batch(report)
+
+    async def fatal(exc: BaseException) -> None:
+        if on_fatal is None:
+            raise exc
+        await on_fatal(exc)
+
+    @app.task
+    async def replicate() -> None:
         stores = open_stores()
         replicator = Replicator(settings.tables, stores, dlq, backoff)
         try:
-            batches = _event_batches(stream, settings.batch_max_events, settings.batch_max_seconds)
-            async for events in batches:
-                report = await replicator.process([_record(event) for event in events])
-                metrics.observe(report)
-                _log_batch(report)
-                for event in events:
-                    await stream.ack(event)
-        except Exception as exc:
-            log.critical("replication stopped by an unexpected error; nothing was acked past it")
-            if on_fatal is None:
-                raise
-            await on_fatal(exc)
+            await run_with(BatchIntake(settings, group_id, replicator, on_batch), fatal)
         finally:
             for store in stores:
                 await store.close()
 
     return app
-
-
-def _event_batches(
-    stream: faust.StreamT, size: int, within: float
-) -> AsyncIterator[Sequence[EventT]]:
-    """Batches that stay unacked until we ack them (`take` and `take_events` ack in a `finally`,
-    even when processing failed). Faust types them as values; they are events."""
-    batches = cast(faust.Stream, stream).noack_take(size, within=within)
-    return cast("AsyncIterator[Sequence[EventT]]", batches)
-
-
-def _record(event: EventT) -> Record:
-    message = event.message
-    timestamp = int(message.timestamp * 1000) if message.timestamp else None
-    return Record(
-        message.topic, message.partition, message.offset, message.key, message.value, timestamp
-    )
 
 
 def _log_batch(report: BatchReport) -> None:

@@ -2,6 +2,7 @@
 
 import json
 from functools import cached_property
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -29,6 +30,15 @@ class Settings(BaseSettings):
     group_id: str = "cdc-replicator"
     # How soon a crashed worker's partitions go to the others (heartbeats every tenth of it).
     kafka_session_timeout_seconds: float = Field(default=30.0, ge=6, le=300)
+    # Broker security, for every Kafka client we open (worker, CLI, publisher, admin).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None  # None: the system's trusted CAs
+    kafka_ssl_certfile: str | None = None  # client certificate, for brokers that require one
+    kafka_ssl_keyfile: str | None = None
+    kafka_ssl_key_password: SecretStr | None = None
     origin: str = Field(default="cdc-replicator", pattern=r"^[A-Za-z0-9._:/@+\-]{1,128}$")
 
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -65,7 +75,7 @@ class Settings(BaseSettings):
 
     def as_env(self) -> dict[str, str]:
         """These settings as CDC_* variables, for a worker in another process (secrets left out)."""
-        secrets = {"redis_password", "aws_access_key_id", "aws_secret_access_key"}
+        secrets = {name for name, value in self if isinstance(value, SecretStr)}
         dumped = self.model_dump(mode="json", exclude=secrets)
         return {
             f"{ENV_PREFIX}{name.upper()}": value if isinstance(value, str) else json.dumps(value)

@@ -1,5 +1,7 @@
 """Declared tables: which attributes form an item's key and which one orders its listing."""
 
+from functools import cached_property
+
 from pydantic import BaseModel, ConfigDict, model_validator
 
 
@@ -33,7 +35,7 @@ class TableSpec(BaseModel):
             raise ValueError("attribute names starting with '_' are reserved for bookkeeping")
         return self
 
-    @property
+    @cached_property  # read for every event checked
     def key_attributes(self) -> tuple[str, ...]:
         return (self.partition_key, self.sort_key) if self.sort_key else (self.partition_key,)
 

@@ -1,0 +1,119 @@
+"""The batch intake's commit rule, with a fake consumer and in-memory stores."""
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from connectors.sink import Batch, WriteOutcome
+from streams.app import group_for
+from streams.intake import BatchIntake, run_with
+from streams.replicator import BatchReport, Replicator
+from streams.settings import Settings
+from streams.tables import DEFAULT_TABLES
+from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
+
+TABLES = dict(DEFAULT_TABLES)
+TP = TopicPartition("changes", 0)
+
+
+@dataclass
+class Message:
+    offset: int
+    value: bytes
+    topic: str = "changes"
+    partition: int = 0
+    key: bytes = b"k"
+    timestamp: int = 0
+
+
+@dataclass
+class FakeConsumer:
+    """Hands out the given batches, then nothing; remembers what was committed and when."""
+
+    batches: list[list[Message]]
+    store: MemoryStore
+    commits: list[tuple[int, int]] = field(default_factory=list)  # (offset, items stored then)
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
+        if self.batches:
+            return {TP: self.batches.pop(0)}
+        await asyncio.sleep(timeout_ms / 1000)
+        return {}
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.commits.append((offsets[TP], len(self.store.items)))
+
+
+class SlowStore(MemoryStore):
+    async def write(self, batch: Batch) -> WriteOutcome:
+        await asyncio.sleep(0.05)  # the commit must wait for this
+        return await super().write(batch)
+
+
+class BrokenStore(MemoryStore):
+    async def write(self, batch: Batch) -> WriteOutcome:
+        raise RuntimeError("a bug, not an outage")
+
+
+def intake(store: MemoryStore, dlq: MemoryDeadLetters, reports: list[BatchReport]) -> BatchIntake:
+    settings = Settings(batch_max_seconds=0.01)
+    return BatchIntake(settings, "g", Replicator(TABLES, [store], dlq), reports.append)
+
+
+async def consume_until(consumer: FakeConsumer, intake: BatchIntake, commits: int) -> None:
+    task = asyncio.ensure_future(intake._consume(consumer))
+    for _ in range(300):
+        if len(consumer.commits) >= commits or task.done():
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+def test_batches_are_applied_dead_lettered_and_then_committed() -> None:
+    store, dlq, reports = SlowStore(), MemoryDeadLetters(), list[BatchReport]()
+    first, second, gone = upsert("o", "p", 1), upsert("o", "p", 2), delete("o", "q", 5)
+    consumer = FakeConsumer(
+        [
+            [Message(0, second.to_json()), Message(1, b"{oops")],
+            [Message(2, first.to_json()), Message(3, gone.to_json())],
+        ],
+        store,
+    )
+    asyncio.run(consume_until(consumer, intake(store, dlq, reports), commits=2))
+    assert store.items[second.item_id(TABLES["opponents"])] == second
+    assert store.items[gone.item_id(TABLES["opponents"])] == gone
+    assert dlq.reasons() == ["not_json"]
+    # Each commit names the next offset to read, and came after its batch was stored.
+    assert consumer.commits == [(2, 1), (4, 2)]
+    assert [r.records for r in reports] == [2, 2]
+
+
+def test_an_unexpected_error_is_fatal_and_commits_nothing() -> None:
+    store, fatal = BrokenStore(), []
+    consumer = FakeConsumer([[Message(0, upsert("o", "p", 1).to_json())]], store)
+    broken = intake(store, MemoryDeadLetters(), [])
+
+    async def run() -> None:
+        async def on_fatal(exc: BaseException) -> None:
+            fatal.append(exc)
+
+        broken._consumer = lambda: consumer  # type: ignore[method-assign]
+        consumer.start = consumer.stop = _nothing  # type: ignore[attr-defined]
+        await asyncio.wait_for(run_with(broken, on_fatal), 5)
+
+    asyncio.run(run())
+    assert [str(e) for e in fatal] == ["a bug, not an outage"]
+    assert consumer.commits == []
+
+
+async def _nothing() -> None:
+    return None
+
+
+def test_a_worker_for_one_store_has_its_own_group() -> None:
+    settings = Settings()
+    assert group_for(settings, ["redis", "dynamodb"]) == "cdc-replicator"
+    assert group_for(settings, ["redis"]) == "cdc-replicator-redis"
