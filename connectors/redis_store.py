@@ -12,6 +12,7 @@ All keys of a partition share a hash tag, so a partition lives on one Redis Clus
 import asyncio
 import json
 import re
+from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from importlib.resources import files
 from typing import Any
@@ -29,7 +30,9 @@ from streams.tables import TableSpec
 
 LWW_SCRIPT = files("connectors").joinpath("redis_lww.lua").read_text()
 CLUSTER_IN_FLIGHT = 64
+CALL_ITEMS = 100  # items per script call: fewer round trips, and short enough not to stall Redis
 ScriptCall = tuple[list[str], list[Any]]  # keys and args of one LWW script call
+Write = tuple[ItemId, ChangeEvent]
 
 # Worth waiting out: the server is away, loading, failing over or out of memory for now.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
@@ -50,8 +53,12 @@ _ITEM_KEY = re.compile(
 )
 
 
+_NEEDS_NO_QUOTING = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
 def _q(value: str) -> str:
-    return quote(value, safe="")
+    # Most key values need no escaping; the check is several times cheaper than quote().
+    return value if _NEEDS_NO_QUOTING.fullmatch(value) else quote(value, safe="")
 
 
 class RedisKeys:
@@ -120,18 +127,48 @@ class RedisStore:
         outcome = WriteOutcome()
         if not batch:
             return outcome
-        calls = [self._script_call(item, event) for item, event in batch.items()]
+        groups = self._groups(list(batch.items()))
         try:
             sha = await self._script()
-            if isinstance(self.client, RedisCluster):
-                results = await self._call_each(sha, calls)
-            else:
-                results = await self._call_pipelined(sha, calls)
+            replies = await self._run(sha, [self._script_call(group) for group in groups])
+            results = await self._isolate_failures(sha, groups, replies)
         except TRANSIENT_ERRORS as exc:
             return WriteOutcome(retry=dict(batch), cause=exc)
-        for (item, event), result in zip(batch.items(), results, strict=True):
-            self._count(outcome, item, event, result)
+        for group, group_results in zip(groups, results, strict=True):
+            for (item, event), result in zip(group, group_results, strict=True):
+                self._count(outcome, item, event, result)
         return outcome
+
+    def _groups(self, writes: list[Write]) -> list[list[Write]]:
+        """Script calls of up to CALL_ITEMS items; on a cluster, each call's keys share a slot."""
+        if not isinstance(self.client, RedisCluster):
+            return _chunks(writes)
+        by_slot: dict[int, list[Write]] = defaultdict(list)
+        for write in writes:
+            by_slot[self.client.keyslot(self.keys.item(write[0]))].append(write)
+        return [chunk for group in by_slot.values() for chunk in _chunks(group)]
+
+    async def _run(self, sha: str, calls: list[ScriptCall]) -> list[Any]:
+        if isinstance(self.client, RedisCluster):
+            return await self._call_each(sha, calls)
+        return await self._call_pipelined(sha, calls)
+
+    async def _isolate_failures(
+        self, sha: str, groups: list[list[Write]], replies: list[Any]
+    ) -> list[list[Any]]:
+        """A call that failed as a whole on bad data (say, a key of the wrong type) runs again
+        one item per call, so only the culprit is rejected. Items the failed call applied
+        before the error come out stale the second time; LWW makes that harmless."""
+        results: list[list[Any]] = []
+        for group, reply in zip(groups, replies, strict=True):
+            if isinstance(reply, list):
+                results.append(reply)
+            elif isinstance(reply, TRANSIENT_ERRORS) or len(group) == 1:
+                results.append([reply] * len(group))
+            else:
+                singles = await self._run(sha, [self._script_call([write]) for write in group])
+                results.append([r[0] if isinstance(r, list) else r for r in singles])
+        return results
 
     async def _call_pipelined(self, sha: str, calls: list[ScriptCall]) -> list[Any]:
         """One round trip for the whole batch."""
@@ -142,7 +179,7 @@ class RedisStore:
 
     async def _call_each(self, sha: str, calls: list[ScriptCall]) -> list[Any]:
         """Redis Cluster: redis-py refuses scripts in a cluster pipeline, so each call goes to its
-        key's node on its own, many in flight at once."""
+        slot's node on its own, many in flight at once."""
         slots = asyncio.Semaphore(CLUSTER_IN_FLIGHT)
 
         async def call(keys: list[str], args: list[Any]) -> Any:
@@ -173,19 +210,23 @@ class RedisStore:
         else:
             outcome.stale += 1
 
-    def _script_call(self, item: ItemId, event: ChangeEvent) -> ScriptCall:
-        spec = self.tables[item.table]
-        data = event.data or {}
-        score = data.get(spec.index_attribute) if spec.index_attribute else None
-        keys = [self.keys.item(item), self.keys.index(item.table, item.partition)]
-        args: list[Any] = [
-            event.version.token(),
-            event.op,
-            pydantic_core.to_json(data) if event.op == "upsert" else b"",
-            repr(score) if score is not None else "",
-            _q(item.sort),
-            self.tombstone_ms,
-        ]
+    def _script_call(self, writes: Sequence[Write]) -> ScriptCall:
+        keys: list[str] = []
+        args: list[Any] = [self.tombstone_ms]
+        for item, event in writes:
+            spec = self.tables[item.table]
+            data = event.data or {}
+            score = data.get(spec.index_attribute) if spec.index_attribute else None
+            keys += (self.keys.item(item), self.keys.index(item.table, item.partition))
+            args.append(
+                b"\0".join((
+                    event.version.token().encode(),
+                    event.op.encode(),
+                    repr(score).encode() if score is not None else b"",
+                    _q(item.sort).encode(),
+                    pydantic_core.to_json(data) if event.op == "upsert" else b"",
+                ))
+            )  # fmt: skip
         return keys, args
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
@@ -225,6 +266,10 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _chunks(writes: list[Write]) -> list[list[Write]]:
+    return [writes[i : i + CALL_ITEMS] for i in range(0, len(writes), CALL_ITEMS)]
 
 
 def _stored(version: bytes | None, data: bytes | None) -> StoredItem | None:
