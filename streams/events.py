@@ -2,6 +2,7 @@
 
 import math
 from collections.abc import Callable, Mapping
+from functools import cached_property
 from typing import Annotated, Any, Literal, NamedTuple
 
 import pydantic_core
@@ -85,7 +86,7 @@ class ChangeEvent(BaseModel):
     origin: Origin = Field(description="the writer; breaks ties on ts")
     event_id: EventId = Field(description="unique per event; breaks ties on ts and origin")
 
-    @property
+    @cached_property  # compared while coalescing, then written: build it once
     def version(self) -> Version:
         return Version(self.ts, self.origin, self.event_id)
 

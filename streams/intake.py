@@ -21,7 +21,6 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streams.kafka_security import kafka_client_options
-from streams.records import Record
 from streams.replicator import BatchReport, Replicator
 from streams.settings import Settings
 
@@ -91,7 +90,7 @@ class BatchIntake:
                 fetched = await fetch
                 fetch = self._fetch(consumer)
                 if fetched:
-                    records = [_record(m) for messages in fetched.values() for m in messages]
+                    records = [m for messages in fetched.values() for m in messages]
                     async with self.in_flight:
                         self.on_batch(await self.replicator.process(records))
                         await self.settle()
@@ -117,17 +116,6 @@ async def _commit(consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, i
         await consumer.commit(dict(offsets))
     except (CommitFailedError, IllegalStateError) as exc:
         log.warning("batch applied but not committed (%s); it will be applied again", exc)
-
-
-def _record(message: Any) -> Record:
-    return Record(
-        message.topic,
-        message.partition,
-        message.offset,
-        message.key,
-        message.value,
-        message.timestamp,
-    )
 
 
 async def run_with(

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -68,7 +67,7 @@ async def rebuild(
         partitions = await _assign(consumer, settings, from_time, summary)
         while await _behind(consumer, partitions, summary.targets):
             batch = await consumer.getmany(*partitions, timeout_ms=1000)
-            records = [_record(m) for messages in batch.values() for m in messages]
+            records = [m for messages in batch.values() for m in messages]
             if records:
                 await _apply(replicator, records, store.name, summary)
                 await consumer.commit()  # only after the store holds the batch
@@ -112,19 +111,8 @@ async def _behind(
     return False
 
 
-def _record(message: Any) -> Record:
-    return Record(
-        message.topic,
-        message.partition,
-        message.offset,
-        message.key,
-        message.value,
-        message.timestamp,
-    )
-
-
 async def _apply(
-    replicator: Replicator, records: list[Record], store: str, summary: RebuildSummary
+    replicator: Replicator, records: Sequence[Record], store: str, summary: RebuildSummary
 ) -> None:
     report = await replicator.process(records)
     outcome = report.outcomes[store]

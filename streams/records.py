@@ -1,20 +1,29 @@
 """The Kafka record as the replicator sees it, independent of the consumer library."""
 
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 
-class Record(NamedTuple):  # a tuple: built for every message consumed, and cheap to build
-    """One consumed message: where it came from and its raw bytes.
+class Record(Protocol):
+    """One consumed message: where it came from and its raw bytes (value None for a Kafka
+    tombstone). aiokafka's ConsumerRecord is one as it is: nothing is copied per message."""
 
-    Attributes:
-        topic, partition, offset: its position, named in dead letters and in lag.
-        key, value: raw bytes as published (value None for a Kafka tombstone).
-        timestamp_ms: the broker or producer timestamp, for lag in seconds.
-    """
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+class RawRecord(NamedTuple):
+    """A record built by hand, for tests and tools."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
-    timestamp_ms: int | None = None

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from streams.records import Record
+from streams.records import RawRecord, Record
 from streams.replicator import Replicator
 from streams.retry import Backoff
 from streams.tables import DEFAULT_TABLES
@@ -14,7 +14,7 @@ FAST = Backoff(initial=0.001, maximum=0.002)
 
 
 def records(*values: bytes | None) -> list[Record]:
-    return [Record("changes", 0, offset, b"k", value) for offset, value in enumerate(values)]
+    return [RawRecord("changes", 0, offset, b"k", value) for offset, value in enumerate(values)]
 
 
 def make(stores: list[MemoryStore]) -> tuple[Replicator, MemoryDeadLetters]:
