@@ -58,8 +58,7 @@ test: lint typecheck browser
 	$(BIN)/pytest
 
 bench: setup
-	$(BIN)/python -m bench.replicate
-	$(BIN)/python -m bench.snapshot
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .cache .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,178 @@
+"""`make bench`: the replicator against its ceilings and a peer, side by side, on loopback.
+
+    python -m bench [--runs 3] [--events 200000] [--items 50000] [--dynamodb-events 4000] ...
+
+Starts a Kafka broker, redis-server and moto on free ports of its own (a running stack is never
+touched), publishes each workload once, then measures every contender in each run, so ratios
+compare figures taken minutes apart, not sessions apart. Prints one table and writes it, with
+the machine's description and bench/HISTORY.md, to bench/RESULTS.md.
+"""
+
+import argparse
+import asyncio
+import tempfile
+import time
+from pathlib import Path
+
+from bench import ceilings, latency, ours, peer, report, snapshot
+from bench.report import Row, check, ratio_of
+from bench.workload import MIX, make_events, publish_workload
+from streams.settings import Settings
+from streams.stack.manager import private_stack
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+
+
+def main() -> None:
+    args = _arguments()
+    begin = time.perf_counter()
+    quix = peer.peer_python(PROJECT / ".cache")
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        private_stack(Path(tmp), PROJECT / ".cache") as (base, _),
+    ):
+        settings = base.model_copy(update={"stack_dir": tmp})
+        rows = [
+            *_redis_rows(settings, args, quix),
+            *_dynamodb_rows(settings, args),
+            *_latency_rows(settings, args),
+            *_snapshot_rows(settings, args, Path(tmp)),
+        ]
+    minutes = (time.perf_counter() - begin) / 60
+    text = _results(rows, args, minutes)
+    print(text)
+    args.out.write_text(text)
+    print(f"\nwritten to {args.out}")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--items", type=int, default=50_000)
+    parser.add_argument(
+        "--dynamodb-events",
+        type=int,
+        default=4_000,
+        help="the DynamoDB workload (same mix; moto applies a few hundred writes/s)",
+    )
+    parser.add_argument("--latency-rate", type=float, default=50.0)
+    parser.add_argument("--latency-seconds", type=float, default=20.0)
+    parser.add_argument("--snapshot-owners", type=int, default=10_000)
+    parser.add_argument("--snapshot-per-owner", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    return parser.parse_args()
+
+
+def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path) -> list[Row]:
+    print(f"Kafka -> Redis: {args.events:,} events over {args.items:,} items ({MIX})")
+    wl = asyncio.run(publish_workload(base, make_events(args.events, args.items), "redis"))
+    n = len(wl.events)
+    bare, direct, mine, theirs, rss = [], [], [], [], []
+    for run in range(args.runs):
+        bare.append(n / asyncio.run(ceilings.bare_consumer(wl)))
+        direct.append(n / asyncio.run(ceilings.redis_direct(wl)))
+        drain = ours.drain(wl, "redis")
+        mine.append(n / drain.seconds)
+        rss.append(drain.peak_rss_mb)
+        theirs.append(n / peer.quix_drain(wl, quix, db=1 + run))
+        print(
+            f"  run {run + 1}: bare {bare[-1]:,.0f}/s, LWW script {direct[-1]:,.0f}/s, ours "
+            f"{mine[-1]:,.0f}/s ({rss[-1]:.0f} MB), Quix {theirs[-1]:,.0f}/s",
+            flush=True,
+        )
+    vs_bare, vs_quix = ratio_of(mine, bare), ratio_of(mine, theirs)
+    return [
+        Row("Ceiling: bare aiokafka consumer, reads only", "events/s", bare),
+        Row("Ceiling: Redis LWW script driven directly, pipelined", "ops/s", direct),
+        Row("Peer: Quix Streams RedisSink (plain SET, no LWW)", "events/s", theirs),
+        Row("Ours: one worker -> Redis (LWW)", "events/s", mine,
+            f"{vs_quix:.2f}x Quix; {100 * vs_bare:.0f}% of bare consumer",
+            ">= 1.5x Quix; >= 60% of bare", check(vs_quix, 1.5) and check(vs_bare, 0.6)),
+        _rss_row("Ours: worker peak RSS (Redis runs)", rss),
+    ]  # fmt: skip
+
+
+def _dynamodb_rows(base: Settings, args: argparse.Namespace) -> list[Row]:
+    events, items = args.dynamodb_events, max(1, args.dynamodb_events // 4)
+    print(f"Kafka -> DynamoDB: {events:,} events over {items:,} items ({MIX})")
+    wl = asyncio.run(publish_workload(base, make_events(events, items), "dynamodb"))
+    n = len(wl.events)
+    direct, mine, both, rss = [], list[float](), list[float](), []
+    for run in range(args.runs):
+        direct.append(n / asyncio.run(ceilings.dynamodb_direct(wl)))
+        for mode, into in (("dynamodb", mine), ("both", both)):
+            drain = ours.drain(wl, mode)
+            into.append(n / drain.seconds)
+            rss.append(drain.peak_rss_mb)
+        print(f"  run {run + 1}: direct {direct[-1]:,.0f}/s, ours {mine[-1]:,.0f}/s, "
+              f"both {both[-1]:,.0f}/s", flush=True)  # fmt: skip
+    vs_direct, both_vs = ratio_of(mine, direct), ratio_of(both, direct)
+    concurrency = base.dynamodb_concurrency
+    return [
+        Row(f"Ceiling: DynamoDB conditional PutItem, {concurrency} in flight", "ops/s", direct),
+        Row("Ours: one worker -> DynamoDB", "events/s", mine, f"{100 * vs_direct:.0f}% of direct",
+            ">= 80% of direct", check(vs_direct, 0.8)),
+        Row("Ours: one worker -> Redis and DynamoDB", "events/s", both,
+            f"{100 * both_vs:.0f}% of DynamoDB direct"),
+        _rss_row("Ours: worker peak RSS (DynamoDB runs)", rss),
+    ]  # fmt: skip
+
+
+def _rss_row(name: str, rss: list[float]) -> Row:
+    return Row(name, "MB", rss, "", "< 250 MB", check(max(rss), 250, above=False))
+
+
+def _latency_rows(base: Settings, args: argparse.Namespace) -> list[Row]:
+    rate, seconds = args.latency_rate, args.latency_seconds
+    print(f"Latency: {rate:.0f} events/s for {seconds:.0f}s, publish to visible in both stores")
+    p50, p99 = [], []
+    for _ in range(args.runs):
+        topic = asyncio.run(publish_workload(base, [], "latency"))
+        result = asyncio.run(latency.measure(topic, rate, seconds))
+        p50.append(1000 * result.percentile(50))
+        p99.append(1000 * result.percentile(99))
+        print(f"  p50 {p50[-1]:.0f} ms, p99 {p99[-1]:.0f} ms", flush=True)
+    return [
+        Row(f"Latency p50 at {rate:.0f} events/s (both stores)", "ms", p50),
+        Row(f"Latency p99 at {rate:.0f} events/s (both stores)", "ms", p99),
+    ]
+
+
+def _snapshot_rows(base: Settings, args: argparse.Namespace, tmp: Path) -> list[Row]:
+    owners, per_owner = args.snapshot_owners, args.snapshot_per_owner
+    print(f"Snapshot: {owners * per_owner:,} legacy items ({owners:,} owners x {per_owner})")
+    asyncio.run(snapshot.seed(base, owners, per_owner))
+    read, snap = [], []
+    for run in range(args.runs):
+        items, seconds = asyncio.run(snapshot.read_seconds(base))
+        read.append(items / seconds)
+        items, seconds = asyncio.run(snapshot.snapshot_seconds(base, tmp))
+        snap.append(items / seconds)
+        print(f"  run {run + 1}: read {read[-1]:,.0f}/s, snapshot {snap[-1]:,.0f}/s", flush=True)
+    return [
+        Row("Raw read of the legacy layout (SCAN, ZRANGE, MGET)", "items/s", read),
+        Row("Snapshot: legacy Redis -> Kafka, acks=all", "items/s", snap,
+            f"{100 * ratio_of(snap, read):.0f}% of raw read", ">= 100,000 items/s",
+            check(min(snap), 100_000)),
+    ]  # fmt: skip
+
+
+def _results(rows: list[Row], args: argparse.Namespace, minutes: float) -> str:
+    history = HERE / "HISTORY.md"
+    return "\n\n".join([
+        "# Benchmark results",
+        f"`make bench`: median of {args.runs} runs, every contender measured in each run; the "
+        f"whole benchmark took {minutes:.1f} min. Throughput counts from the first event "
+        "processed to the last one durable (for ours: applied in every store; start-up apart).",
+        "## Machine\n\n" + report.machine(),
+        "## Figures\n\n" + report.table(rows),
+        history.read_text() if history.exists() else "",
+    ])  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

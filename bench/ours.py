@@ -1,0 +1,87 @@
+"""One worker process draining the benchmark topic into Redis, DynamoDB or both."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.workload import Workload
+from streams.settings import Settings
+from streams.stack.process import free_port
+
+MODES = {"redis": ["redis"], "dynamodb": ["dynamodb"], "both": ["redis", "dynamodb"]}
+POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class Drain:
+    seconds: float  # first applied batch to the last, scaled to the whole workload
+    startup_seconds: float  # spawn to the first applied batch
+    peak_rss_mb: float
+
+
+def drain(workload: Workload, mode: str, timeout: float = 1800) -> Drain:
+    """Spawn `cdc-replicator worker` and watch its /stats until every event is applied.
+
+    The rate counts from the first applied batch (start-up is reported apart), as for the
+    other contenders: (events - applied at first sight) / (time from first sight to the end).
+    """
+    settings = workload.for_run(f"ours-{mode}").model_copy(
+        update={"web_enabled": True, "web_port": free_port()}
+    )
+    begin = time.perf_counter()
+    proc, log = spawn_worker(settings, mode)
+    stats_url = f"http://127.0.0.1:{settings.web_port}/stats"
+    total, first, peak_kb = len(workload.events), None, 0
+    try:
+        while time.perf_counter() - begin < timeout:
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {proc.returncode}; see {log}")
+            peak_kb = max(peak_kb, peak_rss_kb(proc.pid))
+            done = _records_applied(stats_url)
+            now = time.perf_counter()
+            if done and first is None:
+                first = (now, done)
+            if first and done >= total:
+                (t0, n0) = first
+                if n0 >= total:  # all in the first batch: no rate to see but the whole run's
+                    return Drain(now - begin, t0 - begin, peak_kb / 1024)
+                return Drain((now - t0) * total / (total - n0), t0 - begin, peak_kb / 1024)
+            time.sleep(POLL_SECONDS)
+        raise TimeoutError(f"worker did not drain {total} events in {timeout}s; see {log}")
+    finally:
+        proc.terminate()
+        proc.wait(60)
+
+
+def spawn_worker(settings: Settings, mode: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """`cdc-replicator worker` for `mode`'s stores, logging to a file beside its data."""
+    argv = [sys.executable, "-m", "streams.cli", "worker", "--sinks", ",".join(MODES[mode]),
+            "--loglevel", "warn"]  # fmt: skip
+    log = Path(settings.data_dir + ".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        env = os.environ | settings.as_env()
+        return subprocess.Popen(argv, env=env, stdout=out, stderr=out), log
+
+
+def _records_applied(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - loopback http
+            return int(json.load(reply)["totals"].get("records", 0))
+    except OSError:
+        return 0  # the web server is not up yet
+
+
+def peak_rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
