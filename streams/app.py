@@ -10,7 +10,7 @@ from faust.app.base import BootStrategy
 from connectors.sink import Store
 from streams.dlq import DeadLetterTopic, Headers
 from streams.intake import BatchIntake, run_with
-from streams.kafka_security import faust_credentials
+from streams.kafka import faust_credentials
 from streams.metrics import ReplicationMetrics
 from streams.replicator import BatchReport, Replicator
 from streams.retry import Backoff

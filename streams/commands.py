@@ -10,6 +10,7 @@ from typing import Any
 from connectors.sink import Item
 from streams.errors import ConfigError
 from streams.jsonl import parse_lines
+from streams.kafka import Kafka
 from streams.lag import watch_group
 from streams.progress import progress_reporter
 from streams.publisher import Publisher
@@ -36,7 +37,7 @@ async def publish_lines(
         )
         return 1
     async with Publisher(
-        settings.kafka_bootstrap_servers, settings.topic, settings.tables, settings.origin
+        Kafka.of(settings), settings.topic, settings.tables, settings.origin
     ) as publisher:
         count = await publisher.publish(parsed.events)
     print(f"published {count} events to {settings.topic}, skipped {len(parsed.errors)} invalid")
@@ -74,9 +75,7 @@ async def list_items(
 async def lag_report(
     settings: Settings, group: str, samples: int, interval: float
 ) -> dict[str, Any]:
-    taken, status = await watch_group(
-        settings.kafka_bootstrap_servers, group, settings.topic, samples, interval
-    )
+    taken, status = await watch_group(Kafka.of(settings), group, settings.topic, samples, interval)
     last = taken[-1]
     return {
         "group": group,

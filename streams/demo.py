@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
 from streams.events import ChangeEvent
+from streams.kafka import Kafka
 from streams.lag import fetch_lag_when_ready
 from streams.publisher import Publisher
 from streams.settings import Settings, load_settings
@@ -65,9 +66,7 @@ def start_worker(settings: Settings) -> ManagedProcess:
 async def wait_caught_up(settings: Settings, worker: ManagedProcess, within: float = 120) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        lags = await fetch_lag_when_ready(
-            settings.kafka_bootstrap_servers, settings.group_id, settings.topic
-        )
+        lags = await fetch_lag_when_ready(Kafka.of(settings), settings.group_id, settings.topic)
         if lags and sum(p.lag for p in lags) == 0:
             return
         if worker.pid() is None:
@@ -97,9 +96,9 @@ async def snapshot_legacy(settings: Settings, worker: ManagedProcess) -> None:
     client = aioredis.from_url(settings.redis_url)
     count = await seed_legacy(client, spec, owners=50, per_owner=20, layout=DEMO_LAYOUT)
     source = RedisLegacySource(client, spec, DEMO_LAYOUT)
-    bootstrap, topic = settings.kafka_bootstrap_servers, settings.topic
+    kafka, topic = Kafka.of(settings), settings.topic
     checkpoint = Checkpoint(Path(settings.stack_dir) / "snapshots" / "demo.json")
-    async with Publisher(bootstrap, topic, settings.tables, "demo") as publisher:
+    async with Publisher(kafka, topic, settings.tables, "demo") as publisher:
         summary = await run_snapshot(source, publisher, settings.tables, checkpoint)
     await source.close()
     print(f"\nsnapshot of a legacy Redis layout ({count} items under {DEMO_LAYOUT.zset_pattern}):")
@@ -123,9 +122,7 @@ async def verify_both(settings: Settings) -> bool:
 async def run(settings: Settings) -> int:
     await prepare_until_ready(settings, ["redis", "dynamodb"])
     events = sample_history(time.time_ns() // 1000)
-    async with Publisher(
-        settings.kafka_bootstrap_servers, settings.topic, settings.tables, "demo"
-    ) as pub:
+    async with Publisher(Kafka.of(settings), settings.topic, settings.tables, "demo") as pub:
         await pub.publish(events)
     print(f"published {len(events)} events (a duplicate, an out-of-order version, a delete)")
     worker = start_worker(settings)

@@ -5,11 +5,10 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
 from streams.dlq import HEADER_MESSAGE, HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC
 from streams.errors import InvalidEventError
 from streams.events import decode_event
+from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.topics import assign_all
@@ -44,15 +43,14 @@ def _int(text: str | None) -> int | None:
 
 async def read_letters(settings: Settings, group: str | None = None) -> AsyncIterator[Letter]:
     """Every dead letter up to the end at the start (or, with `group`, those not yet replayed)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = Kafka.of(settings).consumer(
         group_id=group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
     await consumer.start()
     try:
-        ends = await assign_all(consumer, settings.kafka_bootstrap_servers, settings.dlq_topic)
+        ends = await assign_all(consumer, Kafka.of(settings), settings.dlq_topic)
         if group is None:
             await consumer.seek_to_beginning(*ends)
         for tp in ends:
@@ -88,8 +86,8 @@ async def replay_letters(settings: Settings) -> ReplaySummary:
     """Send back to the changes topic each letter that now passes validation (a table declared
     since, say); the rest stay where they are. A replay group remembers how far it got."""
     summary, started = ReplaySummary(), time.monotonic()
-    bootstrap, topic = settings.kafka_bootstrap_servers, settings.topic
-    async with Publisher(bootstrap, topic, settings.tables, "dlq-replay") as publisher:
+    kafka, topic = Kafka.of(settings), settings.topic
+    async with Publisher(kafka, topic, settings.tables, "dlq-replay") as publisher:
         async for letter in read_letters(settings, group=f"{settings.group_id}-dlq-replay"):
             summary.read += 1
             try:

@@ -20,7 +20,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from streams.kafka_security import kafka_client_options
+from streams.kafka import Kafka
 from streams.replicator import BatchReport, Replicator
 from streams.settings import Settings
 
@@ -59,8 +59,7 @@ class BatchIntake:
 
     def _consumer(self) -> AIOKafkaConsumer:
         s = self.settings
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
+        consumer = Kafka.of(s).consumer(
             group_id=self.group_id,
             client_id=f"cdc-replicator-{self.group_id}",
             enable_auto_commit=False,
@@ -68,7 +67,6 @@ class BatchIntake:
             max_poll_records=s.batch_max_events,
             session_timeout_ms=int(s.kafka_session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(s.kafka_session_timeout_seconds * 100),
-            **kafka_client_options(s),
         )
         consumer.subscribe([s.topic], listener=_SettleFirst(self))
         return consumer

@@ -13,6 +13,7 @@ from enum import StrEnum
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from streams.kafka import KafkaLike, as_kafka
 from streams.topics import kafka_admin, partitions_of
 
 
@@ -83,12 +84,12 @@ def group_status(samples: Sequence[GroupSample]) -> Status:
 
 
 async def fetch_lag(
-    bootstrap: str, group: str, topic: str, with_times: bool = False
+    kafka: KafkaLike, group: str, topic: str, with_times: bool = False
 ) -> list[PartitionLag]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = as_kafka(kafka).consumer(enable_auto_commit=False)
     await consumer.start()
     try:
-        async with kafka_admin(bootstrap) as admin:
+        async with kafka_admin(kafka) as admin:
             committed = await admin.list_consumer_group_offsets(group)
             partitions = [TopicPartition(topic, p) for p in await partitions_of(admin, topic)]
         ends = await consumer.end_offsets(partitions)
@@ -118,37 +119,37 @@ async def _with_oldest_time(
     return PartitionLag(lag.partition, lag.committed, lag.end, oldest)
 
 
-async def group_members(bootstrap: str, group: str) -> int:
-    async with kafka_admin(bootstrap) as admin:
+async def group_members(kafka: KafkaLike, group: str) -> int:
+    async with kafka_admin(kafka) as admin:
         [response] = await admin.describe_consumer_groups([group])
     described = response.groups[0]  # (error, group, state, protocol type, protocol, members, ...)
     return len(described[5])
 
 
-async def sample_group(bootstrap: str, group: str, topic: str) -> GroupSample:
-    partitions = await fetch_lag(bootstrap, group, topic, with_times=True)
-    members = await group_members(bootstrap, group)
+async def sample_group(kafka: KafkaLike, group: str, topic: str) -> GroupSample:
+    partitions = await fetch_lag(kafka, group, topic, with_times=True)
+    members = await group_members(kafka, group)
     return GroupSample(int(time.time() * 1000), members, partitions)
 
 
 async def watch_group(
-    bootstrap: str, group: str, topic: str, samples: int = 3, interval: float = 2.0
+    kafka: KafkaLike, group: str, topic: str, samples: int = 3, interval: float = 2.0
 ) -> tuple[list[GroupSample], Status]:
     taken = []
     for n in range(samples):
         if n:
             await asyncio.sleep(interval)
-        taken.append(await sample_group(bootstrap, group, topic))
+        taken.append(await sample_group(kafka, group, topic))
     return taken, group_status(taken)
 
 
 async def fetch_lag_when_ready(
-    bootstrap: str, group: str, topic: str, with_times: bool = False
+    kafka: KafkaLike, group: str, topic: str, with_times: bool = False
 ) -> list[PartitionLag]:
     """Like fetch_lag, but [] while the group's coordinator is still being elected or loaded
     (a fresh broker, a new group): that is a state to wait out, not an error."""
     try:
-        return await fetch_lag(bootstrap, group, topic, with_times)
+        return await fetch_lag(kafka, group, topic, with_times)
     except KafkaError as exc:
         if not exc.retriable:
             raise

@@ -8,9 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-
 from streams.events import ChangeEvent, check_against_table
+from streams.kafka import KafkaLike, as_kafka
 from streams.partitioning import partition_for
 from streams.tables import TableSpec
 
@@ -25,7 +24,7 @@ class Publisher:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        kafka: KafkaLike,
         topic: str,
         tables: Mapping[str, TableSpec],
         origin: str,
@@ -35,8 +34,7 @@ class Publisher:
         self.tables = dict(tables)
         self.origin = origin
         self._last_ts = 0
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+        self._producer = as_kafka(kafka).producer(
             enable_idempotence=True,
             acks="all",
             linger_ms=5,

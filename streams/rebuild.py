@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.sink import Store
 from streams.dlq import DeadLetterTopic, Headers
+from streams.kafka import Kafka
 from streams.records import Record
 from streams.replicator import Replicator
 from streams.retry import Backoff
@@ -48,8 +49,7 @@ async def rebuild(
     on_progress: Callable[[int, float], None] | None = None,
 ) -> RebuildSummary:
     group = f"{settings.group_id}-rebuild-{store.name}-{int(time.time())}"
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+    consumer = Kafka.of(settings).consumer(
         group_id=group,
         enable_auto_commit=False,
         max_poll_records=settings.batch_max_events,
@@ -86,7 +86,7 @@ async def _assign(
     from_time: datetime | None,
     summary: RebuildSummary,
 ) -> list[TopicPartition]:
-    ends = await assign_all(consumer, settings.kafka_bootstrap_servers, settings.topic)
+    ends = await assign_all(consumer, Kafka.of(settings), settings.topic)
     partitions = list(ends)
     summary.targets = {tp.partition: ends[tp] for tp in partitions}
     if from_time is None:

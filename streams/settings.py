@@ -2,6 +2,7 @@
 
 import json
 from functools import cached_property
+from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -73,10 +74,17 @@ class Settings(BaseSettings):
             raise ValueError("declare at least one table")
         return value
 
+    @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+    @classmethod
+    def _readable_file(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
     def as_env(self) -> dict[str, str]:
         """These settings as CDC_* variables, for a worker in another process (secrets left out)."""
         secrets = {name for name, value in self if isinstance(value, SecretStr)}
-        dumped = self.model_dump(mode="json", exclude=secrets)
+        dumped = self.model_dump(mode="json", exclude=secrets, exclude_none=True)
         return {
             f"{ENV_PREFIX}{name.upper()}": value if isinstance(value, str) else json.dumps(value)
             for name, value in dumped.items()

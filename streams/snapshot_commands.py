@@ -12,6 +12,7 @@ from connectors.jsonl_source import JsonLinesSource
 from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
 from connectors.source import SnapshotSource
 from streams.errors import ConfigError
+from streams.kafka import Kafka
 from streams.progress import progress_reporter
 from streams.publisher import Publisher
 from streams.settings import Settings
@@ -76,10 +77,8 @@ async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
     problems = checkpoint.path.with_suffix(".problems.jsonl")
     try:
         total = await source.estimate()
-        bootstrap, topic = settings.kafka_bootstrap_servers, settings.topic
-        async with Publisher(
-            bootstrap, topic, settings.tables, f"snapshot:{args.source}"
-        ) as publisher:
+        kafka, topic = Kafka.of(settings), settings.topic
+        async with Publisher(kafka, topic, settings.tables, f"snapshot:{args.source}") as publisher:
             with progress_reporter(f"snapshot {args.source}", total) as progress:
                 summary = await run_snapshot(
                     source, publisher, settings.tables, checkpoint, resume=args.resume,

@@ -9,6 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
 from streams.errors import ReplicatorError
+from streams.kafka import KafkaLike, as_kafka
 from streams.settings import Settings
 
 TOPIC_ALREADY_EXISTS = 36
@@ -35,9 +36,9 @@ def changes_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-async def ensure_topics(bootstrap: str, topics: list[TopicSpec]) -> list[str]:
+async def ensure_topics(kafka: KafkaLike, topics: list[TopicSpec]) -> list[str]:
     """Create whichever topics are missing; return the names created."""
-    async with kafka_admin(bootstrap) as admin:
+    async with kafka_admin(kafka) as admin:
         existing = set(await admin.list_topics())
         missing = [t for t in topics if t.name not in existing]
         if not missing:
@@ -55,8 +56,8 @@ async def ensure_topics(bootstrap: str, topics: list[TopicSpec]) -> list[str]:
 
 
 @asynccontextmanager
-async def kafka_admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def kafka_admin(kafka: KafkaLike) -> AsyncIterator[AIOKafkaAdminClient]:
+    admin = as_kafka(kafka).admin()
     await admin.start()
     try:
         yield admin
@@ -64,9 +65,9 @@ async def kafka_admin(bootstrap: str) -> AsyncIterator[AIOKafkaAdminClient]:
         await admin.close()
 
 
-async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+async def topic_partitions(kafka: KafkaLike, topic: str) -> list[int]:
     """The topic's partition numbers, from a metadata request."""
-    async with kafka_admin(bootstrap) as admin:
+    async with kafka_admin(kafka) as admin:
         return await partitions_of(admin, topic)
 
 
@@ -76,9 +77,9 @@ async def partitions_of(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
 
 
 async def assign_all(
-    consumer: AIOKafkaConsumer, bootstrap: str, topic: str
+    consumer: AIOKafkaConsumer, kafka: KafkaLike, topic: str
 ) -> dict[TopicPartition, int]:
     """Assign every partition of `topic` to `consumer`; return their end offsets right now."""
-    partitions = [TopicPartition(topic, n) for n in await topic_partitions(bootstrap, topic)]
+    partitions = [TopicPartition(topic, n) for n in await topic_partitions(kafka, topic)]
     consumer.assign(partitions)
     return dict(await consumer.end_offsets(partitions))

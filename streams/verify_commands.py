@@ -7,6 +7,7 @@ from typing import Any
 
 from connectors.source import SnapshotSource
 from streams.events import ChangeEvent, ItemId
+from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.snapshot import snapshot_event
@@ -18,7 +19,7 @@ from streams.verify import DriftHandler, VerifyReport, verify_table
 async def verify(settings: Settings, args: argparse.Namespace) -> int:
     tables = [args.table] if args.table else list(settings.tables)
     async with Publisher(
-        settings.kafka_bootstrap_servers, settings.topic, settings.tables, "verify"
+        Kafka.of(settings), settings.topic, settings.tables, "verify"
     ) as publisher:
 
         async def publish(events: Sequence[ChangeEvent]) -> int:

@@ -7,6 +7,7 @@ import faust
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from streams.kafka import Kafka
 from streams.lag import fetch_lag_when_ready
 from streams.metrics import ReplicationMetrics
 from streams.settings import Settings
@@ -43,7 +44,7 @@ def add_views(app: faust.App, metrics: ReplicationMetrics, settings: Settings, g
 
 async def _refresh_lag(metrics: ReplicationMetrics, settings: Settings, group: str) -> None:
     partitions = await fetch_lag_when_ready(
-        settings.kafka_bootstrap_servers, group, settings.topic, with_times=True
+        Kafka.of(settings), group, settings.topic, with_times=True
     )
     if partitions:
         metrics.set_lag(partitions, int(time.time() * 1000))

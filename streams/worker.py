@@ -11,6 +11,7 @@ from aiokafka.errors import KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from streams.app import create_app, group_for
+from streams.kafka import Kafka
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_stores
@@ -23,7 +24,7 @@ STARTUP_TRANSIENT = (KafkaError, BotoCoreError, ClientError, OSError)
 
 
 async def prepare(settings: Settings, store_names: Sequence[str]) -> None:
-    created = await ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings))
+    created = await ensure_topics(Kafka.of(settings), changes_topics(settings))
     if created:
         log.info("created topics %s", ", ".join(created))
     if "dynamodb" in store_names:

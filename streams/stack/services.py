@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +38,11 @@ class KafkaService:
     cache_dir: Path
     version: str = "3.9.1"
     name: str = "kafka"
+    # More listeners (name -> port, the name doubling as its security protocol), with their
+    # settings and storage-format arguments (SCRAM users): tests run a secured broker this way.
+    extra_listeners: dict[str, int] = field(default_factory=dict)
+    extra_config: dict[str, str] = field(default_factory=dict)
+    format_args: list[str] = field(default_factory=list)
 
     @property
     def lib_dir(self) -> Path:
@@ -60,13 +65,16 @@ class KafkaService:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": (
-                f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+            "listeners": ",".join(
+                [*self._listeners(), f"CONTROLLER://127.0.0.1:{self.controller_port}"]
             ),
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "advertised.listeners": ",".join(self._listeners()),
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": ",".join(
+                f"{name}:{name}" for name in ["PLAINTEXT", *self.extra_listeners]
+            )
+            + ",CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.data_dir.resolve()),
             "offsets.topic.replication.factor": "1",
             "transaction.state.log.replication.factor": "1",
@@ -78,11 +86,16 @@ class KafkaService:
             "num.io.threads": "2",
             "num.partitions": "1",
             "log.cleaner.dedupe.buffer.size": "16777216",
+            **self.extra_config,
         }
         text = "".join(f"{k}={v}\n" for k, v in props.items())
         (self.state_dir / "kafka.properties").write_text(text)
         log4j = files("streams.stack").joinpath("log4j.properties").read_text()
         (self.state_dir / "kafka-log4j.properties").write_text(log4j)
+
+    def _listeners(self) -> list[str]:
+        ports = {"PLAINTEXT": self.port, **self.extra_listeners}
+        return [f"{name}://127.0.0.1:{port}" for name, port in ports.items()]
 
     def _java(self, main: str, *args: str) -> list[str]:
         log4j = (self.state_dir / "kafka-log4j.properties").resolve()
@@ -99,7 +112,10 @@ class KafkaService:
     def _format(self) -> None:
         cluster_id = _cluster_id()
         config = str((self.state_dir / "kafka.properties").resolve())
-        argv = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", config, "-g")
+        argv = self._java(
+            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", config, "-g",
+            *self.format_args,
+        )  # fmt: skip
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         require(
             result.returncode == 0,

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 
 from streams.app import group_for
 from streams.events import ChangeEvent
+from streams.kafka import Kafka
 from streams.lag import PartitionLag, fetch_lag_when_ready
 from streams.publisher import Publisher
 from streams.settings import Settings
@@ -66,9 +67,7 @@ class WorkerProcess:
 
 
 async def publish(settings: Settings, events: Sequence[ChangeEvent]) -> None:
-    async with Publisher(
-        settings.kafka_bootstrap_servers, settings.topic, settings.tables, "tests"
-    ) as pub:
+    async with Publisher(Kafka.of(settings), settings.topic, settings.tables, "tests") as pub:
         await pub.publish(events)
 
 

@@ -1,7 +1,11 @@
+import json
+import re
+
 import pytest
 
 from streams.cli import main
 from streams.errors import ConfigError
+from streams.kafka import Kafka
 from streams.settings import Settings, load_settings, redact_url
 from streams.tables import TableSpec
 
@@ -48,9 +52,13 @@ def test_cli_prints_the_error_without_traceback(
 def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CDC_REDIS_PASSWORD", "hunter2")
     monkeypatch.setenv("CDC_AWS_SECRET_ACCESS_KEY", "s3cr3t")
+    monkeypatch.setenv("CDC_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("CDC_KAFKA_SASL_PASSWORD", "kafka-pw")
     settings = load_settings()
-    assert "hunter2" not in repr(settings) and "s3cr3t" not in repr(settings)
-    assert "hunter2" not in settings.model_dump_json()
+    shown = repr(settings) + settings.model_dump_json() + repr(Kafka.of(settings))
+    shown += json.dumps(settings.as_env())  # what a worker in another process is handed
+    assert not {"hunter2", "s3cr3t", "kafka-pw"} & set(re.findall(r"[\w-]+", shown))
+    assert Kafka.of(settings).options["sasl_plain_password"] == "kafka-pw"
     assert settings.redis_password is not None
     assert settings.redis_password.get_secret_value() == "hunter2"
 

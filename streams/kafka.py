@@ -1,12 +1,47 @@
-"""Kafka security settings (`CDC_KAFKA_SECURITY_PROTOCOL`, SASL and SSL) as client options."""
+"""Where the Kafka brokers are and how to talk to them; every Kafka client we open is built here,
+so security settings (`CDC_KAFKA_SECURITY_PROTOCOL`, SASL, SSL) reach all of them."""
 
 import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
+from faust.types.auth import CredentialsT
 
 from streams.settings import Settings
+
+
+@dataclass(frozen=True)
+class Kafka:
+    bootstrap: str
+    options: Mapping[str, Any] = field(default_factory=dict)  # security, for every client
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Kafka":
+        return cls(settings.kafka_bootstrap_servers, client_options(settings))
+
+    def consumer(self, *topics: str, **kw: Any) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(*topics, bootstrap_servers=self.bootstrap, **self.options, **kw)
+
+    def producer(self, **kw: Any) -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=self.bootstrap, **self.options, **kw)
+
+    def admin(self) -> AIOKafkaAdminClient:
+        return AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.options)
+
+    def __repr__(self) -> str:  # options may hold a password
+        return f"Kafka({self.bootstrap!r}, {self.options.get('security_protocol', 'PLAINTEXT')})"
+
+
+KafkaLike = Kafka | str  # a bare bootstrap string: plaintext, for tests and the local stack
+
+
+def as_kafka(kafka: KafkaLike) -> Kafka:
+    return Kafka(kafka) if isinstance(kafka, str) else kafka
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
@@ -21,7 +56,7 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     )
 
 
-def kafka_client_options(settings: Settings) -> dict[str, Any]:
+def client_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for aiokafka's consumer, producer and admin client."""
     options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
     context = ssl_context(settings)
@@ -37,7 +72,7 @@ def kafka_client_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def faust_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+def faust_credentials(settings: Settings) -> CredentialsT | None:
     """The same, as Faust's broker credentials (its producer sends the dead letters)."""
     context = ssl_context(settings)
     if settings.kafka_security_protocol.startswith("SASL"):
