@@ -1,0 +1,135 @@
+"""Faults injected by a TCP proxy between the worker and a store: refused connections, latency."""
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from streams.cli import main
+from streams.events import ChangeEvent, ItemId
+from streams.lag import PartitionLag
+from streams.settings import Settings
+from streams.stores import open_store
+from tests.conftest import Services
+from tests.integration.proxy import TcpProxy
+from tests.integration.test_faults import history, publish_after_prepare
+from tests.integration.worker import (
+    WorkerProcess,
+    committed,
+    publish,
+    read_topic,
+    wait_committed,
+    wait_for_fold,
+)
+from tests.support import upsert
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+NEAREST = 30
+
+
+def test_dynamodb_refusing_connections_for_10_seconds_mid_drain(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    direct = services.settings()
+    events = history(1_200, seed=21)
+    with TcpProxy(direct.dynamodb_port) as proxy:
+        settings = direct.model_copy(
+            update={"dynamodb_endpoint_url": f"http://127.0.0.1:{proxy.port}"}
+        )
+        asyncio.run(publish_after_prepare(direct, events[:600]))
+        worker = WorkerProcess(services, settings, tmp_path / "worker.log").start()
+        try:
+            wait_committed(settings, worker, at_least=100)
+            proxy.refuse()
+            asyncio.run(publish(direct, events[600:]))
+            time.sleep(10)
+            assert worker.alive(), worker.log_tail()
+            during = sum(p.lag for p in committed(settings))
+            proxy.accept()
+            wait_for_fold(settings, events, worker, timeout=240)
+        finally:
+            worker.stop()
+    assert during > 0  # the outage held the drain up: nothing was committed past the stores
+    assert "failed transiently" in worker.log.read_text()
+    assert asyncio.run(read_topic(direct, direct.dlq_topic, 1, wait_seconds=3)) == []
+    for name, value in direct.as_env().items():
+        monkeypatch.setenv(name, value)
+    assert main(["verify"]) == 0
+
+
+def test_a_slow_store_never_lets_the_commit_run_ahead_of_what_it_holds(
+    services: Services, tmp_path: Path
+) -> None:
+    """Redis answers 50 ms late on every chunk; sampled all along the drain, every message
+    below a committed offset is already in both stores."""
+    direct = services.settings(batch_max_events=200)
+    owner = uuid.uuid4().hex
+    events = [upsert(owner, f"opp-{i}", i + 1) for i in range(600)]
+    asyncio.run(publish_after_prepare(direct, events))
+    positions = asyncio.run(_positions(direct, len(events)))
+    samples = 0
+    with TcpProxy(direct.redis_port, delay_seconds=0.05) as proxy:
+        settings = direct.model_copy(update={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"})
+        worker = WorkerProcess(services, settings, tmp_path / "worker.log").start()
+        try:
+            while True:
+                lags = committed(settings)
+                if lags and sum(p.lag for p in lags) == 0:
+                    break
+                assert worker.alive(), worker.log_tail()
+                samples += _check_committed_are_stored(direct, lags, positions)
+                time.sleep(0.3)
+            wait_for_fold(settings, events, worker)
+        finally:
+            worker.stop()
+    assert samples >= 3, "the drain was too quick to sample; slow the proxy down"
+
+
+def _check_committed_are_stored(
+    settings: Settings, lags: list[PartitionLag], positions: dict[tuple[int, int], ChangeEvent]
+) -> int:
+    """Offsets first, stores after: the stores can only have moved on since."""
+    below = {p.partition: p.committed or 0 for p in lags}
+    if not any(below.values()):
+        return 0
+    spec = settings.tables["opponents"]
+    # The messages just below each committed offset: the ones a commit run ahead would miss.
+    must_hold = [
+        e.item_id(spec)
+        for (part, off), e in positions.items()
+        if below[part] - NEAREST <= off < below[part]
+    ]
+    for name in ("redis", "dynamodb"):
+        held = asyncio.run(_held(settings, name, must_hold))
+        missing = [item for item, stored in zip(must_hold, held, strict=True) if not stored]
+        assert not missing, f"{name}: committed but not stored: {missing[:3]}"
+    return 1
+
+
+async def _held(settings: Settings, store_name: str, items: list[ItemId]) -> list[bool]:
+    store = open_store(settings, store_name)
+    try:
+        return [stored is not None for stored in await store.read_many(items)]
+    finally:
+        await store.close()
+
+
+async def _positions(settings: Settings, count: int) -> dict[tuple[int, int], ChangeEvent]:
+    """Each published event by (partition, offset)."""
+    consumer = AIOKafkaConsumer(
+        settings.topic, bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest", group_id=f"reader-{uuid.uuid4().hex}",
+    )  # fmt: skip
+    await consumer.start()
+    found: dict[tuple[int, int], ChangeEvent] = {}
+    try:
+        while len(found) < count:
+            for messages in (await consumer.getmany(timeout_ms=1000)).values():
+                for m in messages:
+                    found[(m.partition, m.offset)] = ChangeEvent.model_validate_json(m.value or b"")
+    finally:
+        await consumer.stop()
+    return found
