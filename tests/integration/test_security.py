@@ -1,4 +1,4 @@
-"""Kafka security through CDC_ settings, against a real broker with SASL and SSL listeners.
+"""Security through CDC_ settings: Kafka SASL and SSL against a real broker, Redis TLS + AUTH.
 
 The broker has a PLAINTEXT listener (between its own parts), a SASL_PLAINTEXT one offering
 PLAIN and SCRAM-SHA-256/512 (SCRAM users written at storage format), and an SSL one with a
@@ -19,18 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from pydantic import SecretStr
 
 from streams.dlq_commands import read_letters
 from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stack.manager import Stack
-from streams.stack.process import free_port
-from streams.stack.services import KafkaService
+from streams.stack.process import ManagedProcess, free_port, wait_until
+from streams.stack.services import KafkaService, RedisService
 from streams.stores import open_redis
 from streams.worker import prepare
 from tests.conftest import PROJECT, Services
-from tests.integration.worker import WorkerProcess
+from tests.integration.worker import WorkerProcess, write_direct
 from tests.support import upsert
 
 pytestmark = pytest.mark.integration
@@ -183,3 +185,57 @@ def _cli(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.Co
     argv = [sys.executable, "-m", "streams.cli", *args]
     return subprocess.run(argv, env=env | {"PATH": os.environ["PATH"]}, input=stdin,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
+class TlsRedis(RedisService):
+    """redis-server answering only TLS on its port, with a password (AUTH)."""
+
+    def __init__(self, port: int, state_dir: Path, cert: Path, key: Path) -> None:
+        super().__init__(port, state_dir)
+        self.cert, self.key = cert, key
+
+    def url(self) -> str:
+        return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.cert}"
+
+    def process(self) -> ManagedProcess:
+        proc = super().process()
+        plain = proc.argv.index("--port")
+        proc.argv[plain : plain + 2] = ["--port", "0", "--tls-port", str(self.port)]
+        proc.argv += ["--tls-cert-file", str(self.cert), "--tls-key-file", str(self.key),
+                      "--tls-ca-cert-file", str(self.cert), "--tls-auth-clients", "no",
+                      "--requirepass", PASSWORD]  # fmt: skip
+        return proc
+
+    def ready(self) -> bool:
+        try:
+            return bool(redis.Redis.from_url(self.url(), password=PASSWORD).ping())
+        except (redis.exceptions.RedisError, OSError):
+            return False
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
+    cert, _ = _self_signed_certificate(tmp_path)
+    service = TlsRedis(free_port(), tmp_path, cert, tmp_path / "broker-key.pem")
+    service.prepare()
+    service.process().start()
+    try:
+        assert wait_until(service.ready, 30), service.process().log_tail()
+        yield service
+    finally:
+        service.process().stop()
+
+
+def test_redis_over_tls_with_a_password(
+    tls_redis: TlsRedis, services: Services, tmp_path: Path
+) -> None:
+    """rediss:// with the CA in the URL and CDC_REDIS_PASSWORD: the sink writes and reads back;
+    a wrong password is refused without being echoed."""
+    settings = services.settings(redis_url=tls_redis.url(), redis_password=PASSWORD)
+    event = upsert("owner", "opponent", 1)
+    asyncio.run(write_direct(settings, "redis", [event]))
+    assert asyncio.run(_redis_holds(settings, event))
+    wrong = settings.model_copy(update={"redis_password": SecretStr("not-" + PASSWORD)})
+    with pytest.raises(redis.exceptions.AuthenticationError) as refused:
+        asyncio.run(_redis_holds(wrong, event))
+    assert PASSWORD not in str(refused.value)
