@@ -14,10 +14,12 @@ from streams.worker import prepare
 MIX = "10% deletes, 20% duplicates, shuffled versions"
 
 
-def make_events(events: int, items: int, seed: int = 1) -> list[ChangeEvent]:
+def make_events(
+    events: int, items: int, seed: int = 1, duplicates: float = 0.2
+) -> list[ChangeEvent]:
     """`events` writes over `items` items: 10% deletes, 20% duplicates, versions shuffled."""
     rng = random.Random(seed)
-    distinct = int(events * 0.8)
+    distinct = int(events * (1 - duplicates))
     out: list[ChangeEvent] = []
     for i in range(distinct):
         item = rng.randrange(items)

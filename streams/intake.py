@@ -13,6 +13,7 @@ batch cut short by a stop is never committed; it is consumed again, and LWW make
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -25,6 +26,7 @@ from streams.replicator import BatchReport, Replicator
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+STOP_COMMIT_SECONDS = 5.0
 
 OnBatch = Callable[[BatchReport], None]
 Fetched = dict[TopicPartition, list[Any]]
@@ -77,6 +79,9 @@ class BatchIntake:
         try:
             await self._consume(consumer)
         finally:
+            # The last applied batch's commit may still be travelling: let it land.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.settle(), STOP_COMMIT_SECONDS)
             await consumer.stop()
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
@@ -116,9 +121,7 @@ async def _commit(consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, i
         log.warning("batch applied but not committed (%s); it will be applied again", exc)
 
 
-async def run_with(
-    intake: BatchIntake, on_fatal: Callable[[BaseException], Awaitable[None]]
-) -> None:
+async def run_with(intake: BatchIntake, on_fatal: OnFatal) -> None:
     """Run until cancelled; an unexpected error stops the worker rather than leaving it idle."""
     try:
         await intake.run()
