@@ -38,7 +38,7 @@ def create_app(
     dead_letters: DeadLetterTopic | None = None,
     on_fatal: OnFatal | None = None,
 ) -> faust.App:
-    """The worker's app; tests pass in-memory stores and dead letters.
+    """The worker's app, around `open_stores` (and, if given, a dead-letter topic of the caller's).
 
     `on_fatal` is called with an unexpected error (a bug, not a store being down): Faust would
     otherwise leave a dead task in a live worker, consuming nothing and looking healthy.

@@ -1,15 +1,14 @@
 """One consumed batch, from raw records to stores, in the order that makes commits safe.
 
-Commit order (the agent acks only after `process` returns; Faust commits only acked offsets):
+Commit order (the intake commits a batch's offsets only after `process` returns for it):
   1. decode: every record becomes a valid `ChangeEvent` or a dead letter with its reason;
   2. coalesce: per item only the greatest version is kept, the one write that matters;
   3. write: the winners go to every store at once; each store retries its transient failures
      with backoff until all are applied, stale or rejected (stopping the worker cancels here:
-     nothing is acked, the batch is consumed again after restart, and LWW makes that harmless);
+     nothing is committed, the batch is consumed again after restart, and LWW makes that harmless);
   4. dead-letter: malformed records, and writes a store rejected as invalid, are published to
      `<topic>.dlq`, and the broker has acknowledged them;
-  5. return: the agent acks the batch's records; their offsets are committed on Faust's commit
-     interval or at shutdown.
+  5. return: the intake commits the batch's offsets (streams/intake.py).
 """
 
 import asyncio
