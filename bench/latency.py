@@ -52,8 +52,8 @@ async def measure(workload: Workload, rate: float, seconds: float) -> Latency:
 
 async def _wait_for_worker(publisher: Publisher, settings: Settings) -> None:
     """The worker has joined its group and applies: one event makes the round trip."""
-    [seen] = await _publish_and_watch(publisher, settings, rate=1, seconds=1, wait_at_most=120)
-    del seen
+    if not await _publish_and_watch(publisher, settings, rate=1, seconds=1, wait_at_most=120):
+        raise RuntimeError("the worker applied nothing within 120 s")
 
 
 async def _publish_and_watch(

@@ -43,14 +43,13 @@ def _int(text: str | None) -> int | None:
 
 async def read_letters(settings: Settings, group: str | None = None) -> AsyncIterator[Letter]:
     """Every dead letter up to the end at the start (or, with `group`, those not yet replayed)."""
-    consumer = Kafka.of(settings).consumer(
-        group_id=group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
+    kafka = Kafka.of(settings)
+    consumer = kafka.consumer(
+        group_id=group, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
-        ends = await assign_all(consumer, Kafka.of(settings), settings.dlq_topic)
+        ends = await assign_all(consumer, kafka, settings.dlq_topic)
         if group is None:
             await consumer.seek_to_beginning(*ends)
         for tp in ends:

@@ -49,7 +49,8 @@ async def rebuild(
     on_progress: Callable[[int, float], None] | None = None,
 ) -> RebuildSummary:
     group = f"{settings.group_id}-rebuild-{store.name}-{int(time.time())}"
-    consumer = Kafka.of(settings).consumer(
+    kafka = Kafka.of(settings)
+    consumer = kafka.consumer(
         group_id=group,
         enable_auto_commit=False,
         max_poll_records=settings.batch_max_events,
@@ -64,7 +65,7 @@ async def rebuild(
     )
     started = time.monotonic()
     try:
-        partitions = await _assign(consumer, settings, from_time, summary)
+        partitions = await _assign(consumer, kafka, settings.topic, from_time, summary)
         while await _behind(consumer, partitions, summary.targets):
             batch = await consumer.getmany(*partitions, timeout_ms=1000)
             records = [m for messages in batch.values() for m in messages]
@@ -82,11 +83,12 @@ async def rebuild(
 
 async def _assign(
     consumer: AIOKafkaConsumer,
-    settings: Settings,
+    kafka: Kafka,
+    topic: str,
     from_time: datetime | None,
     summary: RebuildSummary,
 ) -> list[TopicPartition]:
-    ends = await assign_all(consumer, Kafka.of(settings), settings.topic)
+    ends = await assign_all(consumer, kafka, topic)
     partitions = list(ends)
     summary.targets = {tp.partition: ends[tp] for tp in partitions}
     if from_time is None:

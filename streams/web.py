@@ -21,6 +21,8 @@ EXPOSITION_TYPE = "; ".join(
 
 
 def add_views(app: faust.App, metrics: ReplicationMetrics, settings: Settings, group: str) -> None:
+    kafka = Kafka.of(settings)  # once: with SSL, building it reads the CA file
+
     @app.page("/metrics")
     async def prometheus(self: View, request: Request) -> Response:
         return self.bytes(metrics.exposition(), content_type=EXPOSITION_TYPE)
@@ -39,12 +41,10 @@ def add_views(app: faust.App, metrics: ReplicationMetrics, settings: Settings, g
 
     @app.timer(LAG_REFRESH_SECONDS)
     async def refresh_lag() -> None:
-        await _refresh_lag(metrics, settings, group)
+        await _refresh_lag(metrics, kafka, group, settings.topic)
 
 
-async def _refresh_lag(metrics: ReplicationMetrics, settings: Settings, group: str) -> None:
-    partitions = await fetch_lag_when_ready(
-        Kafka.of(settings), group, settings.topic, with_times=True
-    )
+async def _refresh_lag(metrics: ReplicationMetrics, kafka: Kafka, group: str, topic: str) -> None:
+    partitions = await fetch_lag_when_ready(kafka, group, topic, with_times=True)
     if partitions:
         metrics.set_lag(partitions, int(time.time() * 1000))
