@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from streams.app import group_for
 from streams.events import ChangeEvent
@@ -133,25 +133,32 @@ def wait_for_fold(
     assert asyncio.run(stores_match(settings, events, stores)), worker.log_tail()
 
 
-async def read_topic(
+async def read_records(
     settings_: Settings, topic: str, count: int, wait_seconds: float = 60
-) -> list[tuple[bytes, dict[str, str]]]:
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Up to `count` records of `topic` from the beginning, waiting at most `wait_seconds`."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=settings_.kafka_bootstrap_servers, auto_offset_reset="earliest",
         group_id=f"reader-{uuid.uuid4().hex}",
     )  # fmt: skip
     await consumer.start()
-    found: list[tuple[bytes, dict[str, str]]] = []
+    found: list[ConsumerRecord[bytes, bytes]] = []
     try:
         deadline = time.monotonic() + wait_seconds
         while len(found) < count and time.monotonic() < deadline:
             for messages in (await consumer.getmany(timeout_ms=1000)).values():
-                found.extend(
-                    (m.value or b"", {k: v.decode() for k, v in m.headers}) for m in messages
-                )
+                found.extend(messages)
     finally:
         await consumer.stop()
     return found
+
+
+async def read_topic(
+    settings_: Settings, topic: str, count: int, wait_seconds: float = 60
+) -> list[tuple[bytes, dict[str, str]]]:
+    """Values and headers of up to `count` records."""
+    records = await read_records(settings_, topic, count, wait_seconds)
+    return [(m.value or b"", {k: v.decode() for k, v in m.headers}) for m in records]
 
 
 async def write_direct(settings: Settings, store_name: str, events: Sequence[ChangeEvent]) -> None:
