@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 from bench import ceilings, latency, ours, peer, report, snapshot
+from bench.cpu import CpuMeter, breakdown, totals
 from bench.report import Row, check, ratio_of
 from bench.workload import MIX, make_events, publish_workload
 from streams.settings import Settings
-from streams.stack.manager import private_stack
+from streams.stack.manager import Stack, private_stack
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -30,14 +31,15 @@ def main() -> None:
     quix = peer.peer_python(PROJECT / ".cache")
     with (
         tempfile.TemporaryDirectory() as tmp,
-        private_stack(Path(tmp), PROJECT / ".cache") as (base, _),
+        private_stack(Path(tmp), PROJECT / ".cache") as (base, stack),
     ):
         settings = base.model_copy(update={"stack_dir": tmp})
+        meter = _service_meter(stack)
         rows = [
-            *_redis_rows(settings, args, quix),
+            *_redis_rows(settings, args, quix, meter),
             *_dynamodb_rows(settings, args),
             *_latency_rows(settings, args),
-            *_snapshot_rows(settings, args, Path(tmp)),
+            *_snapshot_rows(settings, args, Path(tmp), meter),
         ]
     minutes = (time.perf_counter() - begin) / 60
     text = _results(rows, args, minutes)
@@ -67,17 +69,25 @@ def _arguments() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path) -> list[Row]:
+def _service_meter(stack: Stack) -> CpuMeter:
+    """The CPU time of the stack's Kafka broker and redis-server."""
+    names = {"kafka": "Kafka broker", "redis": "redis-server"}
+    pids = {names[s.name]: s.process().pid() for s in stack.services if s.name in names}
+    return CpuMeter({name: pid for name, pid in pids.items() if pid is not None})
+
+
+def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: CpuMeter) -> list[Row]:
     print(f"Kafka -> Redis: {args.events:,} events over {args.items:,} items ({MIX})")
     wl = asyncio.run(publish_workload(base, make_events(args.events, args.items), "redis"))
     n = len(wl.events)
-    bare, direct, mine, theirs, rss = [], [], [], [], []
+    bare, direct, mine, theirs, rss, cpu = [], [], [], [], [], []
     for run in range(args.runs):
         bare.append(n / asyncio.run(ceilings.bare_consumer(wl)))
         direct.append(n / asyncio.run(ceilings.redis_direct(wl)))
-        drain = ours.drain(wl, "redis")
+        drain = ours.drain(wl, "redis", meter)
         mine.append(n / drain.seconds)
         rss.append(drain.peak_rss_mb)
+        cpu.append(drain.cpu_us)
         theirs.append(n / peer.quix_drain(wl, quix, db=1 + run))
         print(
             f"  run {run + 1}: bare {bare[-1]:,.0f}/s, LWW script {direct[-1]:,.0f}/s, ours "
@@ -93,6 +103,8 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path) -> list[Ro
             f"{vs_quix:.2f}x Quix; {100 * vs_bare:.0f}% of bare consumer",
             ">= 1.5x Quix; >= 60% of bare", check(vs_quix, 1.5) and check(vs_bare, 0.6)),
         _rss_row("Ours: worker peak RSS (Redis runs)", rss),
+        Row("Ours -> Redis: CPU per event, all processes", "us", totals(cpu),
+            breakdown(cpu, "events")),
     ]  # fmt: skip
 
 
@@ -165,22 +177,29 @@ def _latency_rows(base: Settings, args: argparse.Namespace) -> list[Row]:
     ]
 
 
-def _snapshot_rows(base: Settings, args: argparse.Namespace, tmp: Path) -> list[Row]:
+def _snapshot_rows(
+    base: Settings, args: argparse.Namespace, tmp: Path, meter: CpuMeter
+) -> list[Row]:
     owners, per_owner = args.snapshot_owners, args.snapshot_per_owner
     print(f"Snapshot: {owners * per_owner:,} legacy items ({owners:,} owners x {per_owner})")
     asyncio.run(snapshot.seed(base, owners, per_owner))
-    read, snap = [], []
+    reads, snaps = [], []
     for run in range(args.runs):
-        items, seconds = asyncio.run(snapshot.read_seconds(base))
-        read.append(items / seconds)
-        items, seconds = asyncio.run(snapshot.snapshot_seconds(base, tmp))
-        snap.append(items / seconds)
-        print(f"  run {run + 1}: read {read[-1]:,.0f}/s, snapshot {snap[-1]:,.0f}/s", flush=True)
+        reads.append(asyncio.run(snapshot.read_seconds(base, meter)))
+        snaps.append(asyncio.run(snapshot.snapshot_seconds(base, tmp, meter)))
+        print(f"  run {run + 1}: read {reads[-1].rate:,.0f}/s, "
+              f"snapshot {snaps[-1].rate:,.0f}/s", flush=True)  # fmt: skip
+    read, snap = [r.rate for r in reads], [s.rate for s in snaps]
+    read_cpu, snap_cpu = [r.cpu_us for r in reads], [s.cpu_us for s in snaps]
     return [
         Row("Raw read of the legacy layout (SCAN, ZRANGE, MGET)", "items/s", read),
         Row("Snapshot: legacy Redis -> Kafka, acks=all", "items/s", snap,
             f"{100 * ratio_of(snap, read):.0f}% of raw read", ">= 100,000 items/s",
             check(min(snap), 100_000)),
+        Row("Raw read: CPU per item, all processes", "us", totals(read_cpu),
+            breakdown(read_cpu, "items")),
+        Row("Snapshot: CPU per item, all processes", "us", totals(snap_cpu),
+            breakdown(snap_cpu, "items")),
     ]  # fmt: skip
 
 

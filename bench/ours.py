@@ -9,6 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.cpu import CpuMeter, per_unit
 from bench.workload import Workload
 from streams.settings import Settings
 from streams.stack.process import free_port
@@ -22,13 +23,17 @@ class Drain:
     seconds: float  # first applied batch to the last, scaled to the whole workload
     startup_seconds: float  # spawn to the first applied batch
     peak_rss_mb: float
+    cpu_us: dict[str, float]  # CPU per event over the same window, by process
 
 
-def drain(workload: Workload, mode: str, timeout: float = 1800) -> Drain:
+def drain(
+    workload: Workload, mode: str, meter: CpuMeter | None = None, timeout: float = 1800
+) -> Drain:
     """Spawn `cdc-replicator worker` and watch its /stats until every event is applied.
 
     The rate counts from the first applied batch (start-up is reported apart), as for the
     other contenders: (events - applied at first sight) / (time from first sight to the end).
+    The CPU time of the worker and of `meter`'s processes is taken over that same window.
     """
     settings = workload.for_run(f"ours-{mode}").model_copy(
         update={"web_enabled": True, "web_port": free_port()}
@@ -36,7 +41,8 @@ def drain(workload: Workload, mode: str, timeout: float = 1800) -> Drain:
     begin = time.perf_counter()
     proc, log = spawn_worker(settings, mode)
     stats_url = f"http://127.0.0.1:{settings.web_port}/stats"
-    total, first, peak_kb = len(workload.events), None, 0
+    meter = (meter or CpuMeter({})).with_process("worker", proc.pid)
+    total, first, peak_kb, cpu_first = len(workload.events), None, 0, {}
     try:
         while time.perf_counter() - begin < timeout:
             if proc.poll() is not None:
@@ -45,12 +51,13 @@ def drain(workload: Workload, mode: str, timeout: float = 1800) -> Drain:
             done = _records_applied(stats_url)
             now = time.perf_counter()
             if done and first is None:
-                first = (now, done)
+                first, cpu_first = (now, done), meter.read()
             if first and done >= total:
                 (t0, n0) = first
                 if n0 >= total:  # all in the first batch: no rate to see but the whole run's
-                    return Drain(now - begin, t0 - begin, peak_kb / 1024)
-                return Drain((now - t0) * total / (total - n0), t0 - begin, peak_kb / 1024)
+                    return Drain(now - begin, t0 - begin, peak_kb / 1024, {})
+                cpu = per_unit(cpu_first, meter.read(), total - n0)
+                return Drain((now - t0) * total / (total - n0), t0 - begin, peak_kb / 1024, cpu)
             time.sleep(POLL_SECONDS)
         raise TimeoutError(f"worker did not drain {total} events in {timeout}s; see {log}")
     finally:

@@ -3,9 +3,11 @@
 import time
 import uuid
 from pathlib import Path
+from typing import NamedTuple
 
 import redis.asyncio as aioredis
 
+from bench.cpu import OURSELVES, CpuMeter, per_unit
 from connectors.redis_legacy import RedisLegacySource, seed_legacy
 from streams.publisher import Publisher
 from streams.settings import Settings
@@ -32,24 +34,40 @@ async def seed(settings: Settings, owners: int, per_owner: int) -> None:
         await client.aclose()
 
 
-async def read_seconds(settings: Settings) -> tuple[int, float]:
+class Timed(NamedTuple):
+    items: int
+    seconds: float
+    cpu_us: dict[str, float]  # CPU per item, by process
+
+    @property
+    def rate(self) -> float:
+        return self.items / self.seconds
+
+
+async def read_seconds(settings: Settings, meter: CpuMeter) -> Timed:
     """SCAN plus pipelined ZRANGE/MGET, items built, nothing published."""
+    meter = meter.with_process("reader", OURSELVES)
     source = legacy_source(settings)
-    begin, items = time.perf_counter(), 0
+    begin, cpu, items = time.perf_counter(), meter.read(), 0
     async for chunk in source.chunks(None):
         items += len(chunk.items)
+    seconds = time.perf_counter() - begin
     await source.close()
-    return items, time.perf_counter() - begin
+    return Timed(items, seconds, per_unit(cpu, meter.read(), items))
 
 
-async def snapshot_seconds(settings: Settings, workdir: Path) -> tuple[int, float]:
+async def snapshot_seconds(settings: Settings, workdir: Path, meter: CpuMeter) -> Timed:
     """The whole `snapshot` into a fresh topic, every chunk acknowledged by the broker."""
+    meter = meter.with_process("snapshot", OURSELVES)
     settings = settings.model_copy(update={"topic": f"bench-snapshot-{uuid.uuid4().hex[:6]}"})
     await ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings))
     source = legacy_source(settings)
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.topic
     checkpoint = Checkpoint(workdir / f"{topic}.json")
     async with Publisher(bootstrap, topic, settings.tables, "bench") as publisher:
+        cpu = meter.read()
         summary = await run_snapshot(source, publisher, settings.tables, checkpoint)
+        items = summary.counts["published"]
+        cpu_us = per_unit(cpu, meter.read(), items)
     await source.close()
-    return summary.counts["published"], summary.seconds
+    return Timed(items, summary.seconds, cpu_us)
