@@ -183,13 +183,14 @@ def _snapshot_rows(
     owners, per_owner = args.snapshot_owners, args.snapshot_per_owner
     print(f"Snapshot: {owners * per_owner:,} legacy items ({owners:,} owners x {per_owner})")
     asyncio.run(snapshot.seed(base, owners, per_owner))
-    reads, snaps = [], []
+    reads, snaps, splits = [], [], []
     for run in range(args.runs):
         reads.append(asyncio.run(snapshot.read_seconds(base, meter)))
         snaps.append(asyncio.run(snapshot.snapshot_seconds(base, tmp, meter)))
-        print(f"  run {run + 1}: read {reads[-1].rate:,.0f}/s, "
-              f"snapshot {snaps[-1].rate:,.0f}/s", flush=True)  # fmt: skip
-    read, snap = [r.rate for r in reads], [s.rate for s in snaps]
+        splits.append(asyncio.run(snapshot.parallel_snapshot_seconds(base, tmp, meter, 2)))
+        print(f"  run {run + 1}: read {reads[-1].rate:,.0f}/s, snapshot {snaps[-1].rate:,.0f}/s, "
+              f"2 workers {splits[-1].rate:,.0f}/s", flush=True)  # fmt: skip
+    read, snap, split = [r.rate for r in reads], [s.rate for s in snaps], [s.rate for s in splits]
     read_cpu, snap_cpu = [r.cpu_us for r in reads], [s.cpu_us for s in snaps]
     return [
         Row("Raw read of the legacy layout (SCAN, ZRANGE, MGET)", "items/s", read),
@@ -200,6 +201,11 @@ def _snapshot_rows(
             breakdown(read_cpu, "items")),
         Row("Snapshot: CPU per item, all processes", "us", totals(snap_cpu),
             breakdown(snap_cpu, "items")),
+        Row("Snapshot --workers 2 (processes, a part of the owners each)", "items/s", split,
+            f"{ratio_of(split, snap):.2f}x one process"),
+        Row("Snapshot --workers 2: CPU per item, all processes", "us",
+            totals([s.cpu_us for s in splits]), breakdown([s.cpu_us for s in splits], "items",
+            one_process=False)),
     ]  # fmt: skip
 
 

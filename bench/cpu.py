@@ -6,6 +6,7 @@ N / (sum of CPU per event) events per second, however the work is spread.
 """
 
 import os
+import resource
 import statistics
 import time
 from collections.abc import Mapping, Sequence
@@ -14,12 +15,16 @@ from pathlib import Path
 
 TICKS = os.sysconf("SC_CLK_TCK")
 OURSELVES = 0  # stands for the benchmark's own process in a meter's pids
+CHILDREN = -1  # stands for its child processes that have ended (and were waited for)
 
 
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a live process (any of its threads)."""
     if pid == OURSELVES:
         return time.process_time()
+    if pid == CHILDREN:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
@@ -44,18 +49,16 @@ def per_unit(
     return {name: 1e6 * (after[name] - before[name]) / units for name in before}
 
 
-def breakdown(runs: Sequence[Mapping[str, float]], unit: str) -> str:
+def breakdown(runs: Sequence[Mapping[str, float]], unit: str, one_process: bool = True) -> str:
     """'worker 36.1, redis-server 8.2 ...' (medians over runs), then two bounds: what the
     machine's cores allow for that total, and what the first process (ours, single-threaded
-    where it counts) allows on one core."""
+    where it counts) allows on one core, unless it is several processes."""
     medians = {name: statistics.median(run[name] for run in runs) for name in runs[0]}
     parts = ", ".join(f"{name} {value:.1f}" for name, value in medians.items())
     cores = os.cpu_count() or 1
     ours, alone = next(iter(medians.items()))
-    return (
-        f"{parts}; at most {cores * 1e6 / sum(medians.values()):,.0f} {unit}/s on {cores} "
-        f"cores, {1e6 / alone:,.0f} {unit}/s for the {ours} on one"
-    )
+    bound = f"{parts}; at most {cores * 1e6 / sum(medians.values()):,.0f} {unit}/s on {cores} cores"
+    return f"{bound}, {1e6 / alone:,.0f} {unit}/s for the {ours} on one" if one_process else bound
 
 
 def totals(runs: Sequence[Mapping[str, float]]) -> list[float]:

@@ -7,11 +7,14 @@ from typing import NamedTuple
 
 import redis.asyncio as aioredis
 
-from bench.cpu import OURSELVES, CpuMeter, per_unit
+from bench.cpu import CHILDREN, OURSELVES, CpuMeter, per_unit
 from connectors.redis_legacy import RedisLegacySource, seed_legacy
+from connectors.source import Part
+from streams.cli import build_parser
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.snapshot import Checkpoint, run_snapshot
+from streams.snapshot_parts import PartCheckpoints, run_parts
 from streams.topics import changes_topics, ensure_topics
 
 LEGACY_DB = 15  # the legacy layout lives in a database of its own: SCAN walks only it
@@ -59,8 +62,7 @@ async def read_seconds(settings: Settings, meter: CpuMeter) -> Timed:
 async def snapshot_seconds(settings: Settings, workdir: Path, meter: CpuMeter) -> Timed:
     """The whole `snapshot` into a fresh topic, every chunk acknowledged by the broker."""
     meter = meter.with_process("snapshot", OURSELVES)
-    settings = settings.model_copy(update={"topic": f"bench-snapshot-{uuid.uuid4().hex[:6]}"})
-    await ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings))
+    settings = await _fresh_topic(settings)
     source = legacy_source(settings)
     bootstrap, topic = settings.kafka_bootstrap_servers, settings.topic
     checkpoint = Checkpoint(workdir / f"{topic}.json")
@@ -71,3 +73,29 @@ async def snapshot_seconds(settings: Settings, workdir: Path, meter: CpuMeter) -
         cpu_us = per_unit(cpu, meter.read(), items)
     await source.close()
     return Timed(items, summary.seconds, cpu_us)
+
+
+async def parallel_snapshot_seconds(
+    settings: Settings, workdir: Path, meter: CpuMeter, workers: int
+) -> Timed:
+    """`snapshot --workers N` into a fresh topic: N processes, each a part of the owners."""
+    meter = meter.with_process("parent", OURSELVES).with_process("parts", CHILDREN)
+    settings = await _fresh_topic(settings)
+    args = build_parser().parse_args(
+        ["snapshot", "--source", "redis-legacy", "--legacy-url", legacy_url(settings),
+         "--workers", str(workers)]
+    )  # fmt: skip
+    parts = [Part(index, workers) for index in range(workers)]
+    checkpoints = PartCheckpoints(workdir / f"{settings.topic}.json")
+    cpu = meter.read()
+    summary, failed = await run_parts(settings, args, checkpoints, parts, lambda _: None)
+    if failed:
+        raise RuntimeError(f"parallel snapshot failed: {failed}")
+    items = summary.counts["published"]
+    return Timed(items, summary.seconds, per_unit(cpu, meter.read(), items))
+
+
+async def _fresh_topic(settings: Settings) -> Settings:
+    settings = settings.model_copy(update={"topic": f"bench-snapshot-{uuid.uuid4().hex[:6]}"})
+    await ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings))
+    return settings

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from boto3.dynamodb.types import TypeDeserializer
 
 from connectors.dynamodb_store import DELETED_ATTR, VERSION_ATTR
-from connectors.source import Chunk, SourceItem, SourceProblem
+from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from connectors.values import plain
 from streams.events import Version
 from streams.tables import TableSpec
@@ -35,19 +35,24 @@ class DynamoDBSource:
         client: "DynamoDBClient",
         table: str,
         spec: TableSpec,
+        *,
         segments: int = 4,
         page_items: int = 1000,
+        part: Part = WHOLE,
     ) -> None:
         self.client = client
         self.table = table
         self.spec = spec
         self.segments = segments
         self.page_items = page_items
+        # The table is scanned in segments * part.count segments; this part takes its own run.
+        self.total_segments = segments * part.count
+        self.own_segments = range(part.index * segments, (part.index + 1) * segments)
         self._pool = ThreadPoolExecutor(segments, thread_name_prefix="scan")
 
     async def chunks(self, cursor: str | None) -> AsyncIterator[Chunk]:
         state: dict[str, Any] = (
-            json.loads(cursor) if cursor else {str(s): None for s in range(self.segments)}
+            json.loads(cursor) if cursor else {str(s): None for s in self.own_segments}
         )
         loop = asyncio.get_running_loop()
         while any(position != DONE for position in state.values()):
@@ -67,7 +72,7 @@ class DynamoDBSource:
         request: dict[str, Any] = {
             "TableName": self.physical_table,
             "Segment": segment,
-            "TotalSegments": self.segments,
+            "TotalSegments": self.total_segments,
             "Limit": self.page_items,
             "ConsistentRead": True,
         }

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
-from connectors.source import Chunk, SourceItem, SourceProblem
+from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 
 DONE = "done"
 
@@ -18,9 +18,10 @@ DONE = "done"
 class JsonLinesSource:
     name = "jsonl"
 
-    def __init__(self, path: Path, chunk_items: int = 5000) -> None:
+    def __init__(self, path: Path, chunk_items: int = 5000, part: Part = WHOLE) -> None:
         self.path = path
         self.chunk_items = chunk_items
+        self.part = part  # lines whose byte offset hashes to this part
 
     async def chunks(self, cursor: str | None) -> AsyncIterator[Chunk]:
         if cursor == DONE:
@@ -41,7 +42,7 @@ class JsonLinesSource:
             if not line:
                 chunk.cursor = DONE
                 return chunk
-            if line.strip():
+            if line.strip() and self.part.owns(b"%d" % start):
                 _parse_line(chunk, line, f"{self.path}@{start}")
         chunk.cursor = str(file.tell())
         return chunk

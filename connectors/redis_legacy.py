@@ -22,7 +22,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from connectors.source import Chunk, SourceItem, SourceProblem
+from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.tables import TableSpec
 
 DONE = "done"
@@ -71,6 +71,7 @@ class RedisLegacySource:
         page_keys: int = 5000,  # SCAN COUNT: keys examined a call, metadata keys included
         max_members: int = 10_000,
         chunk_items: int = 5000,
+        part: Part = WHOLE,  # owners whose zset key hashes to this part
     ) -> None:
         if spec.sort_key is None:
             raise ValueError("the legacy layout needs a table with a sort key")
@@ -81,6 +82,7 @@ class RedisLegacySource:
         self.page_keys = page_keys
         self.max_members = max_members  # per ZRANGE call; bigger sets are read in slices
         self.chunk_items = chunk_items
+        self.part = part
 
     async def chunks(self, cursor: str | None) -> AsyncIterator[Chunk]:
         if cursor == DONE:
@@ -93,7 +95,8 @@ class RedisLegacySource:
             next_scan, keys = await self.client.scan(
                 scan, match=glob, count=self.page_keys, _type="zset"
             )
-            todo = sorted(k for k in map(_text, keys) if after is None or k > after)
+            mine = [key for key in map(_text, keys) if self.part.owns(_raw(key))]
+            todo = sorted(k for k in mine if after is None or k > after)
             async for chunk in self._read_page(todo, scan):
                 yield chunk
             yield Chunk(cursor=_cursor(next_scan, None) if next_scan else DONE)

@@ -1,5 +1,7 @@
 """The contract of a snapshot source: chunks of items, each with a cursor to resume after it."""
 
+import re
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,6 +38,34 @@ class Chunk:
     items: list[SourceItem] = field(default_factory=list)
     problems: list[SourceProblem] = field(default_factory=list)
     cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    """Part `index` (from 0) of `count`, for snapshotting one source in parallel processes.
+
+    Every item falls in exactly one part, decided by something that does not change between
+    runs (a key's hash, a Scan segment), so each part resumes from its own checkpoint."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> "Part":
+        """'K/N': the K-th of N parts, K counted from 1."""
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+        if not match or not 1 <= int(match[1]) <= int(match[2]):
+            raise ValueError(f"expected K/N with 1 <= K <= N, got {text!r}")
+        return cls(int(match[1]) - 1, int(match[2]))
+
+    def owns(self, stable: bytes) -> bool:
+        return self.count == 1 or zlib.crc32(stable) % self.count == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index + 1}/{self.count}"
+
+
+WHOLE = Part()
 
 
 class SnapshotSource(Protocol):

@@ -6,11 +6,12 @@ from typing import Any
 
 import faust
 from faust.app.base import BootStrategy
+from faust.types.auth import CredentialsT
 
 from connectors.sink import Store
 from streams.dlq import DeadLetterTopic, Headers
 from streams.intake import BatchIntake, run_with
-from streams.kafka import faust_credentials
+from streams.kafka import ssl_context
 from streams.metrics import ReplicationMetrics
 from streams.replicator import BatchReport, Replicator
 from streams.retry import Backoff
@@ -102,3 +103,19 @@ def _log_batch(report: BatchReport) -> None:
         "batch of %d records, %d items (%s), %d dead letters",
         report.records, report.items, per_store, len(report.dead_letters),
     )  # fmt: skip
+
+
+def faust_credentials(settings: Settings) -> CredentialsT | None:
+    """The same, as Faust's broker credentials (its producer sends the dead letters)."""
+    context = ssl_context(settings)
+    if settings.kafka_security_protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            ssl_context=context,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None

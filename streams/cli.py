@@ -9,9 +9,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias
 
+from connectors.source import WHOLE
 from streams.errors import ReplicatorError
 from streams.settings import Settings, load_settings
-from streams.snapshot_commands import add_source_arguments
+from streams.snapshot_sources import SOURCES, add_source_arguments, part_argument
 from streams.stores import STORE_NAMES
 
 Handler = Callable[[Settings, argparse.Namespace], int]
@@ -91,12 +92,16 @@ def _add_item_commands(sub: Subcommands) -> None:
 
 def _add_snapshot_commands(sub: Subcommands) -> None:
     snap = sub.add_parser("snapshot", help="publish a source's items as snapshot events, resumably")
-    snap.add_argument("--source", required=True, choices=["redis-legacy", "dynamodb", "jsonl"])
+    snap.add_argument("--source", required=True, choices=SOURCES)
     snap.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
     snap.add_argument("--max-rate", type=float, help="items per second at most")
     snap.add_argument(
         "--checkpoint", type=Path, help="checkpoint file (default under CDC_STACK_DIR)"
     )
+    snap.add_argument("--workers", type=int, default=1,
+                      help="processes, each snapshotting a part of the source")  # fmt: skip
+    snap.add_argument("--part", type=part_argument, default=WHOLE,
+                      help="K/N: only the K-th of N parts (e.g. one per machine)")  # fmt: skip
     add_source_arguments(snap)
     snap.set_defaults(handler=cmd_snapshot)
 
@@ -113,7 +118,7 @@ def _add_operations_commands(sub: Subcommands) -> None:
     check.add_argument("--repair", action="store_true", help="republish the winner of each drift")
     check.add_argument("--prefer", choices=["dynamodb", "redis"], default="dynamodb",
                        help="whose data wins when versions tie but data differs")  # fmt: skip
-    check.add_argument("--source", choices=["redis-legacy", "dynamodb", "jsonl"],
+    check.add_argument("--source", choices=SOURCES,
                        help="compare --store against this snapshot source instead")  # fmt: skip
     check.add_argument("--store", choices=STORE_NAMES, default="dynamodb")
     add_source_arguments(check)

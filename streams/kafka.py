@@ -1,16 +1,15 @@
 """Where the Kafka brokers are and how to talk to them; every Kafka client we open is built here,
-so security settings (`CDC_KAFKA_SECURITY_PROTOCOL`, SASL, SSL) reach all of them."""
+so security settings (`CDC_KAFKA_SECURITY_PROTOCOL`, SASL, SSL) reach all of them (Faust's
+producer gets the same through streams.app)."""
 
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
-from faust.types.auth import CredentialsT
 
 from streams.settings import Settings
 
@@ -70,19 +69,3 @@ def client_options(settings: Settings) -> dict[str, Any]:
             "sasl_plain_password": password.get_secret_value() if password else None,
         }
     return options
-
-
-def faust_credentials(settings: Settings) -> CredentialsT | None:
-    """The same, as Faust's broker credentials (its producer sends the dead letters)."""
-    context = ssl_context(settings)
-    if settings.kafka_security_protocol.startswith("SASL"):
-        password = settings.kafka_sasl_password
-        return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=password.get_secret_value() if password else None,
-            ssl_context=context,
-            mechanism=settings.kafka_sasl_mechanism,
-        )
-    if context is not None:
-        return faust.SSLCredentials(context)
-    return None

@@ -87,6 +87,11 @@ class Checkpoint:
         os.replace(tmp, self.path)  # a crash leaves the old checkpoint or the new one, whole
 
 
+def problems_file(checkpoint: Path) -> Path:
+    """Where a run lists every source problem, beside its checkpoint."""
+    return checkpoint.with_suffix(".problems.jsonl")
+
+
 class RateLimiter:
     """At most `max_rate` items per second on average since the start (None: no limit)."""
 

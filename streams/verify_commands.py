@@ -11,7 +11,7 @@ from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.snapshot import snapshot_event
-from streams.snapshot_commands import open_source
+from streams.snapshot_sources import open_source
 from streams.stores import open_dynamodb, open_redis, open_store
 from streams.verify import DriftHandler, VerifyReport, verify_table
 

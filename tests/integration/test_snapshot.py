@@ -1,6 +1,7 @@
 """Snapshot sources against real services, and the snapshot run through Kafka."""
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import redis.asyncio as aioredis
 from connectors.dynamodb_source import DynamoDBSource
 from connectors.jsonl_source import JsonLinesSource
 from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
-from connectors.source import Chunk, SnapshotSource, SourceItem
+from connectors.source import Chunk, Part, SnapshotSource, SourceItem
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.snapshot import Checkpoint, run_snapshot, snapshot_event
@@ -109,6 +110,23 @@ def test_legacy_source_resumes_from_any_checkpointed_cursor(settings: Settings) 
     assert len(everything) == 150 and stitched == everything
 
 
+def test_parts_of_the_legacy_layout_hold_every_owner_once(settings: Settings) -> None:
+    spec, layout = settings.tables["opponents"], unique_layout()
+
+    async def run() -> list[list[Chunk]]:
+        client = aioredis.from_url(settings.redis_url)
+        await seed_legacy(client, spec, owners=60, per_owner=4, layout=layout)
+        return [
+            await read_all(RedisLegacySource(client, spec, layout, part=Part(i, 3)))
+            for i in range(3)
+        ]
+
+    shares = [set(items_of(chunks)) for chunks in asyncio.run(run())]
+    assert sum(len(share) for share in shares) == 60 * 4 == len(set().union(*shares))
+    owners = [{key[0] for key in share} for share in shares]
+    assert not owners[0] & owners[1] and not owners[1] & owners[2] and all(owners)
+
+
 def test_dynamodb_source_keeps_versions_and_tombstones(settings: Settings) -> None:
     ensure_tables(settings)
     events = [
@@ -161,6 +179,32 @@ def test_jsonl_source_resumes_at_the_byte_offset(tmp_path: Path) -> None:
     assert [i.key["opponent_id"] for c in resumed for i in c.items] == [
         f"p{i}" for i in range(7, 10)
     ]
+
+
+def test_parts_of_a_dynamodb_table_and_a_file_hold_every_item_once(
+    settings: Settings, tmp_path: Path
+) -> None:
+    ensure_tables(settings)
+    events = [upsert(f"o{i % 12}", f"p{i}", i + 1) for i in range(60)]
+    lines = [json.dumps({"table": "opponents", "key": e.key, "data": e.data}) for e in events]
+    path = tmp_path / "items.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+
+    async def run() -> list[list[Chunk]]:
+        store = open_store(settings, "dynamodb")
+        for batch in batches_of(events, 100, settings.tables):
+            await store.write(batch)
+        await store.close()
+        client, spec = dynamodb_client(settings), settings.tables["opponents"]
+        return [
+            await read_all(DynamoDBSource(client, "opponents", spec, segments=2, part=Part(i, 2)))
+            for i in range(2)
+        ] + [await read_all(JsonLinesSource(path, part=Part(i, 2))) for i in range(2)]
+
+    shares = [set(items_of(chunks)) for chunks in asyncio.run(run())]
+    for table_shares in (shares[:2], shares[2:]):
+        assert len(table_shares[0]) + len(table_shares[1]) == 60
+        assert len(table_shares[0] | table_shares[1]) == 60 and all(table_shares)
 
 
 def test_a_snapshot_never_beats_a_live_write(services: Services, tmp_path: Path) -> None:
@@ -234,8 +278,9 @@ async def _seed(settings: Settings, layout: LegacyLayout, owners: int, per_owner
     return legacy
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_killed_snapshot_resumes_and_delivers_every_item(
-    services: Services, tmp_path: Path
+    services: Services, tmp_path: Path, workers: int
 ) -> None:
     settings = services.settings()
     layout = unique_layout()
@@ -244,26 +289,32 @@ def test_killed_snapshot_resumes_and_delivers_every_item(
     checkpoint = tmp_path / "snap.json"
     argv = [sys.executable, "-m", "streams.cli", "snapshot", "--source", "redis-legacy",
             "--zset-pattern", layout.zset_pattern, "--meta-pattern", layout.meta_pattern,
-            "--checkpoint", str(checkpoint), "--chunk", "100", "--max-rate", "1000"]  # fmt: skip
+            "--checkpoint", str(checkpoint), "--chunk", "100", "--workers", str(workers),
+            "--max-rate", "1000"]  # fmt: skip
     env = services.env(settings) | {"PYTHONUNBUFFERED": "1"}
     with (tmp_path / "first.log").open("wb") as log:
         first = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
-    while (
-        not checkpoint.exists()
-        or json.loads(checkpoint.read_text())["counts"].get("published", 0) < 500
-    ):
+    while _published(tmp_path) < 500:
         assert time.monotonic() < deadline and first.poll() is None
         time.sleep(0.05)
+    parts = _children(first.pid)  # with workers: the parts, and multiprocessing's tracker
+    assert len(parts) >= (workers if workers > 1 else 0)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
-    cut = json.loads(checkpoint.read_text())
-    assert cut["cursor"] != "done"
+    _wait_gone(parts)  # a part never outlives its parent
+    cursors = [json.loads(path.read_text())["cursor"] for path in tmp_path.glob("snap*.json")]
+    assert len(cursors) == workers and "done" not in cursors
+    if workers > 1:  # a part's checkpoint is only good for its own split
+        other = subprocess.run([*argv[:-4], "--resume"], env=env, capture_output=True,
+                               text=True, timeout=60, check=False)  # fmt: skip
+        assert other.returncode == 2 and f"--workers {workers}" in other.stderr
     resumed = subprocess.run(
         [*argv[:-2], "--resume"], env=env, capture_output=True, text=True, timeout=120, check=False
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert json.loads(checkpoint.read_text())["cursor"] == "done"
+    cursors = [json.loads(path.read_text())["cursor"] for path in tmp_path.glob("snap*.json")]
+    assert cursors == ["done"] * workers
     published = asyncio.run(read_topic(settings, settings.topic, 3000))
     seen = {}
     for value, _ in published:
@@ -271,5 +322,33 @@ def test_killed_snapshot_resumes_and_delivers_every_item(
         seen[(event["key"]["owner_id"], event["key"]["opponent_id"])] = event["data"]
     expected = {(o, p): d for o, opponents in legacy.items_by_owner() for p, d in opponents.items()}
     assert seen == expected
-    # Resuming repeats at most the page in flight, not the whole source.
+    # Resuming repeats at most the chunk in flight of each part, not the whole source.
     assert len(published) < 2 * len(expected)
+
+
+def _published(folder: Path) -> int:
+    """Items published so far, summed over the run's checkpoints (one per part)."""
+    total = 0
+    for path in folder.glob("snap*.json"):
+        with contextlib.suppress(OSError, ValueError):  # replaced while read: counted next time
+            total += json.loads(path.read_text())["counts"].get("published", 0)
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _wait_gone(pids: list[int], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, f"still running: {pids}"
+        time.sleep(0.1)

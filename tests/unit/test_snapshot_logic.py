@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors.source import SourceItem
-from streams.errors import InvalidEventError
+from connectors.source import Part, SourceItem
+from streams.errors import ConfigError, InvalidEventError
 from streams.events import ChangeEvent, Version
 from streams.snapshot import Checkpoint, RateLimiter, snapshot_event, snapshot_message
+from streams.snapshot_parts import PartCheckpoints
 from streams.tables import DEFAULT_TABLES
 
 TABLES = dict(DEFAULT_TABLES)
@@ -74,3 +75,29 @@ def test_rate_limiter_holds_the_average_rate() -> None:
         return time.monotonic() - begin
 
     assert asyncio.run(run()) >= 0.24  # 500 items at 2,000/s
+
+
+def test_parts_are_named_from_one_and_share_out_every_key() -> None:
+    assert Part.parse("2/4") == Part(1, 4) and str(Part(1, 4)) == "2/4"
+    for bad in ("0/4", "5/4", "2", "a/b"):
+        with pytest.raises(ValueError, match="K/N"):
+            Part.parse(bad)
+    keys = [f"opponents:{n},x".encode() for n in range(3000)]
+    owners = [[key for key in keys if Part(i, 3).owns(key)] for i in range(3)]
+    assert sorted(key for share in owners for key in share) == sorted(keys)  # each in one part
+    assert all(800 < len(share) < 1200 for share in owners)  # and evenly, roughly
+
+
+def test_part_checkpoints_resume_only_the_same_split(tmp_path: Path) -> None:
+    checkpoints = PartCheckpoints(tmp_path / "snap.json")
+    two = [Part(0, 2), Part(1, 2)]
+    assert checkpoints.of(two[1]).path.name == "snap.part2of2.json"
+    for part in two:
+        checkpoints.of(part).save("c", {"published": 1})
+        checkpoints.problems_of(part).write_text("{}\n")
+    with pytest.raises(ConfigError, match="--workers 2"):
+        checkpoints.prepare([Part()], resume=True)
+    checkpoints.prepare(two, resume=True)  # same split: kept
+    assert checkpoints.of(two[0]).load() is not None
+    checkpoints.prepare([Part()], resume=False)  # starting over drops every earlier file
+    assert not list(tmp_path.iterdir())
