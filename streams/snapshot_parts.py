@@ -161,9 +161,9 @@ def _summed(checkpoints: PartCheckpoints, parts: Sequence[Part], seconds: float)
     for part in parts:
         saved = checkpoints.of(part).load() or {}
         summary.counts += Counter(saved.get("counts", {}))
-    room = SAMPLE_PROBLEMS
     for part in parts:
-        summary.samples += _problems(checkpoints.problems_of(part), room - len(summary.samples))
+        room = SAMPLE_PROBLEMS - len(summary.samples)
+        summary.samples += _problems(checkpoints.problems_of(part), room)
     return summary
 
 

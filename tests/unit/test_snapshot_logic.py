@@ -9,7 +9,7 @@ from connectors.source import Part, SourceItem
 from streams.errors import ConfigError, InvalidEventError
 from streams.events import ChangeEvent, Version
 from streams.snapshot import Checkpoint, RateLimiter, snapshot_event, snapshot_message
-from streams.snapshot_parts import PartCheckpoints
+from streams.snapshot_parts import PartCheckpoints, _summed
 from streams.tables import DEFAULT_TABLES
 
 TABLES = dict(DEFAULT_TABLES)
@@ -101,3 +101,13 @@ def test_part_checkpoints_resume_only_the_same_split(tmp_path: Path) -> None:
     assert checkpoints.of(two[0]).load() is not None
     checkpoints.prepare([Part()], resume=False)  # starting over drops every earlier file
     assert not list(tmp_path.iterdir())
+
+
+def test_the_summary_of_parts_adds_their_checkpoints_and_problems(tmp_path: Path) -> None:
+    checkpoints, two = PartCheckpoints(tmp_path / "snap.json"), [Part(0, 2), Part(1, 2)]
+    for n, part in enumerate(two):
+        checkpoints.of(part).save("c", {"published": 10 + n, "problems": 1})
+        checkpoints.problems_of(part).write_text(json.dumps({"key": f"k{n}", "reason": "r"}) + "\n")
+    summary = _summed(checkpoints, two, seconds=2.0)
+    assert summary.counts == {"published": 21, "problems": 2} and summary.rate == 10.5
+    assert [problem.key for problem in summary.samples] == ["k0", "k1"]
