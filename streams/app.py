@@ -106,7 +106,8 @@ def _log_batch(report: BatchReport) -> None:
 
 
 def faust_credentials(settings: Settings) -> CredentialsT | None:
-    """The same, as Faust's broker credentials (its producer sends the dead letters)."""
+    """The Kafka security settings (as streams.kafka gives them to aiokafka's clients), as
+    Faust's broker credentials: its producer sends the dead letters."""
     context = ssl_context(settings)
     if settings.kafka_security_protocol.startswith("SASL"):
         password = settings.kafka_sasl_password

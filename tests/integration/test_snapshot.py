@@ -22,6 +22,7 @@ from connectors.source import Chunk, Part, SnapshotSource, SourceItem
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.snapshot import Checkpoint, run_snapshot, snapshot_event
+from streams.stack.process import wait_until
 from streams.stores import dynamodb_client, ensure_tables, open_store
 from streams.topics import changes_topics, ensure_topics
 from tests.conftest import Services
@@ -348,7 +349,7 @@ def _children(pid: int) -> list[int]:
 
 
 def _wait_gone(pids: list[int], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while any(Path(f"/proc/{pid}").exists() for pid in pids):
-        assert time.monotonic() < deadline, f"still running: {pids}"
-        time.sleep(0.1)
+    def gone() -> bool:
+        return not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+    assert wait_until(gone, timeout, interval=0.1), f"still running: {pids}"
