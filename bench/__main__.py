@@ -103,8 +103,7 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
             f"{vs_quix:.2f}x Quix; {100 * vs_bare:.0f}% of bare consumer",
             ">= 1.5x Quix; >= 60% of bare", check(vs_quix, 1.5) and check(vs_bare, 0.6)),
         _rss_row("Ours: worker peak RSS (Redis runs)", rss),
-        Row("Ours -> Redis: CPU per event, all processes", "us", totals(cpu),
-            breakdown(cpu, "events")),
+        _cpu_row("Ours -> Redis: CPU per event, all processes", cpu, "events"),
     ]  # fmt: skip
 
 
@@ -161,6 +160,11 @@ def _rss_row(name: str, rss: list[float]) -> Row:
     return Row(name, "MB", rss, "", "< 250 MB", check(max(rss), 250, above=False))
 
 
+def _cpu_row(name: str, runs: list[dict[str, float]], unit: str, one_process: bool = True) -> Row:
+    """Total CPU per unit over every process, its split and the bounds it sets."""
+    return Row(name, "us", totals(runs), breakdown(runs, unit, one_process))
+
+
 def _latency_rows(base: Settings, args: argparse.Namespace) -> list[Row]:
     rate, seconds = args.latency_rate, args.latency_seconds
     print(f"Latency: {rate:.0f} events/s for {seconds:.0f}s, publish to visible in both stores")
@@ -191,21 +195,17 @@ def _snapshot_rows(
         print(f"  run {run + 1}: read {reads[-1].rate:,.0f}/s, snapshot {snaps[-1].rate:,.0f}/s, "
               f"2 workers {splits[-1].rate:,.0f}/s", flush=True)  # fmt: skip
     read, snap, split = [r.rate for r in reads], [s.rate for s in snaps], [s.rate for s in splits]
-    read_cpu, snap_cpu = [r.cpu_us for r in reads], [s.cpu_us for s in snaps]
     return [
         Row("Raw read of the legacy layout (SCAN, ZRANGE, MGET)", "items/s", read),
         Row("Snapshot: legacy Redis -> Kafka, acks=all", "items/s", snap,
             f"{100 * ratio_of(snap, read):.0f}% of raw read", ">= 100,000 items/s",
             check(min(snap), 100_000)),
-        Row("Raw read: CPU per item, all processes", "us", totals(read_cpu),
-            breakdown(read_cpu, "items")),
-        Row("Snapshot: CPU per item, all processes", "us", totals(snap_cpu),
-            breakdown(snap_cpu, "items")),
+        _cpu_row("Raw read: CPU per item, all processes", [r.cpu_us for r in reads], "items"),
+        _cpu_row("Snapshot: CPU per item, all processes", [s.cpu_us for s in snaps], "items"),
         Row("Snapshot --workers 2 (processes, a part of the owners each)", "items/s", split,
             f"{ratio_of(split, snap):.2f}x one process"),
-        Row("Snapshot --workers 2: CPU per item, all processes", "us",
-            totals([s.cpu_us for s in splits]), breakdown([s.cpu_us for s in splits], "items",
-            one_process=False)),
+        _cpu_row("Snapshot --workers 2: CPU per item, all processes",
+                 [s.cpu_us for s in splits], "items", one_process=False),
     ]  # fmt: skip
 
 
