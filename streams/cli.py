@@ -10,7 +10,18 @@ from pathlib import Path
 from typing import TypeAlias
 
 from connectors.source import WHOLE
+from streams.arguments import (
+    Parser,
+    input_file,
+    key_value,
+    non_empty,
+    positive_int,
+    positive_number,
+    store_list,
+)
 from streams.errors import ReplicatorError
+from streams.failures import FAILURES, describe_failure
+from streams.logs import quiet_client_logs
 from streams.settings import Settings, load_settings
 from streams.snapshot_sources import SOURCES, add_source_arguments, part_argument
 from streams.stores import STORE_NAMES
@@ -19,24 +30,30 @@ Handler = Callable[[Settings, argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """The one error boundary: what a user can cause or meet (bad settings or arguments, a
+    service down, a missing file) is one line and exit code 2; a bug keeps its traceback."""
+    args = build_parser().parse_args(argv)
+    if args.command != "worker":  # the worker sets up its own logging
+        quiet_client_logs()
+    settings: Settings | None = None
     try:
         settings = load_settings()
-        code = args.handler(settings, args)
+        return int(args.handler(settings, args))
     except ReplicatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        message = str(exc)
+    except FAILURES as exc:
+        message = describe_failure(exc, settings.kafka_bootstrap_servers if settings else "")
     except KeyboardInterrupt:
         return 130
-    return code
+    print(f"error: {message}", file=sys.stderr)
+    return 2
 
 
-Subcommands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cdc-replicator", description=__doc__)
+    parser = Parser(prog="cdc-replicator", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     _add_replication_commands(sub)
     _add_item_commands(sub)
@@ -63,7 +80,7 @@ def _add_replication_commands(sub: Subcommands) -> None:
     init.set_defaults(handler=cmd_init)
 
     publish = sub.add_parser("publish", help="publish change events from a JSON Lines file")
-    publish.add_argument("file", help="path, or - for stdin")
+    publish.add_argument("file", type=input_file, help="path, or - for stdin")
     publish.add_argument(
         "--skip-invalid", action="store_true", help="publish the valid lines anyway"
     )
@@ -82,8 +99,8 @@ def _add_item_commands(sub: Subcommands) -> None:
     lst = sub.add_parser("list", help="list a partition's items, newest first (JSON Lines)")
     lst.add_argument("--store", required=True, choices=STORE_NAMES)
     lst.add_argument("table")
-    lst.add_argument("partition")
-    lst.add_argument("--limit", type=int, default=100)
+    lst.add_argument("partition", type=non_empty)
+    lst.add_argument("--limit", type=positive_int, default=100)
     lst.set_defaults(handler=cmd_list)
 
     schema = sub.add_parser("schema", help="print the change event's JSON Schema")
@@ -94,11 +111,11 @@ def _add_snapshot_commands(sub: Subcommands) -> None:
     snap = sub.add_parser("snapshot", help="publish a source's items as snapshot events, resumably")
     snap.add_argument("--source", required=True, choices=SOURCES)
     snap.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    snap.add_argument("--max-rate", type=float, help="items per second at most")
+    snap.add_argument("--max-rate", type=positive_number, help="items per second at most")
     snap.add_argument(
         "--checkpoint", type=Path, help="checkpoint file (default under CDC_STACK_DIR)"
     )
-    snap.add_argument("--workers", type=int, default=1,
+    snap.add_argument("--workers", type=positive_int, default=1,
                       help="processes, each snapshotting a part of the source")  # fmt: skip
     snap.add_argument("--part", type=part_argument, default=WHOLE,
                       help="K/N: only the K-th of N parts (e.g. one per machine)")  # fmt: skip
@@ -106,8 +123,8 @@ def _add_snapshot_commands(sub: Subcommands) -> None:
     snap.set_defaults(handler=cmd_snapshot)
 
     seed = sub.add_parser("seed-legacy", help="write a synthetic legacy Redis dataset")
-    seed.add_argument("--owners", type=int, required=True)
-    seed.add_argument("--per-owner", type=int, required=True)
+    seed.add_argument("--owners", type=positive_int, required=True)
+    seed.add_argument("--per-owner", type=positive_int, required=True)
     add_source_arguments(seed)
     seed.set_defaults(handler=cmd_seed_legacy)
 
@@ -130,14 +147,16 @@ def _add_operations_commands(sub: Subcommands) -> None:
     lag.add_argument("--group", help="consumer group (default CDC_GROUP_ID)")
     lag.add_argument("--json", action="store_true")
     lag.add_argument(
-        "--samples", type=int, default=3, help="samples over the window (status needs >1)"
+        "--samples", type=positive_int, default=3, help="samples over the window (status needs >1)"
     )
-    lag.add_argument("--interval", type=float, default=2.0, help="seconds between samples")
+    lag.add_argument(
+        "--interval", type=positive_number, default=2.0, help="seconds between samples"
+    )
     lag.set_defaults(handler=cmd_lag)
 
     dlq = sub.add_parser("dlq", help="dead letters: list them, or replay those that now pass")
     dlq.add_argument("action", choices=["list", "replay"])
-    dlq.add_argument("--limit", type=int, default=50, help="list at most this many")
+    dlq.add_argument("--limit", type=positive_int, default=50, help="list at most this many")
     dlq.add_argument("--json", action="store_true")
     dlq.set_defaults(handler=cmd_dlq)
 
@@ -149,21 +168,6 @@ def _add_operations_commands(sub: Subcommands) -> None:
         "--from-time", type=datetime.fromisoformat, help="ISO 8601, e.g. 2026-11-01T00:00Z"
     )
     rebuild.set_defaults(handler=cmd_rebuild)
-
-
-def store_list(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = set(names) - set(STORE_NAMES)
-    if not names or unknown:
-        raise argparse.ArgumentTypeError(f"choose from {', '.join(STORE_NAMES)}")
-    return names
-
-
-def key_value(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected attribute=value, got {text!r}")
-    return name, value
 
 
 def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
@@ -249,7 +253,7 @@ def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
     from streams.commands import lag_report, print_lag  # noqa: PLC0415
 
     group = args.group or settings.group_id
-    report = asyncio.run(lag_report(settings, group, max(1, args.samples), args.interval))
+    report = asyncio.run(lag_report(settings, group, args.samples, args.interval))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -47,9 +47,7 @@ async def publish_lines(
 async def get_item(
     settings: Settings, store_name: str, table: str, key: Mapping[str, str]
 ) -> Item | None:
-    spec = settings.tables.get(table)
-    if spec is None:
-        raise ConfigError(f"table {table!r} is not declared in CDC_TABLES")
+    spec = settings.table(table)
     missing = set(spec.key_attributes) - set(key)
     if missing:
         raise ConfigError(f"give every key attribute: missing {', '.join(sorted(missing))}")
@@ -63,8 +61,10 @@ async def get_item(
 async def list_items(
     settings: Settings, store_name: str, table: str, partition: str, limit: int
 ) -> list[Item]:
-    if table not in settings.tables:
-        raise ConfigError(f"table {table!r} is not declared in CDC_TABLES")
+    if settings.table(table).index_attribute is None:
+        raise ConfigError(
+            f"table {table!r} has no index_attribute in CDC_TABLES: list needs one to order by"
+        )
     store = open_store(settings, store_name)
     try:
         return await store.list_partition(table, partition, limit)

@@ -24,16 +24,36 @@ class Kafka:
         return cls(settings.kafka_bootstrap_servers, client_options(settings))
 
     def consumer(self, *topics: str, **kw: Any) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(*topics, bootstrap_servers=self.bootstrap, **self.options, **kw)
+        return _Consumer(*topics, bootstrap_servers=self.bootstrap, **self.options, **kw)
 
     def producer(self, **kw: Any) -> AIOKafkaProducer:
-        return AIOKafkaProducer(bootstrap_servers=self.bootstrap, **self.options, **kw)
+        return _Producer(bootstrap_servers=self.bootstrap, **self.options, **kw)
 
     def admin(self) -> AIOKafkaAdminClient:
         return AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.options)
 
     def __repr__(self) -> str:  # options may hold a password
         return f"Kafka({self.bootstrap!r}, {self.options.get('security_protocol', 'PLAINTEXT')})"
+
+
+class _ClosedIfStartFails:
+    """Closes the client when it fails to start (Kafka down, say): callers stop a client only
+    once started, and an unclosed one prints "Unclosed AIOKafkaConsumer" at exit."""
+
+    async def start(self) -> None:
+        try:
+            await super().start()  # type: ignore[misc]
+        except BaseException:
+            await self.stop()  # type: ignore[attr-defined]
+            raise
+
+
+class _Consumer(_ClosedIfStartFails, AIOKafkaConsumer):
+    pass
+
+
+class _Producer(_ClosedIfStartFails, AIOKafkaProducer):
+    pass
 
 
 KafkaLike = Kafka | str  # a bare bootstrap string: plaintext, for tests and the local stack

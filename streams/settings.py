@@ -1,19 +1,28 @@
 """One frozen settings object, read from `CDC_*` environment variables."""
 
+import difflib
 import json
+import logging
+import os
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from streams.errors import ConfigError
 from streams.tables import DEFAULT_TABLES, TableSpec
 
+log = logging.getLogger(__name__)
+
 ENV_PREFIX = "CDC_"
 SEVEN_DAYS = 7 * 24 * 3600
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+# CDC_* variables that are not settings: the test suite's own (they point tests at services).
+NOT_SETTINGS = ("CDC_TEST_", "CDC_DASHBOARD_SCREENSHOT")
 
 
 class Settings(BaseSettings):
@@ -52,7 +61,10 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr | None = None
     dynamodb_concurrency: int = Field(default=16, ge=1, le=256)
 
-    tables: dict[str, TableSpec] = Field(default_factory=lambda: dict(DEFAULT_TABLES))
+    # NoDecode: parsed by _tables_from_json, so bad JSON is a one-line error like any other.
+    tables: Annotated[dict[str, TableSpec], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_TABLES)
+    )
     tombstone_grace_seconds: int = Field(default=SEVEN_DAYS, ge=1)
 
     batch_max_events: int = Field(default=1000, ge=1, le=100_000)
@@ -67,6 +79,16 @@ class Settings(BaseSettings):
     cache_dir: str = ".cache"
     kafka_version: str = "3.9.1"
 
+    @field_validator("tables", mode="before")
+    @classmethod
+    def _tables_from_json(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc})") from None
+
     @field_validator("tables")
     @classmethod
     def _at_least_one_table(cls, value: dict[str, TableSpec]) -> dict[str, TableSpec]:
@@ -80,6 +102,43 @@ class Settings(BaseSettings):
         if value is not None and not Path(value).is_file():
             raise ValueError(f"no such file: {value}")
         return value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+                raise ValueError(f"expected host:port[,host:port...], got {server!r}")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        return check_redis_url(value)
+
+    @field_validator("dynamodb_endpoint_url")
+    @classmethod
+    def _endpoint_url(cls, value: str) -> str:
+        if value:  # empty: real AWS
+            _check_url(value, ("http", "https"), "http://host:port")
+        return value
+
+    def table(self, name: str) -> TableSpec:
+        """The declared table `name`; a ConfigError naming the declared ones otherwise."""
+        spec = self.tables.get(name)
+        if spec is None:
+            declared = ", ".join(self.tables)
+            raise ConfigError(
+                f"table {name!r} is not declared in CDC_TABLES (declared: {declared})"
+            )
+        return spec
+
+    def secret_values(self) -> list[str]:
+        """Every secret these settings hold, as text (for scrubbing logs)."""
+        values = [v.get_secret_value() for _, v in self if isinstance(v, SecretStr)]
+        values.append(urlsplit(self.redis_url).password or "")
+        return [value for value in values if value]
 
     def as_env(self) -> dict[str, str]:
         """These settings as CDC_* variables, for a worker in another process (secrets left out)."""
@@ -109,18 +168,59 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with a one-line error naming the bad variable."""
+    """Settings from the environment, with a one-line error naming the bad variable, and a
+    warning for each CDC_* variable that is no setting (a typo would go unnoticed)."""
+    for warning in unknown_variables(os.environ):
+        log.warning("%s", warning)
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(describe_validation_error(exc)) from exc
+    except SettingsError as exc:  # a value pydantic-settings could not even parse
+        raise ConfigError(str(exc)) from exc
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning per CDC_* variable that is not a setting, naming the closest one."""
+    known = [f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields]
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()  # settings are read case-insensitively
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper.startswith(NOT_SETTINGS):
+            continue
+        closest = difflib.get_close_matches(upper, known, n=1, cutoff=0.75)
+        hint = f"; did you mean {closest[0]}?" if closest else ""
+        warnings.append(f"warning: {name} is not a cdc-replicator setting, ignored{hint}")
+    return warnings
 
 
 def describe_validation_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "?"
+    field, *inner = first["loc"] or ("?",)
+    where = f"{'.'.join(map(str, inner))}: " if inner else ""  # inside CDC_TABLES, say
+    error = (first.get("ctx") or {}).get("error")  # our own validators' message, unprefixed
+    message = str(error) if first["type"] == "value_error" and error else first["msg"]
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{ENV_PREFIX}{field.upper()}: {first['msg']}{extra}"
+    return f"{ENV_PREFIX}{str(field).upper()}: {where}{message}{extra}"
+
+
+def check_redis_url(url: str) -> str:
+    """`url` if it is a Redis URL redis-py (or our cluster scheme) can open; else ValueError."""
+    _check_url(url, REDIS_SCHEMES, "redis://host:port/db")
+    return url
+
+
+def _check_url(url: str, schemes: tuple[str, ...], example: str) -> None:
+    parts = urlsplit(url)
+    shown = redact_url(url)
+    if parts.scheme not in schemes:
+        raise ValueError(f"expected a URL like {example} ({', '.join(schemes)}), got {shown!r}")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError(f"no host in {shown!r}")
+    try:
+        parts.port  # noqa: B018 -- urlsplit checks the port only when asked
+    except ValueError:
+        raise ValueError(f"bad port in {shown!r}") from None
 
 
 def redact_url(url: str) -> str:

@@ -72,7 +72,7 @@ def print_summary(summary: SnapshotSummary, problems: list[Path], processes: int
 
 
 async def seed(settings: Settings, args: argparse.Namespace) -> int:
-    spec = settings.tables[args.table]
+    spec = settings.table(args.table)
     client = aioredis.from_url(args.legacy_url or settings.redis_url)
     try:
         count = await seed_legacy(

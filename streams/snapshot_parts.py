@@ -23,6 +23,7 @@ from pathlib import Path
 
 from connectors.source import Part, SourceProblem
 from streams.errors import ConfigError, ReplicatorError
+from streams.failures import FAILURES, describe_failure
 from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.settings import Settings
@@ -75,6 +76,11 @@ class PartCheckpoints:
             raise ConfigError(
                 f"the run to resume was split into {earlier} parts; resume it with "
                 f"{'no --workers' if earlier == 1 else f'--workers {earlier}'}"
+            )
+        if resume and not any(self.of(part).path.exists() for part in parts):
+            raise ConfigError(
+                f"--resume: no checkpoint at {self.of(parts[0]).path}; "
+                "leave --resume out to start from the beginning"
             )
         if resume or earlier is None:
             return
@@ -185,6 +191,10 @@ def _part_main(settings: Settings, args: argparse.Namespace, part: Part, checkpo
         code = 130
     except ReplicatorError as exc:
         print(f"error: part {part}: {exc}", file=sys.stderr)
+        code = 2
+    except FAILURES as exc:
+        failure = describe_failure(exc, settings.kafka_bootstrap_servers)
+        print(f"error: part {part}: {failure}", file=sys.stderr)
         code = 2
     sys.exit(code)
 

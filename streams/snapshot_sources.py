@@ -10,6 +10,7 @@ from connectors.dynamodb_source import DynamoDBSource
 from connectors.jsonl_source import JsonLinesSource
 from connectors.redis_legacy import LegacyLayout, RedisLegacySource
 from connectors.source import WHOLE, Part, SnapshotSource
+from streams.arguments import positive_int, redis_url
 from streams.errors import ConfigError
 from streams.settings import Settings
 from streams.stores import dynamodb_client
@@ -19,13 +20,17 @@ SOURCES = ("redis-legacy", "dynamodb", "jsonl")
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--table", default="opponents", help="declared table (default opponents)")
-    parser.add_argument("--legacy-url", help="legacy Redis URL (default CDC_REDIS_URL)")
+    parser.add_argument(
+        "--legacy-url", type=redis_url, help="legacy Redis URL (default CDC_REDIS_URL)"
+    )
     parser.add_argument("--zset-pattern", default=LegacyLayout.zset_pattern)
     parser.add_argument("--meta-pattern", default=LegacyLayout.meta_pattern)
     parser.add_argument("--meta-format", default="text", choices=["text", "json"])
     parser.add_argument("--file", type=Path, help="JSON Lines file (--source jsonl)")
-    parser.add_argument("--segments", type=int, default=4, help="parallel Scan segments (dynamodb)")
-    parser.add_argument("--chunk", type=int, default=5000, help="items per checkpointed chunk")
+    parser.add_argument("--segments", type=positive_int, default=4,
+                        help="parallel Scan segments (dynamodb)")  # fmt: skip
+    parser.add_argument("--chunk", type=positive_int, default=5000,
+                        help="items per checkpointed chunk")  # fmt: skip
 
 
 def part_argument(text: str) -> Part:
@@ -45,9 +50,7 @@ def layout(args: argparse.Namespace) -> LegacyLayout:
 def open_source(
     settings: Settings, name: str, args: argparse.Namespace, part: Part = WHOLE
 ) -> SnapshotSource:
-    spec = settings.tables.get(args.table)
-    if spec is None:
-        raise ConfigError(f"table {args.table!r} is not declared in CDC_TABLES")
+    spec = settings.table(args.table)
     if name == "redis-legacy":
         client = aioredis.from_url(args.legacy_url or settings.redis_url)
         return RedisLegacySource(client, spec, layout(args), chunk_items=args.chunk, part=part)

@@ -2,6 +2,9 @@
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -10,6 +13,8 @@ import pytest
 from streams.cli import main
 from streams.publisher import Publisher
 from streams.settings import Settings
+from streams.stack.process import free_port
+from tests.conftest import Services
 from tests.integration.worker import read_topic, write_direct
 from tests.support import delete, upsert
 
@@ -82,3 +87,88 @@ def test_publisher_fills_versions_that_never_go_back(env_settings: Settings) -> 
     assert stamps[0] < stamps[1]
     published = asyncio.run(read_topic(env_settings, env_settings.topic, 2))
     assert [json.loads(v)["op"] for v, _ in published] == ["upsert", "delete"]
+
+
+GET = ["get", "--store", "redis", "opponents", "owner_id=o", "opponent_id=p"]
+NO_INDEX = {"CDC_TABLES": '{"t": {"partition_key": "id", "sort_key": "s"}}'}
+JSONL = ["snapshot", "--source", "jsonl", "--file", "{tmp}/events.jsonl",
+         "--checkpoint", "{tmp}/snap.json"]  # fmt: skip
+# fmt: off
+ONE_LINE_ERRORS = [
+    ("publish-missing", ["publish", "{tmp}/nosuch.jsonl"], {}, "no such file"),
+    ("publish-directory", ["publish", "{tmp}"], {}, "is a directory"),
+    ("tables-not-json", ["lag"], {"CDC_TABLES": "not json"}, "CDC_TABLES: not valid JSON"),
+    ("redis-url", GET, {"CDC_REDIS_URL": "notaurl"}, "CDC_REDIS_URL: expected a URL"),
+    ("bootstrap-port", ["stack", "status"], {"CDC_KAFKA_BOOTSTRAP_SERVERS": "host:abc"},
+     "CDC_KAFKA_BOOTSTRAP_SERVERS: expected host:port"),
+    ("get-redis-down", GET, {}, "cannot reach Redis"),
+    ("get-dynamodb-down", ["get", "--store", "dynamodb", *GET[3:]], {}, "cannot reach DynamoDB"),
+    ("verify-down", ["verify"], {}, "cannot reach"),
+    ("lag-down", ["lag", "--samples", "1"], {}, "cannot reach Kafka"),
+    ("publish-down", ["publish", "{tmp}/events.jsonl"], {}, "cannot reach Kafka"),
+    ("dlq-list-down", ["dlq", "list"], {}, "cannot reach Kafka"),
+    ("dlq-replay-down", ["dlq", "replay"], {}, "cannot reach Kafka"),
+    ("snapshot-down", JSONL, {}, "cannot reach Kafka"),
+    ("snapshot-dynamodb-down", ["snapshot", "--source", "dynamodb", "--checkpoint",
+                                "{tmp}/snap.json"], {}, "cannot reach DynamoDB"),
+    ("seed-legacy-down", ["seed-legacy", "--owners", "1", "--per-owner", "1"], {},
+     "cannot reach Redis"),
+    ("get-empty-key", ["get", "--store", "dynamodb", "opponents", "owner_id=", "opponent_id=p"],
+     {}, "owner_id: a key attribute's value must not be empty"),
+    ("list-limit-0", ["list", "--store", "redis", "opponents", "o", "--limit", "0"], {},
+     "--limit: must be at least 1, got 0"),
+    ("list-limit-negative", ["list", "--store", "redis", "opponents", "o", "--limit", "-1"], {},
+     "--limit: must be at least 1, got -1"),
+    ("list-no-index", ["list", "--store", "dynamodb", "t", "o"], NO_INDEX, "no index_attribute"),
+    ("seed-owners-negative", ["seed-legacy", "--owners", "-5", "--per-owner", "3"], {},
+     "--owners: must be at least 1"),
+    ("seed-per-owner-0", ["seed-legacy", "--owners", "5", "--per-owner", "0"], {},
+     "--per-owner: must be at least 1"),
+    ("seed-table-unknown", ["seed-legacy", "--owners", "1", "--per-owner", "1", "--table",
+                            "nosuch"], {}, "'nosuch' is not declared"),
+    ("max-rate-0", [*JSONL, "--max-rate", "0"], {}, "--max-rate: must be a finite number above 0"),
+    ("max-rate-negative", [*JSONL, "--max-rate", "-5"], {}, "--max-rate: must be a finite"),
+    ("max-rate-nan", [*JSONL, "--max-rate", "nan"], {}, "--max-rate: must be a finite"),
+    ("chunk-0", [*JSONL, "--chunk", "0"], {}, "--chunk: must be at least 1"),
+    ("chunk-negative", [*JSONL, "--chunk", "-1"], {}, "--chunk: must be at least 1"),
+    ("segments-0", ["snapshot", "--source", "dynamodb", "--segments", "0"], {},
+     "--segments: must be at least 1"),
+    ("resume-nothing", [*JSONL, "--resume"], {}, "--resume: no checkpoint"),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "says"),
+    [pytest.param(argv, env, says, id=name) for name, argv, env, says in ONE_LINE_ERRORS],
+)
+def test_a_user_error_is_one_line_and_exit_code_2(
+    argv: list[str], env: dict[str, str], says: str, tmp_path: Path
+) -> None:
+    (tmp_path / "events.jsonl").write_bytes(upsert("o", "p", 1).to_json() + b"\n")
+    done = run_cli([arg.replace("{tmp}", str(tmp_path)) for arg in argv], services_down() | env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_dlq_list_without_a_dlq_topic_says_so(services: Services) -> None:
+    settings = services.settings()  # its topics were never created
+    done = run_cli(["dlq", "list"], services.env(settings))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == f"error: topic '{settings.dlq_topic}' does not exist on " \
+        f"{settings.kafka_bootstrap_servers}\n"  # fmt: skip
+
+
+def services_down() -> dict[str, str]:
+    """Every service on a closed loopback port, for the cases that get as far as connecting."""
+    down = f"127.0.0.1:{free_port()}"
+    return {"CDC_KAFKA_BOOTSTRAP_SERVERS": down, "CDC_REDIS_URL": f"redis://{down}/0",
+            "CDC_DYNAMODB_ENDPOINT_URL": f"http://{down}"}  # fmt: skip
+
+
+def run_cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a subprocess: what a user sees, including what prints at exit."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
+    return subprocess.run([sys.executable, "-m", "streams.cli", *argv], env=clean | env,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip

@@ -79,3 +79,56 @@ def test_redact_url_hides_the_password() -> None:
 def test_table_declarations_are_checked(spec: dict[str, str], error: str) -> None:
     with pytest.raises(ValueError, match=error):
         TableSpec.model_validate(spec)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("CDC_TABLES", "not json", "CDC_TABLES: not valid JSON"),
+        ("CDC_TABLES", '{"t": {"sort_key": "s"}}', "CDC_TABLES: t.partition_key: Field required"),
+        ("CDC_REDIS_URL", "notaurl", "CDC_REDIS_URL: expected a URL like redis://"),
+        ("CDC_REDIS_URL", "redis://:pw@host:port/0", "CDC_REDIS_URL: bad port in 'redis://:***@"),
+        ("CDC_KAFKA_BOOTSTRAP_SERVERS", "host:abc", "expected host:port[,host:port...]"),
+        ("CDC_KAFKA_BOOTSTRAP_SERVERS", "a:9092,b", "got 'b'"),
+        ("CDC_DYNAMODB_ENDPOINT_URL", "localhost:8000", "expected a URL like http://host:port"),
+    ],
+)
+def test_malformed_values_are_one_line_naming_the_variable(
+    variable: str, value: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith(f"{variable}: ") and says in message and "\n" not in message
+    assert "pw" not in message
+
+
+def test_well_formed_urls_and_servers_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDC_KAFKA_BOOTSTRAP_SERVERS", "k1:9092, [::1]:9093")
+    monkeypatch.setenv("CDC_REDIS_URL", "rediss+cluster://user:pw@r:7000")
+    monkeypatch.setenv("CDC_DYNAMODB_ENDPOINT_URL", "")  # real AWS
+    settings = load_settings()
+    assert settings.secret_values() == ["pw"]  # the password inside the URL is a secret too
+
+
+def test_an_unknown_variable_is_a_warning_naming_the_closest_setting(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CDC_TOPC", "orders")
+    monkeypatch.setenv("cdc_redis_pasword", "x")
+    monkeypatch.setenv("CDC_NOTHING_LIKE_IT", "1")
+    monkeypatch.setenv("CDC_TEST_KAFKA_BOOTSTRAP", "k:1")  # the test suite's own
+    assert load_settings().topic == "changes"
+    assert [r.getMessage() for r in caplog.records] == [
+        "warning: CDC_NOTHING_LIKE_IT is not a cdc-replicator setting, ignored",
+        "warning: CDC_TOPC is not a cdc-replicator setting, ignored; did you mean CDC_TOPIC?",
+        "warning: cdc_redis_pasword is not a cdc-replicator setting, ignored; "
+        "did you mean CDC_REDIS_PASSWORD?",
+    ]
+    assert all(r.levelname == "WARNING" for r in caplog.records)
+
+
+def test_an_undeclared_table_is_named_with_the_declared_ones() -> None:
+    with pytest.raises(ConfigError, match=r"'nosuch' is not declared .* \(declared: opponents\)"):
+        Settings().table("nosuch")

@@ -1,0 +1,79 @@
+"""Argument types and the parser of the command line: nonsense is refused while parsing, in one
+line with exit code 2, before anything connects or writes."""
+
+import argparse
+import math
+from pathlib import Path
+from typing import NoReturn
+
+from streams.settings import check_redis_url
+from streams.stores import STORE_NAMES
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line like every other error (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (--help shows the usage)\n")
+
+
+def positive_int(text: str) -> int:
+    """A count, a size or a limit: 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A rate or an interval: a finite number above 0 (0, a negative or nan would mean
+    'unlimited' or 'never' by accident)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
+
+
+def input_file(text: str) -> str:
+    """A readable regular file, or - for stdin."""
+    if text != "-" and not Path(text).is_file():
+        why = "is a directory" if Path(text).is_dir() else "no such file"
+        raise argparse.ArgumentTypeError(f"{text}: {why}")
+    return text
+
+
+def non_empty(text: str) -> str:
+    """A key value: stores refuse an empty one (DynamoDB with an error, Redis never holds it)."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def key_value(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected attribute=value, got {text!r}")
+    if not value:
+        raise argparse.ArgumentTypeError(f"{name}: a key attribute's value must not be empty")
+    return name, value
+
+
+def store_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = set(names) - set(STORE_NAMES)
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(STORE_NAMES)}")
+    return names
+
+
+def redis_url(text: str) -> str:
+    try:
+        return check_redis_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

@@ -1,0 +1,45 @@
+"""What a command says when a service or a file fails it: one line naming the cause.
+
+The CLI's one error boundary (streams.cli.main) prints these instead of a traceback; anything
+else that escapes is a bug, and keeps its traceback.
+"""
+
+from aiokafka.errors import KafkaConnectionError, KafkaError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+# Checked before OSError: some of botocore's connection errors are OSErrors too.
+SERVICE_ERRORS = (KafkaError, RedisError, BotoCoreError, ClientError)
+FAILURES = (*SERVICE_ERRORS, OSError)
+
+
+def describe_failure(exc: BaseException, kafka_servers: str = "") -> str:
+    """One line for `exc` (one of FAILURES), naming the service or the file."""
+    return " ".join(_describe(exc, kafka_servers).split())  # never a second line
+
+
+def _describe(exc: BaseException, kafka_servers: str) -> str:
+    service = _service(exc, kafka_servers)
+    if service is None:
+        return str(exc)  # an OSError names its file
+    return f"cannot reach {service}: {exc}" if _unreachable(exc) else f"{service}: {exc}"
+
+
+def _service(exc: BaseException, kafka_servers: str) -> str | None:
+    if isinstance(exc, KafkaError):
+        return f"Kafka at {kafka_servers} (CDC_KAFKA_BOOTSTRAP_SERVERS)"
+    if isinstance(exc, RedisError):
+        return "Redis"
+    if isinstance(exc, BotoCoreError | ClientError):
+        return "DynamoDB"
+    return None
+
+
+def _unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, AuthenticationError):  # a ConnectionError to redis-py, not to a user
+        return False
+    unreachable = (KafkaConnectionError, RedisConnectionError, RedisTimeoutError)
+    return isinstance(exc, (*unreachable, BotoConnectionError))

@@ -1,0 +1,58 @@
+"""Logging for the worker and the short commands: levels, and no secret in any line."""
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+LEVELS = {
+    "crit": logging.CRITICAL,
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+}
+# Their debug lines dump signed requests: the access key id, and a session token if any, which
+# we cannot know to scrub (they may come from AWS's credential chain, not from our settings).
+CREDENTIAL_DUMPERS = ("botocore", "boto3")
+MASK = "***"
+
+
+def configure_worker_logging(loglevel: str, secrets: Sequence[str]) -> None:
+    level = LEVELS[loglevel]
+    logging.basicConfig(level=level)
+    for name in CREDENTIAL_DUMPERS:
+        logging.getLogger(name).setLevel(max(level, logging.INFO))
+    logging.getLogger("aiokafka").setLevel(logging.NOTSET)
+    scrub_secrets(secrets)
+
+
+def quiet_client_logs() -> None:
+    """For the short commands: a failure is named once, in the CLI's one error line; aiokafka
+    would log it again (without logging configured, its errors reach stderr)."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+def scrub_secrets(secrets: Sequence[str]) -> None:
+    """Mask every secret in every record from now on, whoever logs it (Faust sets up its own
+    handlers later, so a record factory, not a handler filter)."""
+    secrets = [secret for secret in secrets if secret]
+    if not secrets:
+        return
+    make_record = logging.getLogRecordFactory()
+
+    def scrubbed_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        return scrub(make_record(*args, **kwargs), secrets)
+
+    logging.setLogRecordFactory(scrubbed_record)
+
+
+def scrub(record: logging.LogRecord, secrets: Sequence[str]) -> logging.LogRecord:
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):  # a malformed call: the handler reports it, as usual
+        return record
+    if any(secret in message for secret in secrets):
+        for secret in secrets:
+            message = message.replace(secret, MASK)
+        record.msg, record.args = message, ()
+    return record
