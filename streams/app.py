@@ -16,7 +16,7 @@ from streams.metrics import ReplicationMetrics
 from streams.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
-from streams.web import add_views
+from streams.web import add_views, web_options
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,7 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
         datadir=settings.data_dir,
-        web_enabled=settings.web_enabled,
-        web_bind=settings.web_host,
-        web_host=settings.web_host,
-        web_port=settings.web_port,
+        **web_options(settings),
         producer_acks=-1,
         broker_credentials=faust_credentials(settings),
         topic_disable_leader=True,

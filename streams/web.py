@@ -1,7 +1,10 @@
 """The worker's web views (Faust web, 127.0.0.1 by default): /metrics, /stats, /lag, /dashboard."""
 
+import ipaddress
+import logging
 import time
 from importlib.resources import files
+from typing import Any
 
 import faust
 from faust.web import Request, Response, View
@@ -12,12 +15,47 @@ from streams.lag import fetch_lag_when_ready
 from streams.metrics import ReplicationMetrics
 from streams.settings import Settings
 
+log = logging.getLogger(__name__)
+
 DASHBOARD = files("streams").joinpath("dashboard.html").read_text()
 LAG_REFRESH_SECONDS = 5.0
 # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 by definition.
 EXPOSITION_TYPE = "; ".join(
     p for p in CONTENT_TYPE_LATEST.split("; ") if not p.startswith("charset")
 )
+
+
+def web_options(settings: Settings) -> dict[str, Any]:
+    """faust.App's web settings: our views only. Faust's own pages are off: /router/ and /table/
+    answer 500 with a logged traceback for any unknown key (a log flood for anyone who can
+    reach the port), and its statistics pages expose internals. "/" stays Faust's static
+    {"status": "OK"}."""
+    if settings.web_enabled and not is_loopback(settings.web_host):
+        log.warning(
+            "CDC_WEB_HOST=%s: the web server listens beyond this machine, and /metrics, /stats, "
+            "/lag and /dashboard have no authentication (firewall it, or put a proxy in front)",
+            settings.web_host,
+        )
+    return {
+        "web_enabled": settings.web_enabled,
+        "web_bind": settings.web_host,
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "web_router_enabled": False,
+        "web_tables_enabled": False,
+        "web_stats_enabled": False,
+        "web_graph_enabled": False,
+        "web_metrics_enabled": False,
+    }
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name, or "" (every interface): assume it is reachable
+        return False
 
 
 def add_views(app: faust.App, metrics: ReplicationMetrics, settings: Settings, group: str) -> None:

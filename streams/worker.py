@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from streams.app import create_app, group_for
 from streams.kafka import Kafka
+from streams.logs import configure_worker_logging
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_stores
@@ -48,9 +49,7 @@ async def prepare_until_ready(settings: Settings, store_names: Sequence[str]) ->
 
 def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "info") -> None:
     """Blocks until SIGTERM or SIGINT; the batch in flight is abandoned, never acked past."""
-    logging.basicConfig(
-        level=loglevel.upper().replace("CRIT", "CRITICAL").replace("WARN", "WARNING")
-    )
+    configure_worker_logging(loglevel, settings.secret_values())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     if not _run_cancellable(loop, prepare_until_ready(settings, store_names)):

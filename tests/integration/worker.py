@@ -24,11 +24,17 @@ from tests.support import assert_store_matches, batches_of
 
 class WorkerProcess:
     def __init__(
-        self, services: Services, settings: Settings, log: Path, sinks: str = "redis,dynamodb"
+        self,
+        services: Services,
+        settings: Settings,
+        log: Path,
+        sinks: str = "redis,dynamodb",
+        loglevel: str = "info",
     ) -> None:
         self.env = services.env(settings) | {"PYTHONUNBUFFERED": "1"}
         self.log = log
         self.sinks = sinks
+        self.loglevel = loglevel
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
@@ -42,7 +48,7 @@ class WorkerProcess:
                     "--sinks",
                     self.sinks,
                     "--loglevel",
-                    "info",
+                    self.loglevel,
                 ],
                 env=self.env,
                 stdout=out,
