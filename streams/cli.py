@@ -21,7 +21,7 @@ from streams.arguments import (
 )
 from streams.errors import ReplicatorError
 from streams.failures import FAILURES, describe_failure
-from streams.logs import quiet_client_logs
+from streams.logs import KafkaCauses, kafka_causes_kept
 from streams.settings import Settings, load_settings
 from streams.snapshot_sources import SOURCES, add_source_arguments, part_argument
 from streams.stores import STORE_NAMES
@@ -30,11 +30,16 @@ Handler = Callable[[Settings, argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "worker":  # it logs, and sets its logging up itself
+        return run_command(args, None)
+    with kafka_causes_kept() as kafka_causes:
+        return run_command(args, kafka_causes)
+
+
+def run_command(args: argparse.Namespace, kafka_causes: KafkaCauses | None) -> int:
     """The one error boundary: what a user can cause or meet (bad settings or arguments, a
     service down, a missing file) is one line and exit code 2; a bug keeps its traceback."""
-    args = build_parser().parse_args(argv)
-    if args.command != "worker":  # the worker sets up its own logging
-        quiet_client_logs()
     settings: Settings | None = None
     try:
         settings = load_settings()
@@ -42,7 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReplicatorError as exc:
         message = str(exc)
     except FAILURES as exc:
-        message = describe_failure(exc, settings.kafka_bootstrap_servers if settings else "")
+        servers = settings.kafka_bootstrap_servers if settings else ""
+        message = describe_failure(exc, servers, kafka_causes.last if kafka_causes else None)
     except KeyboardInterrupt:
         return 130
     print(f"error: {message}", file=sys.stderr)

@@ -16,9 +16,16 @@ SERVICE_ERRORS = (KafkaError, RedisError, BotoCoreError, ClientError)
 FAILURES = (*SERVICE_ERRORS, OSError)
 
 
-def describe_failure(exc: BaseException, kafka_servers: str = "") -> str:
-    """One line for `exc` (one of FAILURES), naming the service or the file."""
-    return " ".join(_describe(exc, kafka_servers).split())  # never a second line
+def describe_failure(
+    exc: BaseException, kafka_servers: str = "", kafka_cause: BaseException | None = None
+) -> str:
+    """One line for `exc` (one of FAILURES), naming the service or the file. `kafka_cause` is
+    what aiokafka logged before "Unable to bootstrap" (it does not chain it)."""
+    if isinstance(exc, KafkaConnectionError) and kafka_cause is not None:
+        line = f"cannot reach {_kafka(kafka_servers)}: {kafka_cause}"
+    else:
+        line = _describe(exc, kafka_servers)
+    return " ".join(line.split())  # never a second line
 
 
 def _describe(exc: BaseException, kafka_servers: str) -> str:
@@ -30,7 +37,7 @@ def _describe(exc: BaseException, kafka_servers: str) -> str:
 
 def _service(exc: BaseException, kafka_servers: str) -> str | None:
     if isinstance(exc, KafkaError):
-        return f"Kafka at {kafka_servers} (CDC_KAFKA_BOOTSTRAP_SERVERS)"
+        return _kafka(kafka_servers)
     if isinstance(exc, RedisError):
         return "Redis"
     if isinstance(exc, BotoCoreError | ClientError):
@@ -43,3 +50,7 @@ def _unreachable(exc: BaseException) -> bool:
         return False
     unreachable = (KafkaConnectionError, RedisConnectionError, RedisTimeoutError)
     return isinstance(exc, (*unreachable, BotoConnectionError))
+
+
+def _kafka(servers: str) -> str:
+    return f"Kafka at {servers} (CDC_KAFKA_BOOTSTRAP_SERVERS)"

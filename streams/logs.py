@@ -1,7 +1,8 @@
 """Logging for the worker and the short commands: levels, and no secret in any line."""
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 LEVELS = {
@@ -26,10 +27,32 @@ def configure_worker_logging(loglevel: str, secrets: Sequence[str]) -> None:
     scrub_secrets(secrets)
 
 
-def quiet_client_logs() -> None:
-    """For the short commands: a failure is named once, in the CLI's one error line; aiokafka
-    would log it again (without logging configured, its errors reach stderr)."""
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+class KafkaCauses(logging.Handler):
+    """For the short commands: keeps, instead of printing, the errors aiokafka logs rather than
+    raises. Its bootstrap logs why each broker failed (refused, TLS, a wrong SASL password) and
+    raises only "Unable to bootstrap"; the CLI's one error line names the logged cause."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last: BaseException | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        errors = [arg for arg in args if isinstance(arg, BaseException)]
+        if errors:
+            self.last = errors[-1]
+
+
+@contextmanager
+def kafka_causes_kept() -> Iterator[KafkaCauses]:
+    causes, logger = KafkaCauses(), logging.getLogger("aiokafka")
+    logger.addHandler(causes)
+    logger.propagate = False  # without logging configured, its errors would reach stderr
+    try:
+        yield causes
+    finally:
+        logger.removeHandler(causes)
+        logger.propagate = True
 
 
 def scrub_secrets(secrets: Sequence[str]) -> None:

@@ -25,6 +25,7 @@ from connectors.source import Part, SourceProblem
 from streams.errors import ConfigError, ReplicatorError
 from streams.failures import FAILURES, describe_failure
 from streams.kafka import Kafka
+from streams.logs import kafka_causes_kept
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.snapshot import (
@@ -185,17 +186,18 @@ def _part_main(settings: Settings, args: argparse.Namespace, part: Part, checkpo
     the parent how far it got."""
     _exit_with_parent()
     code = 0
-    try:
-        asyncio.run(snapshot_part(settings, args, part, Checkpoint(checkpoint)))
-    except KeyboardInterrupt:
-        code = 130
-    except ReplicatorError as exc:
-        print(f"error: part {part}: {exc}", file=sys.stderr)
-        code = 2
-    except FAILURES as exc:
-        failure = describe_failure(exc, settings.kafka_bootstrap_servers)
-        print(f"error: part {part}: {failure}", file=sys.stderr)
-        code = 2
+    with kafka_causes_kept() as kafka_causes:
+        try:
+            asyncio.run(snapshot_part(settings, args, part, Checkpoint(checkpoint)))
+        except KeyboardInterrupt:
+            code = 130
+        except ReplicatorError as exc:
+            print(f"error: part {part}: {exc}", file=sys.stderr)
+            code = 2
+        except FAILURES as exc:
+            failure = describe_failure(exc, settings.kafka_bootstrap_servers, kafka_causes.last)
+            print(f"error: part {part}: {failure}", file=sys.stderr)
+            code = 2
     sys.exit(code)
 
 

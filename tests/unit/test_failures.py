@@ -1,0 +1,49 @@
+import logging
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
+from botocore.exceptions import ClientError, EndpointConnectionError
+from redis.exceptions import AuthenticationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from streams.failures import describe_failure
+from streams.logs import kafka_causes_kept
+
+DENIED: Any = {"Error": {"Code": "AccessDeniedException", "Message": "no"}}
+
+
+@pytest.mark.parametrize(
+    ("exc", "line"),
+    [
+        (RedisConnectionError("Error 111 connecting to h:1."), "cannot reach Redis: Error 111 "
+         "connecting to h:1."),
+        (AuthenticationError("invalid password"), "Redis: invalid password"),
+        (EndpointConnectionError(endpoint_url="http://h:1/"), "cannot reach DynamoDB: Could not "
+         'connect to the endpoint URL: "http://h:1/"'),
+        (ClientError(DENIED, "PutItem"), "DynamoDB: An error occurred (AccessDeniedException) "
+         "when calling the PutItem operation: no"),
+        (FileNotFoundError(2, "No such file or directory", "f"),
+         "[Errno 2] No such file or directory: 'f'"),
+        (KafkaConnectionError("Unable to bootstrap"), "cannot reach Kafka at h:1 "
+         "(CDC_KAFKA_BOOTSTRAP_SERVERS): KafkaConnectionError: Unable to bootstrap"),
+        (OSError("two\nlines"), "two lines"),
+    ],
+)  # fmt: skip
+def test_a_failure_is_one_line_naming_the_service(exc: BaseException, line: str) -> None:
+    assert describe_failure(exc, "h:1") == line
+
+
+def test_kafka_names_the_cause_it_logged_instead_of_raising() -> None:
+    aiokafka = logging.getLogger("aiokafka")
+    with kafka_causes_kept() as causes:
+        aiokafka.getChild("client").error(
+            'Unable connect to "%s:%s": %s', "h", 1, SaslAuthenticationFailed("bad credentials")
+        )
+        assert not aiokafka.propagate  # kept, not printed
+    assert aiokafka.propagate and causes not in aiokafka.handlers
+    line = describe_failure(KafkaConnectionError("Unable to bootstrap"), "h:1", causes.last)
+    assert line == (
+        "cannot reach Kafka at h:1 (CDC_KAFKA_BOOTSTRAP_SERVERS): "
+        "[Error 58] SaslAuthenticationFailed: bad credentials"
+    )
