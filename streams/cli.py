@@ -21,6 +21,7 @@ from streams.arguments import (
 )
 from streams.errors import ReplicatorError
 from streams.failures import FAILURES, describe_failure
+from streams.logs import LEVELS as LOG_LEVELS
 from streams.logs import KafkaCauses, kafka_causes_kept
 from streams.settings import Settings, load_settings
 from streams.snapshot_sources import SOURCES, add_source_arguments, part_argument
@@ -77,9 +78,7 @@ def _add_replication_commands(sub: Subcommands) -> None:
     worker.add_argument(
         "--sinks", type=store_list, default=list(STORE_NAMES), help="redis,dynamodb"
     )
-    worker.add_argument(
-        "--loglevel", default="info", choices=["crit", "error", "warn", "info", "debug"]
-    )
+    worker.add_argument("--loglevel", default="info", choices=list(LOG_LEVELS))
     worker.set_defaults(handler=cmd_worker)
 
     init = sub.add_parser("init", help="create the topics and DynamoDB tables if missing")
