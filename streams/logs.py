@@ -46,12 +46,15 @@ class KafkaCauses(logging.Handler):
 @contextmanager
 def kafka_causes_kept() -> Iterator[KafkaCauses]:
     causes, logger = KafkaCauses(), logging.getLogger("aiokafka")
+    level = logger.level  # the stack's readiness probe silences aiokafka
     logger.addHandler(causes)
+    logger.setLevel(logging.WARNING)
     logger.propagate = False  # without logging configured, its errors would reach stderr
     try:
         yield causes
     finally:
         logger.removeHandler(causes)
+        logger.setLevel(level)
         logger.propagate = True
 
 

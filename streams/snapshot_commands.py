@@ -29,13 +29,16 @@ async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
             summary = await snapshot_part(
                 settings, args, parts[0], checkpoints.of(parts[0]), progress.snapshot
             )
-            failed: list[str] = []
+            failed: dict[Part, int] = {}
         else:
             summary, failed = await run_parts(settings, args, checkpoints, parts, progress.snapshot)
     print_summary(summary, [checkpoints.problems_of(part) for part in parts], len(parts))
-    for failure in failed:
-        print(f"  {failure}; --resume continues every part from its checkpoint", file=sys.stderr)
-    return 1 if failed else 0
+    for part, code in failed.items():
+        print(f"  part {part} exited with {code}; --resume continues every part from its "
+              "checkpoint", file=sys.stderr)  # fmt: skip
+    if not failed:
+        return 0
+    return 2 if set(failed.values()) == {2} else 1  # 2: each named its cause in one line
 
 
 def _parts(args: argparse.Namespace) -> list[Part]:

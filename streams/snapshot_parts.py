@@ -122,8 +122,9 @@ async def run_parts(
     checkpoints: PartCheckpoints,
     parts: Sequence[Part],
     on_progress: Progress,
-) -> tuple[SnapshotSummary, list[str]]:
-    """Each part in a process of its own; the summed summary and what went wrong, if anything."""
+) -> tuple[SnapshotSummary, dict[Part, int]]:
+    """Each part in a process of its own; the summed summary, and the exit code of each part
+    that failed."""
     context = multiprocessing.get_context("spawn")  # no inherited event loop, threads or sockets
     processes = [
         context.Process(
@@ -144,11 +145,11 @@ async def run_parts(
         _stop(processes)
     summary = _summed(checkpoints, parts, time.monotonic() - started)
     on_progress(summary)
-    failed = [
-        f"part {part} exited with {process.exitcode}"
+    failed = {
+        part: 1 if process.exitcode is None else process.exitcode
         for part, process in zip(parts, processes, strict=True)
         if process.exitcode != 0
-    ]
+    }
     return summary, failed
 
 

@@ -172,3 +172,14 @@ def run_cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
     return subprocess.run([sys.executable, "-m", "streams.cli", *argv], env=clean | env,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
+def test_snapshot_parts_that_cannot_reach_kafka_exit_2_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "events.jsonl").write_bytes(upsert("o", "p", 1).to_json() + b"\n")
+    argv = [arg.replace("{tmp}", str(tmp_path)) for arg in [*JSONL, "--workers", "2"]]
+    done = run_cli(argv, services_down())
+    assert done.returncode == 2, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert sorted(line.split(":")[1] for line in errors) == [" part 1/2", " part 2/2"]
+    assert all("cannot reach Kafka" in line for line in errors), done.stderr
+    assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr

@@ -1,4 +1,5 @@
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,14 +35,27 @@ def test_a_failure_is_one_line_naming_the_service(exc: BaseException, line: str)
     assert describe_failure(exc, "h:1") == line
 
 
-def test_kafka_names_the_cause_it_logged_instead_of_raising() -> None:
+@pytest.fixture
+def aiokafka_silenced() -> Iterator[logging.Logger]:
+    """aiokafka's logger as the stack's readiness probe leaves it (and as it was, after)."""
     aiokafka = logging.getLogger("aiokafka")
+    level = aiokafka.level
+    aiokafka.setLevel(logging.CRITICAL)
+    yield aiokafka
+    aiokafka.setLevel(level)
+
+
+def test_kafka_names_the_cause_it_logged_instead_of_raising(
+    aiokafka_silenced: logging.Logger,
+) -> None:
+    aiokafka = aiokafka_silenced
     with kafka_causes_kept() as causes:
         aiokafka.getChild("client").error(
             'Unable connect to "%s:%s": %s', "h", 1, SaslAuthenticationFailed("bad credentials")
         )
         assert not aiokafka.propagate  # kept, not printed
     assert aiokafka.propagate and causes not in aiokafka.handlers
+    assert aiokafka.level == logging.CRITICAL
     line = describe_failure(KafkaConnectionError("Unable to bootstrap"), "h:1", causes.last)
     assert line == (
         "cannot reach Kafka at h:1 (CDC_KAFKA_BOOTSTRAP_SERVERS): "
