@@ -51,6 +51,12 @@ async def get_item(
     missing = set(spec.key_attributes) - set(key)
     if missing:
         raise ConfigError(f"give every key attribute: missing {', '.join(sorted(missing))}")
+    unknown = set(key) - set(spec.key_attributes)
+    if unknown:
+        raise ConfigError(
+            f"{', '.join(sorted(unknown))}: not a key attribute of {table!r} "
+            f"(its key: {', '.join(spec.key_attributes)})"
+        )
     store = open_store(settings, store_name)
     try:
         return await store.get(table, key)

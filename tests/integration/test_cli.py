@@ -115,6 +115,7 @@ ONE_LINE_ERRORS = [
      "cannot reach Redis"),
     ("get-empty-key", ["get", "--store", "dynamodb", "opponents", "owner_id=", "opponent_id=p"],
      {}, "owner_id: a key attribute's value must not be empty"),
+    ("get-extra-key", [*GET, "owner=o"], {}, "owner: not a key attribute of 'opponents'"),
     ("list-limit-0", ["list", "--store", "redis", "opponents", "o", "--limit", "0"], {},
      "--limit: must be at least 1, got 0"),
     ("list-limit-negative", ["list", "--store", "redis", "opponents", "o", "--limit", "-1"], {},
