@@ -182,7 +182,8 @@ class DynamoDBStore:
         data = None
         if DELETED_ATTR not in raw:
             data = {k: v for k, v in _as_item(raw).items() if k not in spec.key_attributes}
-        return item_id, StoredItem(raw[VERSION_ATTR]["S"], data)
+        # An item written before the replicator has no version: "" sorts before every token.
+        return item_id, StoredItem(raw.get(VERSION_ATTR, {}).get("S", ""), data)
 
     @staticmethod
     def _key(spec: TableSpec, item: ItemId) -> dict[str, Any]:

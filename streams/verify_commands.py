@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.source import SnapshotSource
+from streams.errors import ConfigError
 from streams.events import ChangeEvent, ItemId
 from streams.kafka import Kafka
 from streams.publisher import Publisher
@@ -17,7 +18,7 @@ from streams.verify import DriftHandler, VerifyReport, verify_table
 
 
 async def verify(settings: Settings, args: argparse.Namespace) -> int:
-    tables = [args.table] if args.table else list(settings.tables)
+    tables = [_declared(settings, args.table)] if args.table else list(settings.tables)
     async with Publisher(
         Kafka.of(settings), settings.topic, settings.tables, "verify"
     ) as publisher:
@@ -31,6 +32,13 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
             reports = [await verify_stores(settings, table, args, publish) for table in tables]
     print_reports(reports, args.json)
     return 0 if all(r.drifted == 0 for r in reports) else 1
+
+
+def _declared(settings: Settings, table: str) -> str:
+    if table not in settings.tables:
+        declared = ", ".join(settings.tables)
+        raise ConfigError(f"table {table!r} is not declared in CDC_TABLES (declared: {declared})")
+    return table
 
 
 async def verify_stores(
@@ -92,3 +100,8 @@ def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
         for kind, drifts in report.samples.items():
             for drift in drifts:
                 print(f"  {kind}: {json.dumps(drift.as_json()['key'], ensure_ascii=False)}")
+        for failure in report.unrepairable:
+            print(f"  could not republish {failure}")
+        if report.counts["unrepairable"]:
+            print(f"  {report.counts['unrepairable']} items could not be republished; "
+                  "the others were")  # fmt: skip
