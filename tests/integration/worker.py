@@ -29,6 +29,7 @@ class WorkerProcess:
         self.env = services.env(settings) | {"PYTHONUNBUFFERED": "1"}
         self.log = log
         self.sinks = sinks
+        self.cwd: Path | None = None  # None: this process's working directory
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
@@ -45,6 +46,7 @@ class WorkerProcess:
                     "info",
                 ],
                 env=self.env,
+                cwd=self.cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

@@ -79,3 +79,11 @@ def test_redact_url_hides_the_password() -> None:
 def test_table_declarations_are_checked(spec: dict[str, str], error: str) -> None:
     with pytest.raises(ValueError, match=error):
         TableSpec.model_validate(spec)
+
+
+def test_the_worker_data_dir_follows_the_stack_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().data_dir == ".stack/worker"
+    monkeypatch.setenv("CDC_STACK_DIR", "/srv/cdc")
+    assert load_settings().data_dir == "/srv/cdc/worker"
+    monkeypatch.setenv("CDC_DATA_DIR", "/var/lib/cdc")
+    assert load_settings().data_dir == "/var/lib/cdc"
