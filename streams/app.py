@@ -88,7 +88,7 @@ def create_app(
     @app.task
     async def replicate() -> None:
         stores = open_stores()
-        replicator = Replicator(settings.tables, stores, dlq, backoff)
+        replicator = Replicator(settings.tables, stores, dlq, backoff, metrics.retried)
         try:
             await run_with(BatchIntake(settings, group_id, replicator, on_batch), fatal)
         finally:
