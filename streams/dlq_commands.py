@@ -147,7 +147,7 @@ async def replay_letters(settings: Settings, discard: Collection[str] = ()) -> R
         await keeper.start()
         try:
             async for fetched in letter_batches(settings, replay_group(settings)):
-                events, kept = _sort_out(fetched.letters, settings, discard, summary)
+                events, kept = sort_letters(fetched.letters, settings, discard, summary)
                 summary.republished += await publisher.publish(events, checked=True)
                 sent = [
                     await keeper.send(settings.dlq_topic, value, key=key, headers=headers)
@@ -161,7 +161,7 @@ async def replay_letters(settings: Settings, discard: Collection[str] = ()) -> R
     return summary
 
 
-def _sort_out(
+def sort_letters(
     letters: list[Letter], settings: Settings, discard: Collection[str], summary: ReplaySummary
 ) -> tuple[list[ChangeEvent], list[tuple[bytes | None, bytes | None, list[Any]]]]:
     """The events to republish and the letters to keep; counts all three outcomes."""
