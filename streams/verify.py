@@ -127,7 +127,10 @@ def _versioned(item: ItemId, stored: StoredItem, spec: TableSpec) -> StoredItem:
     if stored.version != UNVERSIONED:
         return stored
     source_item = SourceItem(item.table, item.key(spec), stored.data or {})
-    return StoredItem(snapshot_version(source_item, "dynamodb").token(), stored.data)
+    try:
+        return StoredItem(snapshot_version(source_item, "dynamodb").token(), stored.data)
+    except ValueError:  # a value JSON cannot carry (binary): compared, and named if repaired
+        return stored
 
 
 def _count_live(report: VerifyReport, redis: StoredItem | None, dynamo: StoredItem | None) -> None:
@@ -180,7 +183,7 @@ class DriftHandler:
         others are repaired all the same."""
         try:
             event = repair_event(drift, self.spec, self.tables, self.prefer)
-        except InvalidEventError as exc:
+        except (InvalidEventError, ValueError) as exc:  # ValueError: no version, binary data
             report.counts["unrepairable"] += 1
             if len(report.unrepairable) < SAMPLES:
                 report.unrepairable.append(f"{json.dumps(list(drift.item))}: {exc}")

@@ -89,9 +89,15 @@ async def verify_source(settings: Settings, args: argparse.Namespace, publish: A
     return report
 
 
+def _shown(value: object) -> object:
+    """A value JSON has no type for (a DynamoDB set or binary), as a reader can tell it."""
+    return sorted(value, key=repr) if isinstance(value, set | frozenset) else repr(value)
+
+
 def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
     if as_json:
-        print(json.dumps([r.as_json() for r in reports], ensure_ascii=False, indent=2))
+        shown = [r.as_json() for r in reports]
+        print(json.dumps(shown, ensure_ascii=False, indent=2, default=_shown))
         return
     for report in reports:
         verdict = "agree" if report.drifted == 0 else f"DRIFT ({report.drifted} items)"
