@@ -61,7 +61,7 @@ def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "
         return
     worker: faust.Worker | None = None
     refused: list[AccessRefusedError] = []
-    stopping: list[asyncio.Future[None]] = []
+    stopping: list[asyncio.Future[None]] = []  # referenced, so the stop is not collected
 
     async def crash(exc: BaseException) -> None:
         # Exit non-zero so a supervisor restarts us; the batch was not acked, so it is retried.
