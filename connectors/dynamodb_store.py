@@ -16,10 +16,17 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    ParamValidationError,
+    PartialCredentialsError,
+)
 
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome
 from connectors.values import plain
+from streams.errors import AccessRefusedError
 from streams.events import ChangeEvent, ItemId
 from streams.tables import TableSpec
 
@@ -182,7 +189,8 @@ class DynamoDBStore:
         data = None
         if DELETED_ATTR not in raw:
             data = {k: v for k, v in _as_item(raw).items() if k not in spec.key_attributes}
-        return item_id, StoredItem(raw[VERSION_ATTR]["S"], data)
+        # An item written before the replicator has no version: "" sorts before every token.
+        return item_id, StoredItem(raw.get(VERSION_ATTR, {}).get("S", ""), data)
 
     @staticmethod
     def _key(spec: TableSpec, item: ItemId) -> dict[str, Any]:
@@ -235,7 +243,30 @@ def is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and error_code(exc) == "ValidationException"
 
 
+# Credentials or permissions refused: an operator must fix them, retrying cannot.
+ACCESS_DENIED_CODES = frozenset({
+    "UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException",
+    "SignatureDoesNotMatch", "IncompleteSignatureException", "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException", "AccessDeniedException", "ExpiredTokenException",
+})  # fmt: skip
+
+
+def is_access_refused(exc: BaseException) -> bool:
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return True
+    if not isinstance(exc, ClientError):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error_code(exc) in ACCESS_DENIED_CODES or status in (401, 403)
+
+
+def access_refused(exc: BaseException) -> AccessRefusedError:
+    return AccessRefusedError("dynamodb", exc)
+
+
 def _count(outcome: WriteOutcome, item: ItemId, event: ChangeEvent, result: object) -> None:
+    if isinstance(result, BaseException) and is_access_refused(result):
+        raise access_refused(result) from result
     if result is True:
         outcome.applied += 1
     elif result is False:

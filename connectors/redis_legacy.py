@@ -108,18 +108,18 @@ class RedisLegacySource:
         """A page's owners in key order; each chunk's cursor names the last owner it completes,
         so a resumed run repeats at most one chunk. Two round trips per chunk: all members
         (pipelined ZRANGE), then all metadata (pipelined MGET)."""
-        owners = [(key, self.layout.owner_of(key, self.spec)) for key in keys]
+        owners = [(key, *self._owner_of(key)) for key in keys]
         pipe = self.client.pipeline(transaction=False)
-        for key, owner in owners:
+        for key, owner, _ in owners:
             if owner is not None:
                 pipe.zrange(key, 0, self.max_members - 1, withscores=True)
         slices = iter(await pipe.execute())
         rows: list[tuple[str, str, float]] = []
         problems: list[SourceProblem] = []
         done: str | None = None
-        for key, owner in owners:
+        for key, owner, problem in owners:
             if owner is None:
-                problems.append(SourceProblem(key, "key does not match the zset pattern"))
+                problems.append(SourceProblem(_printable(key), problem))
             else:
                 members = next(slices)
                 rows.extend((owner, _text(pair[0]), float(pair[1])) for pair in members)
@@ -140,6 +140,15 @@ class RedisLegacySource:
             yield await self._convert_rows(
                 Chunk(problems=problems, cursor=_cursor(scan, done)), rows
             )
+
+    def _owner_of(self, key: str) -> tuple[str | None, str]:
+        """The owner a sorted-set key names, or None and what is wrong with the key."""
+        owner = self.layout.owner_of(key, self.spec)
+        if owner is None:
+            return None, "key does not match the zset pattern"
+        if not _is_utf8(owner):  # keys are text in every event and store
+            return None, "owner in the sorted-set key is not UTF-8"
+        return owner, ""
 
     async def _rest_of(self, key: str, owner: str, cursor: str) -> AsyncIterator[Chunk]:
         start = self.max_members

@@ -25,6 +25,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome
 from connectors.values import plain
+from streams.errors import AccessRefusedError
 from streams.events import ChangeEvent, ItemId
 from streams.tables import TableSpec
 
@@ -45,6 +46,15 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     rexc.OutOfMemoryError,
     rexc.NoScriptError,
     OSError,
+)
+
+
+# Not worth waiting out: wrong password, or an ACL that denies us. Checked before
+# TRANSIENT_ERRORS, whose ConnectionError they subclass.
+ACCESS_ERRORS: tuple[type[Exception], ...] = (
+    rexc.AuthenticationError,
+    rexc.AuthorizationError,
+    rexc.NoPermissionError,
 )
 
 
@@ -132,6 +142,8 @@ class RedisStore:
             sha = await self._script()
             replies = await self._run(sha, [self._script_call(group) for group in groups])
             results = await self._isolate_failures(sha, groups, replies)
+        except ACCESS_ERRORS as exc:
+            raise _refused(exc) from exc
         except TRANSIENT_ERRORS as exc:
             return WriteOutcome(retry=dict(batch), cause=exc)
         for group, group_results in zip(groups, results, strict=True):
@@ -200,6 +212,8 @@ class RedisStore:
     ) -> None:
         if isinstance(result, rexc.NoScriptError):
             self._sha = None
+        if isinstance(result, ACCESS_ERRORS):
+            raise _refused(result) from result
         if isinstance(result, TRANSIENT_ERRORS):
             outcome.retry[item] = event
             outcome.cause = result
@@ -266,6 +280,10 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _refused(exc: Exception) -> AccessRefusedError:
+    return AccessRefusedError("redis", exc)
 
 
 def _chunks(writes: list[Write]) -> list[list[Write]]:

@@ -2,6 +2,7 @@
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -44,6 +45,8 @@ def create_app(
     `on_fatal` is called with an unexpected error (a bug, not a store being down): Faust would
     otherwise leave a dead task in a live worker, consuming nothing and looking healthy.
     """
+    # Faust creates the datadir but not its parents: a worker may start in any folder.
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     app = faust.App(
         group_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
@@ -82,7 +85,7 @@ def create_app(
     @app.task
     async def replicate() -> None:
         stores = open_stores()
-        replicator = Replicator(settings.tables, stores, dlq, backoff)
+        replicator = Replicator(settings.tables, stores, dlq, backoff, metrics.retried)
         try:
             await run_with(BatchIntake(settings, group_id, replicator, on_batch), fatal)
         finally:

@@ -3,14 +3,18 @@
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from connectors.sink import Batch, Store, WriteOutcome
 from streams.retry import Backoff
 
 log = logging.getLogger(__name__)
+OnRetry = Callable[[str], None]  # called with the store's name at every retry, as it happens
 
 
-async def write_until_done(store: Store, batch: Batch, backoff: Backoff) -> WriteOutcome:
+async def write_until_done(
+    store: Store, batch: Batch, backoff: Backoff, on_retry: OnRetry | None = None
+) -> WriteOutcome:
     """Every write in `batch` ends applied, stale or rejected; none is left behind.
 
     Only the writes that met a transient failure are tried again, so a store that is down
@@ -32,6 +36,8 @@ async def write_until_done(store: Store, batch: Batch, backoff: Backoff) -> Writ
                 "%s: %d writes failed transiently (%r); attempt %d, retrying in %.2fs",
                 store.name, len(pending), outcome.cause, attempt, delay,
             )  # fmt: skip
+            if on_retry is not None:
+                on_retry(store.name)  # a store down for an hour shows at once, not after
             await asyncio.sleep(delay)
     done.retries = attempt
     done.seconds = time.monotonic() - started

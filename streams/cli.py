@@ -19,6 +19,7 @@ from streams.arguments import (
     positive_number,
     store_list,
 )
+from streams.dlq import REASONS
 from streams.errors import ReplicatorError
 from streams.failures import FAILURES, describe_failure
 from streams.logs import LEVELS as LOG_LEVELS
@@ -163,6 +164,8 @@ def _add_operations_commands(sub: Subcommands) -> None:
     dlq.add_argument("action", choices=["list", "replay"])
     dlq.add_argument("--limit", type=positive_int, default=50, help="list at most this many")
     dlq.add_argument("--json", action="store_true")
+    dlq.add_argument("--discard", action="append", default=[], choices=REASONS, metavar="REASON",
+                     help="replay: drop the letters failing for REASON (repeatable)")  # fmt: skip
     dlq.set_defaults(handler=cmd_dlq)
 
     rebuild = sub.add_parser("rebuild", help="replay the topic into one store, then stop")
@@ -276,9 +279,7 @@ def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
     from streams.dlq_commands import list_letters, replay_letters  # noqa: PLC0415
 
     if args.action == "replay":
-        summary = asyncio.run(replay_letters(settings))
-        print(f"read {summary.read} dead letters: {summary.republished} now pass and were "
-              f"republished, {summary.still_invalid} still invalid")  # fmt: skip
+        print(asyncio.run(replay_letters(settings, args.discard)).describe())
         return 0
     letters = asyncio.run(list_letters(settings, args.limit))
     for letter in letters:

@@ -25,5 +25,14 @@ class TransientStoreError(ReplicatorError):
     retriable = True
 
 
+class AccessRefusedError(ReplicatorError):
+    """A store refused our credentials or permissions: retrying cannot help, an operator must
+    fix them. The worker stops (non-zero exit) so that a supervisor pages someone."""
+
+    def __init__(self, store: str, cause: BaseException) -> None:
+        detail = " ".join(str(cause).split())[:300]  # one line, whatever the server answered
+        super().__init__(f"{store} refused access ({type(cause).__name__}: {detail})")
+
+
 class StackError(ReplicatorError):
     """A local service failed to start or answer."""

@@ -21,6 +21,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from streams.errors import AccessRefusedError
 from streams.kafka import Kafka
 from streams.replicator import BatchReport, Replicator
 from streams.settings import Settings
@@ -127,6 +128,9 @@ async def run_with(intake: BatchIntake, on_fatal: OnFatal) -> None:
         await intake.run()
     except asyncio.CancelledError:
         raise
+    except AccessRefusedError as exc:  # an operator's matter: one line, then stop
+        log.critical("replication stopped: %s; nothing was committed past it", exc)
+        await on_fatal(exc)
     except Exception as exc:  # noqa: BLE001 - any bug must stop the worker, loudly
         log.critical("replication stopped by an unexpected error; nothing was committed past it")
         await on_fatal(exc)

@@ -52,14 +52,18 @@ class ReplicationMetrics:
             for name, count in (("applied", outcome.applied), ("stale", outcome.stale)):
                 self.writes.labels(store, name).inc(count)
                 self.totals[f"{store}.{name}"] += count
-            self.retries.labels(store).inc(outcome.retries)
-            self.totals[f"{store}.retries"] += outcome.retries
             self.apply_seconds.labels(store).observe(outcome.seconds)
         for letter in report.dead_letters:
             self.dead_letters.labels(letter.reason).inc()
             self.totals["dead_letters"] += 1
             self.totals[f"dead_letters.{letter.reason}"] += 1
         self.status = "running"
+
+    def retried(self, store: str) -> None:
+        """One retry of a transient failure, counted as it happens (a batch may take hours)."""
+        self.retries.labels(store).inc()
+        self.totals[f"{store}.retries"] += 1
+        self.status = "retrying"  # until a batch is done
 
     def set_lag(self, partitions: list[PartitionLag], now_ms: int) -> None:
         if self.status == "starting":

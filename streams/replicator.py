@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connectors.sink import Store, WriteOutcome
-from streams.apply import write_until_done
+from streams.apply import OnRetry, write_until_done
 from streams.dlq import DeadLetter, DeadLetterTopic
 from streams.errors import InvalidEventError
 from streams.events import ChangeEvent, decode_event
@@ -44,18 +44,23 @@ class Replicator:
         stores: Sequence[Store],
         dead_letters: DeadLetterTopic,
         backoff: Backoff | None = None,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.tables = dict(tables)
         self.stores = list(stores)
         self.dead_letters = dead_letters
         self.backoff = backoff or Backoff()
+        self.on_retry = on_retry
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
         decoded, letters = self.decode(records)
         winners = coalesce((event for event, _ in decoded), self.tables)
         report = BatchReport(records=len(records), items=len(winners))
         results = await asyncio.gather(
-            *(write_until_done(store, winners, self.backoff) for store in self.stores)
+            *(
+                write_until_done(store, winners, self.backoff, self.on_retry)
+                for store in self.stores
+            )
         )
         report.outcomes = {
             store.name: result for store, result in zip(self.stores, results, strict=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from streams.errors import ConfigError
@@ -74,8 +74,10 @@ class Settings(BaseSettings):
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
-    data_dir: str = ".stack/worker"
     stack_dir: str = ".stack"
+    # The worker's own state (Faust's datadir); empty: `<stack_dir>/worker`. After stack_dir,
+    # which its validator reads.
+    data_dir: str = Field(default="", validate_default=True)
     cache_dir: str = ".cache"
     kafka_version: str = "3.9.1"
 
@@ -95,6 +97,11 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("declare at least one table")
         return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _under_stack_dir(cls, value: str, info: ValidationInfo) -> str:
+        return value or str(Path(info.data.get("stack_dir", ".stack")) / "worker")
 
     @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
     @classmethod

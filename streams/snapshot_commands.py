@@ -4,8 +4,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
 from connectors.redis_legacy import seed_legacy
 from connectors.source import WHOLE, Part
 from streams.errors import ConfigError
@@ -13,7 +11,7 @@ from streams.progress import progress_reporter
 from streams.settings import Settings
 from streams.snapshot import SnapshotSummary
 from streams.snapshot_parts import PartCheckpoints, run_parts, snapshot_part
-from streams.snapshot_sources import default_checkpoint, layout, open_source
+from streams.snapshot_sources import default_checkpoint, layout, legacy_client, open_source
 
 
 async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
@@ -76,7 +74,7 @@ def print_summary(summary: SnapshotSummary, problems: list[Path], processes: int
 
 async def seed(settings: Settings, args: argparse.Namespace) -> int:
     spec = settings.table(args.table)
-    client = aioredis.from_url(args.legacy_url or settings.redis_url)
+    client = legacy_client(settings, args.legacy_url)
     try:
         count = await seed_legacy(
             client, spec, owners=args.owners, per_owner=args.per_owner, layout=layout(args)

@@ -47,12 +47,19 @@ def layout(args: argparse.Namespace) -> LegacyLayout:
     )  # fmt: skip
 
 
+def legacy_client(settings: Settings, url: str | None) -> "aioredis.Redis":
+    """The legacy Redis (default CDC_REDIS_URL), with CDC_REDIS_PASSWORD unless the URL holds
+    one: a password need never be on a command line, where `ps` shows it."""
+    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    return aioredis.from_url(url or settings.redis_url, password=password)
+
+
 def open_source(
     settings: Settings, name: str, args: argparse.Namespace, part: Part = WHOLE
 ) -> SnapshotSource:
     spec = settings.table(args.table)
     if name == "redis-legacy":
-        client = aioredis.from_url(args.legacy_url or settings.redis_url)
+        client = legacy_client(settings, args.legacy_url)
         return RedisLegacySource(client, spec, layout(args), chunk_items=args.chunk, part=part)
     if name == "dynamodb":
         segments, page = args.segments, max(1, args.chunk // args.segments)

@@ -5,6 +5,7 @@ Redis item key (a SCAN) is looked up in DynamoDB, which finds what only Redis ho
 count as absent data but keep their versions: a newer tombstone beats an older live item.
 """
 
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,11 +14,18 @@ from typing import Any, Literal
 from connectors.dynamodb_store import DynamoDBStore
 from connectors.redis_store import RedisStore
 from connectors.sink import StoredItem
+from connectors.source import SourceItem
+from streams.errors import InvalidEventError
 from streams.events import ChangeEvent, ItemId, Version, build_event
+from streams.snapshot import snapshot_version
 from streams.tables import TableSpec
 
 Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
 Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs"]
+# What counts as disagreement; the other counts (compared, live items, repairs) are bookkeeping.
+DRIFT_KINDS = ("missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
+               "source_problems")  # fmt: skip
+UNVERSIONED = ""  # an item written before the replicator (no `_v`): older than every version
 SAMPLES = 10
 REPAIR_SUFFIX = "!"  # the least event-id character: the very next version after the tie
 
@@ -66,12 +74,11 @@ class VerifyReport:
     table: str
     counts: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[Drift]] = field(default_factory=dict)
+    unrepairable: list[str] = field(default_factory=list)  # samples: the item, and why
 
     @property
     def drifted(self) -> int:
-        return sum(
-            n for kind, n in self.counts.items() if kind not in {"compared", "redis", "dynamodb"}
-        )
+        return sum(self.counts[kind] for kind in DRIFT_KINDS)
 
     def add(self, drift: Drift) -> None:
         self.counts[drift.kind] += 1
@@ -87,6 +94,7 @@ class VerifyReport:
             "samples": {
                 kind: [d.as_json() for d in drifts] for kind, drifts in self.samples.items()
             },
+            "unrepairable": self.unrepairable,
         }
 
 
@@ -94,9 +102,11 @@ async def drifts(
     redis: RedisStore, dynamo: DynamoDBStore, table: str, report: VerifyReport
 ) -> AsyncIterator[Drift]:
     """Every drifted item of `table`, counting what was compared into `report`."""
+    spec = dynamo.tables[table]
     async for page in dynamo.item_pages(table):
         held = await redis.read_many([item for item, _ in page])
-        for (item, in_dynamo), in_redis in zip(page, held, strict=True):
+        for (item, stored), in_redis in zip(page, held, strict=True):
+            in_dynamo = _versioned(item, stored, spec)
             _count_live(report, in_redis, in_dynamo)
             kind = classify(in_redis, in_dynamo)
             if kind:
@@ -109,6 +119,18 @@ async def drifts(
             kind = classify(in_redis, None)
             if kind:
                 yield Drift(kind, item, in_redis, None)
+
+
+def _versioned(item: ItemId, stored: StoredItem, spec: TableSpec) -> StoredItem:
+    """An item written before the replicator (no `_v`) has the version `snapshot --source
+    dynamodb` gives it: a Redis copy seeded that way agrees, and a repair can republish it."""
+    if stored.version != UNVERSIONED:
+        return stored
+    source_item = SourceItem(item.table, item.key(spec), stored.data or {})
+    try:
+        return StoredItem(snapshot_version(source_item, "dynamodb").token(), stored.data)
+    except ValueError:  # a value JSON cannot carry (binary): compared, and named if repaired
+        return stored
 
 
 def _count_live(report: VerifyReport, redis: StoredItem | None, dynamo: StoredItem | None) -> None:
@@ -142,7 +164,7 @@ async def verify_table(
     async for drift in drifts(redis, dynamo, table, report):
         report.add(drift)
         if on_drift is not None:
-            await on_drift(drift)
+            await on_drift(drift, report)
     return report
 
 
@@ -156,8 +178,17 @@ class DriftHandler:
         self.pending: list[ChangeEvent] = []
         self.repaired = 0
 
-    async def __call__(self, drift: Drift) -> None:
-        self.pending.append(repair_event(drift, self.spec, self.tables, self.prefer))
+    async def __call__(self, drift: Drift, report: VerifyReport) -> None:
+        """Queue the drift's repair; one that cannot be an event is named in `report`, and the
+        others are repaired all the same."""
+        try:
+            event = repair_event(drift, self.spec, self.tables, self.prefer)
+        except (InvalidEventError, ValueError) as exc:  # ValueError: no version, binary data
+            report.counts["unrepairable"] += 1
+            if len(report.unrepairable) < SAMPLES:
+                report.unrepairable.append(f"{json.dumps(list(drift.item))}: {exc}")
+            return
+        self.pending.append(event)
         if len(self.pending) >= 1000:
             await self.drain()
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.source import SnapshotSource
+from streams.errors import ConfigError
 from streams.events import ChangeEvent, ItemId
 from streams.kafka import Kafka
 from streams.publisher import Publisher
@@ -17,7 +18,7 @@ from streams.verify import DriftHandler, VerifyReport, verify_table
 
 
 async def verify(settings: Settings, args: argparse.Namespace) -> int:
-    tables = [args.table] if args.table else list(settings.tables)
+    tables = [_declared(settings, args.table)] if args.table else list(settings.tables)
     async with Publisher(
         Kafka.of(settings), settings.topic, settings.tables, "verify"
     ) as publisher:
@@ -31,6 +32,13 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
             reports = [await verify_stores(settings, table, args, publish) for table in tables]
     print_reports(reports, args.json)
     return 0 if all(r.drifted == 0 for r in reports) else 1
+
+
+def _declared(settings: Settings, table: str) -> str:
+    if table not in settings.tables:
+        declared = ", ".join(settings.tables)
+        raise ConfigError(f"table {table!r} is not declared in CDC_TABLES (declared: {declared})")
+    return table
 
 
 async def verify_stores(
@@ -81,9 +89,15 @@ async def verify_source(settings: Settings, args: argparse.Namespace, publish: A
     return report
 
 
+def _shown(value: object) -> object:
+    """A value JSON has no type for (a DynamoDB set or binary), as a reader can tell it."""
+    return sorted(value, key=repr) if isinstance(value, set | frozenset) else repr(value)
+
+
 def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
     if as_json:
-        print(json.dumps([r.as_json() for r in reports], ensure_ascii=False, indent=2))
+        shown = [r.as_json() for r in reports]
+        print(json.dumps(shown, ensure_ascii=False, indent=2, default=_shown))
         return
     for report in reports:
         verdict = "agree" if report.drifted == 0 else f"DRIFT ({report.drifted} items)"
@@ -92,3 +106,8 @@ def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
         for kind, drifts in report.samples.items():
             for drift in drifts:
                 print(f"  {kind}: {json.dumps(drift.as_json()['key'], ensure_ascii=False)}")
+        for failure in report.unrepairable:
+            print(f"  could not republish {failure}")
+        if report.counts["unrepairable"]:
+            print(f"  {report.counts['unrepairable']} items could not be republished; "
+                  "the others were")  # fmt: skip

@@ -10,7 +10,9 @@ import faust
 from aiokafka.errors import KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from connectors.dynamodb_store import access_refused, is_access_refused
 from streams.app import create_app, group_for
+from streams.errors import AccessRefusedError
 from streams.kafka import Kafka
 from streams.logs import configure_worker_logging
 from streams.retry import Backoff
@@ -40,6 +42,8 @@ async def prepare_until_ready(settings: Settings, store_names: Sequence[str]) ->
         try:
             await prepare(settings, store_names)
         except STARTUP_TRANSIENT as exc:
+            if is_access_refused(exc):
+                raise access_refused(exc) from exc
             delay = next(delays)
             log.warning("waiting for Kafka/DynamoDB to answer (%r); retrying in %.1fs", exc, delay)
             await asyncio.sleep(delay)
@@ -55,16 +59,28 @@ def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "
     if not _run_cancellable(loop, prepare_until_ready(settings, store_names)):
         return
     worker: faust.Worker | None = None
+    refused: list[AccessRefusedError] = []
+    stopping: list[asyncio.Future[None]] = []  # referenced, so the stop is not collected
 
     async def crash(exc: BaseException) -> None:
         # Exit non-zero so a supervisor restarts us; the batch was not acked, so it is retried.
-        if worker is not None:
+        if worker is None:
+            return
+        if isinstance(exc, AccessRefusedError):  # no traceback: the CLI says it in one line
+            refused.append(exc)
+            stopping.append(asyncio.ensure_future(worker.stop()))
+        else:
             await worker.crash(exc)
 
     group = group_for(settings, store_names)
     app = create_app(settings, group, lambda: open_stores(settings, store_names), on_fatal=crash)
     worker = faust.Worker(app, loop=loop, loglevel=loglevel, quiet=True)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    except SystemExit:
+        if refused:
+            raise refused[0] from None  # exit 2 with one line, for a supervisor to page
+        raise
 
 
 def _run_cancellable(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> bool:

@@ -50,18 +50,32 @@ def test_list_then_replay_after_declaring_the_table(
     assert sorted(letter["reason"] for letter in listed) == ["not_json", "unknown_table"]
     assert all(letter["origin"]["topic"] == settings.topic for letter in listed)
 
-    # Declare the missing table, replay: the letter that now passes goes back to the topic.
+    # Replayed before the table is declared: nothing passes, and nothing is lost either.
+    assert main(["dlq", "replay"]) == 0
+    assert "read 2 dead letters: 0 now pass and were republished, 0 discarded, 2 still invalid" in (
+        capsys.readouterr().out
+    )
+    assert main(["dlq", "list", "--json"]) == 0
+    waiting = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(letter["reason"] for letter in waiting) == ["not_json", "unknown_table"]
+    assert {letter["origin"]["offset"] for letter in waiting} == {
+        letter["origin"]["offset"] for letter in listed
+    }
+
+    # The README's workflow: declare the missing table, then replay. The letter that now passes
+    # goes back to the topic; the garbage is discarded explicitly.
     tables = dict(settings.tables) | {
         "profiles": TableSpec(partition_key="user_id", dynamodb_table=f"profiles-{settings.topic}")
     }
     monkeypatch.setenv("CDC_TABLES", json.dumps({k: v.model_dump() for k, v in tables.items()}))
-    assert main(["dlq", "replay"]) == 0
-    assert (
-        "2 dead letters: 1 now pass and were republished, 1 still invalid"
-        in capsys.readouterr().out
+    assert main(["dlq", "replay", "--discard", "not_json"]) == 0
+    assert "read 2 dead letters: 1 now pass and were republished, 1 discarded, 0 still" in (
+        capsys.readouterr().out
     )
     assert main(["dlq", "replay"]) == 0  # the replay group remembers: nothing twice
     assert "read 0 dead letters" in capsys.readouterr().out
+    assert main(["dlq", "list"]) == 0
+    assert capsys.readouterr().out == ""
 
     # A worker that knows the table applies the replayed event to both stores.
     fixed = WorkerProcess(

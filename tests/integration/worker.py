@@ -35,6 +35,7 @@ class WorkerProcess:
         self.log = log
         self.sinks = sinks
         self.loglevel = loglevel
+        self.cwd: Path | None = None  # None: this process's working directory
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
@@ -51,6 +52,7 @@ class WorkerProcess:
                     self.loglevel,
                 ],
                 env=self.env,
+                cwd=self.cwd,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

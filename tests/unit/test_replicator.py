@@ -1,10 +1,15 @@
 import asyncio
 import json
+from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from connectors.dynamodb_store import is_access_refused
+from connectors.sink import WriteOutcome
+from streams.metrics import ReplicationMetrics
 from streams.records import RawRecord, Record
-from streams.replicator import Replicator
+from streams.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.tables import DEFAULT_TABLES
 from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
@@ -91,3 +96,42 @@ def test_backoff_grows_to_its_cap_and_never_ends() -> None:
     taken = [next(delays) for _ in range(50)]
     assert all(0.05 <= d <= 1.0 for d in taken)
     assert max(taken[10:]) > 0.5
+
+
+def test_retries_are_reported_as_they_happen_not_when_the_batch_is_done() -> None:
+    store = MemoryStore("redis", fail_times=3)
+    seen: list[tuple[str, int]] = []
+
+    def on_retry(name: str) -> None:
+        seen.append((name, store.fail_times))  # failures still to come: the batch is not done
+
+    replicator = Replicator(TABLES, [store], MemoryDeadLetters(), FAST, on_retry)
+    asyncio.run(replicator.process(records(upsert("o", "p", 1).to_json())))
+    assert seen == [("redis", 2), ("redis", 1), ("redis", 0)]
+
+
+def test_the_retries_metric_counts_each_retry_and_the_status_says_retrying() -> None:
+    metrics = ReplicationMetrics()
+    metrics.retried("redis")
+    metrics.retried("redis")
+    assert 'cdc_retries_total{store="redis"} 2.0' in metrics.exposition().decode()
+    assert metrics.stats()["status"] == "retrying"
+    metrics.observe(BatchReport(records=1, items=1, outcomes={"redis": WriteOutcome(retries=2)}))
+    assert 'cdc_retries_total{store="redis"} 2.0' in metrics.exposition().decode()  # not twice
+    assert metrics.stats()["status"] == "running"
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "refused"),
+    [("UnrecognizedClientException", 400, True), ("AccessDeniedException", 400, True),
+     ("InvalidSignatureException", 400, True), ("ExpiredTokenException", 400, True),
+     ("403", 403, True), ("ThrottlingException", 400, False),
+     ("ProvisionedThroughputExceededException", 400, False), ("InternalServerError", 500, False)],
+)  # fmt: skip
+def test_dynamodb_access_refusals_are_told_from_transient_errors(
+    code: str, status: int, refused: bool
+) -> None:
+    response: Any = {"Error": {"Code": code, "Message": "m"},
+                     "ResponseMetadata": {"HTTPStatusCode": status}}  # fmt: skip
+    error = ClientError(response, "PutItem")
+    assert is_access_refused(error) is refused

@@ -132,3 +132,11 @@ def test_an_unknown_variable_is_a_warning_naming_the_closest_setting(
 def test_an_undeclared_table_is_named_with_the_declared_ones() -> None:
     with pytest.raises(ConfigError, match=r"'nosuch' is not declared .* \(declared: opponents\)"):
         Settings().table("nosuch")
+
+
+def test_the_worker_data_dir_follows_the_stack_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().data_dir == ".stack/worker"
+    monkeypatch.setenv("CDC_STACK_DIR", "/srv/cdc")
+    assert load_settings().data_dir == "/srv/cdc/worker"
+    monkeypatch.setenv("CDC_DATA_DIR", "/var/lib/cdc")
+    assert load_settings().data_dir == "/var/lib/cdc"

@@ -1,0 +1,95 @@
+"""The worker starts from any folder, and stops (rather than retrying) on refused credentials."""
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from streams.stack.process import ManagedProcess, free_port, port_open, wait_until
+from streams.stack.services import DynamoDBService
+from streams.worker import prepare
+from tests.conftest import Services
+from tests.integration.password_redis import PASSWORD, password_redis
+from tests.integration.worker import WorkerProcess, publish, wait_for_fold
+from tests.support import upsert
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_worker_keeps_its_state_under_the_stack_dir_from_any_folder(
+    services: Services, tmp_path: Path
+) -> None:
+    settings = services.settings()
+    asyncio.run(prepare(settings, ["redis", "dynamodb"]))
+    elsewhere, stack_dir = tmp_path / "elsewhere", tmp_path / "state"
+    elsewhere.mkdir()
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log")
+    del worker.env["CDC_DATA_DIR"]
+    worker.env["CDC_STACK_DIR"] = str(stack_dir)
+    worker.cwd = elsewhere  # no .stack here
+    events = [upsert("owner", "p", 7)]
+    asyncio.run(publish(settings, events))
+    worker.start()
+    try:
+        wait_for_fold(settings, events, worker, timeout=120)
+    finally:
+        worker.stop()
+    assert (stack_dir / "worker").is_dir()
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_wrong_redis_password_stops_the_worker_with_one_line(
+    services: Services, tmp_path: Path
+) -> None:
+    with password_redis(tmp_path / "redis") as redis_server:
+        settings = services.settings(redis_url=redis_server.url())
+        asyncio.run(prepare(settings, ["redis", "dynamodb"]))
+        asyncio.run(publish(settings, [upsert("owner", "p", 7)]))
+        worker = WorkerProcess(services, settings, tmp_path / "worker.log")
+        worker.env["CDC_REDIS_PASSWORD"] = "not-" + PASSWORD
+        code = _exit_code(worker.start())
+    log = worker.log.read_text()
+    assert code == 2, log
+    assert log.splitlines()[-1].startswith("error: redis refused access (AuthenticationError")
+    assert "Traceback" not in log and PASSWORD not in log
+
+
+def test_refused_dynamodb_credentials_stop_the_worker_with_one_line(
+    services: Services, tmp_path: Path
+) -> None:
+    dynamodb = AuthenticatingMoto(free_port(), tmp_path)
+    process = dynamodb.process()
+    process.start()
+    try:
+        assert wait_until(lambda: port_open(dynamodb.port), 60), process.log_tail()
+        settings = services.settings(dynamodb_endpoint_url=f"http://127.0.0.1:{dynamodb.port}")
+        worker = WorkerProcess(services, settings, tmp_path / "worker.log")
+        worker.env |= {"CDC_AWS_ACCESS_KEY_ID": "AKIAUNKNOWN",
+                       "CDC_AWS_SECRET_ACCESS_KEY": "wrong-secret"}  # fmt: skip
+        code = _exit_code(worker.start())
+    finally:
+        process.stop()
+    log = worker.log.read_text()
+    assert code == 2, log
+    assert log.splitlines()[-1].startswith("error: dynamodb refused access (ClientError")
+    assert "Traceback" not in log and "wrong-secret" not in log
+
+
+class AuthenticatingMoto(DynamoDBService):
+    """moto checking every request's credentials against its IAM: unknown keys are refused."""
+
+    def process(self) -> ManagedProcess:
+        proc = super().process()
+        proc.env = {**proc.env, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+        return proc
+
+
+def _exit_code(worker: WorkerProcess, timeout: float = 90) -> int | None:
+    """The worker's exit code, or None if it was still running after `timeout` (then killed)."""
+    assert worker.proc is not None
+    try:
+        return worker.proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        worker.stop()
+        return None
