@@ -23,6 +23,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
+from streams import numbers
 from streams.tables import TableSpec
 
 DONE = "done"
@@ -190,7 +191,7 @@ class RedisLegacySource:
 
     def _parse_meta(self, raw: bytes) -> Any:
         text = raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
-        return json.loads(text) if self.layout.meta_format == "json" else text
+        return numbers.loads(text) if self.layout.meta_format == "json" else text
 
     async def estimate(self) -> int | None:
         """DBSIZE: an upper bound when the database holds only the legacy layout."""

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from connectors.source import WHOLE
+from streams import numbers
 from streams.errors import ReplicatorError
 from streams.settings import Settings, load_settings
 from streams.snapshot_sources import SOURCES, add_source_arguments, part_argument
@@ -209,7 +210,7 @@ def cmd_get(settings: Settings, args: argparse.Namespace) -> int:
     if item is None:
         print("not found", file=sys.stderr)
         return 1
-    print(json.dumps(item, ensure_ascii=False))
+    print(numbers.dumps(item).decode())  # numbers exactly, as both stores hold them
     return 0
 
 
@@ -219,7 +220,7 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     for item in asyncio.run(
         list_items(settings, args.store, args.table, args.partition, args.limit)
     ):
-        print(json.dumps(item, ensure_ascii=False))
+        print(numbers.dumps(item).decode())  # numbers exactly, as both stores hold them
     return 0
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.source import SnapshotSource
+from streams import numbers
 from streams.events import ChangeEvent, ItemId
 from streams.kafka import Kafka
 from streams.publisher import Publisher
@@ -83,7 +84,7 @@ async def verify_source(settings: Settings, args: argparse.Namespace, publish: A
 
 def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
     if as_json:
-        print(json.dumps([r.as_json() for r in reports], ensure_ascii=False, indent=2))
+        print(numbers.dumps([r.as_json() for r in reports], indent=2).decode())
         return
     for report in reports:
         verdict = "agree" if report.drifted == 0 else f"DRIFT ({report.drifted} items)"

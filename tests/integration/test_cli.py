@@ -82,3 +82,21 @@ def test_publisher_fills_versions_that_never_go_back(env_settings: Settings) -> 
     assert stamps[0] < stamps[1]
     published = asyncio.run(read_topic(env_settings, env_settings.topic, 2))
     assert [json.loads(v)["op"] for v, _ in published] == ["upsert", "delete"]
+
+
+def test_big_integral_floats_print_the_same_from_both_stores_and_verify_agrees(
+    env_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = uuid.uuid4().hex
+    event = upsert(owner, "p", 1, a=1e23, b=float(2**60), c=1.5e18, d=1e125)
+    for name in ("redis", "dynamodb"):
+        asyncio.run(write_direct(env_settings, name, [event]))
+    capsys.readouterr()
+    printed = {}
+    for store in ("redis", "dynamodb"):
+        key = [f"owner_id={owner}", "opponent_id=p"]
+        assert main(["get", "--store", store, "opponents", *key]) == 0
+        printed[store] = capsys.readouterr().out
+    assert printed["redis"] == printed["dynamodb"]
+    assert '"a":100000000000000000000000,' in printed["redis"]  # not 99999999999999991611392
+    assert main(["verify"]) == 0

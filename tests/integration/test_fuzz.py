@@ -80,7 +80,7 @@ BAD_KEYS = [
 BAD_DATA = [
     {"timestamp": "now"},
     {"_v": "forged"},
-    {"n": 10**50},
+    {"n": 10**50 + 1},
     {"owner_id": "dup"},
     {"f": 1e300},
 ]
