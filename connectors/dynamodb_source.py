@@ -3,7 +3,9 @@
 Each segment is scanned in its own thread, one page per round; the cursor records every
 segment's LastEvaluatedKey, so a resumed run continues each segment where it stopped. Items
 this replicator wrote keep their version (`_v`), tombstones included, so re-applying them
-anywhere is a no-op or the exact write that was missing.
+anywhere is a no-op or the exact write that was missing. Other items get the snapshot's lowest
+version, which only fills a store that lacks the item: the table read is never rewritten.
+Items an event cannot carry unaltered (sets, binary, `_` names) are reported, not copied.
 """
 
 import asyncio

@@ -3,7 +3,8 @@
 Version rule: an item read from a source that does not know its version (the legacy Redis
 layout, a JSON Lines file, a table this replicator never wrote) gets the lowest version there
 is, `ts = 0`, origin `snapshot:<source>`, and an event id derived from its content. It can only
-fill an item the stores do not hold yet: any live write, whenever it happened, carries a
+fill an item the stores do not hold yet (`Version.fills_only`: it never changes one that exists,
+not even one written before the replicator): any live write, whenever it happened, carries a
 greater `ts` and wins, in whatever order the two arrive. That is safe because the source is
 the old store of a dual-write migration: every change made while the snapshot runs also goes
 through the live path, so the live version is always at least as new as what the snapshot

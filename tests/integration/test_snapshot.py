@@ -20,15 +20,19 @@ from connectors.dynamodb_source import DynamoDBSource
 from connectors.jsonl_source import JsonLinesSource
 from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
 from connectors.source import Chunk, Part, SnapshotSource, SourceItem
-from streams.events import decode_event
 from streams.publisher import Publisher
 from streams.settings import Settings
-from streams.snapshot import Checkpoint, SnapshotSummary, run_snapshot, snapshot_event
+from streams.snapshot import Checkpoint, run_snapshot, snapshot_event
 from streams.stack.process import wait_until
 from streams.stores import dynamodb_client, ensure_tables, open_store
 from streams.topics import changes_topics, ensure_topics
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, read_topic, wait_for_fold, write_direct
+from tests.integration.worker import (
+    WorkerProcess,
+    read_topic,
+    snapshot_into_stores,
+    wait_for_fold,
+)
 from tests.support import batches_of, delete, upsert
 
 pytestmark = pytest.mark.integration
@@ -193,22 +197,8 @@ def test_a_dynamodb_snapshot_changes_no_item_and_copies_numbers_exactly(
     for raw in raws.values():
         client.put_item(TableName=table, Item=raw)
 
-    async def run() -> SnapshotSummary:
-        source = DynamoDBSource(client, "opponents", spec, segments=2)
-        async with Publisher(
-            settings.kafka_bootstrap_servers, settings.topic, settings.tables, "snapshot:dynamodb"
-        ) as pub:
-            summary = await run_snapshot(
-                source, pub, settings.tables, Checkpoint(tmp_path / "cp.json")
-            )
-        await source.close()
-        messages = await read_topic(settings, settings.topic, summary.counts["published"])
-        events = [decode_event(value, settings.tables) for value, _ in messages]
-        for name in ("redis", "dynamodb"):
-            await write_direct(settings, name, events)
-        return summary
-
-    summary = asyncio.run(run())
+    source = DynamoDBSource(client, "opponents", spec, segments=2)
+    summary = asyncio.run(snapshot_into_stores(settings, source, tmp_path / "cp.json"))
     assert summary.counts == {"published": 3, "problems": 5}
     reasons = {json.loads(p.key)["opponent_id"]: p.reason for p in summary.samples}
     assert set(reasons) == {"strings", "numbers", "binary", "nested", "created"}
