@@ -116,15 +116,16 @@ def decode_event(raw: bytes | None, tables: Mapping[str, TableSpec]) -> ChangeEv
 
 def _validate_exact(raw: bytes) -> ChangeEvent:
     """Pydantic's JSON parser is the fast path, but it reads a fraction or an exponent as a
-    float: data holding one is parsed again with exact numbers (the number rule)."""
+    float: data holding one is parsed again with exact numbers (the number rule). The rest
+    of the event is already validated, and both parsers read the same JSON the same way."""
     event = ChangeEvent.model_validate_json(raw)
     if not (event.data and numbers.holds(event.data, float)):
         return event
     try:
-        exact = numbers.loads(raw)
-    except ValueError as exc:  # valid JSON, but beyond Python's limits (a 5000-digit integer)
+        exact = numbers.loads(raw)["data"]
+    except ValueError as exc:  # the same parser as pydantic's: should not happen, never crash
         raise InvalidEventError("bad_data", f"data: {exc}") from exc
-    return ChangeEvent.model_validate(exact)
+    return event.model_copy(update={"data": exact})
 
 
 def build_event(fields: Mapping[str, Any], tables: Mapping[str, TableSpec]) -> ChangeEvent:
@@ -211,7 +212,7 @@ def _check_index(name: str, value: object) -> None:
     if kind is float or (kind is int and -_EXACT_INT <= value <= _EXACT_INT):  # type: ignore[operator]
         return
     double = float(value)  # type: ignore[arg-type]
-    if numbers.plain(double) != numbers.plain(value):
+    if Decimal(repr(double)) != value:
         raise InvalidEventError(
             "bad_data",
             f"index attribute {name!r}: {value} would come back from a double (a Redis score) "
@@ -252,12 +253,12 @@ def _check_decimal(value: Decimal) -> None:
     """38 significant digits (trailing zeros do not count: 1E+100 has one), 1e-130..1e126."""
     if not value.is_finite():
         raise InvalidEventError("bad_data", f"number {value} is not finite")
-    normal = value.normalize(numbers.EXACT)
-    if len(normal.as_tuple().digits) > MAX_NUMBER_DIGITS:
+    digits = value.as_tuple().digits  # no leading zeros; trailing ones are not significant
+    if len(digits) > MAX_NUMBER_DIGITS and len(bytes(digits).rstrip(b"\0")) > MAX_NUMBER_DIGITS:
         raise InvalidEventError(
             "bad_data", f"number {value} has more than {MAX_NUMBER_DIGITS} significant digits"
         )
-    if normal and not -130 <= normal.adjusted() <= 125:
+    if value and not -130 <= value.adjusted() <= 125:
         raise InvalidEventError("bad_data", f"number {value} is out of DynamoDB's range")
 
 
