@@ -1,16 +1,21 @@
 """The number rule: numbers stay exactly their decimal text, from the wire to the stores."""
 
+import asyncio
 import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pydantic_core
 import pytest
 
+from connectors.jsonl_source import JsonLinesSource
 from connectors.sink import listing_order
+from connectors.source import Chunk
 from streams import numbers
 from streams.errors import InvalidEventError
 from streams.events import decode_event
+from streams.snapshot import snapshot_message
 from streams.tables import DEFAULT_TABLES
 
 EVENT: dict[str, Any] = {
@@ -106,3 +111,16 @@ def test_dumps_indents_like_pydantic() -> None:
     assert numbers.dumps(exact, indent=2) == pydantic_core.to_json(exact, indent=2).replace(
         b'"0.5"', b"0.5"
     )
+
+
+def test_a_json_lines_snapshot_keeps_every_digit(tmp_path: Path) -> None:
+    path = tmp_path / "items.jsonl"
+    key = '{"owner_id": "o", "opponent_id": "p"}'
+    path.write_text(f'{{"table": "opponents", "key": {key}, "data": {{"n": {LONG}, "b": 1e23}}}}\n')
+
+    async def read() -> list[Chunk]:
+        return [chunk async for chunk in JsonLinesSource(path).chunks(None)]
+
+    (item,) = asyncio.run(read())[0].items
+    message = snapshot_message(item, "jsonl", DEFAULT_TABLES)[1]
+    assert f'"n":{LONG},"b":1E+23'.encode() in message
