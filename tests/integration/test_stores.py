@@ -251,26 +251,23 @@ def test_numbers_read_back_the_same_and_exact_from_both_stores(shared: Settings)
 @pytest.mark.parametrize("store_name", ["redis", "dynamodb"])
 def test_a_snapshot_version_only_fills_a_missing_item(shared: Settings, store_name: str) -> None:
     owner = uuid.uuid4().hex
-    live = upsert(owner, "live", 5, metadata="live")
-    fills = [
-        upsert(owner, name, 0, origin="snapshot:dynamodb", event_id=digest, metadata=digest)
-        for name in ("live", "new", "new")
-        for digest in ("a", "z")
-    ]
+    spec = shared.tables["opponents"]
+
+    def fill(opponent: str, digest: str) -> ChangeEvent:
+        return upsert(owner, opponent, 0, "snapshot:dynamodb", digest, metadata=digest)
+
+    async def outcome(store: Store, event: ChangeEvent) -> tuple[int, int]:
+        done = await store.write({event.item_id(spec): event})
+        return done.applied, done.stale
 
     async def check() -> None:
         store = open_store(shared, store_name)
         try:
-            await apply_history(store, [live, fills[2]], shared, 1)
-            outcome = await store.write(
-                {e.item_id(shared.tables["opponents"]): e for e in fills[:2]}
-            )
-            assert (outcome.applied, outcome.stale) == (0, 1)
+            assert await outcome(store, upsert(owner, "live", 5, metadata="live")) == (1, 0)
+            assert await outcome(store, fill("live", "z")) == (0, 1)  # a live item stays
+            assert await outcome(store, fill("new", "a")) == (1, 0)  # a missing one is filled
             # A greater snapshot version does not change an item a snapshot filled either.
-            outcome = await store.write(
-                {e.item_id(shared.tables["opponents"]): e for e in fills[3:4]}
-            )
-            assert (outcome.applied, outcome.stale) == (0, 1)
+            assert await outcome(store, fill("new", "z")) == (0, 1)
             got = [await store.get("opponents", {"owner_id": owner, "opponent_id": n})
                    for n in ("live", "new")]  # fmt: skip
             assert [item and item["metadata"] for item in got] == ["live", "a"]
