@@ -222,8 +222,11 @@ def _printable(text: str) -> str:
     return _raw(text).decode(errors="backslashreplace")
 
 
-def _number(score: float) -> int | float:
-    return int(score) if score.is_integer() else score
+def _number(score: float) -> Any:
+    """The score as the number rule reads a double: its shortest repr (1e23 is 10**23)."""
+    if score.is_integer() and abs(score) <= 2**53:
+        return int(score)  # the common case, and the same number
+    return numbers.plain(score)
 
 
 async def seed_legacy(

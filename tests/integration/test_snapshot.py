@@ -90,6 +90,24 @@ def test_legacy_source_reads_every_item_and_reports_bad_data(settings: Settings)
     assert chunks[-1].cursor == "done"
 
 
+def test_legacy_scores_past_2_53_are_read_by_the_number_rule(settings: Settings) -> None:
+    """A score is a double: 1e23 means 10**23 (its shortest repr), and stays a valid index."""
+    spec, layout = settings.tables["opponents"], unique_layout()
+
+    async def run() -> list[Chunk]:
+        client = aioredis.from_url(settings.redis_url)
+        await client.zadd(layout.zset_key(spec, "o"), {"big": 1e23, "huge": 2.0**60, "half": 0.5})
+        for member in ("big", "huge", "half"):
+            await client.set(layout.meta_key(spec, "o", member), "m")
+        return await read_all(RedisLegacySource(client, spec, layout))
+
+    items = items_of(asyncio.run(run()))
+    scores = {key[1]: item.data["timestamp"] for key, item in items.items()}
+    assert scores == {"big": 10**23, "huge": 1_152_921_504_606_847_000, "half": Decimal("0.5")}
+    for item in items.values():
+        snapshot_event(item, "redis-legacy", settings.tables)  # a valid event, not a problem
+
+
 def test_legacy_source_resumes_from_any_checkpointed_cursor(settings: Settings) -> None:
     spec, layout = settings.tables["opponents"], unique_layout()
 
