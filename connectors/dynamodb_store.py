@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -24,10 +24,10 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from connectors.sink import Batch, Item, StoredItem, WriteOutcome
-from connectors.values import plain
+from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
 from streams.errors import AccessRefusedError
 from streams.events import ChangeEvent, ItemId
+from streams.numbers import EXACT, plain
 from streams.tables import TableSpec
 
 if TYPE_CHECKING:
@@ -37,9 +37,9 @@ VERSION_ATTR = "_v"
 DELETED_ATTR = "_deleted"
 EXPIRES_ATTR = "_expires_at"
 NEWER_ONLY = "attribute_not_exists(#v) OR #v < :v"
+ABSENT_ONLY = "attribute_not_exists(#pk)"  # a snapshot's lowest version fills, never changes
 BATCH_GET_LIMIT = 100
 
-_serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -84,13 +84,19 @@ class DynamoDBStore:
     def _put(self, event: ChangeEvent) -> bool:
         """True when written, False when the stored version was the same or newer."""
         spec = self.tables[event.table]
+        condition: dict[str, Any] = {
+            "ConditionExpression": NEWER_ONLY,
+            "ExpressionAttributeNames": {"#v": VERSION_ATTR},
+            "ExpressionAttributeValues": {":v": {"S": event.version.token()}},
+        }
+        if event.version.fills_only:
+            condition = {
+                "ConditionExpression": ABSENT_ONLY,
+                "ExpressionAttributeNames": {"#pk": spec.partition_key},
+            }
         try:
             self.client.put_item(
-                TableName=spec.physical_name(event.table),
-                Item=self._item(event),
-                ConditionExpression=NEWER_ONLY,
-                ExpressionAttributeNames={"#v": VERSION_ATTR},
-                ExpressionAttributeValues={":v": {"S": event.version.token()}},
+                TableName=spec.physical_name(event.table), Item=self._item(event), **condition
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
@@ -106,7 +112,7 @@ class DynamoDBStore:
             item[EXPIRES_ATTR] = {"N": str(int(time.time()) + self.tombstone_grace)}
         else:
             for name, value in (event.data or {}).items():
-                item[name] = _serialize(_decimals(value))
+                item[name] = _attribute(value)
         return item
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
@@ -129,19 +135,32 @@ class DynamoDBStore:
         index = spec.lsi_name()
         if index is None:
             raise ValueError(f"table {table!r} declares no index attribute to list by")
-        response = await asyncio.get_running_loop().run_in_executor(
-            self._pool,
-            lambda: self.client.query(
-                TableName=spec.physical_name(table),
-                IndexName=index,
-                KeyConditionExpression="#pk = :pk",
-                ExpressionAttributeNames={"#pk": spec.partition_key},
-                ExpressionAttributeValues={":pk": {"S": partition}},
-                ScanIndexForward=False,
-                Limit=limit,
-            ),
+        query = {
+            "TableName": spec.physical_name(table),
+            "IndexName": index,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": spec.partition_key},
+            "ExpressionAttributeValues": {":pk": {"S": partition}},
+        }
+        loop = asyncio.get_running_loop()
+        raws = await loop.run_in_executor(
+            self._pool, self._query_all, {**query, "ScanIndexForward": False, "Limit": limit}
         )
-        return [_as_item(raw) for raw in response.get("Items", [])]
+        if len(raws) == limit:  # ties with the last one, past the limit, may come first
+            ties = _with_index_equal(query, spec.index_attribute or "", raws[-1])
+            raws += await loop.run_in_executor(self._pool, self._query_all, ties)
+        unique = {tuple(raw[k]["S"] for k in spec.key_attributes): raw for raw in raws}
+        return listing_order([_as_item(raw) for raw in unique.values()], spec, limit)
+
+    def _query_all(self, request: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every page of a query, or only the first `Limit` items when it sets one."""
+        items: list[dict[str, Any]] = []
+        while True:
+            response = self.client.query(**request)
+            items += response.get("Items", [])
+            if "Limit" in request or "LastEvaluatedKey" not in response:
+                return items
+            request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
     async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
         """Versions and data of many items (BatchGetItem, consistent), tombstones included."""
@@ -280,15 +299,39 @@ def _count(outcome: WriteOutcome, item: ItemId, event: ChangeEvent, result: obje
         raise result
 
 
-def _decimals(value: Any) -> Any:
-    """DynamoDB numbers are decimals; a float goes through its shortest repr, exactly."""
-    if isinstance(value, float):
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {k: _decimals(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decimals(v) for v in value]
-    return value
+def _with_index_equal(query: dict[str, Any], index: str, last: Mapping[str, Any]) -> dict[str, Any]:
+    """The same query, narrowed to the items whose index attribute equals `last`'s."""
+    return {
+        **query,
+        "KeyConditionExpression": "#pk = :pk AND #ix = :ix",
+        "ExpressionAttributeNames": {**query["ExpressionAttributeNames"], "#ix": index},
+        "ExpressionAttributeValues": {**query["ExpressionAttributeValues"], ":ix": last[index]},
+    }
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    """A data value as a DynamoDB attribute, numbers exactly as the number rule reads them
+    (boto3's serializer refuses 10**100, whose 101 digits are one significant digit)."""
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is bool:
+        return {"BOOL": value}
+    if value is None:
+        return {"NULL": True}
+    if kind is dict:
+        return {"M": {k: _attribute(v) for k, v in value.items()}}
+    if kind is list:
+        return {"L": [_attribute(v) for v in value]}
+    return {"N": _number_text(value)}
+
+
+def _number_text(value: int | float | Decimal) -> str:
+    if type(value) is float:
+        return repr(value)  # its shortest repr, the number it means
+    if type(value) is int and abs(value) < 10**38:
+        return str(value)
+    return str(Decimal(value).normalize(EXACT))
 
 
 def _as_item(raw: Mapping[str, Any]) -> Item:

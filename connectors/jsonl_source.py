@@ -5,12 +5,12 @@ where the last checkpoint was taken.
 """
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
+from streams import numbers
 
 DONE = "done"
 
@@ -56,7 +56,7 @@ class JsonLinesSource:
 
 def _parse_line(chunk: Chunk, line: bytes, where: str) -> None:
     try:
-        raw = json.loads(line)
+        raw = numbers.loads(line)  # exact numbers (the number rule)
         item = SourceItem(raw["table"], dict(raw["key"]), dict(raw.get("data") or {}))
     except (ValueError, KeyError, TypeError) as exc:
         chunk.problems.append(SourceProblem(where, f"not an item line: {exc!r}"))

@@ -23,6 +23,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
+from streams import numbers
 from streams.tables import TableSpec
 
 DONE = "done"
@@ -199,7 +200,7 @@ class RedisLegacySource:
 
     def _parse_meta(self, raw: bytes) -> Any:
         text = raw.decode("utf-8")  # UnicodeDecodeError is a ValueError
-        return json.loads(text) if self.layout.meta_format == "json" else text
+        return numbers.loads(text) if self.layout.meta_format == "json" else text
 
     async def estimate(self) -> int | None:
         """DBSIZE: an upper bound when the database holds only the legacy layout."""
@@ -230,8 +231,11 @@ def _printable(text: str) -> str:
     return _raw(text).decode(errors="backslashreplace")
 
 
-def _number(score: float) -> int | float:
-    return int(score) if score.is_integer() else score
+def _number(score: float) -> Any:
+    """The score as the number rule reads a double: its shortest repr (1e23 is 10**23)."""
+    if score.is_integer() and abs(score) <= 2**53:
+        return int(score)  # the common case, and the same number
+    return numbers.plain(score)
 
 
 async def seed_legacy(

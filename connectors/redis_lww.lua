@@ -5,6 +5,8 @@
 -- KEYS[2i+2] partition index (sorted set), and ARGV[i+2]: its fields joined by NUL (one
 -- argument instead of five is less to pack and parse): version token, op, index score or '',
 -- index member, data JSON (last: none of the others can hold a NUL, JSON text escapes it).
+-- op is 'upsert', 'delete' or 'fill': an upsert at a snapshot's lowest version, which only
+-- creates an item that is absent (it never changes one, whatever the versions).
 -- Returns one integer per item: 1 applied, 0 the stored version was the same or newer.
 
 -- Byte order, not strcoll: redis-server may run under any locale.
@@ -22,7 +24,7 @@ end
 
 local function apply(item, index, version, op, data, score, member, tombstone_ms)
   local current = redis.call('HGET', item, 'v')
-  if current and older_or_same(version, current) then return 0 end
+  if current and (op == 'fill' or older_or_same(version, current)) then return 0 end
   if op == 'delete' then
     redis.call('DEL', item)
     redis.call('HSET', item, 'v', version)

@@ -10,7 +10,6 @@ All keys of a partition share a hash tag, so a partition lives on one Redis Clus
 """
 
 import asyncio
-import json
 import re
 from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -18,15 +17,14 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import quote, unquote
 
-import pydantic_core
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 
-from connectors.sink import Batch, Item, StoredItem, WriteOutcome
-from connectors.values import plain
+from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
 from streams.errors import AccessRefusedError
 from streams.events import ChangeEvent, ItemId
+from streams.numbers import dumps, loads, plain
 from streams.tables import TableSpec
 
 LWW_SCRIPT = files("connectors").joinpath("redis_lww.lua").read_text()
@@ -232,13 +230,15 @@ class RedisStore:
             data = event.data or {}
             score = data.get(spec.index_attribute) if spec.index_attribute else None
             keys += (self.keys.item(item), self.keys.index(item.table, item.partition))
+            # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold.
+            op = "fill" if event.version.fills_only else event.op
             args.append(
                 b"\0".join((
                     event.version.token().encode(),
-                    event.op.encode(),
-                    repr(score).encode() if score is not None else b"",
+                    op.encode(),
+                    repr(float(score)).encode() if score is not None else b"",
                     _q(item.sort).encode(),
-                    pydantic_core.to_json(data) if event.op == "upsert" else b"",
+                    dumps(data) if event.op == "upsert" else b"",
                 ))
             )  # fmt: skip
         return keys, args
@@ -251,13 +251,19 @@ class RedisStore:
 
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         spec = self.tables[table]
-        members = await self.client.zrevrange(self.keys.index(table, partition), 0, limit - 1)
-        items = [ItemId(table, partition, unquote(_bytes(m).decode())) for m in members]
+        index = self.keys.index(table, partition)
+        top: list[Any] = await self.client.zrevrange(index, 0, limit - 1, withscores=True)
+        names = {_bytes(member) for member, _ in top}
+        if len(top) == limit:  # ties with the last one, past the limit, may come first
+            last = float(top[-1][1])
+            names.update(map(_bytes, await self.client.zrangebyscore(index, last, last)))
+        items = [ItemId(table, partition, unquote(name.decode())) for name in names]
         pipe = self.client.pipeline(transaction=False)
         for item in items:
             pipe.hget(self.keys.item(item), "d")
         found = await pipe.execute()
-        return [_as_item(spec, i, d) for i, d in zip(items, found, strict=True) if d is not None]
+        listed = [_as_item(spec, i, d) for i, d in zip(items, found, strict=True) if d is not None]
+        return listing_order(listed, spec, limit)
 
     async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
         """Versions and data of many items in one round trip (tombstones included)."""
@@ -293,7 +299,7 @@ def _chunks(writes: list[Write]) -> list[list[Write]]:
 def _stored(version: bytes | None, data: bytes | None) -> StoredItem | None:
     if version is None:
         return None
-    return StoredItem(version.decode(), plain(json.loads(data)) if data is not None else None)
+    return StoredItem(version.decode(), plain(loads(data)) if data is not None else None)
 
 
 def _bytes(value: object) -> bytes:
@@ -304,4 +310,4 @@ def _bytes(value: object) -> bytes:
 
 
 def _as_item(spec: TableSpec, item: ItemId, data: bytes) -> Item:
-    return {**item.key(spec), **plain(json.loads(data))}
+    return {**item.key(spec), **plain(loads(data))}

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from streams.events import ChangeEvent, ItemId
+from streams.tables import TableSpec
 
 Item = dict[str, Any]
 Batch = Mapping[ItemId, ChangeEvent]
@@ -55,7 +56,15 @@ class Store(Protocol):
         ...
 
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
-        """A partition's listed items, greatest index attribute first."""
+        """A partition's listed items, greatest index attribute first, ties by sort key."""
         ...
 
     async def close(self) -> None: ...
+
+
+def listing_order(items: list[Item], spec: TableSpec, limit: int) -> list[Item]:
+    """The first `limit` items in listing order: greatest index attribute first, equal ones
+    by sort key (ascending), the same in every store. `items` must hold every item that ties
+    with the last one kept."""
+    index, sort = spec.index_attribute or "", spec.sort_key or spec.partition_key
+    return sorted(items, key=lambda item: (-item[index], item[sort]))[:limit]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from connectors.source import WHOLE
+from streams import numbers
 from streams.arguments import (
     Parser,
     input_file,
@@ -221,7 +222,7 @@ def cmd_get(settings: Settings, args: argparse.Namespace) -> int:
     if item is None:
         print("not found", file=sys.stderr)
         return 1
-    print(json.dumps(item, ensure_ascii=False))
+    print(numbers.dumps(item).decode())  # numbers exactly, as both stores hold them
     return 0
 
 
@@ -231,7 +232,7 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     for item in asyncio.run(
         list_items(settings, args.store, args.table, args.partition, args.limit)
     ):
-        print(json.dumps(item, ensure_ascii=False))
+        print(numbers.dumps(item).decode())  # numbers exactly, as both stores hold them
     return 0
 
 

@@ -2,12 +2,14 @@
 
 import math
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from functools import cached_property
 from typing import Annotated, Any, Literal, NamedTuple
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
+from streams import numbers
 from streams.errors import InvalidEventError
 from streams.tables import TableSpec
 
@@ -16,6 +18,8 @@ TS_DIGITS = 16
 DYNAMODB_ITEM_LIMIT = 400 * 1024
 MAX_KEY_BYTES = 1024
 MAX_NUMBER_DIGITS = 38  # DynamoDB's number precision
+SNAPSHOT_TS = 0  # the version of an item a snapshot read without knowing its version
+SNAPSHOT_ORIGIN = "snapshot:"
 
 Origin = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/@+\-]{1,128}$")]
 EventId = Annotated[str, Field(pattern=r"^[!-~]{1,128}$")]
@@ -40,6 +44,12 @@ class Version(NamedTuple):
     def from_token(cls, token: str) -> "Version":
         ts, origin, event_id = token.split(" ", 2)
         return cls(int(ts), origin, event_id)
+
+    @property
+    def fills_only(self) -> bool:
+        """A snapshot's lowest version: it may create an item no store holds, never change one
+        (not even one written before the replicator, which has no version to compare)."""
+        return self.ts == SNAPSHOT_TS and self.origin.startswith(SNAPSHOT_ORIGIN)
 
 
 class ItemId(NamedTuple):
@@ -94,14 +104,28 @@ class ChangeEvent(BaseModel):
         return ItemId.of(self.table, self.key, spec)
 
     def to_json(self) -> bytes:
-        return pydantic_core.to_json(self.model_dump(exclude_none=True))
+        return numbers.dumps(self.model_dump(exclude_none=True))
 
 
 def decode_event(raw: bytes | None, tables: Mapping[str, TableSpec]) -> ChangeEvent:
     """Parse and check one message; raise `InvalidEventError` naming why it can never apply."""
     if raw is None:
         raise InvalidEventError("not_json", "message has no value")
-    return _checked(ChangeEvent.model_validate_json, raw, tables)
+    return _checked(_validate_exact, raw, tables)
+
+
+def _validate_exact(raw: bytes) -> ChangeEvent:
+    """Pydantic's JSON parser is the fast path, but it reads a fraction or an exponent as a
+    float: data holding one is parsed again with exact numbers (the number rule). The rest
+    of the event is already validated, and both parsers read the same JSON the same way."""
+    event = ChangeEvent.model_validate_json(raw)
+    if not (event.data and numbers.holds(event.data, float)):
+        return event
+    try:
+        exact = numbers.loads(raw)["data"]
+    except ValueError as exc:  # the same parser as pydantic's: should not happen, never crash
+        raise InvalidEventError("bad_data", f"data: {exc}") from exc
+    return event.model_copy(update={"data": exact})
 
 
 def build_event(fields: Mapping[str, Any], tables: Mapping[str, TableSpec]) -> ChangeEvent:
@@ -175,12 +199,25 @@ def _check_data(data: dict[str, Any], spec: TableSpec) -> None:
         if type(value) is not str:  # strings, the common case, need no more checks
             _check_value(value, 1)
     index = spec.index_attribute
-    if index and index in data and not _is_number(data[index]):
-        raise InvalidEventError("bad_data", f"index attribute {index!r} must be a number")
+    if index and index in data:
+        _check_index(index, data[index])
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _check_index(name: str, value: object) -> None:
+    """Redis scores are doubles: an index value must come back unchanged from one (its
+    double's shortest repr is the value), or the two stores could list in different orders."""
+    kind = type(value)
+    if kind not in (int, float, Decimal):
+        raise InvalidEventError("bad_data", f"index attribute {name!r} must be a number")
+    if kind is float or (kind is int and -_EXACT_INT <= value <= _EXACT_INT):  # type: ignore[operator]
+        return
+    double = float(value)  # type: ignore[arg-type]
+    if Decimal(repr(double)) != value:
+        raise InvalidEventError(
+            "bad_data",
+            f"index attribute {name!r}: {value} would come back from a double (a Redis score) "
+            f"as {double!r}",
+        )
 
 
 def _check_value(value: object, depth: int) -> None:
@@ -197,8 +234,14 @@ def _check_value(value: object, depth: int) -> None:
             _check_value(child, depth + 1)
     elif kind is float and not _fits_dynamodb(value):  # type: ignore[arg-type]
         raise InvalidEventError("bad_data", f"number {value!r} is not finite or out of range")
-    elif kind is int and len(str(abs(value))) > MAX_NUMBER_DIGITS:  # type: ignore[arg-type]
-        raise InvalidEventError("bad_data", f"number has more than {MAX_NUMBER_DIGITS} digits")
+    elif kind is int and abs(value) >= _SMALL_INT:  # type: ignore[arg-type]
+        _check_decimal(Decimal(value))  # type: ignore[arg-type]
+    elif kind is Decimal:
+        _check_decimal(value)  # type: ignore[arg-type]
+
+
+_SMALL_INT = 10**MAX_NUMBER_DIGITS  # below it, an int always fits
+_EXACT_INT = 2**53  # up to it, every int is a double
 
 
 def _fits_dynamodb(value: float) -> bool:
@@ -206,7 +249,20 @@ def _fits_dynamodb(value: float) -> bool:
     return math.isfinite(value) and (value == 0 or 1e-130 <= abs(value) < 1e126)
 
 
-_SCALARS = (int, float, bool, type(None))
+def _check_decimal(value: Decimal) -> None:
+    """38 significant digits (trailing zeros do not count: 1E+100 has one), 1e-130..1e126."""
+    if not value.is_finite():
+        raise InvalidEventError("bad_data", f"number {value} is not finite")
+    digits = value.as_tuple().digits  # no leading zeros; trailing ones are not significant
+    if len(digits) > MAX_NUMBER_DIGITS and len(bytes(digits).rstrip(b"\0")) > MAX_NUMBER_DIGITS:
+        raise InvalidEventError(
+            "bad_data", f"number {value} has more than {MAX_NUMBER_DIGITS} significant digits"
+        )
+    if value and not -130 <= value.adjusted() <= 125:
+        raise InvalidEventError("bad_data", f"number {value} is out of DynamoDB's range")
+
+
+_SCALARS = (int, float, bool, type(None), Decimal)
 
 
 def _check_size(key: dict[str, str], data: dict[str, Any]) -> None:
@@ -217,7 +273,7 @@ def _check_size(key: dict[str, str], data: dict[str, Any]) -> None:
         for name, v in data.items()
     ):
         return
-    size = len(pydantic_core.to_json(data))
+    size = len(numbers.dumps(data))
     size += sum(len(k.encode()) + len(v.encode()) for k, v in key.items())
     if size > DYNAMODB_ITEM_LIMIT:
         raise InvalidEventError("too_large", f"item is {size} bytes, over DynamoDB's 400 KB limit")

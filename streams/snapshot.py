@@ -3,7 +3,8 @@
 Version rule: an item read from a source that does not know its version (the legacy Redis
 layout, a JSON Lines file, a table this replicator never wrote) gets the lowest version there
 is, `ts = 0`, origin `snapshot:<source>`, and an event id derived from its content. It can only
-fill an item the stores do not hold yet: any live write, whenever it happened, carries a
+fill an item the stores do not hold yet (`Version.fills_only`: it never changes one that exists,
+not even one written before the replicator): any live write, whenever it happened, carries a
 greater `ts` and wins, in whatever order the two arrive. That is safe because the source is
 the old store of a dual-write migration: every change made while the snapshot runs also goes
 through the live path, so the live version is always at least as new as what the snapshot
@@ -22,15 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pydantic_core
-
 from connectors.source import Chunk, SnapshotSource, SourceItem, SourceProblem
+from streams import numbers
 from streams.errors import InvalidEventError
-from streams.events import ChangeEvent, ItemId, Version, check_item
+from streams.events import SNAPSHOT_ORIGIN, SNAPSHOT_TS, ChangeEvent, ItemId, Version, check_item
 from streams.publisher import Publisher
 from streams.tables import TableSpec
 
-SNAPSHOT_TS = 0
 SAMPLE_PROBLEMS = 20
 
 
@@ -38,14 +37,14 @@ def snapshot_version(item: SourceItem, source: str) -> Version:
     if item.version is not None:
         return item.version
     # The same content read twice gives the same version: a repeated run changes nothing.
-    content = pydantic_core.to_json([item.table, item.key, item.data])
+    content = numbers.dumps([item.table, item.key, item.data])
     digest = hashlib.blake2b(content, digest_size=12).hexdigest()
-    return Version(SNAPSHOT_TS, f"snapshot:{source}", digest)
+    return Version(SNAPSHOT_TS, f"{SNAPSHOT_ORIGIN}{source}", digest)
 
 
 def snapshot_event(item: SourceItem, source: str, tables: Mapping[str, TableSpec]) -> ChangeEvent:
     """The change event a snapshot publishes for an item (for tests and verify --repair)."""
-    return ChangeEvent.model_validate_json(snapshot_message(item, source, tables)[1])
+    return ChangeEvent.model_validate(numbers.loads(snapshot_message(item, source, tables)[1]))
 
 
 def snapshot_message(
@@ -65,7 +64,7 @@ def snapshot_message(
     if data is not None:
         message["data"] = data
     kafka_key = ItemId.of(item.table, item.key, spec).kafka_key()
-    return kafka_key, pydantic_core.to_json(message)
+    return kafka_key, numbers.dumps(message)
 
 
 @dataclass

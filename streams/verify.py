@@ -16,7 +16,7 @@ from connectors.redis_store import RedisStore
 from connectors.sink import StoredItem
 from connectors.source import SourceItem
 from streams.errors import InvalidEventError
-from streams.events import ChangeEvent, ItemId, Version, build_event
+from streams.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event
 from streams.snapshot import snapshot_version
 from streams.tables import TableSpec
 
@@ -151,6 +151,8 @@ def repair_event(
     if drift.kind == "data_differs" and all(s.version == winner.version for s in present):
         winner = sides[prefer] or winner
         version = version._replace(event_id=version.event_id + REPAIR_SUFFIX)
+        if version.fills_only:  # a tie at a snapshot's version: a fill would change neither store
+            version = version._replace(ts=SNAPSHOT_TS + 1)
     op = "upsert" if winner.live else "delete"
     key = drift.item.key(spec)
     fields = {"table": drift.item.table, "op": op, "key": key, "data": winner.data}

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.source import SnapshotSource
+from streams import numbers
 from streams.errors import ConfigError
 from streams.events import ChangeEvent, ItemId
 from streams.kafka import Kafka
@@ -96,8 +97,7 @@ def _shown(value: object) -> object:
 
 def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
     if as_json:
-        shown = [r.as_json() for r in reports]
-        print(json.dumps(shown, ensure_ascii=False, indent=2, default=_shown))
+        print(numbers.dumps([r.as_json() for r in reports], indent=2, fallback=_shown).decode())
         return
     for report in reports:
         verdict = "agree" if report.drifted == 0 else f"DRIFT ({report.drifted} items)"

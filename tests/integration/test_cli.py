@@ -184,3 +184,21 @@ def test_snapshot_parts_that_cannot_reach_kafka_exit_2_naming_it(tmp_path: Path)
     assert sorted(line.split(":")[1] for line in errors) == [" part 1/2", " part 2/2"]
     assert all("cannot reach Kafka" in line for line in errors), done.stderr
     assert "Traceback" not in done.stderr and "Unclosed" not in done.stderr
+
+
+def test_big_integral_floats_print_the_same_from_both_stores_and_verify_agrees(
+    env_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = uuid.uuid4().hex
+    event = upsert(owner, "p", 1, a=1e23, b=float(2**60), c=1.5e18, d=1e125)
+    for name in ("redis", "dynamodb"):
+        asyncio.run(write_direct(env_settings, name, [event]))
+    capsys.readouterr()
+    printed = {}
+    for store in ("redis", "dynamodb"):
+        key = [f"owner_id={owner}", "opponent_id=p"]
+        assert main(["get", "--store", store, "opponents", *key]) == 0
+        printed[store] = capsys.readouterr().out
+    assert printed["redis"] == printed["dynamodb"]
+    assert '"a":100000000000000000000000,' in printed["redis"]  # not 99999999999999991611392
+    assert main(["verify"]) == 0

@@ -9,12 +9,21 @@ from typing import Any
 
 import pytest
 
+from connectors.dynamodb_source import DynamoDBSource
 from streams.cli import main
+from streams.events import ChangeEvent, decode_event
 from streams.lww import visible_state
 from streams.publisher import Publisher
 from streams.settings import Settings
+from streams.stores import dynamodb_client, open_store
+from streams.tables import DEFAULT_TABLES as TABLES
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, read_topic, wait_for_fold
+from tests.integration.worker import (
+    WorkerProcess,
+    read_topic,
+    snapshot_into_stores,
+    wait_for_fold,
+)
 from tests.support import delete, upsert
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -64,9 +73,11 @@ def malformed(rng: random.Random, template: dict[str, Any]) -> tuple[bytes, str]
         (lambda: _event(template, key=rng.choice(BAD_KEYS)), "bad_key"),
         (lambda: _event(template, data=rng.choice(BAD_DATA)), "bad_data"),
         (lambda: _event(template).replace(b'"metadata": "m"', b'"metadata": NaN'), "bad_data"),
+        (lambda: _event(template, data={"timestamp": rng.choice(NOT_DOUBLES)}), "bad_data"),
+        (lambda: _event(template).replace(b'"m"', rng.choice(BAD_NUMBERS)), "bad_data"),
         (lambda: _event(template, data={"blob": "x" * 410_000}), "too_large"),
     ]
-    weights = [10, 10, 10, 10, 10, 10, 10, 10, 10, 0.2]  # a few huge payloads, not thousands
+    weights = [10, 10, 10, 10, 10, 10, 10, 10, 10, 5, 5, 0.2]  # a few huge payloads only
     make, reason = rng.choices(makers, weights)[0]
     return make(), reason
 
@@ -77,10 +88,34 @@ BAD_KEYS = [
     {"owner_id": "x", "opponent_id": "y", "z": "w"},
     {"owner_id": "x" * 1025, "opponent_id": "y"},
 ]
+# Index values a double (a Redis score) would give back changed.
+NOT_DOUBLES = [2**53 + 1, 10**23 + 1, 2**60]
+# JSON numbers beyond DynamoDB: 39 significant digits, out of range.
+BAD_NUMBERS = [b"0.123456789012345678901234567890123456789", b"1e126", b"-1e-131", b"1" * 39]
+# Numbers that must come back exactly from both stores (2^53 and above, 1e23, long decimals).
+GOOD_NUMBERS = [
+    "9007199254740993", "1e23", "1.5e18", "1e125", "1E+100", "-0.5e-129",
+    "1.0000000000000000000001", "0.12345678901234567890123456789",
+    "12345678901234567890123456789012345678",
+]  # fmt: skip
+GOOD_INDEX = ["9007199254740992", "1e23", "0.1", "400.5", "1.5e18"]
+
+
+def exact_event(rng: random.Random, owner: str, opponent: str, ts: int) -> ChangeEvent:
+    """A valid upsert whose numbers are written as JSON text, decoded as the worker does."""
+    numbers = ", ".join(f'"n{i}": {rng.choice(GOOD_NUMBERS)}' for i in range(3))
+    nested = f'"l": [{rng.choice(GOOD_NUMBERS)}, {{"m": {rng.choice(GOOD_NUMBERS)}}}]'
+    data = f'{{"timestamp": {rng.choice(GOOD_INDEX)}, {numbers}, {nested}}}'
+    envelope = {"table": "opponents", "op": "upsert", "key": {"owner_id": owner,
+                "opponent_id": opponent}, "data": "@", "ts": ts, "origin": "fuzz",
+                "event_id": f"n{ts}"}  # fmt: skip
+    return decode_event(json.dumps(envelope).replace('"@"', data).encode(), TABLES)
+
+
 BAD_DATA = [
     {"timestamp": "now"},
     {"_v": "forged"},
-    {"n": 10**50},
+    {"n": 10**50 + 1},
     {"owner_id": "dup"},
     {"f": 1e300},
 ]
@@ -98,6 +133,7 @@ def test_malformed_messages_are_dead_lettered_valid_ones_applied_keys_never_coll
         for ts, (owner, opponent) in enumerate(pairs)
     ]
     valid += [delete(TRICKY_KEYS[0], TRICKY_KEYS[1], 10_000)]
+    valid += [exact_event(rng, "numbers", f"p{i}", 20_000 + i) for i in range(40)]
     expected_reasons: dict[str, int] = {}
     bad = []
     for _ in range(MALFORMED):
@@ -131,3 +167,75 @@ def test_malformed_messages_are_dead_lettered_valid_ones_applied_keys_never_coll
     assert main(["verify"]) == 0  # every tricky key is its own item in both stores
     live = len(visible_state(valid, settings.tables))
     assert f"dynamodb {live}, redis {live}" in capsys.readouterr().out
+
+
+def random_attribute(rng: random.Random, depth: int = 0) -> tuple[dict[str, Any], bool]:
+    """A random DynamoDB attribute value, and whether a change event can carry it unaltered."""
+    kind = rng.choice(
+        ["S", "N", "N", "BOOL", "NULL", "M", "L", "SS", "NS", "BS", "B"][: 11 - depth]
+    )
+    if kind in ("M", "L") and depth < 3:
+        children = [random_attribute(rng, depth + 1) for _ in range(rng.randrange(3))]
+        values = [value for value, _ in children]
+        carried = all(ok for _, ok in children)
+        if kind == "L":
+            return {"L": values}, carried
+        return {"M": {f"k{i}": value for i, value in enumerate(values)}}, carried
+    simple: dict[str, Any] = {
+        "S": rng.choice(["", "é", "a\nb", "x" * 30]),
+        "N": rng.choice(GOOD_NUMBERS),
+        "BOOL": rng.random() < 0.5,
+        "NULL": True,
+        "SS": ["a", "b"],
+        "NS": ["1", "2.5"],
+        "BS": [b"\x00"],
+        "B": bytes(rng.randrange(256) for _ in range(3)),
+    }
+    kind = kind if kind in simple else "S"
+    return {kind: simple[kind]}, kind not in ("SS", "NS", "BS", "B")
+
+
+def test_a_dynamodb_snapshot_of_random_items_changes_none_and_copies_what_events_carry(
+    env_settings: Settings, tmp_path: Path
+) -> None:
+    settings, rng = env_settings, random.Random(12)
+    spec = settings.tables["opponents"]
+    table = spec.physical_name("opponents")
+    client = dynamodb_client(settings)
+    carried: set[str] = set()
+    raws = {}
+    for i in range(120):
+        name = f"p{i}"
+        raw: dict[str, Any] = {"owner_id": {"S": "fuzz"}, "opponent_id": {"S": name}}
+        ok = True
+        for a in range(rng.randrange(1, 4)):
+            raw[f"a{a}"], fits = random_attribute(rng)
+            ok &= fits
+        if rng.random() < 0.2:
+            index = rng.choice(GOOD_INDEX + [str(n) for n in NOT_DOUBLES])
+            raw["timestamp"] = {"N": index}
+            ok &= index in GOOD_INDEX
+        if rng.random() < 0.05:
+            raw["_created_by"], ok = {"S": "admin"}, False
+        client.put_item(TableName=table, Item=raw)
+        raws[name] = raw
+        if ok:
+            carried.add(name)
+    source = DynamoDBSource(client, "opponents", spec, segments=2)
+    summary = asyncio.run(snapshot_into_stores(settings, source, tmp_path / "cp.json"))
+    assert summary.counts == {"published": len(carried), "problems": len(raws) - len(carried)}
+    assert all(json.loads(p.key)["opponent_id"] not in carried for p in summary.samples)
+    scanned = client.scan(TableName=table, ConsistentRead=True)["Items"]
+    assert {item["opponent_id"]["S"]: item for item in scanned} == raws  # nothing changed
+
+    async def read_back() -> None:
+        redis, dynamo = open_store(settings, "redis"), open_store(settings, "dynamodb")
+        try:
+            for name in sorted(carried):
+                key = {"owner_id": "fuzz", "opponent_id": name}
+                assert await redis.get("opponents", key) == await dynamo.get("opponents", key)
+        finally:
+            await redis.close()
+            await dynamo.close()
+
+    asyncio.run(read_back())

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import uuid
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,12 @@ from streams.stack.process import wait_until
 from streams.stores import dynamodb_client, ensure_tables, open_store
 from streams.topics import changes_topics, ensure_topics
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, read_topic, wait_for_fold
+from tests.integration.worker import (
+    WorkerProcess,
+    read_topic,
+    snapshot_into_stores,
+    wait_for_fold,
+)
 from tests.support import batches_of, delete, upsert
 
 pytestmark = pytest.mark.integration
@@ -82,6 +88,24 @@ def test_legacy_source_reads_every_item_and_reports_bad_data(settings: Settings)
         p.key.startswith(layout.meta_key(spec, "bad", "")) for c in chunks for p in c.problems
     )
     assert chunks[-1].cursor == "done"
+
+
+def test_legacy_scores_past_2_53_are_read_by_the_number_rule(settings: Settings) -> None:
+    """A score is a double: 1e23 means 10**23 (its shortest repr), and stays a valid index."""
+    spec, layout = settings.tables["opponents"], unique_layout()
+
+    async def run() -> list[Chunk]:
+        client = aioredis.from_url(settings.redis_url)
+        await client.zadd(layout.zset_key(spec, "o"), {"big": 1e23, "huge": 2.0**60, "half": 0.5})
+        for member in ("big", "huge", "half"):
+            await client.set(layout.meta_key(spec, "o", member), "m")
+        return await read_all(RedisLegacySource(client, spec, layout))
+
+    items = items_of(asyncio.run(run()))
+    scores = {key[1]: item.data["timestamp"] for key, item in items.items()}
+    assert scores == {"big": 10**23, "huge": 1_152_921_504_606_847_000, "half": Decimal("0.5")}
+    for item in items.values():
+        snapshot_event(item, "redis-legacy", settings.tables)  # a valid event, not a problem
 
 
 def test_legacy_source_resumes_from_any_checkpointed_cursor(settings: Settings) -> None:
@@ -159,6 +183,62 @@ def test_dynamodb_source_keeps_versions_and_tombstones(settings: Settings) -> No
     assert items[("o1", "p1")].version == events[0].version
     assert items[("o1", "p2")].deleted and items[("o1", "p2")].version == events[2].version
     assert json.loads(chunks[-1].cursor or "{}") == {"0": "done", "1": "done", "2": "done"}
+
+
+LONG = "0.12345678901234567890123456789"
+# Items written before the replicator (no _v), as a user of the table may hold them.
+UNVERSIONED: dict[str, dict[str, Any]] = {
+    "long": {"n": {"N": LONG}, "timestamp": {"N": "1613725769"}},
+    "one": {"n": {"N": "1.0000000000000000000001"}},
+    "huge": {"n": {"N": "1E+100"}, "m": {"M": {"l": {"L": [{"N": "0.5"}, {"NULL": True}]}}}},
+    "strings": {"s": {"SS": ["a", "b"]}},
+    "numbers": {"s": {"NS": ["1", "2.5"]}},
+    "binary": {"b": {"B": b"\x00\xff"}},
+    "nested": {"m": {"M": {"deep": {"L": [{"BS": [b"x"]}]}}}},
+    "created": {"_created_by": {"S": "admin"}, "x": {"S": "y"}},
+}
+
+
+def test_a_dynamodb_snapshot_changes_no_item_and_copies_numbers_exactly(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The README's backfill: snapshot a table into the topic, apply what the worker decodes to
+    both stores. The table is left as it was; Redis gets every item events can carry, with
+    every digit, and the others are reported by key."""
+    ensure_tables(settings)
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    spec = settings.tables["opponents"]
+    client = dynamodb_client(settings)
+    table = spec.physical_name("opponents")
+    raws = {name: {"owner_id": {"S": "o"}, "opponent_id": {"S": name}, **attributes}
+            for name, attributes in UNVERSIONED.items()}  # fmt: skip
+    for raw in raws.values():
+        client.put_item(TableName=table, Item=raw)
+
+    source = DynamoDBSource(client, "opponents", spec, segments=2)
+    summary = asyncio.run(snapshot_into_stores(settings, source, tmp_path / "cp.json"))
+    assert summary.counts == {"published": 3, "problems": 5}
+    reasons = {json.loads(p.key)["opponent_id"]: p.reason for p in summary.samples}
+    assert set(reasons) == {"strings", "numbers", "binary", "nested", "created"}
+    assert "(SS)" in reasons["strings"] and "(BS)" in reasons["nested"]
+    assert "'_created_by'" in reasons["created"]
+    for name, raw in raws.items():  # the table is untouched, byte for byte
+        key = {"owner_id": raw["owner_id"], "opponent_id": raw["opponent_id"]}
+        assert client.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == raw, name
+
+    async def read(store_name: str, name: str) -> Any:
+        store = open_store(settings, store_name)
+        try:
+            return await store.get("opponents", {"owner_id": "o", "opponent_id": name})
+        finally:
+            await store.close()
+
+    for name in ("long", "one", "huge"):
+        assert asyncio.run(read("redis", name)) == asyncio.run(read("dynamodb", name))
+    assert asyncio.run(read("redis", "long"))["n"] == Decimal(LONG)
+    assert asyncio.run(read("redis", "one"))["n"] == Decimal("1.0000000000000000000001")
+    assert asyncio.run(read("redis", "huge"))["n"] == 10**100
+    assert asyncio.run(read("redis", "strings")) is None
 
 
 def test_jsonl_source_resumes_at_the_byte_offset(tmp_path: Path) -> None:

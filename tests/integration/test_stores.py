@@ -1,8 +1,11 @@
 """Each store against its real server: LWW under any order, duplicates, deletes and listing."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
 
 import pytest
 import redis as sync_redis
@@ -12,9 +15,10 @@ from hypothesis import strategies as st
 from connectors.dynamodb_store import DynamoDBStore
 from connectors.redis_store import RedisKeys, RedisStore
 from connectors.sink import Store
-from streams.events import ChangeEvent, ItemId
+from streams.events import ChangeEvent, ItemId, decode_event
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_store
+from streams.tables import DEFAULT_TABLES
 from tests.conftest import Services
 from tests.support import assert_store_matches, batches_of, delete, histories, upsert
 
@@ -197,3 +201,122 @@ def test_redis_lww_script_ignores_the_servers_locale(shared: Settings) -> None:
             await store.close()
 
     asyncio.run(check())
+
+
+def from_wire(owner: str, opponent: str, ts: int, data: str, origin: str = "svc") -> ChangeEvent:
+    """An upsert as the worker decodes it, with `data` exactly as written in the message."""
+    envelope = {"table": "opponents", "op": "upsert", "ts": ts, "origin": origin,
+                "key": {"owner_id": owner, "opponent_id": opponent}, "event_id": f"e{ts}",
+                "data": "@"}  # fmt: skip
+    return decode_event(json.dumps(envelope).replace('"@"', data).encode(), DEFAULT_TABLES)
+
+
+def write_and_read_both(shared: Settings, events: list[ChangeEvent], keys: list[dict[str, str]]
+                        ) -> dict[str, list[Any]]:  # fmt: skip
+    """Each store's `get` of every key after the events are written to it."""
+
+    async def run(store_name: str) -> list[Any]:
+        store = open_store(shared, store_name)
+        try:
+            await apply_history(store, events, shared, 1)
+            return [await store.get("opponents", key) for key in keys]
+        finally:
+            await store.close()
+
+    return {name: asyncio.run(run(name)) for name in ("redis", "dynamodb")}
+
+
+BIG_FLOATS = [1e23, float(2**60), 1.5e18, 1e125]
+
+
+def test_numbers_read_back_the_same_and_exact_from_both_stores(shared: Settings) -> None:
+    owner = uuid.uuid4().hex
+    long = "0.12345678901234567890123456789"
+    events = [
+        upsert(owner, "py", 1, metadata="floats", big=BIG_FLOATS),
+        from_wire(owner, "wire", 2, f'{{"big": [1e23, 1.5e18, 1e125], "long": {long}, '
+                                    '"one": 1.0000000000000000000001, "huge": 1E+100}'),
+    ]  # fmt: skip
+    keys = [{"owner_id": owner, "opponent_id": name} for name in ("py", "wire")]
+    got = write_and_read_both(shared, events, keys)
+    assert got["redis"] == got["dynamodb"]
+    py, wire = got["redis"]
+    # A float means its shortest repr, what its JSON text says: 1e23 is 10**23.
+    assert py["big"] == [10**23, 1_152_921_504_606_847_000, 1_500_000_000_000_000_000, 10**125]
+    assert wire["big"] == [10**23, 1_500_000_000_000_000_000, 10**125]
+    assert wire["long"] == Decimal(long) and wire["one"] == Decimal("1.0000000000000000000001")
+    assert wire["huge"] == 10**100
+
+
+@pytest.mark.parametrize("store_name", ["redis", "dynamodb"])
+def test_a_snapshot_version_only_fills_a_missing_item(shared: Settings, store_name: str) -> None:
+    owner = uuid.uuid4().hex
+    spec = shared.tables["opponents"]
+
+    def fill(opponent: str, digest: str) -> ChangeEvent:
+        return upsert(owner, opponent, 0, "snapshot:dynamodb", digest, metadata=digest)
+
+    async def outcome(store: Store, event: ChangeEvent) -> tuple[int, int]:
+        done = await store.write({event.item_id(spec): event})
+        return done.applied, done.stale
+
+    async def check() -> None:
+        store = open_store(shared, store_name)
+        try:
+            assert await outcome(store, upsert(owner, "live", 5, metadata="live")) == (1, 0)
+            assert await outcome(store, fill("live", "z")) == (0, 1)  # a live item stays
+            assert await outcome(store, fill("new", "a")) == (1, 0)  # a missing one is filled
+            # A greater snapshot version does not change an item a snapshot filled either.
+            assert await outcome(store, fill("new", "z")) == (0, 1)
+            got = [await store.get("opponents", {"owner_id": owner, "opponent_id": n})
+                   for n in ("live", "new")]  # fmt: skip
+            assert [item and item["metadata"] for item in got] == ["live", "a"]
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+
+def test_a_snapshot_version_never_changes_a_dynamodb_item_without_a_version(
+    shared: Settings,
+) -> None:
+    owner = uuid.uuid4().hex
+    spec = shared.tables["opponents"]
+    legacy = {"owner_id": {"S": owner}, "opponent_id": {"S": "p"}, "n": {"N": "1.5"}}
+    fill = upsert(owner, "p", 0, origin="snapshot:dynamodb", event_id="d", n=2)
+
+    async def check() -> None:
+        store = open_store(shared, "dynamodb")
+        assert isinstance(store, DynamoDBStore)
+        try:
+            store.client.put_item(TableName=spec.physical_name("opponents"), Item=legacy)
+            outcome = await store.write({fill.item_id(spec): fill})
+            assert (outcome.applied, outcome.stale) == (0, 1)
+            raw = store.client.get_item(
+                TableName=spec.physical_name("opponents"),
+                Key={"owner_id": {"S": owner}, "opponent_id": {"S": "p"}},
+            )["Item"]
+            assert raw == legacy
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 6])
+def test_both_stores_list_in_one_order_ties_by_sort_key(shared: Settings, limit: int) -> None:
+    owner = uuid.uuid4().hex
+    scores = {"d": 7, "b": 7, "~x": 7, "a": 7, "c": 1, "%": 7}
+    events = [upsert(owner, name, i + 1, timestamp=s) for i, (name, s) in enumerate(scores.items())]
+
+    async def listed(store_name: str) -> list[str]:
+        store = open_store(shared, store_name)
+        try:
+            await apply_history(store, events, shared, 3)
+            return [i["opponent_id"] for i in await store.list_partition("opponents", owner, limit)]
+        finally:
+            await store.close()
+
+    expected = ["%", "a", "b", "d", "~x", "c"][:limit]
+    assert asyncio.run(listed("redis")) == expected
+    assert asyncio.run(listed("dynamodb")) == expected

@@ -11,12 +11,14 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from connectors.source import SnapshotSource
 from streams.app import group_for
-from streams.events import ChangeEvent
+from streams.events import ChangeEvent, decode_event
 from streams.kafka import Kafka
 from streams.lag import PartitionLag, fetch_lag_when_ready
 from streams.publisher import Publisher
 from streams.settings import Settings
+from streams.snapshot import Checkpoint, SnapshotSummary, run_snapshot
 from streams.stores import open_store
 from tests.conftest import Services
 from tests.support import assert_store_matches, batches_of
@@ -177,3 +179,20 @@ async def write_direct(settings: Settings, store_name: str, events: Sequence[Cha
             await store.write(batch)
     finally:
         await store.close()
+
+
+async def snapshot_into_stores(
+    settings: Settings, source: SnapshotSource, checkpoint: Path
+) -> SnapshotSummary:
+    """Snapshot `source` into the topic, then apply what a worker decodes to both stores (the
+    worker's path without its process)."""
+    async with Publisher(
+        settings.kafka_bootstrap_servers, settings.topic, settings.tables, "snapshot:test"
+    ) as pub:
+        summary = await run_snapshot(source, pub, settings.tables, Checkpoint(checkpoint))
+    await source.close()
+    messages = await read_topic(settings, settings.topic, summary.counts["published"])
+    events = [decode_event(value, settings.tables) for value, _ in messages]
+    for name in ("redis", "dynamodb"):
+        await write_direct(settings, name, events)
+    return summary

@@ -54,3 +54,11 @@ def test_a_tie_with_different_data_takes_the_preferred_store_a_hair_newer() -> N
     assert (
         Version.from_token(OLD) < event.version < Version(1, "svc", "a!!") < Version.from_token(NEW)
     )
+
+
+def test_a_tie_at_a_snapshot_version_is_repaired_by_a_write_that_changes_items() -> None:
+    filled = Version(0, "snapshot:redis-legacy", "d").token()
+    drift = Drift("data_differs", ITEM, live(filled, metadata="r"), live(filled, metadata="d"))
+    event = repair_event(drift, TABLES["opponents"], TABLES, prefer="redis")
+    assert not event.version.fills_only and event.version > Version.from_token(filled)
+    assert event.version.ts == 1  # still below any live write's real timestamp
