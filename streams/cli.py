@@ -148,6 +148,8 @@ def _add_operations_commands(sub: Subcommands) -> None:
     start.add_argument(
         "--from-time", type=datetime.fromisoformat, help="ISO 8601, e.g. 2026-11-01T00:00Z"
     )
+    rebuild.add_argument("--allow-partial", action="store_true",
+                         help="replay even a topic that has lost its oldest records")  # fmt: skip
     rebuild.set_defaults(handler=cmd_rebuild)
 
 
@@ -260,7 +262,7 @@ def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from streams.commands import rebuild_store  # noqa: PLC0415
 
-    return asyncio.run(rebuild_store(settings, args.store, args.from_time))
+    return asyncio.run(rebuild_store(settings, args.store, args.from_time, args.allow_partial))
 
 
 def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from streams.events import decode_event
 from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.settings import Settings
+from streams.topic_health import check_topic
 from streams.topics import assign_all
 
 
@@ -84,6 +85,7 @@ class ReplaySummary:
 async def replay_letters(settings: Settings) -> ReplaySummary:
     """Send back to the changes topic each letter that now passes validation (a table declared
     since, say); the rest stay where they are. A replay group remembers how far it got."""
+    await check_topic(settings)  # the letters go back to it: say if it is unfit to keep them
     summary, started = ReplaySummary(), time.monotonic()
     kafka, topic = Kafka.of(settings), settings.topic
     async with Publisher(kafka, topic, settings.tables, "dlq-replay") as publisher:

@@ -15,6 +15,7 @@ from streams.kafka import Kafka
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_stores
+from streams.topic_health import check_topic
 from streams.topics import changes_topics, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ async def prepare(settings: Settings, store_names: Sequence[str]) -> None:
     created = await ensure_topics(Kafka.of(settings), changes_topics(settings))
     if created:
         log.info("created topics %s", ", ".join(created))
+    await check_topic(settings, warn=log.warning)  # an existing topic made with wrong settings
     if "dynamodb" in store_names:
         tables = await asyncio.to_thread(ensure_tables, settings)
         if tables:

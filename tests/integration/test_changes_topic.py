@@ -1,0 +1,107 @@
+"""The changes topic against the real broker: never created by a send or a read-only command,
+checked at start, and a rebuild refuses a topic that has lost history."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import redis
+from aiokafka import TopicPartition
+from aiokafka.admin import RecordsToDelete
+
+from streams.cli import main
+from streams.publisher import Publisher
+from streams.settings import Settings
+from streams.topics import MissingTopicError, TopicSpec, ensure_topics, kafka_admin
+from tests.conftest import Services
+from tests.integration.worker import WorkerProcess, publish, wait_caught_up
+from tests.support import upsert
+
+pytestmark = pytest.mark.integration
+
+
+def use_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in settings.as_env().items():
+        monkeypatch.setenv(name, value)
+
+
+async def existing_topics(settings: Settings) -> set[str]:
+    async with kafka_admin(settings.kafka_bootstrap_servers) as admin:
+        return set(await admin.list_topics())
+
+
+def test_nothing_creates_a_missing_topic_but_init(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    use_env(settings, monkeypatch)
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(upsert("o", "p", 1).to_json() + b"\n")
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"table": "opponents", "key": {"owner_id": "o", "opponent_id": "p"}}\n')
+    commands = [
+        ["publish", str(events)],
+        ["snapshot", "--source", "jsonl", "--file", str(items)],
+        ["rebuild", "--store", "redis"],
+        ["lag", "--samples", "1"],
+        ["dlq", "list"],
+        ["dlq", "replay"],
+    ]
+    for argv in commands:
+        assert main(argv) == 2, argv
+        [line] = capsys.readouterr().err.splitlines()
+        assert line.startswith("error: topic changes-") and "cdc-replicator init" in line, line
+
+    async def library_publish() -> None:
+        async with Publisher(
+            settings.kafka_bootstrap_servers, settings.topic, settings.tables, "t"
+        ) as pub:
+            await pub.upsert("opponents", {"owner_id": "o", "opponent_id": "p"}, {"v": 1})
+
+    with pytest.raises(MissingTopicError):
+        asyncio.run(library_publish())
+    assert not {settings.topic, settings.dlq_topic} & asyncio.run(existing_topics(settings))
+
+    assert main(["init"]) == 0
+    assert main(["publish", str(events)]) == 0
+
+
+async def delete_records_before(settings: Settings, offset: int) -> None:
+    async with kafka_admin(settings.kafka_bootstrap_servers) as admin:
+        await admin.delete_records({TopicPartition(settings.topic, 0): RecordsToDelete(offset)})
+
+
+def test_a_topic_made_with_broker_defaults_is_warned_about_and_rebuild_refuses_lost_history(
+    services: Services, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    # What an auto-created topic looks like: 1 partition, deleting history after retention.
+    auto_created = TopicSpec(settings.topic, 1, 1, {"cleanup.policy": "delete"})
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, [auto_created]))
+    events = [upsert("o", f"p{i}", i + 1) for i in range(30)]
+    asyncio.run(publish(settings, events))
+
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis").start()
+    try:
+        wait_caught_up(settings, worker, stores=("redis",))  # it still replicates
+        log = worker.log_tail(200)
+    finally:
+        worker.stop()
+    assert "cleanup.policy=delete, not compact" in log
+    assert "1 partitions, fewer than CDC_TOPIC_PARTITIONS=3" in log
+
+    # Retention (here delete-records) removes the oldest 10 records: a rebuild would be partial.
+    asyncio.run(delete_records_before(settings, 10))
+    client = redis.Redis.from_url(settings.redis_url)
+    client.delete(*client.scan_iter(f"{settings.redis_key_prefix}:*"))
+    use_env(settings, monkeypatch)
+    assert main(["rebuild", "--store", "redis"]) == 2
+    err = capsys.readouterr().err
+    assert "warning: topic" in err and "cleanup.policy=delete" in err
+    assert "partition 0 starts at offset 10" in err and "--allow-partial" in err
+    assert "snapshot --source dynamodb" in err
+    assert not list(client.scan_iter(f"{settings.redis_key_prefix}:*"))  # nothing replayed
+
+    assert main(["rebuild", "--store", "redis", "--allow-partial"]) == 0
+    assert "replayed 20 records into redis" in capsys.readouterr().out
+    client.close()
