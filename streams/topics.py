@@ -33,6 +33,13 @@ class MissingTopicError(ReplicatorError):
         self.topic = topic
 
 
+class TopicUnavailableError(ReplicatorError):
+    """Kafka could not describe the topic for a while (a leader being elected, say): a worker
+    that is starting waits on, a command reports it."""
+
+    retriable = True
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -109,8 +116,12 @@ async def partitions_of(
         if code == 0 and described["partitions"]:
             return sorted(p["partition"] for p in described["partitions"])
         error = for_code(code).__name__ if code else "no partitions"
-        if (code and not for_code(code).retriable) or time.monotonic() > deadline:
+        if code and not for_code(code).retriable:
             raise ReplicatorError(f"describing topic {topic} failed: {error}")
+        if time.monotonic() > deadline:
+            raise TopicUnavailableError(
+                f"describing topic {topic} failed: {error}, for {patience:.0f}s"
+            )
         await asyncio.sleep(next(delays))
 
 

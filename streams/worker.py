@@ -16,12 +16,12 @@ from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_stores
 from streams.topic_health import check_topic
-from streams.topics import changes_topics, ensure_topics
+from streams.topics import TopicUnavailableError, changes_topics, ensure_topics
 
 log = logging.getLogger(__name__)
 
 # While starting, a broker or DynamoDB that is not there yet is waited for, not fatal.
-STARTUP_TRANSIENT = (KafkaError, BotoCoreError, ClientError, OSError)
+STARTUP_TRANSIENT = (KafkaError, BotoCoreError, ClientError, OSError, TopicUnavailableError)
 
 
 async def prepare(settings: Settings, store_names: Sequence[str]) -> None:

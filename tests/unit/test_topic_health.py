@@ -9,7 +9,7 @@ import pytest
 from streams.errors import ReplicatorError
 from streams.settings import Settings
 from streams.topic_health import TopicState, lost_history, warnings
-from streams.topics import MissingTopicError, partitions_of
+from streams.topics import MissingTopicError, TopicUnavailableError, partitions_of
 
 LEADER_NOT_AVAILABLE, TOPIC_AUTHORIZATION_FAILED = 5, 29
 SETTINGS = Settings(topic="changes", topic_partitions=6, tombstone_grace_seconds=604_800)
@@ -72,9 +72,9 @@ def test_a_retriable_error_code_is_retried_until_the_partitions_come() -> None:
 
 
 def test_an_error_that_persists_is_raised_never_read_as_no_partitions() -> None:
-    with pytest.raises(ReplicatorError, match="LeaderNotAvailableError"):
+    with pytest.raises(TopicUnavailableError, match="LeaderNotAvailableError"):
         describe(FakeAdmin(topic(LEADER_NOT_AVAILABLE, 0)), patience=0.3)
-    with pytest.raises(ReplicatorError, match="no partitions"):
+    with pytest.raises(TopicUnavailableError, match="no partitions"):
         describe(FakeAdmin(topic(0, 0)), patience=0.3)
 
 
