@@ -103,11 +103,13 @@ async def require_topic(kafka: KafkaLike, topic: str) -> None:
 
 
 async def partitions_of(
-    admin: AIOKafkaAdminClient, topic: str, patience: float = METADATA_PATIENCE_SECONDS
+    admin: AIOKafkaAdminClient, topic: str, patience: float | None = None
 ) -> list[int]:
     """The topic's partition numbers. A missing topic raises MissingTopicError; a metadata
-    error is retried while retriable and for `patience` seconds at most, then raised: never
-    an empty list, which would read as "nothing to replay"."""
+    error is retried while retriable and for `patience` seconds at most (default
+    METADATA_PATIENCE_SECONDS), then raised: never an empty list, which would read as
+    "nothing to replay"."""
+    patience = METADATA_PATIENCE_SECONDS if patience is None else patience
     deadline = time.monotonic() + patience
     delays = Backoff(initial=0.2, maximum=2.0).delays()
     while True:

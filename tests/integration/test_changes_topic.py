@@ -3,19 +3,29 @@ checked at start, and a rebuild refuses a topic that has lost history."""
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from aiokafka import TopicPartition
 from aiokafka.admin import RecordsToDelete
 
+from streams import topics
 from streams.cli import main
+from streams.kafka import Kafka
 from streams.publisher import Publisher
+from streams.rebuild import rebuild
 from streams.settings import Settings
-from streams.topics import MissingTopicError, TopicSpec, ensure_topics, kafka_admin
+from streams.topics import (
+    MissingTopicError,
+    TopicSpec,
+    TopicUnavailableError,
+    ensure_topics,
+    kafka_admin,
+)
 from tests.conftest import Services
 from tests.integration.worker import WorkerProcess, publish, wait_caught_up
-from tests.support import upsert
+from tests.support import MemoryStore, upsert
 
 pytestmark = pytest.mark.integration
 
@@ -105,3 +115,39 @@ def test_a_topic_made_with_broker_defaults_is_warned_about_and_rebuild_refuses_l
     assert main(["rebuild", "--store", "redis", "--allow-partial"]) == 0
     assert "replayed 20 records into redis" in capsys.readouterr().out
     client.close()
+
+
+class ErrorThenRealAdmin:
+    """An admin client whose topic metadata carries `code` for the first `errors` answers."""
+
+    def __init__(self, settings: Settings, code: int, errors: int) -> None:
+        self.settings, self.code, self.errors = settings, code, errors
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def describe_topics(self, topics: list[str] | None = None) -> list[dict[str, Any]]:
+        self.errors -= 1
+        if self.errors >= 0:
+            return [{"topic": self.settings.topic, "error_code": self.code, "partitions": []}]
+        partitions = [{"partition": n} for n in range(self.settings.topic_partitions)]
+        return [{"topic": self.settings.topic, "error_code": 0, "partitions": partitions}]
+
+
+def test_a_describe_error_makes_rebuild_retry_or_fail_never_succeed_empty(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = env_settings
+    events = [upsert("o", f"p{i}", i + 1) for i in range(12)]
+    asyncio.run(publish(settings, events))
+    monkeypatch.setattr(topics, "METADATA_PATIENCE_SECONDS", 0.5)
+
+    monkeypatch.setattr(Kafka, "admin", lambda _: ErrorThenRealAdmin(settings, 5, errors=2))
+    store = MemoryStore()
+    assert asyncio.run(rebuild(settings, store)).records == len(events)  # retried, then all
+    assert len(store.items) == len(events)
+
+    monkeypatch.setattr(Kafka, "admin", lambda _: ErrorThenRealAdmin(settings, 5, errors=99))
+    with pytest.raises(TopicUnavailableError, match="LeaderNotAvailableError"):
+        asyncio.run(rebuild(settings, MemoryStore()))
