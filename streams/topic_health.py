@@ -15,7 +15,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import for_code
 
-from streams.errors import ReplicatorError
 from streams.kafka import Kafka
 from streams.settings import Settings
 from streams.topics import kafka_admin, partitions_of
@@ -35,7 +34,7 @@ def warnings(state: TopicState, settings: Settings, bootstrap: str) -> list[str]
         f"--entity-name {state.name} --add-config"
     )
     found = []
-    policy = state.config.get("cleanup.policy", "")
+    policy = state.config.get("cleanup.policy", "compact")  # unreadable: warned about apart
     if policy != "compact":
         found.append(
             f"topic {state.name} has cleanup.policy={policy}, not compact: it drops history "
@@ -79,18 +78,19 @@ async def check_topic(
     kafka = Kafka.of(settings)
     async with kafka_admin(kafka) as admin:
         partitions = await partitions_of(admin, settings.topic)
-        config = await topic_config(admin, settings.topic)
+        config, refused = await topic_config(admin, settings.topic)
+    if refused:  # no DescribeConfigs right, say: not worth refusing to work over
+        warn(f"topic {settings.topic}'s settings could not be read ({refused}): not checked")
     state = TopicState(settings.topic, partitions, config)
     for line in warnings(state, settings, kafka.bootstrap):
         warn(line)
     return state
 
 
-async def topic_config(admin: AIOKafkaAdminClient, topic: str) -> dict[str, str]:
+async def topic_config(admin: AIOKafkaAdminClient, topic: str) -> tuple[dict[str, str], str]:
+    """The topic's settings, or ({}, why not) when the broker refuses to tell."""
     [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    [(code, message, _type, _name, entries, *_)] = response.resources
+    [(code, _message, _type, _name, entries, *_)] = response.resources
     if code:
-        raise ReplicatorError(
-            f"reading topic {topic}'s settings failed: {for_code(code).__name__} {message or ''}"
-        )
-    return {entry[0]: entry[1] for entry in entries if entry[1] is not None}
+        return {}, for_code(code).__name__
+    return {entry[0]: entry[1] for entry in entries if entry[1] is not None}, ""

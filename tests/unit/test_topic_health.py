@@ -2,13 +2,15 @@
 that answers with an error code (retried or raised, never read as "no partitions")."""
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from streams.errors import ReplicatorError
+from streams.kafka import Kafka
 from streams.settings import Settings
-from streams.topic_health import TopicState, lost_history, warnings
+from streams.topic_health import TopicState, check_topic, lost_history, warnings
 from streams.topics import MissingTopicError, TopicUnavailableError, partitions_of
 
 LEADER_NOT_AVAILABLE, TOPIC_AUTHORIZATION_FAILED = 5, 29
@@ -34,6 +36,10 @@ def test_each_wrong_setting_gives_a_line_naming_it_and_the_fix() -> None:
     compact_and_delete = {**GOOD, "cleanup.policy": "compact,delete"}
     [line] = warnings(TopicState("changes", list(range(6)), compact_and_delete), SETTINGS, "b")
     assert "cleanup.policy=compact,delete" in line
+
+
+def test_settings_that_could_not_be_read_give_no_false_alarm() -> None:
+    assert warnings(TopicState("changes", list(range(6)), {}), SETTINGS, "b:9092") == []
 
 
 def test_lost_history_is_a_log_not_starting_at_zero_where_the_replay_starts() -> None:
@@ -88,3 +94,27 @@ def test_a_non_retriable_error_is_raised_at_once() -> None:
 def test_a_missing_topic_says_to_run_init() -> None:
     with pytest.raises(MissingTopicError, match="create it with `cdc-replicator init`"):
         describe(FakeAdmin([{"topic": "other", "error_code": 0, "partitions": []}]))
+
+
+class NoConfigRightsAdmin(FakeAdmin):
+    """Describes the topic, but refuses DescribeConfigs (a principal without that right)."""
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def describe_configs(self, resources: list[Any]) -> list[Any]:
+        resource: tuple[Any, ...] = (TOPIC_AUTHORIZATION_FAILED, "denied", 2, "changes", [])
+        return [SimpleNamespace(resources=[resource])]
+
+
+def test_settings_the_broker_refuses_to_show_are_a_warning_not_a_stop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Kafka, "admin", lambda _: NoConfigRightsAdmin(topic(0, 6)))
+    lines: list[str] = []
+    state = asyncio.run(check_topic(SETTINGS, warn=lines.append))
+    assert state.partitions == list(range(6))
+    assert lines == [
+        "topic changes's settings could not be read (TopicAuthorizationFailedError): not checked"
+    ]
