@@ -60,6 +60,9 @@ def _add_replication_commands(sub: Subcommands) -> None:
     worker.set_defaults(handler=cmd_worker)
 
     init = sub.add_parser("init", help="create the topics and DynamoDB tables if missing")
+    init.add_argument(
+        "--fix", action="store_true", help="also bring an existing topic to the project's settings"
+    )
     init.set_defaults(handler=cmd_init)
 
     publish = sub.add_parser("publish", help="publish change events from a JSON Lines file")
@@ -189,8 +192,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.topic_fix import fix_topic  # noqa: PLC0415
     from streams.worker import prepare  # noqa: PLC0415
 
+    for change in asyncio.run(fix_topic(settings)) if args.fix else []:
+        print(f"topic {settings.topic}: set {change}")
     asyncio.run(prepare(settings, STORE_NAMES))
     tables = ", ".join(settings.tables)
     print(f"topics {settings.topic}, {settings.dlq_topic} and tables {tables} ready")

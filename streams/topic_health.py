@@ -28,7 +28,8 @@ class TopicState:
 
 
 def warnings(state: TopicState, settings: Settings, bootstrap: str) -> list[str]:
-    """One line per setting that breaks a promise, naming the setting and the fix."""
+    """One line per setting that breaks a promise, naming the setting and the fix (each is
+    also what `cdc-replicator init --fix` does)."""
     alter = (
         f"kafka-configs.sh --bootstrap-server {bootstrap} --alter --entity-type topics "
         f"--entity-name {state.name} --add-config"
@@ -56,7 +57,7 @@ def warnings(state: TopicState, settings: Settings, bootstrap: str) -> list[str]
             f"CDC_TOMBSTONE_GRACE_SECONDS={settings.tombstone_grace_seconds}: a replay could "
             f"miss deletes the stores still remember; fix: {alter} delete.retention.ms={grace_ms}"
         )
-    return found
+    return [f"{line} (or: cdc-replicator init --fix)" for line in found]
 
 
 def lost_history(earliest: Mapping[int, int], starts: Mapping[int, int]) -> dict[int, int]:

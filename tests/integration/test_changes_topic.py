@@ -2,6 +2,7 @@
 checked at start, and a rebuild refuses a topic that has lost history."""
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.rebuild import rebuild
 from streams.settings import Settings
+from streams.topic_health import TopicState, topic_config, warnings
 from streams.topics import (
     MissingTopicError,
     TopicSpec,
@@ -151,3 +153,37 @@ def test_a_describe_error_makes_rebuild_retry_or_fail_never_succeed_empty(
     monkeypatch.setattr(Kafka, "admin", lambda _: ErrorThenRealAdmin(settings, 5, errors=99))
     with pytest.raises(TopicUnavailableError, match="LeaderNotAvailableError"):
         asyncio.run(rebuild(settings, MemoryStore()))
+
+
+async def topic_state(settings: Settings) -> tuple[int, dict[str, str]]:
+    async with kafka_admin(settings.kafka_bootstrap_servers) as admin:
+        partitions = await topics.partitions_of(admin, settings.topic)
+        config, _ = await topic_config(admin, settings.topic)
+    return len(partitions), config
+
+
+def test_init_fix_brings_a_topic_to_the_settings_and_keeps_its_other_overrides(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made_wrong = {"cleanup.policy": "delete", "retention.ms": "123456789"}
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, [
+        TopicSpec(settings.topic, 1, 1, made_wrong)
+    ]))  # fmt: skip
+    use_env(settings, monkeypatch)
+    assert main(["init", "--fix"]) == 0
+    out = capsys.readouterr().out
+    assert "set cleanup.policy=compact" in out and "set partitions 1 -> 3" in out
+    grace_ms = settings.tombstone_grace_seconds * 1000
+    assert f"set delete.retention.ms={grace_ms}" in out
+
+    deadline = time.monotonic() + 20  # a setting reaches the broker's view through its log
+    while True:
+        partitions, config = asyncio.run(topic_state(settings))
+        state = TopicState(settings.topic, list(range(partitions)), config)
+        if not warnings(state, settings, "b") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert warnings(state, settings, "b") == []
+    assert config["retention.ms"] == "123456789"  # the topic's other override is kept
+    assert main(["init", "--fix"]) == 0
+    assert "set " not in capsys.readouterr().out  # nothing left to fix

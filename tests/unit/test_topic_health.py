@@ -10,6 +10,7 @@ import pytest
 from streams.errors import ReplicatorError
 from streams.kafka import Kafka
 from streams.settings import Settings
+from streams.topic_fix import _overrides, config_changes
 from streams.topic_health import TopicState, check_topic, lost_history, warnings
 from streams.topics import MissingTopicError, TopicUnavailableError, partitions_of
 
@@ -118,3 +119,23 @@ def test_settings_the_broker_refuses_to_show_are_a_warning_not_a_stop(
     assert lines == [
         "topic changes's settings could not be read (TopicAuthorizationFailedError): not checked"
     ]
+
+
+def test_init_fix_changes_only_what_breaks_a_promise_and_never_lowers_one() -> None:
+    assert config_changes(GOOD, SETTINGS) == {}
+    longer = {"cleanup.policy": "compact", "delete.retention.ms": "999999999999"}
+    assert config_changes(longer, SETTINGS) == {}
+    auto_created = {"cleanup.policy": "delete", "delete.retention.ms": "86400000"}
+    assert config_changes(auto_created, SETTINGS) == GOOD
+
+
+def test_init_fix_keeps_the_topics_own_settings_from_either_describe_version() -> None:
+    v0 = [("retention.ms", "5", False, False, False), ("segment.ms", "9", False, True, False)]
+    no_synonyms: list[Any] = []
+    v1 = [
+        ("retention.ms", "5", False, 1, False, no_synonyms),
+        ("segment.ms", "9", False, 5, False, no_synonyms),
+    ]
+    assert _overrides(v0, "changes") == _overrides(v1, "changes") == {"retention.ms": "5"}
+    with pytest.raises(ReplicatorError, match="secret setting x"):
+        _overrides([("x", None, False, 1, True, [])], "changes")
