@@ -84,6 +84,9 @@ def _add_replication_commands(sub: Subcommands) -> None:
     worker.set_defaults(handler=cmd_worker)
 
     init = sub.add_parser("init", help="create the topics and DynamoDB tables if missing")
+    init.add_argument(
+        "--fix", action="store_true", help="also bring an existing topic to the project's settings"
+    )
     init.set_defaults(handler=cmd_init)
 
     publish = sub.add_parser("publish", help="publish change events from a JSON Lines file")
@@ -176,6 +179,8 @@ def _add_operations_commands(sub: Subcommands) -> None:
     start.add_argument(
         "--from-time", type=datetime.fromisoformat, help="ISO 8601, e.g. 2026-11-01T00:00Z"
     )
+    rebuild.add_argument("--allow-partial", action="store_true",
+                         help="replay even a topic that has lost its oldest records")  # fmt: skip
     rebuild.set_defaults(handler=cmd_rebuild)
 
 
@@ -200,8 +205,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.topic_fix import fix_topic  # noqa: PLC0415
     from streams.worker import prepare  # noqa: PLC0415
 
+    for change in asyncio.run(fix_topic(settings)) if args.fix else []:
+        print(f"topic {settings.topic}: set {change}")
     asyncio.run(prepare(settings, STORE_NAMES))
     tables = ", ".join(settings.tables)
     print(f"topics {settings.topic}, {settings.dlq_topic} and tables {tables} ready")
@@ -273,7 +281,7 @@ def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from streams.commands import rebuild_store  # noqa: PLC0415
 
-    return asyncio.run(rebuild_store(settings, args.store, args.from_time))
+    return asyncio.run(rebuild_store(settings, args.store, args.from_time, args.allow_partial))
 
 
 def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:

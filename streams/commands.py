@@ -17,6 +17,7 @@ from streams.publisher import Publisher
 from streams.rebuild import rebuild
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_store
+from streams.topic_health import check_topic
 
 
 def read_lines(path: str) -> list[bytes]:
@@ -112,13 +113,19 @@ def print_lag(report: dict[str, Any]) -> None:
         print(f"{row} {p['lag_seconds']:>8.1f}")
 
 
-async def rebuild_store(settings: Settings, store_name: str, from_time: datetime | None) -> int:
+async def rebuild_store(
+    settings: Settings, store_name: str, from_time: datetime | None, allow_partial: bool = False
+) -> int:
+    await check_topic(settings)  # warnings on stderr; a missing topic stops here
     if store_name == "dynamodb":
         await asyncio.to_thread(ensure_tables, settings)
     store = open_store(settings, store_name)
     try:
         with progress_reporter(f"rebuild {store_name}", None) as progress:
-            summary = await rebuild(settings, store, from_time=from_time, on_progress=progress)
+            summary = await rebuild(
+                settings, store, from_time=from_time, on_progress=progress,
+                allow_partial=allow_partial,
+            )  # fmt: skip
     finally:
         await store.close()
     print(

@@ -27,6 +27,7 @@ from streams.events import ChangeEvent, decode_event
 from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.settings import Settings
+from streams.topic_health import check_topic
 from streams.topics import assign_all
 
 
@@ -140,6 +141,7 @@ async def replay_letters(settings: Settings, discard: Collection[str] = ()) -> R
     reason is in `discard`; append the rest to the dead-letter topic again. The replay group
     commits a fetch only after the broker holds all three outcomes, so a crash repeats at most
     one fetch (republishing is idempotent: the same version is the same event)."""
+    await check_topic(settings)  # the letters go back to it: say if it is unfit to keep them
     summary, started = ReplaySummary(), time.monotonic()
     kafka = Kafka.of(settings)
     async with Publisher(kafka, settings.topic, settings.tables, "dlq-replay") as publisher:

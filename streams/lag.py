@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberMetadata
 from aiokafka.errors import KafkaError
 
 from streams.kafka import KafkaLike, as_kafka
-from streams.topics import kafka_admin, partitions_of
+from streams.topics import MissingTopicError, kafka_admin, partitions_of
 
 
 def partition_lag(committed: int | None, end: int) -> int:
@@ -90,8 +91,8 @@ async def fetch_lag(
     await consumer.start()
     try:
         async with kafka_admin(kafka) as admin:
-            committed = await admin.list_consumer_group_offsets(group)
             partitions = [TopicPartition(topic, p) for p in await partitions_of(admin, topic)]
+            committed = await admin.list_consumer_group_offsets(group)
         ends = await consumer.end_offsets(partitions)
         lags = [
             PartitionLag(tp.partition, committed[tp].offset if tp in committed else None, ends[tp])
@@ -119,16 +120,26 @@ async def _with_oldest_time(
     return PartitionLag(lag.partition, lag.committed, lag.end, oldest)
 
 
-async def group_members(kafka: KafkaLike, group: str) -> int:
+async def group_members(kafka: KafkaLike, group: str, topic: str) -> int:
+    """Members of `group` subscribed to `topic`: members consuming other topics do not make
+    this one consumed."""
     async with kafka_admin(kafka) as admin:
         [response] = await admin.describe_consumer_groups([group])
     described = response.groups[0]  # (error, group, state, protocol type, protocol, members, ...)
-    return len(described[5])
+    return sum(topic in _subscription(member[3]) for member in described[5])
+
+
+def _subscription(metadata: bytes) -> list[str]:
+    """The topics in a member's metadata (the consumer protocol's; [] for any other)."""
+    try:
+        return list(ConsumerProtocolMemberMetadata.decode(metadata).subscription)
+    except Exception:  # noqa: BLE001 -- not a consumer's metadata: it consumes no topic
+        return []
 
 
 async def sample_group(kafka: KafkaLike, group: str, topic: str) -> GroupSample:
     partitions = await fetch_lag(kafka, group, topic, with_times=True)
-    members = await group_members(kafka, group)
+    members = await group_members(kafka, group, topic)
     return GroupSample(int(time.time() * 1000), members, partitions)
 
 
@@ -147,9 +158,11 @@ async def fetch_lag_when_ready(
     kafka: KafkaLike, group: str, topic: str, with_times: bool = False
 ) -> list[PartitionLag]:
     """Like fetch_lag, but [] while the group's coordinator is still being elected or loaded
-    (a fresh broker, a new group): that is a state to wait out, not an error."""
+    (a fresh broker, a new group) or the topic is not created yet: states to wait out."""
     try:
         return await fetch_lag(kafka, group, topic, with_times)
+    except MissingTopicError:  # the worker creates it as it starts
+        return []
     except KafkaError as exc:
         if not exc.retriable:
             raise

@@ -12,6 +12,7 @@ from streams.events import ChangeEvent, check_against_table
 from streams.kafka import KafkaLike, as_kafka
 from streams.partitioning import partition_for
 from streams.tables import TableSpec
+from streams.topics import require_topic
 
 
 class Publisher:
@@ -20,6 +21,10 @@ class Publisher:
 
     `ts` comes from the wall clock but never repeats or goes back within one publisher, so two
     writes of one item from one service are ordered as they were made.
+
+    `start` refuses a topic that does not exist (MissingTopicError, saying to run
+    `cdc-replicator init`) rather than let the first send auto-create it with the broker's
+    defaults: one partition and retention that deletes history.
     """
 
     def __init__(
@@ -34,7 +39,8 @@ class Publisher:
         self.tables = dict(tables)
         self.origin = origin
         self._last_ts = 0
-        self._producer = as_kafka(kafka).producer(
+        self._kafka = as_kafka(kafka)
+        self._producer = self._kafka.producer(
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
@@ -43,7 +49,12 @@ class Publisher:
         )
 
     async def start(self) -> None:
-        await self._producer.start()
+        try:
+            await require_topic(self._kafka, self.topic)
+            await self._producer.start()
+        except BaseException:
+            await self._producer.stop()  # closes what it opened; no unclosed-producer warning
+            raise
 
     async def stop(self) -> None:
         await self._producer.stop()

@@ -3,6 +3,10 @@
 The replay runs in a fresh consumer group (so its progress shows in `lag`), stops by itself at
 the end offsets taken when it started, and goes through the same Replicator as the worker:
 every write is version-guarded, so rebuilding into a live store is safe.
+
+It refuses to run on a topic that has lost history (its log no longer starts at offset 0, see
+streams.topic_health), unless told a partial rebuild is wanted, and it never reports success
+having read nothing from a range the end offsets say holds records.
 """
 
 import time
@@ -14,12 +18,18 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.sink import Store
 from streams.dlq import DeadLetterTopic, Headers
+from streams.errors import ReplicatorError
 from streams.kafka import Kafka
 from streams.records import Record
 from streams.replicator import Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
+from streams.topic_health import lost_history
 from streams.topics import assign_all
+
+
+class PartialHistoryError(ReplicatorError):
+    """The topic no longer holds the whole history a rebuild needs."""
 
 
 @dataclass
@@ -47,6 +57,7 @@ async def rebuild(
     *,
     from_time: datetime | None = None,
     on_progress: Callable[[int, float], None] | None = None,
+    allow_partial: bool = False,
 ) -> RebuildSummary:
     group = f"{settings.group_id}-rebuild-{store.name}-{int(time.time())}"
     kafka = Kafka.of(settings)
@@ -66,6 +77,11 @@ async def rebuild(
     started = time.monotonic()
     try:
         partitions = await _assign(consumer, kafka, settings.topic, from_time, summary)
+        starts = {tp.partition: await consumer.position(tp) for tp in partitions}
+        if not allow_partial:
+            await _refuse_lost_history(consumer, partitions, starts, store.name)
+        # Offsets, not records (compaction leaves gaps): only "some but none read" is checkable.
+        expected = sum(max(summary.targets[p] - start, 0) for p, start in starts.items())
         while await _behind(consumer, partitions, summary.targets):
             batch = await consumer.getmany(*partitions, timeout_ms=1000)
             records = [m for messages in batch.values() for m in messages]
@@ -78,7 +94,35 @@ async def rebuild(
     finally:
         await consumer.stop()
     summary.seconds = time.monotonic() - started
+    if expected and not summary.records:
+        raise ReplicatorError(
+            f"the end offsets of {settings.topic} promised {expected} offsets to replay but "
+            "no record was read; nothing was rebuilt, run it again"
+        )
     return summary
+
+
+async def _refuse_lost_history(
+    consumer: AIOKafkaConsumer,
+    partitions: Sequence[TopicPartition],
+    starts: dict[int, int],
+    store: str,
+) -> None:
+    earliest = await consumer.beginning_offsets(partitions)
+    lost = lost_history({tp.partition: offset for tp, offset in earliest.items()}, starts)
+    if not lost:
+        return
+    where = ", ".join(f"partition {p} starts at offset {n}" for p, n in sorted(lost.items()))
+    instead = (
+        "refill Redis from DynamoDB with `cdc-replicator snapshot --source dynamodb`"
+        if store == "redis"
+        else "refill it from where the data comes from (`cdc-replicator snapshot`)"
+    )
+    raise PartialHistoryError(
+        f"the topic has lost history ({where}, not 0: retention or delete-records removed the "
+        f"oldest records), so a rebuild would restore only part of the data; {instead}, or "
+        "pass --allow-partial to replay what is left"
+    )
 
 
 async def _assign(
@@ -92,7 +136,8 @@ async def _assign(
     partitions = list(ends)
     summary.targets = {tp.partition: ends[tp] for tp in partitions}
     if from_time is None:
-        await consumer.seek_to_beginning(*partitions)
+        for tp, first in (await consumer.beginning_offsets(partitions)).items():
+            consumer.seek(tp, first)
         return partitions
     found = await consumer.offsets_for_times(
         {tp: int(from_time.timestamp() * 1000) for tp in partitions}

@@ -7,16 +7,19 @@ from pathlib import Path
 from connectors.redis_legacy import seed_legacy
 from connectors.source import WHOLE, Part
 from streams.errors import ConfigError
+from streams.kafka import Kafka
 from streams.progress import progress_reporter
 from streams.settings import Settings
 from streams.snapshot import SnapshotSummary
 from streams.snapshot_parts import PartCheckpoints, run_parts, snapshot_part
 from streams.snapshot_sources import default_checkpoint, layout, legacy_client, open_source
+from streams.topics import require_topic
 
 
 async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
     """One process (the whole source, or the part `--part` names) or `--workers` processes."""
     parts = _parts(args)
+    await require_topic(Kafka.of(settings), settings.topic)  # before any checkpoint is touched
     checkpoints = PartCheckpoints(
         args.checkpoint or default_checkpoint(settings, args.source, args)
     )

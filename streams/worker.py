@@ -18,18 +18,20 @@ from streams.logs import configure_worker_logging
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_stores
-from streams.topics import changes_topics, ensure_topics
+from streams.topic_health import check_topic
+from streams.topics import TopicUnavailableError, changes_topics, ensure_topics
 
 log = logging.getLogger(__name__)
 
 # While starting, a broker or DynamoDB that is not there yet is waited for, not fatal.
-STARTUP_TRANSIENT = (KafkaError, BotoCoreError, ClientError, OSError)
+STARTUP_TRANSIENT = (KafkaError, BotoCoreError, ClientError, OSError, TopicUnavailableError)
 
 
 async def prepare(settings: Settings, store_names: Sequence[str]) -> None:
     created = await ensure_topics(Kafka.of(settings), changes_topics(settings))
     if created:
         log.info("created topics %s", ", ".join(created))
+    await check_topic(settings, warn=log.warning)  # an existing topic made with wrong settings
     if "dynamodb" in store_names:
         tables = await asyncio.to_thread(ensure_tables, settings)
         if tables:

@@ -85,6 +85,9 @@ class KafkaService:
             "num.network.threads": "2",
             "num.io.threads": "2",
             "num.partitions": "1",
+            # Topics come from `init` or the worker, compacted with the project's partitions;
+            # a send to a missing one fails instead of creating it with these defaults.
+            "auto.create.topics.enable": "false",
             "log.cleaner.dedupe.buffer.size": "16777216",
             **self.extra_config,
         }

@@ -6,8 +6,9 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from streams.lag import Status, watch_group
+from streams.lag import GroupSample, Status, watch_group
 from streams.settings import Settings
+from streams.topics import TopicSpec, ensure_topics
 from tests.integration.worker import publish
 from tests.support import upsert
 
@@ -46,3 +47,34 @@ def test_a_member_that_never_commits_is_stalled_and_a_gone_one_stopped(
     assert stalled is Status.STALLED and lag == 30
     assert oldest_seconds >= 1.0
     assert stopped is Status.STOPPED
+
+
+def test_a_topic_nobody_consumes_is_stopped_even_if_its_group_has_members(
+    env_settings: Settings,
+) -> None:
+    """The group's one member consumes the changes topic; another topic, empty and read by
+    nobody, must not look consumed ("OK, 1 members")."""
+    settings = env_settings
+    group, other = f"lag-{uuid.uuid4().hex[:8]}", f"other-{uuid.uuid4().hex[:8]}"
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, [TopicSpec(other, 1, 1, {})]))
+
+    async def run() -> tuple[GroupSample, Status, GroupSample]:
+        consumer = AIOKafkaConsumer(
+            settings.topic, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group,
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            await consumer.getmany(timeout_ms=3000)  # joined and assigned
+            [consumed], _ = await watch_group(
+                settings.kafka_bootstrap_servers, group, settings.topic, 1, 0
+            )
+            [unread], status = await watch_group(
+                settings.kafka_bootstrap_servers, group, other, 1, 0
+            )
+        finally:
+            await consumer.stop()
+        return consumed, status, unread
+
+    consumed, status, unread = asyncio.run(run())
+    assert consumed.members == 1
+    assert unread.members == 0 and status is Status.STOPPED

@@ -23,6 +23,7 @@ def test_kafka_produce_and_consume_round_trip(services: Services) -> None:
     topic, group = f"t-{uuid.uuid4().hex}", f"g-{uuid.uuid4().hex}"
 
     async def round_trip() -> list[tuple[bytes | None, bytes | None]]:
+        await ensure_topics(services.kafka_bootstrap, [TopicSpec(topic, 1, 1, {})])
         producer = AIOKafkaProducer(bootstrap_servers=services.kafka_bootstrap, acks="all")
         await producer.start()
         try:

@@ -20,6 +20,7 @@ from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.snapshot import Checkpoint, SnapshotSummary, run_snapshot
 from streams.stores import open_store
+from streams.topics import changes_topics, ensure_topics
 from tests.conftest import Services
 from tests.support import assert_store_matches, batches_of
 
@@ -76,7 +77,13 @@ class WorkerProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
+async def create_topics(settings: Settings) -> None:
+    """The changes topic and its DLQ as `init` creates them (brokers here never auto-create)."""
+    await ensure_topics(Kafka.of(settings), changes_topics(settings))
+
+
 async def publish(settings: Settings, events: Sequence[ChangeEvent]) -> None:
+    await create_topics(settings)
     async with Publisher(Kafka.of(settings), settings.topic, settings.tables, "tests") as pub:
         await pub.publish(events)
 
