@@ -19,10 +19,11 @@ from streams.topics import require_topic
 async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
     """One process (the whole source, or the part `--part` names) or `--workers` processes."""
     parts = _parts(args)
-    await require_topic(Kafka.of(settings), settings.topic)  # before any checkpoint is touched
     checkpoints = PartCheckpoints(
         args.checkpoint or default_checkpoint(settings, args.source, args)
     )
+    checkpoints.check(parts, resume=args.resume)
+    await require_topic(Kafka.of(settings), settings.topic)  # before any checkpoint is touched
     checkpoints.prepare(parts, resume=args.resume)
     total = await _estimate(settings, args)
     with progress_reporter(f"snapshot {args.source}", total) as progress:

@@ -72,6 +72,20 @@ class PartCheckpoints:
     def prepare(self, parts: Sequence[Part], *, resume: bool) -> None:
         """On --resume, insist on the earlier run's split (a part's checkpoint only makes sense
         for its own share of the items); otherwise start these parts over."""
+        self.check(parts, resume=resume)
+        earlier = self.earlier_split()
+        if resume or earlier is None:
+            return
+        print(f"starting over; {self.base} (or its parts) holds an earlier run "
+              "(--resume continues it)", file=sys.stderr)  # fmt: skip
+        whole = len(parts) == parts[0].count  # a lone --part leaves the other parts' files be
+        stale = [self.base, *self._part_files()] if whole else [self.of(p).path for p in parts]
+        for path in stale:
+            path.unlink(missing_ok=True)
+            problems_file(path).unlink(missing_ok=True)
+
+    def check(self, parts: Sequence[Part], *, resume: bool) -> None:
+        """Refuse a --resume that has nothing to continue, or another split; touches nothing."""
         earlier = self.earlier_split()
         if resume and earlier not in (None, parts[0].count):
             raise ConfigError(
@@ -83,15 +97,6 @@ class PartCheckpoints:
                 f"--resume: no checkpoint at {self.of(parts[0]).path}; "
                 "leave --resume out to start from the beginning"
             )
-        if resume or earlier is None:
-            return
-        print(f"starting over; {self.base} (or its parts) holds an earlier run "
-              "(--resume continues it)", file=sys.stderr)  # fmt: skip
-        whole = len(parts) == parts[0].count  # a lone --part leaves the other parts' files be
-        stale = [self.base, *self._part_files()] if whole else [self.of(p).path for p in parts]
-        for path in stale:
-            path.unlink(missing_ok=True)
-            problems_file(path).unlink(missing_ok=True)
 
 
 async def snapshot_part(
