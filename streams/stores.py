@@ -1,5 +1,7 @@
 """Open the stores a worker or a command names, from settings."""
 
+import asyncio
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,7 @@ from streams.settings import Settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+log = logging.getLogger(__name__)
 STORE_NAMES = ("redis", "dynamodb")
 
 
@@ -73,3 +76,11 @@ def ensure_tables(settings: Settings) -> list[str]:
         ]
     finally:
         client.close()
+
+
+async def prepare_store(settings: Settings, name: str) -> None:
+    """What a store needs before the worker writes to it: DynamoDB its tables."""
+    if name == "dynamodb":
+        created = await asyncio.to_thread(ensure_tables, settings)
+        if created:
+            log.info("created DynamoDB tables %s", ", ".join(created))
