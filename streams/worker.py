@@ -38,11 +38,11 @@ async def prepare_until_ready(settings: Settings, store_names: Sequence[str]) ->
 
 def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "info") -> None:
     """Blocks until SIGTERM or SIGINT; the batch in flight is abandoned, never acked past."""
+    if settings.web_enabled:
+        ensure_port_free(settings.web_host, settings.web_port, "CDC_WEB_PORT")
     logging.basicConfig(
         level=loglevel.upper().replace("CRIT", "CRITICAL").replace("WARN", "WARNING")
     )
-    if settings.web_enabled:
-        ensure_port_free(settings.web_host, settings.web_port, "CDC_WEB_PORT")
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # The topics only: each store is prepared by its own agent's task, so a store that is
