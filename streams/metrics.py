@@ -85,15 +85,8 @@ class ReplicationMetrics:
 
     @property
     def lag(self) -> list[dict[str, Any]]:
-        """Every store's partitions, stores in the worker's order."""
-        return [
-            row
-            for store in sorted(self.lag_by_store, key=self._rank)
-            for row in self.lag_by_store[store]
-        ]
-
-    def _rank(self, store: str) -> int:
-        return self.stores.index(store) if store in self.stores else len(self.stores)
+        """Every store's partitions, stores in the order their lag was first read."""
+        return [row for rows in self.lag_by_store.values() for row in rows]
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
