@@ -2,13 +2,11 @@
 
 import asyncio
 import logging
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from connectors.dynamodb_schema import ensure_table
 from connectors.dynamodb_store import DynamoDBStore, make_client
 from connectors.redis_store import RedisStore
-from connectors.sink import Store
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,10 +42,6 @@ def open_store(settings: Settings, name: str) -> RedisStore | DynamoDBStore:
     if name == "dynamodb":
         return open_dynamodb(settings)
     raise ValueError(f"unknown store {name!r}; choose from {', '.join(STORE_NAMES)}")
-
-
-def open_stores(settings: Settings, names: Sequence[str]) -> list[Store]:
-    return [open_store(settings, name) for name in names]
 
 
 def dynamodb_client(settings: Settings) -> "DynamoDBClient":

@@ -13,7 +13,7 @@ from streams.app import create_app
 from streams.kafka import Kafka
 from streams.settings import Settings
 from streams.startup import ensure_port_free, until_ready
-from streams.stores import ensure_tables, open_store
+from streams.stores import open_store, prepare_store
 from streams.topics import changes_topics, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -23,10 +23,8 @@ async def prepare(settings: Settings, store_names: Sequence[str]) -> None:
     created = await ensure_topics(Kafka.of(settings), changes_topics(settings))
     if created:
         log.info("created topics %s", ", ".join(created))
-    if "dynamodb" in store_names:
-        tables = await asyncio.to_thread(ensure_tables, settings)
-        if tables:
-            log.info("created DynamoDB tables %s", ", ".join(tables))
+    for name in store_names:
+        await prepare_store(settings, name)
 
 
 async def prepare_until_ready(settings: Settings, store_names: Sequence[str]) -> None:
