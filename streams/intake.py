@@ -141,7 +141,8 @@ class BatchIntake:
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             consumer.resume(*(paused & consumer.assignment()))
-            log.info("%s: store answers again; partitions resumed", self.group_id)
+            if applying.done():  # not when the worker stops
+                log.info("%s: store answers again; partitions resumed", self.group_id)
 
     def _fetch(self, consumer: AIOKafkaConsumer) -> "asyncio.Future[Fetched]":
         timeout_ms = int(self.settings.batch_max_seconds * 1000)
