@@ -113,14 +113,18 @@ def _dynamodb_rows(base: Settings, args: argparse.Namespace) -> list[Row]:
     wl = asyncio.run(publish_workload(base, make_events(events, items), "dynamodb"))
     n = len(wl.events)
     direct, mine, both, rss = [], list[float](), list[float](), []
+    each: dict[str, list[float]] = {"redis": [], "dynamodb": []}  # both: each store's group
     for run in range(args.runs):
         direct.append(n / asyncio.run(ceilings.dynamodb_direct(wl)))
         for mode, into in (("dynamodb", mine), ("both", both)):
             drain = ours.drain(wl, mode)
             into.append(n / drain.seconds)
             rss.append(drain.peak_rss_mb)
+        for store, rates in each.items():
+            rates.append(n / drain.store_seconds[store])
         print(f"  run {run + 1}: direct {direct[-1]:,.0f}/s, ours {mine[-1]:,.0f}/s, "
-              f"both {both[-1]:,.0f}/s", flush=True)  # fmt: skip
+              f"both {both[-1]:,.0f}/s (redis {each['redis'][-1]:,.0f}/s, "
+              f"dynamodb {each['dynamodb'][-1]:,.0f}/s)", flush=True)  # fmt: skip
     vs_direct, both_vs = ratio_of(mine, direct), ratio_of(both, direct)
     concurrency = base.dynamodb_concurrency
     return [
@@ -130,6 +134,8 @@ def _dynamodb_rows(base: Settings, args: argparse.Namespace) -> list[Row]:
             ">= 80% of direct", check(vs_direct, 0.8)),
         Row("Ours: one worker -> Redis and DynamoDB", "events/s", both,
             f"{100 * both_vs:.0f}% of DynamoDB direct"),
+        Row("  of which Redis (its own group and agent)", "events/s", each["redis"]),
+        Row("  of which DynamoDB (its own group and agent)", "events/s", each["dynamodb"]),
         _rss_row("Ours: worker peak RSS (DynamoDB runs)", rss),
     ]  # fmt: skip
 

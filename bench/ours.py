@@ -24,6 +24,7 @@ class Drain:
     startup_seconds: float  # spawn to the first applied batch
     peak_rss_mb: float
     cpu_us: dict[str, float]  # CPU per event over the same window, by process
+    store_seconds: dict[str, float]  # each store's own group, from its first batch to its last
 
 
 def drain(
@@ -43,21 +44,27 @@ def drain(
     stats_url = f"http://127.0.0.1:{settings.web_port}/stats"
     meter = (meter or CpuMeter({})).with_process("worker", proc.pid)
     total, first, peak_kb, cpu_first = len(workload.events), None, 0, {}
+    stores = {store: _StoreDrain(total) for store in MODES[mode]}
     try:
         while time.perf_counter() - begin < timeout:
             if proc.poll() is not None:
                 raise RuntimeError(f"worker exited with {proc.returncode}; see {log}")
             peak_kb = max(peak_kb, peak_rss_kb(proc.pid))
-            done = _records_applied(stats_url)
+            totals = _totals(stats_url)
+            done = int(totals.get("records", 0))  # in every store
             now = time.perf_counter()
+            for store, watched in stores.items():
+                watched.see(now, int(totals.get(f"{store}.records", 0)))
             if done and first is None:
                 first, cpu_first = (now, done), meter.read()
             if first and done >= total:
                 (t0, n0) = first
+                each = {store: watched.seconds(begin) for store, watched in stores.items()}
                 if n0 >= total:  # all in the first batch: no rate to see but the whole run's
-                    return Drain(now - begin, t0 - begin, peak_kb / 1024, {})
+                    return Drain(now - begin, t0 - begin, peak_kb / 1024, {}, each)
                 cpu = per_unit(cpu_first, meter.read(), total - n0)
-                return Drain((now - t0) * total / (total - n0), t0 - begin, peak_kb / 1024, cpu)
+                seconds = (now - t0) * total / (total - n0)
+                return Drain(seconds, t0 - begin, peak_kb / 1024, cpu, each)
             time.sleep(POLL_SECONDS)
         raise TimeoutError(f"worker did not drain {total} events in {timeout}s; see {log}")
     finally:
@@ -76,12 +83,35 @@ def spawn_worker(settings: Settings, mode: str) -> tuple[subprocess.Popen[bytes]
         return subprocess.Popen(argv, env=env, stdout=out, stderr=out), log
 
 
-def _records_applied(url: str) -> int:
+@dataclass
+class _StoreDrain:
+    """One store's group drain, timed like the whole: first batch seen to the last."""
+
+    total: int
+    first: tuple[float, int] | None = None
+    last: float | None = None
+
+    def see(self, now: float, done: int) -> None:
+        if done and self.first is None:
+            self.first = (now, done)
+        if done >= self.total and self.last is None:
+            self.last = now
+
+    def seconds(self, begin: float) -> float:
+        if self.first is None or self.last is None:
+            return float("nan")
+        (t0, n0) = self.first
+        if n0 >= self.total:
+            return self.last - begin
+        return (self.last - t0) * self.total / (self.total - n0)
+
+
+def _totals(url: str) -> dict[str, float]:
     try:
         with urllib.request.urlopen(url, timeout=5) as reply:  # noqa: S310 - loopback http
-            return int(json.load(reply)["totals"].get("records", 0))
+            return dict(json.load(reply)["totals"])
     except OSError:
-        return 0  # the web server is not up yet
+        return {}  # the web server is not up yet
 
 
 def peak_rss_kb(pid: int) -> int:

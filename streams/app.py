@@ -1,76 +1,56 @@
-"""The Faust app: the worker's lifecycle, web views and producer around the batch intake."""
+"""The Faust app: one agent and one consumer group per store, the web views and the producer."""
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import faust
 from faust.app.base import BootStrategy
+from faust.types import AgentT
 from faust.types.auth import CredentialsT
 
 from connectors.sink import Store
+from streams.agents import add_store_agent, submit
+from streams.apply import OnRetry
 from streams.dlq import DeadLetterTopic, Headers
-from streams.intake import BatchIntake, run_with
-from streams.kafka import ssl_context
+from streams.groups import in_store_order, seed_from_shared_group, store_group
+from streams.intake import BatchIntake, OnBatch, run_with
+from streams.kafka import Kafka, ssl_context
 from streams.metrics import ReplicationMetrics
 from streams.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
+from streams.startup import until_ready
+from streams.stores import prepare_store
 from streams.web import add_views, web_options
 
 log = logging.getLogger(__name__)
 
-StoresFactory = Callable[[], Sequence[Store]]
+StoreOpener = Callable[[str], Store]
 OnFatal = Callable[[BaseException], Awaitable[None]]
-
-
-def group_for(settings: Settings, store_names: Sequence[str]) -> str:
-    """Both stores share the main group; a worker for a subset gets its own, to feed or rebuild
-    one store without moving the other's offsets."""
-    if sorted(store_names) == ["dynamodb", "redis"]:
-        return settings.group_id
-    return f"{settings.group_id}-{'-'.join(sorted(store_names))}"
 
 
 def create_app(
     settings: Settings,
-    group_id: str,
-    open_stores: StoresFactory,
+    store_names: Sequence[str],
+    open_store: StoreOpener,
     dead_letters: DeadLetterTopic | None = None,
     on_fatal: OnFatal | None = None,
 ) -> faust.App:
-    """The worker's app, around `open_stores` (and, if given, a dead-letter topic of the caller's).
+    """The worker's app: per store, an agent `apply-<store>` and a task feeding it from the
+    store's own group (`<CDC_GROUP_ID>-<store>`), so one store's outage never holds the other.
 
     `on_fatal` is called with an unexpected error (a bug, not a store being down): Faust would
     otherwise leave a dead task in a live worker, consuming nothing and looking healthy.
     """
-    # Faust creates the datadir but not its parents: a worker may start in any folder.
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    app = faust.App(
-        group_id,
-        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
-        key_serializer="raw",
-        value_serializer="raw",
-        datadir=settings.data_dir,
-        **web_options(settings),
-        producer_acks=-1,
-        broker_credentials=faust_credentials(settings),
-        topic_disable_leader=True,
-        topic_partitions=settings.topic_partitions,
-    )
-    # Faust's own consumer stays off: streams.intake consumes in batches (it says why).
-    app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False)
-
-    async def send_dead_letter(
-        topic: str, key: bytes | None, value: bytes | None, headers: Headers
-    ) -> Any:
-        return await app.producer.send_and_wait(topic, key, value, None, None, headers)
-
-    dlq = dead_letters or DeadLetterTopic(settings.dlq_topic, send_dead_letter)
-    metrics = ReplicationMetrics()
+    app = _faust_app(settings)
+    dlq = dead_letters or DeadLetterTopic(settings.dlq_topic, partial(_send_dead_letter, app))
+    stores = in_store_order(store_names)
+    metrics = ReplicationMetrics(stores)
     if settings.web_enabled:
-        add_views(app, metrics, settings, group_id)
+        add_views(app, metrics, settings, {name: store_group(settings, name) for name in stores})
     backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
 
     def on_batch(report: BatchReport) -> None:
@@ -82,17 +62,80 @@ def create_app(
             raise exc
         await on_fatal(exc)
 
-    @app.task
-    async def replicate() -> None:
-        stores = open_stores()
-        replicator = Replicator(settings.tables, stores, dlq, backoff, metrics.retried)
-        try:
-            await run_with(BatchIntake(settings, group_id, replicator, on_batch), fatal)
-        finally:
-            for store in stores:
-                await store.close()
-
+    for name in stores:
+        # The first store in STORE_ORDER dead-letters malformed records: once, not per store.
+        owns_invalid = name == stores[0]
+        replicator = partial(
+            _replicator, settings, dlq, backoff, on_retry=metrics.retried, owns_invalid=owns_invalid
+        )
+        agent = add_store_agent(app, name, partial(open_store, name), replicator)
+        _add_feed(app, settings, name, agent, on_batch=on_batch, fatal=fatal)
     return app
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    # Faust creates the datadir but not its parents: a worker may start in any folder.
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.group_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        key_serializer="raw",
+        value_serializer="raw",
+        datadir=settings.data_dir,
+        **web_options(settings),
+        producer_acks=-1,
+        broker_credentials=faust_credentials(settings),
+        topic_disable_leader=True,
+        topic_partitions=settings.topic_partitions,
+    )
+    # Faust's own consumer stays off: each store's intake fetches whole batches (it says why).
+    app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False)
+    return app
+
+
+async def _send_dead_letter(
+    app: faust.App, topic: str, key: bytes | None, value: bytes | None, headers: Headers
+) -> Any:
+    return await app.producer.send_and_wait(topic, key, value, None, None, headers)
+
+
+def _replicator(
+    settings: Settings,
+    dlq: DeadLetterTopic,
+    backoff: Backoff,
+    store: Store,
+    *,
+    on_retry: OnRetry,
+    owns_invalid: bool,
+) -> Replicator:
+    return Replicator(settings.tables, [store], dlq, backoff, on_retry, owns_invalid=owns_invalid)
+
+
+def _add_feed(
+    app: faust.App,
+    settings: Settings,
+    store_name: str,
+    agent: AgentT,
+    *,
+    on_batch: OnBatch,
+    fatal: OnFatal,
+) -> None:
+    """The task that fetches the store's group's batches and hands them to its agent. It waits
+    for its own store only: a store down at start never keeps the other one's agent idle."""
+    group = store_group(settings, store_name)
+    kafka = Kafka.of(settings)
+    wait = settings.retry_max_backoff_seconds
+
+    async def start_and_run() -> None:
+        await until_ready(partial(prepare_store, settings, store_name), store_name, wait)
+        await until_ready(partial(seed_from_shared_group, kafka, settings, group), "Kafka", wait)
+        log.info("agent %s applies the batches of group %s", agent.name, group)
+        await BatchIntake(settings, group, partial(submit, agent), on_batch).run()
+
+    @app.task
+    async def feed() -> None:
+        app.flow_control.resume()  # Faust resumes it with its own consumer, which is off
+        await run_with(start_and_run(), fatal)
 
 
 def _log_batch(report: BatchReport) -> None:

@@ -154,7 +154,9 @@ def _add_operations_commands(sub: Subcommands) -> None:
     lag = sub.add_parser(
         "lag", help="consumer lag per partition, in messages and seconds, and status"
     )
-    lag.add_argument("--group", help="consumer group (default CDC_GROUP_ID)")
+    lag.add_argument(
+        "--group", help="one consumer group (default: each store's, <CDC_GROUP_ID>-<store>)"
+    )
     lag.add_argument("--json", action="store_true")
     lag.add_argument(
         "--samples", type=positive_int, default=3, help="samples over the window (status needs >1)"
@@ -268,9 +270,10 @@ def cmd_verify(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
     from streams.commands import lag_report, print_lag  # noqa: PLC0415
+    from streams.groups import store_group  # noqa: PLC0415
 
-    group = args.group or settings.group_id
-    report = asyncio.run(lag_report(settings, group, args.samples, args.interval))
+    groups = [args.group] if args.group else [store_group(settings, s) for s in STORE_NAMES]
+    report = asyncio.run(lag_report(settings, groups, max(1, args.samples), args.interval))
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -2,7 +2,7 @@
 
 import asyncio
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from connectors.sink import Item
 from streams.errors import ConfigError
 from streams.jsonl import parse_lines
 from streams.kafka import Kafka
-from streams.lag import watch_group
+from streams.lag import GroupSample, Status, watch_group, worst_status
 from streams.progress import progress_reporter
 from streams.publisher import Publisher
 from streams.rebuild import rebuild
@@ -80,13 +80,28 @@ async def list_items(
 
 
 async def lag_report(
-    settings: Settings, group: str, samples: int, interval: float
+    settings: Settings, groups: Sequence[str], samples: int, interval: float
 ) -> dict[str, Any]:
-    taken, status = await watch_group(Kafka.of(settings), group, settings.topic, samples, interval)
+    """Every group watched over the same window; the status is the worst of theirs."""
+    kafka = Kafka.of(settings)
+    watched = await asyncio.gather(
+        *(watch_group(kafka, group, settings.topic, samples, interval) for group in groups)
+    )
+    reports = [
+        _group_report(group, taken, status)
+        for group, (taken, status) in zip(groups, watched, strict=True)
+    ]
+    return {
+        "topic": settings.topic,
+        "status": worst_status(status for _, status in watched).value,
+        "groups": reports,
+    }
+
+
+def _group_report(group: str, taken: list[GroupSample], status: Status) -> dict[str, Any]:
     last = taken[-1]
     return {
         "group": group,
-        "topic": settings.topic,
         "status": status.value,
         "members": last.members,
         "lag": last.lag,
@@ -104,13 +119,16 @@ async def lag_report(
 
 
 def print_lag(report: dict[str, Any]) -> None:
-    print(f"group {report['group']} on {report['topic']}: {report['status']}, "
-          f"{report['members']} members, lag {report['lag']} messages")  # fmt: skip
-    print(f"{'partition':>9} {'committed':>10} {'end':>10} {'lag':>8} {'lag s':>8}")
-    for p in report["partitions"]:
-        committed = "-" if p["committed"] is None else p["committed"]
-        row = f"{p['partition']:>9} {committed:>10} {p['end']:>10} {p['lag']:>8}"
-        print(f"{row} {p['lag_seconds']:>8.1f}")
+    for n, group in enumerate(report["groups"]):
+        if n:
+            print()
+        print(f"group {group['group']} on {report['topic']}: {group['status']}, "
+              f"{group['members']} members, lag {group['lag']} messages")  # fmt: skip
+        print(f"{'partition':>9} {'committed':>10} {'end':>10} {'lag':>8} {'lag s':>8}")
+        for p in group["partitions"]:
+            committed = "-" if p["committed"] is None else p["committed"]
+            row = f"{p['partition']:>9} {committed:>10} {p['end']:>10} {p['lag']:>8}"
+            print(f"{row} {p['lag_seconds']:>8.1f}")
 
 
 async def rebuild_store(

@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 
 from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
 from streams.events import ChangeEvent
+from streams.groups import store_group
 from streams.kafka import Kafka
 from streams.lag import fetch_lag_when_ready
 from streams.publisher import Publisher
@@ -22,7 +23,7 @@ from streams.settings import Settings, load_settings
 from streams.snapshot import Checkpoint, run_snapshot
 from streams.stack.manager import background_worker
 from streams.stack.process import ManagedProcess
-from streams.stores import open_dynamodb, open_redis, open_store
+from streams.stores import STORE_NAMES, open_dynamodb, open_redis, open_store
 from streams.verify import verify_table
 from streams.worker import prepare_until_ready
 
@@ -66,13 +67,21 @@ def start_worker(settings: Settings) -> ManagedProcess:
 async def wait_caught_up(settings: Settings, worker: ManagedProcess, within: float = 120) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        lags = await fetch_lag_when_ready(Kafka.of(settings), settings.group_id, settings.topic)
-        if lags and sum(p.lag for p in lags) == 0:
+        if await _every_group_caught_up(settings):
             return
         if worker.pid() is None:
             raise SystemExit(f"the worker exited; its log:\n{worker.log_tail()}")
         await asyncio.sleep(0.5)
     raise SystemExit(f"the worker did not catch up in {within:.0f}s; its log:\n{worker.log_tail()}")
+
+
+async def _every_group_caught_up(settings: Settings) -> bool:
+    for store in STORE_NAMES:
+        group = store_group(settings, store)
+        lags = await fetch_lag_when_ready(Kafka.of(settings), group, settings.topic)
+        if not lags or any(p.lag for p in lags):
+            return False
+    return True
 
 
 async def show_lists(settings: Settings) -> bool:

@@ -1,15 +1,19 @@
-"""Consume the changes topic a fetched batch at a time, and commit only what both stores hold.
+"""Consume the changes topic a fetched batch at a time, and commit only what the store holds.
 
 Faust's stream delivery costs tens of microseconds per event (two tasks per message in its
-drain loop, an Event and a queue hop each): a Faust agent that does nothing at all tops out near
-6,000 events/s on a 2-core machine, below a Quix Streams pipeline that writes to Redis. So the
-worker reads with aiokafka's `getmany` inside the Faust app, and each fetched batch goes through
-the `Replicator` whole; Faust keeps the worker's lifecycle, signals, web views and producer.
+drain loop, an Event and a queue hop each): a Faust agent reading the topic tops out near 6,000
+events/s on a 2-core machine. So each store's intake reads with aiokafka's `getmany` and hands
+every fetched batch, whole, to that store's Faust agent (streams/agents.py): Faust's cost is paid
+once per batch, not per record.
 
-Commit rule: a batch's offsets are committed after `Replicator.process` returned for it, which is
-after both stores hold it and its dead letters are acknowledged. A rebalance waits for the batch
-in flight to be written and committed, so partitions move with their offsets committed. A
-batch cut short by a stop is never committed; it is consumed again, and LWW makes that harmless.
+Commit rule: a batch's offsets are committed after the agent finished it, which is after the
+store holds it and its dead letters are acknowledged. A rebalance waits for the batch in flight
+to be written and committed, so partitions move with their offsets committed. A batch cut short
+by a stop is never committed; it is consumed again, and LWW makes that harmless.
+
+Long outages: a member that does not poll for `CDC_KAFKA_MAX_POLL_INTERVAL_SECONDS` leaves its
+group. While a batch waits for a failing store, its partitions are paused and the intake keeps
+polling (as Kafka Connect does with retriable errors); they resume once the store answers.
 """
 
 import asyncio
@@ -23,12 +27,15 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streams.errors import AccessRefusedError
 from streams.kafka import Kafka
-from streams.replicator import BatchReport, Replicator
+from streams.records import Record
+from streams.replicator import BatchReport
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 STOP_COMMIT_SECONDS = 5.0
+PAUSE_AFTER_SECONDS = 10.0  # a batch in flight this long: its store is failing, or very slow
 
+ApplyBatch = Callable[[list[Record]], Awaitable[BatchReport]]
 OnBatch = Callable[[BatchReport], None]
 Fetched = dict[TopicPartition, list[Any]]
 OnFatal = Callable[[BaseException], Awaitable[None]]
@@ -51,14 +58,16 @@ class _SettleFirst(ConsumerRebalanceListener):
 
 class BatchIntake:
     def __init__(
-        self, settings: Settings, group_id: str, replicator: Replicator, on_batch: OnBatch
+        self, settings: Settings, group_id: str, apply: ApplyBatch, on_batch: OnBatch
     ) -> None:
         self.settings = settings
         self.group_id = group_id
-        self.replicator = replicator
+        self.apply = apply
         self.on_batch = on_batch
         self.in_flight = asyncio.Lock()  # held while a batch is written
         self._committing: asyncio.Future[None] | None = None  # the last batch's commit
+        self._fetching: asyncio.Future[Fetched] | None = None  # the next batch, or a keep-alive
+        self.pause_after = min(PAUSE_AFTER_SECONDS, settings.kafka_max_poll_interval_seconds / 4)
 
     def _consumer(self) -> AIOKafkaConsumer:
         s = self.settings
@@ -70,6 +79,7 @@ class BatchIntake:
             max_poll_records=s.batch_max_events,
             session_timeout_ms=int(s.kafka_session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(s.kafka_session_timeout_seconds * 100),
+            max_poll_interval_ms=int(s.kafka_max_poll_interval_seconds * 1000),
         )
         consumer.subscribe([s.topic], listener=_SettleFirst(self))
         return consumer
@@ -88,20 +98,52 @@ class BatchIntake:
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         """The next batch is fetched, and the last one committed, while this one is written
         (the worker is CPU-bound; those are the waits worth hiding). Commits stay in order."""
-        fetch = self._fetch(consumer)
+        self._fetching = self._fetch(consumer)
         try:
             while True:
-                fetched = await fetch
-                fetch = self._fetch(consumer)
+                fetched = await self._fetching
+                self._fetching = self._fetch(consumer)
                 if fetched:
                     records = [m for messages in fetched.values() for m in messages]
                     async with self.in_flight:
-                        self.on_batch(await self.replicator.process(records))
+                        self.on_batch(await self._applied(consumer, records))
                         await self.settle()
                         offsets = {tp: ms[-1].offset + 1 for tp, ms in fetched.items()}
                         self._committing = asyncio.ensure_future(_commit(consumer, offsets))
         finally:
-            fetch.cancel()
+            self._fetching.cancel()
+
+    async def _applied(self, consumer: AIOKafkaConsumer, records: list[Record]) -> BatchReport:
+        applying = asyncio.ensure_future(self.apply(records))
+        try:
+            await asyncio.wait({applying}, timeout=self.pause_after)
+            if not applying.done():
+                await self._poll_paused_until(consumer, applying)
+            return applying.result()
+        finally:
+            applying.cancel()  # only if we were cancelled ourselves: the worker is stopping
+
+    async def _poll_paused_until(
+        self, consumer: AIOKafkaConsumer, applying: "asyncio.Future[BatchReport]"
+    ) -> None:
+        """Stay in the group while the store fails: pause every partition, keep polling (what
+        a poll returns is kept for the next batch, in order), resume once the batch is done."""
+        paused = consumer.assignment()
+        consumer.pause(*paused)
+        log.warning(
+            "%s: batch not applied after %.0fs; %d partitions paused until the store answers",
+            self.group_id, self.pause_after, len(paused),
+        )  # fmt: skip
+        try:
+            while not applying.done():
+                held = await (self._fetching or self._fetch(consumer))
+                self._fetching = asyncio.ensure_future(_merged(held, self._fetch(consumer)))
+                either: set[asyncio.Future[Any]] = {applying, self._fetching}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            consumer.resume(*(paused & consumer.assignment()))
+            if applying.done():  # not when the worker stops
+                log.info("%s: store answers again; partitions resumed", self.group_id)
 
     def _fetch(self, consumer: AIOKafkaConsumer) -> "asyncio.Future[Fetched]":
         timeout_ms = int(self.settings.batch_max_seconds * 1000)
@@ -114,6 +156,14 @@ class BatchIntake:
             await asyncio.shield(self._committing)
 
 
+async def _merged(held: Fetched, polled: Awaitable[Fetched]) -> Fetched:
+    """What was fetched before, then what a keep-alive poll brought (normally nothing)."""
+    fetched = dict(held)
+    for tp, messages in (await polled).items():
+        fetched[tp] = [*fetched.get(tp, []), *messages]
+    return fetched
+
+
 async def _commit(consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, int]) -> None:
     """Commit; if the partitions moved meanwhile, their new owner applies the batch again."""
     try:
@@ -122,10 +172,11 @@ async def _commit(consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, i
         log.warning("batch applied but not committed (%s); it will be applied again", exc)
 
 
-async def run_with(intake: BatchIntake, on_fatal: OnFatal) -> None:
-    """Run until cancelled; an unexpected error stops the worker rather than leaving it idle."""
+async def run_with(feeding: Awaitable[None], on_fatal: OnFatal) -> None:
+    """Run a store's feed until cancelled; refused credentials or an unexpected error stop the
+    worker rather than leaving it idle."""
     try:
-        await intake.run()
+        await feeding
     except asyncio.CancelledError:
         raise
     except AccessRefusedError as exc:  # an operator's matter: one line, then stop

@@ -6,7 +6,7 @@ Kafka. `fetch_lag` and `sample_group` read the numbers from the broker.
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -82,6 +82,14 @@ def group_status(samples: Sequence[GroupSample]) -> Status:
     if len(samples) > 1 and last.lag >= first.lag:
         return Status.LAGGING
     return Status.OK
+
+
+def worst_status(statuses: Iterable[Status]) -> Status:
+    """Of several groups (one per store), the status that needs attention first."""
+    return max(statuses, key=_SEVERITY.index, default=Status.OK)
+
+
+_SEVERITY = [Status.OK, Status.LAGGING, Status.STALLED, Status.STOPPED]
 
 
 async def fetch_lag(

@@ -2,6 +2,7 @@
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
@@ -12,9 +13,14 @@ from streams.replicator import BatchReport
 
 
 class ReplicationMetrics:
-    """Counters of one worker, in a registry of its own (tests run several apps in a process)."""
+    """Counters of one worker, in a registry of its own (tests run several apps in a process).
 
-    def __init__(self) -> None:
+    Each store consumes the topic in its own group, so records and lag are counted per store;
+    the `records` total is what every store of the worker has applied.
+    """
+
+    def __init__(self, stores: Sequence[str] = ()) -> None:
+        self.stores = list(stores)
         self.registry = reg = CollectorRegistry()
         self.writes = PromCounter(
             "cdc_writes", "Writes by outcome", ["store", "outcome"], registry=reg
@@ -25,7 +31,7 @@ class ReplicationMetrics:
         self.retries = PromCounter(
             "cdc_retries", "Transient-failure retries", ["store"], registry=reg
         )
-        self.records = PromCounter("cdc_records", "Records consumed", registry=reg)
+        self.records = PromCounter("cdc_records", "Records consumed", ["store"], registry=reg)
         self.batch_size = Histogram(
             "cdc_batch_records", "Records per batch", registry=reg,
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
@@ -34,21 +40,22 @@ class ReplicationMetrics:
             "cdc_apply_seconds", "Time to settle a batch in a store", ["store"], registry=reg
         )
         self.lag_messages = Gauge(
-            "cdc_lag_messages", "Uncommitted messages", ["partition"], registry=reg
+            "cdc_lag_messages", "Uncommitted messages", ["store", "partition"], registry=reg
         )
         self.lag_seconds = Gauge(
-            "cdc_lag_seconds", "Age of the oldest uncommitted message", ["partition"], registry=reg
-        )
+            "cdc_lag_seconds", "Age of the oldest uncommitted message", ["store", "partition"],
+            registry=reg,
+        )  # fmt: skip
         self.totals: Counter[str] = Counter()
-        self.lag: list[dict[str, Any]] = []
+        self.lag_by_store: dict[str, list[dict[str, Any]]] = {}
         self.status = "starting"
         self.started = time.time()
 
     def observe(self, report: BatchReport) -> None:
-        self.records.inc(report.records)
         self.batch_size.observe(report.records)
-        self.totals["records"] += report.records
         for store, outcome in report.outcomes.items():
+            self.records.labels(store).inc(report.records)
+            self.totals[f"{store}.records"] += report.records
             for name, count in (("applied", outcome.applied), ("stale", outcome.stale)):
                 self.writes.labels(store, name).inc(count)
                 self.totals[f"{store}.{name}"] += count
@@ -57,6 +64,8 @@ class ReplicationMetrics:
             self.dead_letters.labels(letter.reason).inc()
             self.totals["dead_letters"] += 1
             self.totals[f"dead_letters.{letter.reason}"] += 1
+        stores = self.stores or list(report.outcomes)
+        self.totals["records"] = min(self.totals[f"{store}.records"] for store in stores)
         self.status = "running"
 
     def retried(self, store: str) -> None:
@@ -65,16 +74,23 @@ class ReplicationMetrics:
         self.totals[f"{store}.retries"] += 1
         self.status = "retrying"  # until a batch is done
 
-    def set_lag(self, partitions: list[PartitionLag], now_ms: int) -> None:
+    def set_lag(self, store: str, group: str, partitions: list[PartitionLag], now_ms: int) -> None:
         if self.status == "starting":
             self.status = "running"  # assigned and committing, even with nothing to do
-        self.lag = []
+        rows = []
         for p in partitions:
             seconds = p.lag_seconds(now_ms)
-            self.lag_messages.labels(str(p.partition)).set(p.lag)
-            self.lag_seconds.labels(str(p.partition)).set(seconds)
-            self.lag.append({"partition": p.partition, "committed": p.committed, "end": p.end,
-                             "lag": p.lag, "lag_seconds": round(seconds, 3)})  # fmt: skip
+            self.lag_messages.labels(store, str(p.partition)).set(p.lag)
+            self.lag_seconds.labels(store, str(p.partition)).set(seconds)
+            rows.append({"store": store, "group": group, "partition": p.partition,
+                         "committed": p.committed, "end": p.end, "lag": p.lag,
+                         "lag_seconds": round(seconds, 3)})  # fmt: skip
+        self.lag_by_store[store] = rows
+
+    @property
+    def lag(self) -> list[dict[str, Any]]:
+        """Every store's partitions, stores in the order their lag was first read."""
+        return [row for rows in self.lag_by_store.values() for row in rows]
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -45,8 +45,12 @@ class Replicator:
         dead_letters: DeadLetterTopic,
         backoff: Backoff | None = None,
         on_retry: OnRetry | None = None,
+        *,
+        owns_invalid: bool = True,
     ) -> None:
         self.tables = dict(tables)
+        # With one agent per store, one of them dead-letters malformed records (streams/agents.py).
+        self.owns_invalid = owns_invalid
         self.stores = list(stores)
         self.dead_letters = dead_letters
         self.backoff = backoff or Backoff()
@@ -54,6 +58,8 @@ class Replicator:
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
         decoded, letters = self.decode(records)
+        if not self.owns_invalid:
+            letters = []
         winners = coalesce((event for event, _ in decoded), self.tables)
         report = BatchReport(records=len(records), items=len(winners))
         results = await asyncio.gather(

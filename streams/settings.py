@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     group_id: str = "cdc-replicator"
     # How soon a crashed worker's partitions go to the others (heartbeats every tenth of it).
     kafka_session_timeout_seconds: float = Field(default=30.0, ge=6, le=300)
+    # A member that does not poll for this long leaves its group; while a store is down the
+    # worker pauses that store's partitions and keeps polling, so this never fires.
+    kafka_max_poll_interval_seconds: float = Field(default=300.0, ge=1, le=3600)
     # Broker security, for every Kafka client we open (worker, CLI, publisher, admin).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"

@@ -1,17 +1,18 @@
 """Open the stores a worker or a command names, from settings."""
 
-from collections.abc import Sequence
+import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from connectors.dynamodb_schema import ensure_table
 from connectors.dynamodb_store import DynamoDBStore, make_client
 from connectors.redis_store import RedisStore
-from connectors.sink import Store
 from streams.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+log = logging.getLogger(__name__)
 STORE_NAMES = ("redis", "dynamodb")
 
 
@@ -43,10 +44,6 @@ def open_store(settings: Settings, name: str) -> RedisStore | DynamoDBStore:
     raise ValueError(f"unknown store {name!r}; choose from {', '.join(STORE_NAMES)}")
 
 
-def open_stores(settings: Settings, names: Sequence[str]) -> list[Store]:
-    return [open_store(settings, name) for name in names]
-
-
 def dynamodb_client(settings: Settings) -> "DynamoDBClient":
     credentials = None
     if settings.aws_access_key_id and settings.aws_secret_access_key:
@@ -73,3 +70,11 @@ def ensure_tables(settings: Settings) -> list[str]:
         ]
     finally:
         client.close()
+
+
+async def prepare_store(settings: Settings, name: str) -> None:
+    """What a store needs before the worker writes to it: DynamoDB its tables."""
+    if name == "dynamodb":
+        created = await asyncio.to_thread(ensure_tables, settings)
+        if created:
+            log.info("created DynamoDB tables %s", ", ".join(created))

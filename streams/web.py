@@ -58,7 +58,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def add_views(app: faust.App, metrics: ReplicationMetrics, settings: Settings, group: str) -> None:
+def add_views(
+    app: faust.App, metrics: ReplicationMetrics, settings: Settings, groups: dict[str, str]
+) -> None:
+    """`groups`: each store's consumer group; /lag, /metrics and the dashboard show each."""
     kafka = Kafka.of(settings)  # once: with SSL, building it reads the CA file
 
     @app.page("/metrics")
@@ -67,11 +70,11 @@ def add_views(app: faust.App, metrics: ReplicationMetrics, settings: Settings, g
 
     @app.page("/stats")
     async def stats(self: View, request: Request) -> Response:
-        return self.json(metrics.stats() | {"group": group, "topic": settings.topic})
+        return self.json(metrics.stats() | {"groups": groups, "topic": settings.topic})
 
     @app.page("/lag")
     async def lag(self: View, request: Request) -> Response:
-        return self.json({"group": group, "topic": settings.topic, "partitions": metrics.lag})
+        return self.json({"topic": settings.topic, "groups": _lag_by_group(metrics, groups)})
 
     @app.page("/dashboard")
     async def dashboard(self: View, request: Request) -> Response:
@@ -79,10 +82,22 @@ def add_views(app: faust.App, metrics: ReplicationMetrics, settings: Settings, g
 
     @app.timer(LAG_REFRESH_SECONDS)
     async def refresh_lag() -> None:
-        await _refresh_lag(metrics, kafka, group, settings.topic)
+        for store, group in groups.items():
+            await _refresh_lag(metrics, kafka, store, group, settings.topic)
 
 
-async def _refresh_lag(metrics: ReplicationMetrics, kafka: Kafka, group: str, topic: str) -> None:
+def _lag_by_group(metrics: ReplicationMetrics, groups: dict[str, str]) -> list[dict[str, Any]]:
+    shown = []
+    for store, group in groups.items():
+        partitions = metrics.lag_by_store.get(store, [])
+        lag = sum(p["lag"] for p in partitions)
+        shown.append({"store": store, "group": group, "lag": lag, "partitions": partitions})
+    return shown
+
+
+async def _refresh_lag(
+    metrics: ReplicationMetrics, kafka: Kafka, store: str, group: str, topic: str
+) -> None:
     partitions = await fetch_lag_when_ready(kafka, group, topic, with_times=True)
     if partitions:
-        metrics.set_lag(partitions, int(time.time() * 1000))
+        metrics.set_lag(store, group, partitions, int(time.time() * 1000))

@@ -4,27 +4,22 @@ import asyncio
 import logging
 import signal
 from collections.abc import Coroutine, Sequence
+from functools import partial
 from typing import Any
 
 import faust
-from aiokafka.errors import KafkaError
-from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors.dynamodb_store import access_refused, is_access_refused
-from streams.app import create_app, group_for
+from streams.app import create_app
 from streams.errors import AccessRefusedError
 from streams.kafka import Kafka
 from streams.logs import configure_worker_logging
-from streams.retry import Backoff
 from streams.settings import Settings
-from streams.stores import ensure_tables, open_stores
+from streams.startup import ensure_port_free, until_ready
+from streams.stores import open_store, prepare_store
 from streams.topic_health import check_topic
-from streams.topics import TopicUnavailableError, changes_topics, ensure_topics
+from streams.topics import changes_topics, ensure_topics
 
 log = logging.getLogger(__name__)
-
-# While starting, a broker or DynamoDB that is not there yet is waited for, not fatal.
-STARTUP_TRANSIENT = (KafkaError, BotoCoreError, ClientError, OSError, TopicUnavailableError)
 
 
 async def prepare(settings: Settings, store_names: Sequence[str]) -> None:
@@ -32,33 +27,27 @@ async def prepare(settings: Settings, store_names: Sequence[str]) -> None:
     if created:
         log.info("created topics %s", ", ".join(created))
     await check_topic(settings, warn=log.warning)  # an existing topic made with wrong settings
-    if "dynamodb" in store_names:
-        tables = await asyncio.to_thread(ensure_tables, settings)
-        if tables:
-            log.info("created DynamoDB tables %s", ", ".join(tables))
+    for name in store_names:
+        await prepare_store(settings, name)
 
 
 async def prepare_until_ready(settings: Settings, store_names: Sequence[str]) -> None:
-    delays = Backoff(initial=0.5, maximum=settings.retry_max_backoff_seconds).delays()
-    while True:
-        try:
-            await prepare(settings, store_names)
-        except STARTUP_TRANSIENT as exc:
-            if is_access_refused(exc):
-                raise access_refused(exc) from exc
-            delay = next(delays)
-            log.warning("waiting for Kafka/DynamoDB to answer (%r); retrying in %.1fs", exc, delay)
-            await asyncio.sleep(delay)
-        else:
-            return
+    what = "Kafka/DynamoDB" if "dynamodb" in store_names else "Kafka"
+    await until_ready(
+        lambda: prepare(settings, store_names), what, settings.retry_max_backoff_seconds
+    )
 
 
 def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "info") -> None:
     """Blocks until SIGTERM or SIGINT; the batch in flight is abandoned, never acked past."""
+    if settings.web_enabled:
+        ensure_port_free(settings.web_host, settings.web_port, "CDC_WEB_PORT")
     configure_worker_logging(loglevel, settings.secret_values())
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    if not _run_cancellable(loop, prepare_until_ready(settings, store_names)):
+    # The topics only: each store is prepared by its own agent's task, so a store that is
+    # down at start never holds the other one back.
+    if not _run_cancellable(loop, prepare_until_ready(settings, ())):
         return
     worker: faust.Worker | None = None
     refused: list[AccessRefusedError] = []
@@ -74,8 +63,7 @@ def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "
         else:
             await worker.crash(exc)
 
-    group = group_for(settings, store_names)
-    app = create_app(settings, group, lambda: open_stores(settings, store_names), on_fatal=crash)
+    app = create_app(settings, store_names, partial(open_store, settings), on_fatal=crash)
     worker = faust.Worker(app, loop=loop, loglevel=loglevel, quiet=True)
     try:
         worker.execute_from_commandline()

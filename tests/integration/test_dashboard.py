@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from streams.groups import store_group
 from streams.settings import Settings
 from streams.stack.process import free_port, wait_until
 from tests.conftest import Services
@@ -39,11 +40,13 @@ def test_metrics_lag_and_a_live_dashboard(services: Services, tmp_path: Path) ->
         asyncio.run(_drive_dashboard(settings, base, tmp_path))
         metrics = fetch(f"{base}/metrics").decode()
         assert 'cdc_writes_total{outcome="applied",store="redis"}' in metrics
-        assert (
-            'cdc_lag_messages{partition="0"}' in metrics and "cdc_apply_seconds_bucket" in metrics
-        )
+        assert "cdc_apply_seconds_bucket" in metrics
+        every = list(range(settings.topic_partitions))
         lag = json.loads(fetch(f"{base}/lag"))
-        assert [p["partition"] for p in lag["partitions"]] == list(range(settings.topic_partitions))
+        for store, shown in zip(("redis", "dynamodb"), lag["groups"], strict=True):
+            assert f'cdc_lag_messages{{partition="0",store="{store}"}}' in metrics
+            assert shown["group"] == store_group(settings, store)  # each store's own group
+            assert [p["partition"] for p in shown["partitions"]] == every
     finally:
         worker.stop()
 
@@ -53,14 +56,16 @@ def _answers(url: str) -> bool:
         stats = json.loads(fetch(url))
     except OSError:
         return False
-    return bool(stats["lag"])  # assigned and lag known
+    return {p["store"] for p in stats["lag"]} == {"redis", "dynamodb"}  # each group's lag known
 
 
 async def _drive_dashboard(settings: Settings, base: str, tmp_path: Path) -> None:
     async with Browser() as browser:
         await browser.open(f"{base}/dashboard")
-        rows = await _wait_for(browser, "document.querySelectorAll('tr.partition').length")
-        assert rows == settings.topic_partitions
+        for store in ("redis", "dynamodb"):
+            selector = f"tr.partition[data-store={store}]"
+            rows = await _wait_for(browser, f"document.querySelectorAll('{selector}').length")
+            assert rows == settings.topic_partitions
         before = int(await browser.evaluate("document.getElementById('records-total').textContent"))
         owner = uuid.uuid4().hex
         for burst in range(3):

@@ -12,8 +12,8 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from connectors.source import SnapshotSource
-from streams.app import group_for
 from streams.events import ChangeEvent, decode_event
+from streams.groups import store_group
 from streams.kafka import Kafka
 from streams.lag import PartitionLag, fetch_lag_when_ready
 from streams.publisher import Publisher
@@ -103,11 +103,19 @@ async def stores_match(
 def committed(
     settings: Settings, stores: Sequence[str] = ("redis", "dynamodb")
 ) -> list[PartitionLag]:
-    """The group's committed offsets per partition ([] while its coordinator is not ready)."""
-    group = group_for(settings, stores)
-    return asyncio.run(
-        fetch_lag_when_ready(settings.kafka_bootstrap_servers, group, settings.topic)
-    )
+    """Per partition, what every store's group has committed: the least of them ([] while a
+    group's coordinator is not ready)."""
+    per_group = [
+        asyncio.run(
+            fetch_lag_when_ready(
+                settings.kafka_bootstrap_servers, store_group(settings, store), settings.topic
+            )
+        )
+        for store in stores
+    ]
+    if not all(per_group):
+        return []
+    return [min(lags, key=lambda p: p.committed or 0) for lags in zip(*per_group, strict=True)]
 
 
 def wait_committed(

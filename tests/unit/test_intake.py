@@ -7,9 +7,10 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from connectors.sink import Batch, WriteOutcome
-from streams.app import group_for
+from streams.groups import store_group
 from streams.intake import BatchIntake, run_with
 from streams.replicator import BatchReport, Replicator
+from streams.retry import Backoff
 from streams.settings import Settings
 from streams.tables import DEFAULT_TABLES
 from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
@@ -35,12 +36,24 @@ class FakeConsumer:
     batches: list[list[Message]]
     store: MemoryStore
     commits: list[tuple[int, int]] = field(default_factory=list)  # (offset, items stored then)
+    polls: list[bool] = field(default_factory=list)  # per getmany: were the partitions paused?
+    paused: set[TopicPartition] = field(default_factory=set)
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
-        if self.batches:
+        self.polls.append(bool(self.paused))
+        if self.batches and not self.paused:
             return {TP: self.batches.pop(0)}
         await asyncio.sleep(timeout_ms / 1000)
         return {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        self.paused |= set(partitions)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self.paused -= set(partitions)
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.commits.append((offsets[TP], len(self.store.items)))
@@ -57,9 +70,11 @@ class BrokenStore(MemoryStore):
         raise RuntimeError("a bug, not an outage")
 
 
-def intake(store: MemoryStore, dlq: MemoryDeadLetters, reports: list[BatchReport]) -> BatchIntake:
-    settings = Settings(batch_max_seconds=0.01)
-    return BatchIntake(settings, "g", Replicator(TABLES, [store], dlq), reports.append)
+def intake(
+    store: MemoryStore, dlq: MemoryDeadLetters, reports: list[BatchReport], **overrides: Any
+) -> BatchIntake:
+    settings = Settings(batch_max_seconds=0.01, **overrides)
+    return BatchIntake(settings, "g", Replicator(TABLES, [store], dlq).process, reports.append)
 
 
 async def consume_until(consumer: FakeConsumer, intake: BatchIntake, commits: int) -> None:
@@ -102,18 +117,34 @@ def test_an_unexpected_error_is_fatal_and_commits_nothing() -> None:
 
         broken._consumer = lambda: consumer  # type: ignore[method-assign]
         consumer.start = consumer.stop = _nothing  # type: ignore[attr-defined]
-        await asyncio.wait_for(run_with(broken, on_fatal), 5)
+        await asyncio.wait_for(run_with(broken.run(), on_fatal), 5)
 
     asyncio.run(run())
     assert [str(e) for e in fatal] == ["a bug, not an outage"]
     assert consumer.commits == []
 
 
+def test_a_failing_store_pauses_the_partitions_and_polling_goes_on_until_it_answers() -> None:
+    """aiokafka drops a member that does not poll for max_poll_interval: while a batch waits
+    for its store, the intake pauses the partitions and keeps polling."""
+    store = MemoryStore(fail_times=12)  # ~1.5 s of retries with this backoff
+    reports: list[BatchReport] = []
+    waiting = intake(store, MemoryDeadLetters(), reports, kafka_max_poll_interval_seconds=1)
+    waiting.apply = Replicator(TABLES, [store], MemoryDeadLetters(), Backoff(0.1, 0.2)).process
+    event = upsert("o", "p", 1)
+    consumer = FakeConsumer([[Message(0, event.to_json())], [Message(1, event.to_json())]], store)
+    asyncio.run(consume_until(consumer, waiting, commits=2))
+    assert consumer.commits == [(1, 1), (2, 1)]
+    assert store.fail_times == 0 and reports[0].outcomes["memory"].retries == 12
+    assert consumer.polls.count(True) >= 10  # polled all along the outage, paused
+    assert not consumer.paused  # resumed: the second batch was fetched and committed
+
+
 async def _nothing() -> None:
     return None
 
 
-def test_a_worker_for_one_store_has_its_own_group() -> None:
+def test_each_store_has_its_own_group() -> None:
     settings = Settings()
-    assert group_for(settings, ["redis", "dynamodb"]) == "cdc-replicator"
-    assert group_for(settings, ["redis"]) == "cdc-replicator-redis"
+    assert store_group(settings, "redis") == "cdc-replicator-redis"
+    assert store_group(settings, "dynamodb") == "cdc-replicator-dynamodb"

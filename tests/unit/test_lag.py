@@ -1,6 +1,6 @@
 """Lag arithmetic and the group status rules, without Kafka."""
 
-from streams.lag import GroupSample, PartitionLag, Status, group_status, partition_lag
+from streams.lag import GroupSample, PartitionLag, Status, group_status, partition_lag, worst_status
 
 
 def sample(committed: int, end: int, members: int = 1, at: int = 0) -> GroupSample:
@@ -37,3 +37,9 @@ def test_no_commit_progress_with_lag_is_stalled() -> None:
 def test_a_stopped_consumer_never_looks_healthy() -> None:
     assert group_status([sample(10, 10, members=0), sample(10, 10, members=0)]) is Status.STOPPED
     assert group_status([sample(10, 50, members=0)]) is Status.STOPPED
+
+
+def test_the_worst_status_of_the_store_groups_is_the_one_shown() -> None:
+    assert worst_status([Status.OK, Status.STALLED, Status.LAGGING]) is Status.STALLED
+    assert worst_status([Status.OK, Status.STOPPED]) is Status.STOPPED
+    assert worst_status([Status.OK, Status.OK]) is Status.OK
