@@ -1,8 +1,9 @@
-"""A redis-server of a test's own that requires a password (AUTH)."""
+"""Redis servers of a test's own: one that requires a password (AUTH), and how to run one."""
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import redis
 
@@ -28,9 +29,12 @@ class PasswordRedis(RedisService):
             return False
 
 
+Own = TypeVar("Own", bound=RedisService)
+
+
 @contextmanager
-def password_redis(folder: Path) -> Iterator[PasswordRedis]:
-    service = PasswordRedis(free_port(), folder)
+def running(service: Own) -> Iterator[Own]:
+    """A redis-server of the test's own, started until ready and stopped after."""
     service.prepare()
     service.process().start()
     try:
@@ -38,3 +42,7 @@ def password_redis(folder: Path) -> Iterator[PasswordRedis]:
         yield service
     finally:
         service.process().stop()
+
+
+def password_redis(folder: Path) -> "AbstractContextManager[PasswordRedis]":
+    return running(PasswordRedis(free_port(), folder))

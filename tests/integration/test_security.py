@@ -27,11 +27,12 @@ from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stack.manager import Stack
-from streams.stack.process import ManagedProcess, free_port, wait_until
+from streams.stack.process import ManagedProcess, free_port
 from streams.stack.services import KafkaService, RedisService
 from streams.stores import open_redis
 from streams.worker import prepare
 from tests.conftest import PROJECT, Services
+from tests.integration.password_redis import running
 from tests.integration.worker import WorkerProcess, write_direct
 from tests.support import upsert
 
@@ -216,14 +217,8 @@ class TlsRedis(RedisService):
 @pytest.fixture
 def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
     cert, _ = _self_signed_certificate(tmp_path)
-    service = TlsRedis(free_port(), tmp_path, cert, tmp_path / "broker-key.pem")
-    service.prepare()
-    service.process().start()
-    try:
-        assert wait_until(service.ready, 30), service.process().log_tail()
+    with running(TlsRedis(free_port(), tmp_path, cert, tmp_path / "broker-key.pem")) as service:
         yield service
-    finally:
-        service.process().stop()
 
 
 def test_redis_over_tls_with_a_password(
