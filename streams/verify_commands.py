@@ -105,7 +105,8 @@ def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
         print(f"{report.table}: {verdict}; {counts}")
         for kind, drifts in report.samples.items():
             for drift in drifts:
-                print(f"  {kind}: {json.dumps(drift.as_json()['key'], ensure_ascii=False)}")
+                key = json.dumps(drift.as_json()["key"], ensure_ascii=False)
+                print(f"  {kind}: {key}" + (f" ({drift.problem})" if drift.problem else ""))
         for failure in report.unrepairable:
             print(f"  could not republish {failure}")
         if report.counts["unrepairable"]:
