@@ -232,7 +232,7 @@ def cmd_get(settings: Settings, args: argparse.Namespace) -> int:
     if item is None:
         print("not found", file=sys.stderr)
         return 1
-    print(numbers.dumps(item).decode())  # numbers exactly, as both stores hold them
+    print(numbers.dumps(numbers.shown(item)).decode())  # numbers exactly, sets and binary shown
     return 0
 
 
@@ -242,7 +242,7 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     for item in asyncio.run(
         list_items(settings, args.store, args.table, args.partition, args.limit)
     ):
-        print(numbers.dumps(item).decode())  # numbers exactly, as both stores hold them
+        print(numbers.dumps(numbers.shown(item)).decode())  # numbers exactly, sets and binary shown
     return 0
 
 

@@ -90,14 +90,10 @@ async def verify_source(settings: Settings, args: argparse.Namespace, publish: A
     return report
 
 
-def _shown(value: object) -> object:
-    """A value JSON has no type for (a DynamoDB set or binary), as a reader can tell it."""
-    return sorted(value, key=repr) if isinstance(value, set | frozenset) else repr(value)
-
-
 def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
     if as_json:
-        print(numbers.dumps([r.as_json() for r in reports], indent=2, fallback=_shown).decode())
+        shown = numbers.shown([r.as_json() for r in reports])  # sets and binary as `get` shows them
+        print(numbers.dumps(shown, indent=2).decode())
         return
     for report in reports:
         verdict = "agree" if report.drifted == 0 else f"DRIFT ({report.drifted} items)"

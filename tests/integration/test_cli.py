@@ -14,6 +14,7 @@ from streams.cli import main
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stack.process import free_port
+from streams.stores import dynamodb_client
 from tests.conftest import Services
 from tests.integration.worker import read_topic, write_direct
 from tests.support import delete, upsert
@@ -65,6 +66,33 @@ def test_get_and_list_print_the_same_json_from_both_stores(
     assert lines[0] == {"owner_id": owner, "opponent_id": "p", "metadata": "hé", "timestamp": 20,
                         "score": 1.5, "tags": ["a"], "nested": {"n": 1}}  # fmt: skip
     assert [item["opponent_id"] for item in lines[1:]] == ["p", "q"]
+
+
+def test_get_and_list_show_dynamodb_sets_and_binary_in_their_documented_form(
+    env_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Types JSON lacks: a binary as {"$binary": base64}, a set as its sorted members."""
+    owner = uuid.uuid4().hex
+    client = dynamodb_client(env_settings)
+    client.put_item(
+        TableName=env_settings.tables["opponents"].physical_name("opponents"),
+        Item={"owner_id": {"S": owner}, "opponent_id": {"S": "p"}, "timestamp": {"N": "1"},
+              "blob": {"B": b"\x00\xff\x01"}, "tags": {"SS": ["y", "x"]},
+              "nums": {"NS": ["2.5", "1"]}, "keys": {"BS": [b"b", b"a"]},
+              "deep": {"L": [{"M": {"b": {"B": b"z"}}}]}},
+    )  # fmt: skip
+    client.close()
+    assert (
+        main(["get", "--store", "dynamodb", "opponents", f"owner_id={owner}", "opponent_id=p"]) == 0
+    )
+    assert main(["list", "--store", "dynamodb", "opponents", owner]) == 0
+    got, listed = capsys.readouterr().out.splitlines()
+    assert got == listed
+    assert json.loads(got) == {
+        "owner_id": owner, "opponent_id": "p", "timestamp": 1,
+        "blob": {"$binary": "AP8B"}, "tags": ["x", "y"], "nums": [1, 2.5],
+        "keys": [{"$binary": "YQ=="}, {"$binary": "Yg=="}], "deep": [{"b": {"$binary": "eg=="}}],
+    }  # fmt: skip
 
 
 def test_get_names_a_missing_key_attribute(
