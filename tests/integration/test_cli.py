@@ -231,3 +231,21 @@ def test_big_integral_floats_print_the_same_from_both_stores_and_verify_agrees(
     assert printed["redis"] == printed["dynamodb"]
     assert '"a":100000000000000000000000,' in printed["redis"]  # not 99999999999999991611392
     assert main(["verify"]) == 0
+
+
+def test_a_snapshot_with_problems_creates_its_snapshots_folder(
+    env_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CDC_STACK_DIR", str(tmp_path / "fresh"))
+    items = tmp_path / "items.jsonl"
+    lines = [{"table": "opponents", "key": {"owner_id": "o", "opponent_id": name}, "data": data}
+             for name, data in (("bad", {"_x": 1}), ("ok", {"x": 1}))]  # fmt: skip
+    items.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["snapshot", "--source", "jsonl", "--file", str(items)]) == 0
+    out = capsys.readouterr().out
+    assert "published 1 items" in out and "1 problems" in out
+    [listed] = (tmp_path / "fresh" / "snapshots").glob("*.problems.jsonl")
+    assert "'_x'" in listed.read_text()
