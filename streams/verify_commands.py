@@ -13,13 +13,16 @@ from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.snapshot import snapshot_event
-from streams.snapshot_sources import open_source
+from streams.snapshot_sources import check_source, open_source
 from streams.stores import open_dynamodb, open_redis, open_store
 from streams.verify import DriftHandler, VerifyReport, verify_table
 
 
 async def verify(settings: Settings, args: argparse.Namespace) -> int:
     tables = [_declared(settings, args.table)] if args.table else list(settings.tables)
+    if args.source:
+        args.table = args.table or next(iter(settings.tables))
+        check_source(settings, args.source, args)  # before anything connects
     async with Publisher(
         Kafka.of(settings), settings.topic, settings.tables, "verify"
     ) as publisher:
@@ -64,7 +67,6 @@ async def verify_stores(
 
 async def verify_source(settings: Settings, args: argparse.Namespace, publish: Any) -> VerifyReport:
     """Every source item must be in the store with the same data (the check before cutover)."""
-    args.table = args.table or next(iter(settings.tables))
     source: SnapshotSource = open_source(settings, args.source, args)
     store = open_store(settings, args.store)
     spec = settings.tables[args.table]

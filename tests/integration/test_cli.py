@@ -121,6 +121,8 @@ GET = ["get", "--store", "redis", "opponents", "owner_id=o", "opponent_id=p"]
 NO_INDEX = {"CDC_TABLES": '{"t": {"partition_key": "id", "sort_key": "s"}}'}
 JSONL = ["snapshot", "--source", "jsonl", "--file", "{tmp}/events.jsonl",
          "--checkpoint", "{tmp}/snap.json"]  # fmt: skip
+LEGACY = ["snapshot", "--source", "redis-legacy", "--checkpoint", "{tmp}/snap.json"]
+WIDGETS = {"CDC_TABLES": '{"widgets": {"partition_key": "id", "dynamodb_table": "widgets"}}'}
 # fmt: off
 ONE_LINE_ERRORS = [
     ("publish-missing", ["publish", "{tmp}/nosuch.jsonl"], {}, "no such file"),
@@ -163,6 +165,16 @@ ONE_LINE_ERRORS = [
     ("segments-0", ["snapshot", "--source", "dynamodb", "--segments", "0"], {},
      "--segments: must be at least 1"),
     ("resume-nothing", [*JSONL, "--resume"], {}, "--resume: no checkpoint"),
+    ("snapshot-legacy-no-sort-key", [*LEGACY, "--table", "widgets"], WIDGETS,
+     "table 'widgets' has no sort_key"),
+    ("verify-legacy-no-sort-key", ["verify", "--source", "redis-legacy", "--table", "widgets"],
+     WIDGETS, "table 'widgets' has no sort_key"),
+    ("seed-legacy-no-sort-key", ["seed-legacy", "--owners", "1", "--per-owner", "1", "--table",
+                                 "widgets"], WIDGETS, "table 'widgets' has no sort_key"),
+    ("zset-pattern-no-placeholder", [*LEGACY, "--zset-pattern", "nope"], {},
+     "--zset-pattern 'nope' must hold {owner_id} once"),
+    ("meta-pattern-no-placeholder", [*LEGACY, "--meta-pattern", "m:{owner_id}"], {},
+     "--meta-pattern 'm:{owner_id}' must hold {opponent_id}"),
 ]
 # fmt: on
 
@@ -179,6 +191,7 @@ def test_a_user_error_is_one_line_and_exit_code_2(
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
     assert says in done.stderr and "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("snap*")), "nothing written"
 
 
 def test_dlq_list_without_a_dlq_topic_says_so(services: Services) -> None:
