@@ -5,6 +5,7 @@ where the last checkpoint was taken.
 """
 
 import asyncio
+import codecs
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
@@ -42,6 +43,8 @@ class JsonLinesSource:
             if not line:
                 chunk.cursor = DONE
                 return chunk
+            if start == 0:
+                line = line.removeprefix(codecs.BOM_UTF8)  # an editor's mark, not data
             if line.strip() and self.part.owns(b"%d" % start):
                 _parse_line(chunk, line, f"{self.path}@{start}")
         chunk.cursor = str(file.tell())

@@ -9,9 +9,10 @@ from typing import Any
 
 from connectors.sink import Item
 from streams.errors import ConfigError
-from streams.jsonl import parse_lines
+from streams.jsonl import ParsedLines, parse_lines
 from streams.kafka import Kafka
 from streams.lag import GroupSample, Status, watch_group, worst_status
+from streams.numbers import counted
 from streams.progress import progress_reporter
 from streams.publisher import Publisher
 from streams.rebuild import rebuild
@@ -32,17 +33,23 @@ async def publish_lines(
     for number, why in parsed.errors:
         print(f"{path}:{number}: {why}", file=sys.stderr)
     if parsed.errors and not skip_invalid:
-        print(
-            f"{len(parsed.errors)} invalid lines; nothing published (--skip-invalid)",
-            file=sys.stderr,
-        )
-        return 1
+        print(_refused(parsed, path), file=sys.stderr)
+        return 2
     async with Publisher(
         Kafka.of(settings), settings.topic, settings.tables, settings.origin
     ) as publisher:
         count = await publisher.publish(parsed.events)
-    print(f"published {count} events to {settings.topic}, skipped {len(parsed.errors)} invalid")
+    print(f"published {counted(count, 'event')} to {settings.topic}, "
+          f"skipped {len(parsed.errors):,} invalid")  # fmt: skip
     return 0
+
+
+def _refused(parsed: ParsedLines, path: str) -> str:
+    where = "stdin" if path == "-" else path
+    line = f"error: {counted(len(parsed.errors), 'invalid line')} in {where}, nothing published"
+    if not parsed.events:
+        return line
+    return f"{line}; --skip-invalid publishes the other {counted(len(parsed.events), 'event')}"
 
 
 async def get_item(

@@ -124,3 +124,8 @@ def _bytes(value: Binary | bytes | bytearray) -> bytes:
     if isinstance(value, Binary):
         return bytes(value)  # type: ignore[call-overload]  # its stub lacks __bytes__
     return bytes(value)
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun as a reader says it: "1 partition", "3 partitions", "1,200 items"."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

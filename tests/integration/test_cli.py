@@ -28,14 +28,28 @@ def test_publish_refuses_a_file_with_a_bad_line_unless_told(
     good = [upsert("o", "p", 1), delete("o", "q", 2)]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join([good[0].to_json(), b'{"table": "opponents"}', good[1].to_json()]))
-    assert main(["publish", str(path)]) == 1
+    assert main(["publish", str(path)]) == 2
     err = capsys.readouterr().err
-    assert f"{path}:2: schema" in err and "nothing published" in err
+    assert f"{path}:2: schema" in err
+    assert err.endswith(f"error: 1 invalid line in {path}, nothing published; "
+                        "--skip-invalid publishes the other 2 events\n")  # fmt: skip
     assert main(["publish", str(path), "--skip-invalid"]) == 0
     published = asyncio.run(read_topic(env_settings, env_settings.topic, 2))
     assert sorted(json.loads(value)["event_id"] for value, _ in published) == sorted(
         e.event_id for e in good
     )
+
+
+def test_publish_accepts_a_utf8_byte_order_mark(
+    env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = upsert("o", "bom", 1)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + event.to_json() + b"\n")
+    assert main(["publish", str(path)]) == 0, capsys.readouterr().err
+    assert "published 1 event to" in capsys.readouterr().out
+    [(value, _)] = asyncio.run(read_topic(env_settings, env_settings.topic, 1))
+    assert json.loads(value)["event_id"] == event.event_id
 
 
 def test_get_and_list_print_the_same_json_from_both_stores(
