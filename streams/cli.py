@@ -228,7 +228,7 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_get(settings: Settings, args: argparse.Namespace) -> int:
     from streams.commands import get_item  # noqa: PLC0415
 
-    item = asyncio.run(get_item(settings, args.store, args.table, dict(args.key)))
+    item = asyncio.run(get_item(settings, args.store, args.table, args.key))
     if item is None:
         print("not found", file=sys.stderr)
         return 1

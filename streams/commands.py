@@ -2,7 +2,7 @@
 
 import asyncio
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from streams.publisher import Publisher
 from streams.rebuild import rebuild
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_store
+from streams.tables import TableSpec
 from streams.topic_health import check_topic
 
 
@@ -53,9 +54,23 @@ def _refused(parsed: ParsedLines, path: str) -> str:
 
 
 async def get_item(
-    settings: Settings, store_name: str, table: str, key: Mapping[str, str]
+    settings: Settings, store_name: str, table: str, pairs: Sequence[tuple[str, str]]
 ) -> Item | None:
-    spec = settings.table(table)
+    key = _key_of(settings.table(table), table, pairs)
+    store = open_store(settings, store_name)
+    try:
+        return await store.get(table, key)
+    finally:
+        await store.close()
+
+
+def _key_of(spec: TableSpec, table: str, pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The key `name=value` pairs give: each of the table's key attributes exactly once."""
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"{', '.join(repeated)}: a key attribute given more than once")
+    key = dict(pairs)
     missing = set(spec.key_attributes) - set(key)
     if missing:
         raise ConfigError(f"give every key attribute: missing {', '.join(sorted(missing))}")
@@ -65,11 +80,7 @@ async def get_item(
             f"{', '.join(sorted(unknown))}: not a key attribute of {table!r} "
             f"(its key: {', '.join(spec.key_attributes)})"
         )
-    store = open_store(settings, store_name)
-    try:
-        return await store.get(table, key)
-    finally:
-        await store.close()
+    return key
 
 
 async def list_items(

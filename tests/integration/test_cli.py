@@ -160,6 +160,8 @@ ONE_LINE_ERRORS = [
     ("get-empty-key", ["get", "--store", "dynamodb", "opponents", "owner_id=", "opponent_id=p"],
      {}, "owner_id: a key attribute's value must not be empty"),
     ("get-extra-key", [*GET, "owner=o"], {}, "owner: not a key attribute of 'opponents'"),
+    ("get-repeated-key", [*GET, "opponent_id=q"], {},
+     "opponent_id: a key attribute given more than once"),
     ("list-limit-0", ["list", "--store", "redis", "opponents", "o", "--limit", "0"], {},
      "--limit: must be at least 1, got 0"),
     ("list-limit-negative", ["list", "--store", "redis", "opponents", "o", "--limit", "-1"], {},
