@@ -86,6 +86,7 @@ class VerifyReport:
     counts: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[Drift]] = field(default_factory=dict)
     unrepairable: list[str] = field(default_factory=list)  # samples: the item, and why
+    problems: list[str] = field(default_factory=list)  # samples: where in a source, and why
 
     @property
     def drifted(self) -> int:
@@ -97,6 +98,12 @@ class VerifyReport:
         if len(sample) < SAMPLES:
             sample.append(drift)
 
+    def add_problem(self, problem: str) -> None:
+        """Source data that cannot become an item: `problem` names where it is, and why."""
+        self.counts["source_problems"] += 1
+        if len(self.problems) < SAMPLES:
+            self.problems.append(problem)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "table": self.table,
@@ -106,6 +113,7 @@ class VerifyReport:
                 kind: [d.as_json() for d in drifts] for kind, drifts in self.samples.items()
             },
             "unrepairable": self.unrepairable,
+            "problems": self.problems,
         }
 
 

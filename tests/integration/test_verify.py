@@ -224,3 +224,31 @@ def test_verify_reports_items_events_cannot_carry_and_never_repairs_them(
     assert asyncio.run(read(settings, "redis", owner, "sets")) == before
     assert main(["verify"]) == 1
     assert "source_problems" in capsys.readouterr().out
+
+
+def test_verify_against_a_file_names_each_bad_line_and_goes_on(
+    env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = uuid.uuid4().hex
+    path = tmp_path / "items.jsonl"
+    lines = [
+        {"table": "opponents", "key": {"owner_id": owner, "opponent_id": "ok"}, "data": {"x": 1}},
+        {"table": "opponents", "key": {"owner_id": owner, "opponent_id": "p"}, "data": {"_x": 1}},
+        [1, 2],
+        {"table": "opponents", "key": {"owner_id": owner}, "data": {"x": 1}},
+        {"table": "other", "key": {"owner_id": owner, "opponent_id": "q"}, "data": {}},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    flags = ["--source", "jsonl", "--file", str(path)]
+    code, report = verify_json(capsys, *flags)
+    assert code == 1, report
+    counts = report["counts"]
+    assert (counts["compared"], counts["missing_in_dynamodb"]) == (1, 1)
+    assert counts["source_problems"] == 4
+    by_line = {p.split(": ")[0]: p for p in report["problems"]}
+    assert set(by_line) == {f"{path}:{n}" for n in (2, 3, 4, 5)}
+    assert "bad_data" in by_line[f"{path}:2"] and "'_x'" in by_line[f"{path}:2"]
+    assert "not an item line" in by_line[f"{path}:3"] and "bad_key" in by_line[f"{path}:4"]
+    assert "'other'" in by_line[f"{path}:5"]
+    assert main(["verify", *flags]) == 1
+    assert f"source problem: {path}:2: bad_data" in capsys.readouterr().out
