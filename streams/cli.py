@@ -208,11 +208,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     from streams.topic_fix import fix_topic  # noqa: PLC0415
+    from streams.topic_health import warn_on_stderr  # noqa: PLC0415
     from streams.worker import prepare  # noqa: PLC0415
 
     for change in asyncio.run(fix_topic(settings)) if args.fix else []:
         print(f"topic {settings.topic}: set {change}")
-    asyncio.run(prepare(settings, STORE_NAMES))
+    asyncio.run(prepare(settings, STORE_NAMES, warn=warn_on_stderr))
     tables = ", ".join(settings.tables)
     print(f"topics {settings.topic}, {settings.dlq_topic} and tables {tables} ready")
     return 0

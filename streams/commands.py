@@ -140,8 +140,9 @@ def print_lag(report: dict[str, Any]) -> None:
     for n, group in enumerate(report["groups"]):
         if n:
             print()
-        print(f"group {group['group']} on {report['topic']}: {group['status']}, "
-              f"{group['members']} members, lag {group['lag']} messages")  # fmt: skip
+        members, lag = counted(group["members"], "member"), counted(group["lag"], "message")
+        status = f"{group['status']}, {members}, lag {lag}"
+        print(f"group {group['group']} on {report['topic']}: {status}")
         print(f"{'partition':>9} {'committed':>10} {'end':>10} {'lag':>8} {'lag s':>8}")
         for p in group["partitions"]:
             committed = "-" if p["committed"] is None else p["committed"]

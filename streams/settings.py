@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CDC_"
 SEVEN_DAYS = 7 * 24 * 3600
+DLQ_SUFFIX = ".dlq"  # the dead-letter topic is the changes topic's name and this
 # Kafka's topic names, with room for the dead-letter topic's ".dlq" in its 249 characters.
 TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,245}")
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
@@ -174,7 +175,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def dlq_topic(self) -> str:
-        return f"{self.topic}.dlq"
+        return f"{self.topic}{DLQ_SUFFIX}"
 
     @cached_property
     def kafka_port(self) -> int:

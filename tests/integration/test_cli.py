@@ -215,7 +215,7 @@ def test_dlq_list_without_a_dlq_topic_says_so(services: Services) -> None:
     done = run_cli(["dlq", "list"], services.env(settings))
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr == f"error: topic {settings.dlq_topic} does not exist: create it with " \
-        "`cdc-replicator init` (compacted, CDC_TOPIC_PARTITIONS partitions)\n"  # fmt: skip
+        "`cdc-replicator init` (the dead-letter topic, 1 partition)\n"  # fmt: skip
 
 
 def services_down() -> dict[str, str]:
