@@ -3,11 +3,13 @@
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias
+from urllib.parse import urlsplit
 
 from connectors.source import WHOLE
 from streams import numbers
@@ -46,16 +48,40 @@ def run_command(args: argparse.Namespace, kafka_causes: KafkaCauses | None) -> i
     settings: Settings | None = None
     try:
         settings = load_settings()
-        return int(args.handler(settings, args))
+        return _handled(settings, args)
     except ReplicatorError as exc:
         message = str(exc)
+    except BrokenPipeError:  # `verify | head`: the reader has gone, as for any Unix tool
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
     except FAILURES as exc:
         servers = settings.kafka_bootstrap_servers if settings else ""
-        message = describe_failure(exc, servers, kafka_causes.last if kafka_causes else None)
+        cause = kafka_causes.last if kafka_causes else None
+        message = describe_failure(exc, servers, cause, redis_auth=_redis_auth(settings))
     except KeyboardInterrupt:
         return 130
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def _handled(settings: Settings, args: argparse.Namespace) -> int:
+    code = int(args.handler(settings, args))
+    sys.stdout.flush()  # a reader gone shows here, not as the interpreter's last words
+    return code
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush fails on nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _redis_auth(settings: Settings | None) -> bool:
+    """Whether a Redis password was given (CDC_REDIS_PASSWORD, or in CDC_REDIS_URL)."""
+    return settings is None or bool(
+        settings.redis_password or urlsplit(settings.redis_url).password
+    )
 
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
