@@ -78,7 +78,8 @@ async def verify_source(settings: Settings, args: argparse.Namespace, publish: A
             for problem in chunk.problems:
                 report.add_problem(f"{problem.key}: {problem.reason}")
             items = [i for i in chunk.items if _valid(i, args.table, settings.tables, report)]
-            held = await store.read_many([ItemId.of(i.table, i.key, spec) for i in items])
+            ids = [ItemId.of(i.table, i.key, spec) for i in items]
+            held = await store.read_many(ids) if ids else []
             missing = []
             for item, stored in zip(items, held, strict=True):
                 report.counts["compared"] += 1
