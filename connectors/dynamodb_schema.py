@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_store import EXPIRES_ATTR, error_code
+from connectors.dynamodb_items import EXPIRES_ATTR
+from connectors.dynamodb_store import error_code
 from streams.tables import TableSpec
 
 if TYPE_CHECKING:

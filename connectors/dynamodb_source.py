@@ -5,7 +5,7 @@ segment's LastEvaluatedKey, so a resumed run continues each segment where it sto
 this replicator wrote keep their version (`_v`), tombstones included, so re-applying them
 anywhere is a no-op or the exact write that was missing. Other items get the snapshot's lowest
 version, which only fills a store that lacks the item: the table read is never rewritten.
-Items an event cannot carry unaltered (sets, binary, `_` names) are reported, not copied.
+Items an event cannot carry unaltered (connectors/dynamodb_items.py) are reported, not copied.
 """
 
 import asyncio
@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from connectors.dynamodb_store import DELETED_ATTR, EXPIRES_ATTR, VERSION_ATTR
+from connectors.dynamodb_items import BOOKKEEPING, DELETED_ATTR, uncarried, version_of
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
-from streams.events import Version
 from streams.numbers import plain
 from streams.tables import TableSpec
 
@@ -26,9 +25,6 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DONE = "done"
-BOOKKEEPING = frozenset({VERSION_ATTR, DELETED_ATTR, EXPIRES_ATTR})
-# DynamoDB types with no JSON form: an event would turn a set into a list, or fail on bytes.
-NOT_IN_JSON = {"SS": "a string set", "NS": "a number set", "BS": "a binary set", "B": "binary"}
 _deserialize = TypeDeserializer().deserialize
 
 
@@ -97,18 +93,18 @@ class DynamoDBSource:
                 SourceProblem(json.dumps(raw, default=str)[:200], f"no key {exc}")
             )
             return
-        cannot = _what_events_cannot_carry(raw)
+        cannot = uncarried(raw)  # sets, binary, `_` names, a `_v` that is no version
         if cannot:
             chunk.problems.append(SourceProblem(json.dumps(key, ensure_ascii=False), cannot))
             return
-        token = raw.get(VERSION_ATTR, {}).get("S")
         data = {
             name: plain(_deserialize(value))
             for name, value in raw.items()
             if name not in BOOKKEEPING and name not in key
         }
-        version = Version.from_token(token) if token else None
-        chunk.items.append(SourceItem(self.table, key, data, version, deleted=DELETED_ATTR in raw))
+        chunk.items.append(
+            SourceItem(self.table, key, data, version_of(raw), deleted=DELETED_ATTR in raw)
+        )
 
     async def estimate(self) -> int | None:
         described = await asyncio.to_thread(
@@ -118,23 +114,3 @@ class DynamoDBSource:
 
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _what_events_cannot_carry(raw: Mapping[str, Any]) -> str | None:
-    """Why a change event cannot carry this item unaltered (a reason for the problems file),
-    or None. Such an item is reported, never copied with a set made a list or a name dropped."""
-    for name, value in raw.items():
-        if name.startswith("_") and name not in BOOKKEEPING:
-            return f"attribute {name!r}: names starting with _ are reserved in change events"
-        kind = _unsupported_type(value)
-        if kind:
-            return f"attribute {name!r} holds {NOT_IN_JSON[kind]} ({kind}), which JSON cannot carry"
-    return None
-
-
-def _unsupported_type(value: Mapping[str, Any]) -> str | None:
-    (kind, inner), *_ = value.items()
-    if kind in NOT_IN_JSON:
-        return str(kind)
-    children = inner.values() if kind == "M" else inner if kind == "L" else ()
-    return next((found for child in children if (found := _unsupported_type(child))), None)

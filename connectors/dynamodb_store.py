@@ -24,6 +24,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from connectors.dynamodb_items import DELETED_ATTR, EXPIRES_ATTR, VERSION_ATTR, uncarried
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
 from streams.errors import AccessRefusedError
 from streams.events import ChangeEvent, ItemId
@@ -33,9 +34,6 @@ from streams.tables import TableSpec
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-VERSION_ATTR = "_v"
-DELETED_ATTR = "_deleted"
-EXPIRES_ATTR = "_expires_at"
 NEWER_ONLY = "attribute_not_exists(#v) OR #v < :v"
 ABSENT_ONLY = "attribute_not_exists(#pk)"  # a snapshot's lowest version fills, never changes
 BATCH_GET_LIMIT = 100
@@ -209,7 +207,8 @@ class DynamoDBStore:
         if DELETED_ATTR not in raw:
             data = {k: v for k, v in _as_item(raw).items() if k not in spec.key_attributes}
         # An item written before the replicator has no version: "" sorts before every token.
-        return item_id, StoredItem(raw.get(VERSION_ATTR, {}).get("S", ""), data)
+        version = raw.get(VERSION_ATTR, {}).get("S", "")
+        return item_id, StoredItem(version, data, problem=uncarried(raw))
 
     @staticmethod
     def _key(spec: TableSpec, item: ItemId) -> dict[str, Any]:

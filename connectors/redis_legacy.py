@@ -24,6 +24,7 @@ import redis.asyncio as aioredis
 
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams import numbers
+from streams.errors import ConfigError
 from streams.tables import TableSpec
 
 DONE = "done"
@@ -37,6 +38,25 @@ class LegacyLayout:
     score_attribute: str = "timestamp"
     meta_attribute: str = "metadata"
     meta_format: str = "text"  # "text": UTF-8 string; "json": a JSON value
+
+    def check(self, spec: TableSpec) -> str:
+        """The table's sort key; ConfigError unless `spec`'s items can be read (or seeded) this
+        way: the table has a sort key, the zset pattern holds the partition key's placeholder
+        once, the metadata pattern both placeholders (or every owner's items share keys)."""
+        if spec.sort_key is None:
+            raise ConfigError(
+                f"table {self.table!r} has no sort_key in CDC_TABLES: the legacy layout keys "
+                "an item by owner and opponent (a table with a sort key)"
+            )
+        owner, opponent = f"{{{spec.partition_key}}}", f"{{{spec.sort_key}}}"
+        if self.zset_pattern.count(owner) != 1:
+            raise ConfigError(f"--zset-pattern {self.zset_pattern!r} must hold {owner} once")
+        missing = [name for name in (owner, opponent) if name not in self.meta_pattern]
+        if missing:
+            raise ConfigError(
+                f"--meta-pattern {self.meta_pattern!r} must hold {' and '.join(missing)}"
+            )
+        return spec.sort_key
 
     def scan_glob(self, spec: TableSpec) -> str:
         return _escape_glob(self.zset_pattern).replace(
@@ -74,12 +94,10 @@ class RedisLegacySource:
         chunk_items: int = 5000,
         part: Part = WHOLE,  # owners whose zset key hashes to this part
     ) -> None:
-        if spec.sort_key is None:
-            raise ValueError("the legacy layout needs a table with a sort key")
+        self.layout = layout or LegacyLayout()
+        self.sort_key = self.layout.check(spec)
         self.client = client
         self.spec = spec
-        self.sort_key = spec.sort_key
-        self.layout = layout or LegacyLayout()
         self.page_keys = page_keys
         self.max_members = max_members  # per ZRANGE call; bigger sets are read in slices
         self.chunk_items = chunk_items
@@ -250,6 +268,7 @@ async def seed_legacy(
 ) -> int:
     """Write a synthetic legacy dataset (deterministic); return how many items it holds."""
     layout = layout or LegacyLayout()
+    layout.check(spec)
     batch_owners = max(1, 20_000 // max(per_owner, 1))
     for start in range(first_owner, first_owner + owners, batch_owners):
         pipe = client.pipeline(transaction=False)

@@ -32,10 +32,13 @@ class WriteOutcome:
 
 @dataclass(frozen=True, slots=True)
 class StoredItem:
-    """What a store holds for an item: its version token, and its data (None: a tombstone)."""
+    """What a store holds for an item: its version token, and its data (None: a tombstone).
+    `problem` says why a change event cannot carry the item unaltered (a DynamoDB set, say):
+    such an item is reported, never compared nor repaired."""
 
     version: str
     data: Item | None
+    problem: str | None = None
 
     @property
     def live(self) -> bool:

@@ -13,13 +13,15 @@ from streams.events import Version
 class SourceItem:
     """One item as a source holds it. `version` is set when the source knows the item's real
     version (a store this replicator wrote); otherwise the snapshot gives it the lowest one.
-    `deleted` marks a tombstone the source still holds."""
+    `deleted` marks a tombstone the source still holds; `where` names the place a source
+    without keys of its own found it (a file's line), for reports."""
 
     table: str
     key: dict[str, str]
     data: dict[str, Any]
     version: Version | None = None
     deleted: bool = False
+    where: str = ""
 
 
 @dataclass(frozen=True, slots=True)

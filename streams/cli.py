@@ -3,11 +3,13 @@
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TypeAlias
+from urllib.parse import urlsplit
 
 from connectors.source import WHOLE
 from streams import numbers
@@ -46,16 +48,40 @@ def run_command(args: argparse.Namespace, kafka_causes: KafkaCauses | None) -> i
     settings: Settings | None = None
     try:
         settings = load_settings()
-        return int(args.handler(settings, args))
+        return _handled(settings, args)
     except ReplicatorError as exc:
         message = str(exc)
+    except BrokenPipeError:  # `verify | head`: the reader has gone, as for any Unix tool
+        _quiet_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
     except FAILURES as exc:
         servers = settings.kafka_bootstrap_servers if settings else ""
-        message = describe_failure(exc, servers, kafka_causes.last if kafka_causes else None)
+        cause = kafka_causes.last if kafka_causes else None
+        message = describe_failure(exc, servers, cause, redis_auth=_redis_auth(settings))
     except KeyboardInterrupt:
         return 130
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def _handled(settings: Settings, args: argparse.Namespace) -> int:
+    code = int(args.handler(settings, args))
+    sys.stdout.flush()  # a reader gone shows here, not as the interpreter's last words
+    return code
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush fails on nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _redis_auth(settings: Settings | None) -> bool:
+    """Whether a Redis password was given (CDC_REDIS_PASSWORD, or in CDC_REDIS_URL)."""
+    return settings is None or bool(
+        settings.redis_password or urlsplit(settings.redis_url).password
+    )
 
 
 Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
@@ -208,11 +234,12 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     from streams.topic_fix import fix_topic  # noqa: PLC0415
+    from streams.topic_health import warn_on_stderr  # noqa: PLC0415
     from streams.worker import prepare  # noqa: PLC0415
 
     for change in asyncio.run(fix_topic(settings)) if args.fix else []:
         print(f"topic {settings.topic}: set {change}")
-    asyncio.run(prepare(settings, STORE_NAMES))
+    asyncio.run(prepare(settings, STORE_NAMES, warn=warn_on_stderr))
     tables = ", ".join(settings.tables)
     print(f"topics {settings.topic}, {settings.dlq_topic} and tables {tables} ready")
     return 0
@@ -228,11 +255,11 @@ def cmd_publish(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_get(settings: Settings, args: argparse.Namespace) -> int:
     from streams.commands import get_item  # noqa: PLC0415
 
-    item = asyncio.run(get_item(settings, args.store, args.table, dict(args.key)))
+    item = asyncio.run(get_item(settings, args.store, args.table, args.key))
     if item is None:
         print("not found", file=sys.stderr)
         return 1
-    print(numbers.dumps(item).decode())  # numbers exactly, as both stores hold them
+    print(numbers.dumps(numbers.shown(item)).decode())  # numbers exactly, sets and binary shown
     return 0
 
 
@@ -242,7 +269,7 @@ def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     for item in asyncio.run(
         list_items(settings, args.store, args.table, args.partition, args.limit)
     ):
-        print(numbers.dumps(item).decode())  # numbers exactly, as both stores hold them
+        print(numbers.dumps(numbers.shown(item)).decode())  # numbers exactly, sets and binary shown
     return 0
 
 

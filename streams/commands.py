@@ -2,21 +2,23 @@
 
 import asyncio
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from connectors.sink import Item
 from streams.errors import ConfigError
-from streams.jsonl import parse_lines
+from streams.jsonl import ParsedLines, parse_lines
 from streams.kafka import Kafka
 from streams.lag import GroupSample, Status, watch_group, worst_status
+from streams.numbers import counted
 from streams.progress import progress_reporter
 from streams.publisher import Publisher
 from streams.rebuild import rebuild
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_store
+from streams.tables import TableSpec
 from streams.topic_health import check_topic
 
 
@@ -32,23 +34,43 @@ async def publish_lines(
     for number, why in parsed.errors:
         print(f"{path}:{number}: {why}", file=sys.stderr)
     if parsed.errors and not skip_invalid:
-        print(
-            f"{len(parsed.errors)} invalid lines; nothing published (--skip-invalid)",
-            file=sys.stderr,
-        )
-        return 1
+        print(_refused(parsed, path), file=sys.stderr)
+        return 2
     async with Publisher(
         Kafka.of(settings), settings.topic, settings.tables, settings.origin
     ) as publisher:
         count = await publisher.publish(parsed.events)
-    print(f"published {count} events to {settings.topic}, skipped {len(parsed.errors)} invalid")
+    print(f"published {counted(count, 'event')} to {settings.topic}, "
+          f"skipped {len(parsed.errors):,} invalid")  # fmt: skip
     return 0
 
 
+def _refused(parsed: ParsedLines, path: str) -> str:
+    where = "stdin" if path == "-" else path
+    line = f"error: {counted(len(parsed.errors), 'invalid line')} in {where}, nothing published"
+    if not parsed.events:
+        return line
+    return f"{line}; --skip-invalid publishes the other {counted(len(parsed.events), 'event')}"
+
+
 async def get_item(
-    settings: Settings, store_name: str, table: str, key: Mapping[str, str]
+    settings: Settings, store_name: str, table: str, pairs: Sequence[tuple[str, str]]
 ) -> Item | None:
-    spec = settings.table(table)
+    key = _key_of(settings.table(table), table, pairs)
+    store = open_store(settings, store_name)
+    try:
+        return await store.get(table, key)
+    finally:
+        await store.close()
+
+
+def _key_of(spec: TableSpec, table: str, pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """The key `name=value` pairs give: each of the table's key attributes exactly once."""
+    names = [name for name, _ in pairs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"{', '.join(repeated)}: a key attribute given more than once")
+    key = dict(pairs)
     missing = set(spec.key_attributes) - set(key)
     if missing:
         raise ConfigError(f"give every key attribute: missing {', '.join(sorted(missing))}")
@@ -58,11 +80,7 @@ async def get_item(
             f"{', '.join(sorted(unknown))}: not a key attribute of {table!r} "
             f"(its key: {', '.join(spec.key_attributes)})"
         )
-    store = open_store(settings, store_name)
-    try:
-        return await store.get(table, key)
-    finally:
-        await store.close()
+    return key
 
 
 async def list_items(
@@ -122,8 +140,9 @@ def print_lag(report: dict[str, Any]) -> None:
     for n, group in enumerate(report["groups"]):
         if n:
             print()
-        print(f"group {group['group']} on {report['topic']}: {group['status']}, "
-              f"{group['members']} members, lag {group['lag']} messages")  # fmt: skip
+        members, lag = counted(group["members"], "member"), counted(group["lag"], "message")
+        status = f"{group['status']}, {members}, lag {lag}"
+        print(f"group {group['group']} on {report['topic']}: {status}")
         print(f"{'partition':>9} {'committed':>10} {'end':>10} {'lag':>8} {'lag s':>8}")
         for p in group["partitions"]:
             committed = "-" if p["committed"] is None else p["committed"]

@@ -25,6 +25,7 @@ from streams.dlq import (
 from streams.errors import InvalidEventError
 from streams.events import ChangeEvent, decode_event
 from streams.kafka import Kafka
+from streams.numbers import counted
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.topic_health import check_topic
@@ -130,7 +131,8 @@ class ReplaySummary:
 
     def describe(self) -> str:
         return (
-            f"read {self.read} dead letters: {self.republished} now pass and were republished, "
+            f"read {counted(self.read, 'dead letter')}: {self.republished} now pass and were "
+            "republished, "
             f"{self.discarded} discarded, {self.still_invalid} still invalid and kept in the "
             "dead-letter topic for a later replay"
         )

@@ -1,6 +1,7 @@
 """The change event (wire format v1): validation, identity and version order."""
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import cached_property
@@ -21,8 +22,11 @@ MAX_NUMBER_DIGITS = 38  # DynamoDB's number precision
 SNAPSHOT_TS = 0  # the version of an item a snapshot read without knowing its version
 SNAPSHOT_ORIGIN = "snapshot:"
 
-Origin = Annotated[str, Field(pattern=r"^[A-Za-z0-9._:/@+\-]{1,128}$")]
-EventId = Annotated[str, Field(pattern=r"^[!-~]{1,128}$")]
+ORIGIN_PATTERN = r"^[A-Za-z0-9._:/@+\-]{1,128}$"
+EVENT_ID_PATTERN = r"^[!-~]{1,128}$"
+Origin = Annotated[str, Field(pattern=ORIGIN_PATTERN)]
+EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
+_TOKEN = re.compile(r"([0-9]+) (\S+) (\S+)")
 
 
 class Version(NamedTuple):
@@ -42,8 +46,21 @@ class Version(NamedTuple):
 
     @classmethod
     def from_token(cls, token: str) -> "Version":
-        ts, origin, event_id = token.split(" ", 2)
-        return cls(int(ts), origin, event_id)
+        """The version a token stands for; ValueError naming what is wrong with one that no
+        event could have written (a store may hold anything written behind its back)."""
+        match = _TOKEN.fullmatch(token)
+        if match is None:
+            raise ValueError(f"not a version token ('<ts> <origin> <event id>'): {token[:80]!r}")
+        version = cls(int(match[1]), match[2], match[3])
+        if version.ts > MAX_TS:
+            raise ValueError(f"version ts {version.ts} is above 2^53 - 1")
+        if not re.match(ORIGIN_PATTERN, version.origin):
+            raise ValueError(f"version origin {version.origin[:80]!r} is not a valid origin")
+        if not re.match(EVENT_ID_PATTERN, version.event_id):
+            raise ValueError("version event id is not 1 to 128 printable ASCII characters")
+        if version.token() != token:
+            raise ValueError(f"version ts of {token} is not {TS_DIGITS} digits")
+        return version
 
     @property
     def fills_only(self) -> bool:

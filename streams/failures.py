@@ -17,12 +17,19 @@ FAILURES = (*SERVICE_ERRORS, OSError)
 
 
 def describe_failure(
-    exc: BaseException, kafka_servers: str = "", kafka_cause: BaseException | None = None
+    exc: BaseException,
+    kafka_servers: str = "",
+    kafka_cause: BaseException | None = None,
+    *,
+    redis_auth: bool = True,
 ) -> str:
     """One line for `exc` (one of FAILURES), naming the service or the file. `kafka_cause` is
-    what aiokafka logged before "Unable to bootstrap" (it does not chain it)."""
+    what aiokafka logged before "Unable to bootstrap" (it does not chain it); `redis_auth`
+    says whether a Redis password was given (refused without one: say which setting)."""
     if isinstance(exc, KafkaConnectionError) and kafka_cause is not None:
         line = f"cannot reach {_kafka(kafka_servers)}: {kafka_cause}"
+    elif isinstance(exc, AuthenticationError) and not redis_auth:
+        line = "Redis requires a password: set CDC_REDIS_PASSWORD (or put it in CDC_REDIS_URL)"
     else:
         line = _describe(exc, kafka_servers)
     return " ".join(line.split())  # never a second line

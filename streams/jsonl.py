@@ -1,5 +1,6 @@
 """Read change events from JSON Lines, reporting each bad line by number."""
 
+import codecs
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ class ParsedLines:
 def parse_lines(lines: Iterable[bytes], tables: Mapping[str, TableSpec]) -> ParsedLines:
     parsed = ParsedLines()
     for number, line in enumerate(lines, start=1):
+        if number == 1:
+            line = line.removeprefix(codecs.BOM_UTF8)  # noqa: PLW2901 -- an editor's mark
         if not line.strip():
             continue
         try:

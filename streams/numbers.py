@@ -7,6 +7,7 @@ an integral number is an `int` and any other a normalized `Decimal`, so both sto
 same value for the same item.
 """
 
+import base64
 import json
 from collections.abc import Callable
 from decimal import Context, Decimal
@@ -14,6 +15,7 @@ from typing import Any
 
 import jiter
 import pydantic_core
+from boto3.dynamodb.types import Binary
 
 # Wide enough for every number DynamoDB holds (38 digits) and more, so normalizing never rounds.
 EXACT = Context(prec=200)
@@ -96,3 +98,34 @@ def plain(value: Any) -> Any:
     if kind is list or kind is tuple:
         return [plain(v) for v in value]
     return value
+
+
+def shown(value: Any) -> Any:
+    """A stored value as the CLI prints it (`get`, `list`, `verify --json`): JSON's own types
+    as `plain` gives them, and DynamoDB's types that JSON lacks in one documented form: a
+    binary as `{"$binary": "<base64>"}`, a set (SS, NS, BS) as the sorted list of its members."""
+    kind = type(value)
+    if kind is dict:
+        return {k: shown(v) for k, v in value.items()}
+    if kind is list:
+        return [shown(v) for v in value]
+    if kind is set or kind is frozenset:
+        return [shown(plain(m)) for m in sorted(value, key=_member_order)]
+    if isinstance(value, Binary | bytes | bytearray):
+        return {"$binary": base64.b64encode(_bytes(value)).decode()}
+    return value
+
+
+def _member_order(member: Any) -> Any:
+    return _bytes(member) if isinstance(member, Binary) else member
+
+
+def _bytes(value: Binary | bytes | bytearray) -> bytes:
+    if isinstance(value, Binary):
+        return bytes(value)  # type: ignore[call-overload]  # its stub lacks __bytes__
+    return bytes(value)
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """A count and its noun as a reader says it: "1 partition", "3 partitions", "1,200 items"."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"

@@ -4,6 +4,7 @@ import difflib
 import json
 import logging
 import os
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +21,9 @@ log = logging.getLogger(__name__)
 
 ENV_PREFIX = "CDC_"
 SEVEN_DAYS = 7 * 24 * 3600
+DLQ_SUFFIX = ".dlq"  # the dead-letter topic is the changes topic's name and this
+# Kafka's topic names, with room for the dead-letter topic's ".dlq" in its 249 characters.
+TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,245}")
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 # CDC_* variables that are not settings: the test suite's own (they point tests at services).
 NOT_SETTINGS = ("CDC_TEST_", "CDC_DASHBOARD_SCREENSHOT")
@@ -122,6 +126,16 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port...], got {server!r}")
         return value
 
+    @field_validator("topic")
+    @classmethod
+    def _topic_name(cls, value: str) -> str:
+        if not TOPIC_NAME.fullmatch(value) or value in {".", ".."}:
+            raise ValueError(
+                f"expected a Kafka topic name: 1 to 245 of a-z A-Z 0-9 . _ - (room for "
+                f"'.dlq'), not . or .., got {value!r}"
+            )
+        return value
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -161,7 +175,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def dlq_topic(self) -> str:
-        return f"{self.topic}.dlq"
+        return f"{self.topic}{DLQ_SUFFIX}"
 
     @cached_property
     def kafka_port(self) -> int:

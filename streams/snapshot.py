@@ -199,6 +199,7 @@ def _record_problems(
     room = SAMPLE_PROBLEMS - len(summary.samples)
     summary.samples.extend(problems[:room])
     if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # problems come before the checkpoint
         with path.open("a") as report:
             report.writelines(
                 json.dumps({"key": p.key, "reason": p.reason}) + "\n" for p in problems

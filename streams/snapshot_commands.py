@@ -12,12 +12,19 @@ from streams.progress import progress_reporter
 from streams.settings import Settings
 from streams.snapshot import SnapshotSummary
 from streams.snapshot_parts import PartCheckpoints, run_parts, snapshot_part
-from streams.snapshot_sources import default_checkpoint, layout, legacy_client, open_source
+from streams.snapshot_sources import (
+    check_source,
+    default_checkpoint,
+    layout,
+    legacy_client,
+    open_source,
+)
 from streams.topics import require_topic
 
 
 async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
     """One process (the whole source, or the part `--part` names) or `--workers` processes."""
+    check_source(settings, args.source, args)
     parts = _parts(args)
     checkpoints = PartCheckpoints(
         args.checkpoint or default_checkpoint(settings, args.source, args)
@@ -78,6 +85,7 @@ def print_summary(summary: SnapshotSummary, problems: list[Path], processes: int
 
 async def seed(settings: Settings, args: argparse.Namespace) -> int:
     spec = settings.table(args.table)
+    layout(args).check(spec)  # before connecting: nothing written with a literal {owner_id}
     client = legacy_client(settings, args.legacy_url)
     try:
         count = await seed_legacy(

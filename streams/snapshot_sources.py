@@ -54,9 +54,19 @@ def legacy_client(settings: Settings, url: str | None) -> "aioredis.Redis":
     return aioredis.from_url(url or settings.redis_url, password=password)
 
 
+def check_source(settings: Settings, name: str, args: argparse.Namespace) -> None:
+    """Refuse the arguments a source cannot be read with, before anything connects or writes."""
+    spec = settings.table(args.table)
+    if name == "redis-legacy":
+        layout(args).check(spec)
+    elif name == "jsonl":
+        _jsonl_file(args)
+
+
 def open_source(
     settings: Settings, name: str, args: argparse.Namespace, part: Part = WHOLE
 ) -> SnapshotSource:
+    check_source(settings, name, args)
     spec = settings.table(args.table)
     if name == "redis-legacy":
         client = legacy_client(settings, args.legacy_url)
@@ -67,9 +77,13 @@ def open_source(
             dynamodb_client(settings), args.table, spec, segments=segments, page_items=page,
             part=part,
         )  # fmt: skip
+    return JsonLinesSource(_jsonl_file(args), chunk_items=args.chunk, part=part)
+
+
+def _jsonl_file(args: argparse.Namespace) -> Path:
     if args.file is None:
         raise ConfigError("--source jsonl needs --file")
-    return JsonLinesSource(args.file, chunk_items=args.chunk, part=part)
+    return Path(args.file)
 
 
 def default_checkpoint(settings: Settings, name: str, args: argparse.Namespace) -> Path:

@@ -16,6 +16,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import for_code
 
 from streams.kafka import Kafka
+from streams.numbers import counted
 from streams.settings import Settings
 from streams.topics import kafka_admin, partitions_of
 
@@ -44,7 +45,7 @@ def warnings(state: TopicState, settings: Settings, bootstrap: str) -> list[str]
         )
     if len(state.partitions) < settings.topic_partitions:
         found.append(
-            f"topic {state.name} has {len(state.partitions)} partitions, fewer than "
+            f"topic {state.name} has {counted(len(state.partitions), 'partition')}, fewer than "
             f"CDC_TOPIC_PARTITIONS={settings.topic_partitions}: no more workers than that can "
             f"share the work; fix: kafka-topics.sh --bootstrap-server {bootstrap} --alter "
             f"--topic {state.name} --partitions {settings.topic_partitions}"

@@ -15,7 +15,7 @@ from aiokafka.errors import for_code
 from streams.errors import ConfigError, ReplicatorError
 from streams.kafka import KafkaLike, as_kafka
 from streams.retry import Backoff
-from streams.settings import Settings
+from streams.settings import DLQ_SUFFIX, Settings
 
 UNKNOWN_TOPIC_OR_PARTITION = 3
 TOPIC_ALREADY_EXISTS = 36
@@ -26,9 +26,13 @@ class MissingTopicError(ReplicatorError):
     """The topic does not exist; only `init` (or the worker) creates it, with its settings."""
 
     def __init__(self, topic: str) -> None:
+        made = (
+            "the dead-letter topic, 1 partition"
+            if topic.endswith(DLQ_SUFFIX)
+            else "compacted, CDC_TOPIC_PARTITIONS partitions"
+        )
         super().__init__(
-            f"topic {topic} does not exist: create it with `cdc-replicator init` "
-            "(compacted, CDC_TOPIC_PARTITIONS partitions)"
+            f"topic {topic} does not exist: create it with `cdc-replicator init` ({made})"
         )
         self.topic = topic
 

@@ -21,7 +21,8 @@ from streams.snapshot import snapshot_version
 from streams.tables import TableSpec
 
 Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
-Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs"]
+Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
+               "source_problems"]  # fmt: skip
 # What counts as disagreement; the other counts (compared, live items, repairs) are bookkeeping.
 DRIFT_KINDS = ("missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
                "source_problems")  # fmt: skip
@@ -31,7 +32,11 @@ REPAIR_SUFFIX = "!"  # the least event-id character: the very next version after
 
 
 def classify(redis: StoredItem | None, dynamo: StoredItem | None) -> Kind | None:
-    """How two stores disagree about one item, or None when they agree."""
+    """How two stores disagree about one item, or None when they agree. An item a change event
+    cannot carry (a DynamoDB set, binary, a malformed `_v`) is a source problem: comparing it
+    would only find a set turned into a list, and no repair can copy it unaltered."""
+    if dynamo is not None and dynamo.problem:
+        return "source_problems"
     if redis is not None and redis.live and dynamo is not None and dynamo.live:
         if redis.data != dynamo.data:
             return "data_differs"
@@ -56,13 +61,19 @@ class Drift:
     redis: StoredItem | None
     dynamodb: StoredItem | None
 
+    @property
+    def problem(self) -> str | None:
+        """Why no change event can carry the item, for a source problem."""
+        return next((s.problem for s in (self.dynamodb, self.redis) if s and s.problem), None)
+
     def as_json(self) -> dict[str, Any]:
-        return {
+        shown = {
             "kind": self.kind,
             "key": list(self.item),
             "redis": _side(self.redis),
             "dynamodb": _side(self.dynamodb),
         }
+        return shown | ({"problem": self.problem} if self.problem else {})
 
 
 def _side(stored: StoredItem | None) -> dict[str, Any] | None:
@@ -75,6 +86,7 @@ class VerifyReport:
     counts: Counter[str] = field(default_factory=Counter)
     samples: dict[str, list[Drift]] = field(default_factory=dict)
     unrepairable: list[str] = field(default_factory=list)  # samples: the item, and why
+    problems: list[str] = field(default_factory=list)  # samples: where in a source, and why
 
     @property
     def drifted(self) -> int:
@@ -86,6 +98,12 @@ class VerifyReport:
         if len(sample) < SAMPLES:
             sample.append(drift)
 
+    def add_problem(self, problem: str) -> None:
+        """Source data that cannot become an item: `problem` names where it is, and why."""
+        self.counts["source_problems"] += 1
+        if len(self.problems) < SAMPLES:
+            self.problems.append(problem)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "table": self.table,
@@ -95,6 +113,7 @@ class VerifyReport:
                 kind: [d.as_json() for d in drifts] for kind, drifts in self.samples.items()
             },
             "unrepairable": self.unrepairable,
+            "problems": self.problems,
         }
 
 
@@ -124,13 +143,10 @@ async def drifts(
 def _versioned(item: ItemId, stored: StoredItem, spec: TableSpec) -> StoredItem:
     """An item written before the replicator (no `_v`) has the version `snapshot --source
     dynamodb` gives it: a Redis copy seeded that way agrees, and a repair can republish it."""
-    if stored.version != UNVERSIONED:
+    if stored.version != UNVERSIONED or stored.problem:
         return stored
     source_item = SourceItem(item.table, item.key(spec), stored.data or {})
-    try:
-        return StoredItem(snapshot_version(source_item, "dynamodb").token(), stored.data)
-    except ValueError:  # a value JSON cannot carry (binary): compared, and named if repaired
-        return stored
+    return StoredItem(snapshot_version(source_item, "dynamodb").token(), stored.data)
 
 
 def _count_live(report: VerifyReport, redis: StoredItem | None, dynamo: StoredItem | None) -> None:
@@ -143,7 +159,10 @@ def repair_event(
     drift: Drift, spec: TableSpec, tables: Mapping[str, TableSpec], prefer: str
 ) -> ChangeEvent:
     """The write that heals `drift` when it goes through the topic: the winning version, as it
-    was; for equal versions with different data, the preferred store's data, a hair newer."""
+    was; for equal versions with different data, the preferred store's data, a hair newer.
+    ValueError for an item no event can carry: neither store is touched."""
+    if drift.problem:
+        raise ValueError(drift.problem)
     sides = {"redis": drift.redis, "dynamodb": drift.dynamodb}
     present = [s for s in sides.values() if s is not None]
     winner = max(present, key=lambda s: s.version)
@@ -185,7 +204,7 @@ class DriftHandler:
         others are repaired all the same."""
         try:
             event = repair_event(drift, self.spec, self.tables, self.prefer)
-        except (InvalidEventError, ValueError) as exc:  # ValueError: no version, binary data
+        except (InvalidEventError, ValueError) as exc:  # ValueError: a source problem
             report.counts["unrepairable"] += 1
             if len(report.unrepairable) < SAMPLES:
                 report.unrepairable.append(f"{json.dumps(list(drift.item))}: {exc}")

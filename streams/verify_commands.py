@@ -2,24 +2,28 @@
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from connectors.source import SnapshotSource
+from connectors.source import SnapshotSource, SourceItem
 from streams import numbers
-from streams.errors import ConfigError
-from streams.events import ChangeEvent, ItemId
+from streams.errors import ConfigError, InvalidEventError
+from streams.events import ChangeEvent, ItemId, check_item
 from streams.kafka import Kafka
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.snapshot import snapshot_event
-from streams.snapshot_sources import open_source
+from streams.snapshot_sources import check_source, open_source
 from streams.stores import open_dynamodb, open_redis, open_store
+from streams.tables import TableSpec
 from streams.verify import DriftHandler, VerifyReport, verify_table
 
 
 async def verify(settings: Settings, args: argparse.Namespace) -> int:
     tables = [_declared(settings, args.table)] if args.table else list(settings.tables)
+    if args.source:
+        args.table = args.table or next(iter(settings.tables))
+        check_source(settings, args.source, args)  # before anything connects
     async with Publisher(
         Kafka.of(settings), settings.topic, settings.tables, "verify"
     ) as publisher:
@@ -63,25 +67,27 @@ async def verify_stores(
 
 
 async def verify_source(settings: Settings, args: argparse.Namespace, publish: Any) -> VerifyReport:
-    """Every source item must be in the store with the same data (the check before cutover)."""
-    args.table = args.table or next(iter(settings.tables))
+    """Every source item must be in the store with the same data (the check before cutover).
+    Source data that cannot become an event is a source problem, named, and the rest goes on."""
     source: SnapshotSource = open_source(settings, args.source, args)
     store = open_store(settings, args.store)
     spec = settings.tables[args.table]
     report = VerifyReport(args.table)
     try:
         async for chunk in source.chunks(None):
-            ids = [ItemId.of(i.table, i.key, spec) for i in chunk.items]
+            for problem in chunk.problems:
+                report.add_problem(f"{problem.key}: {problem.reason}")
+            items = [i for i in chunk.items if _valid(i, args.table, settings.tables, report)]
+            ids = [ItemId.of(i.table, i.key, spec) for i in items]
             held = await store.read_many(ids) if ids else []
             missing = []
-            for item, stored in zip(chunk.items, held, strict=True):
+            for item, stored in zip(items, held, strict=True):
                 report.counts["compared"] += 1
                 if stored is None or not stored.live:
                     report.counts[f"missing_in_{args.store}"] += 1
                     missing.append(snapshot_event(item, args.source, settings.tables))
                 elif stored.data != item.data:
                     report.counts["data_differs"] += 1
-            report.counts["source_problems"] += len(chunk.problems)
             if args.repair and missing:
                 report.counts["republished"] += await publish(missing)
     finally:
@@ -90,14 +96,31 @@ async def verify_source(settings: Settings, args: argparse.Namespace, publish: A
     return report
 
 
-def _shown(value: object) -> object:
-    """A value JSON has no type for (a DynamoDB set or binary), as a reader can tell it."""
-    return sorted(value, key=repr) if isinstance(value, set | frozenset) else repr(value)
+def _valid(
+    item: SourceItem, table: str, tables: Mapping[str, TableSpec], report: VerifyReport
+) -> bool:
+    """Whether a snapshot could publish `item` (of `table`); if not, a named source problem."""
+    why = _why_invalid(item, table, tables)
+    if why:
+        report.add_problem(f"{item.where or json.dumps(item.key, ensure_ascii=False)}: {why}")
+    return why is None
+
+
+def _why_invalid(item: SourceItem, table: str, tables: Mapping[str, TableSpec]) -> str | None:
+    if item.table != table:
+        return f"unknown_table: table {item.table!r}, not {table!r}"
+    op, data = ("delete", None) if item.deleted else ("upsert", item.data)
+    try:
+        check_item(item.table, op, item.key, data, tables)
+    except InvalidEventError as exc:
+        return f"{exc.reason}: {exc}"
+    return None
 
 
 def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
     if as_json:
-        print(numbers.dumps([r.as_json() for r in reports], indent=2, fallback=_shown).decode())
+        shown = numbers.shown([r.as_json() for r in reports])  # sets and binary as `get` shows them
+        print(numbers.dumps(shown, indent=2).decode())
         return
     for report in reports:
         verdict = "agree" if report.drifted == 0 else f"DRIFT ({report.drifted} items)"
@@ -105,7 +128,10 @@ def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
         print(f"{report.table}: {verdict}; {counts}")
         for kind, drifts in report.samples.items():
             for drift in drifts:
-                print(f"  {kind}: {json.dumps(drift.as_json()['key'], ensure_ascii=False)}")
+                key = json.dumps(drift.as_json()["key"], ensure_ascii=False)
+                print(f"  {kind}: {key}" + (f" ({drift.problem})" if drift.problem else ""))
+        for problem in report.problems:
+            print(f"  source problem: {problem}")
         for failure in report.unrepairable:
             print(f"  could not republish {failure}")
         if report.counts["unrepairable"]:

@@ -3,7 +3,7 @@
 import asyncio
 import logging
 import signal
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from functools import partial
 from typing import Any
 
@@ -22,11 +22,13 @@ from streams.topics import changes_topics, ensure_topics
 log = logging.getLogger(__name__)
 
 
-async def prepare(settings: Settings, store_names: Sequence[str]) -> None:
+async def prepare(
+    settings: Settings, store_names: Sequence[str], warn: Callable[[str], None] = log.warning
+) -> None:
     created = await ensure_topics(Kafka.of(settings), changes_topics(settings))
     if created:
         log.info("created topics %s", ", ".join(created))
-    await check_topic(settings, warn=log.warning)  # an existing topic made with wrong settings
+    await check_topic(settings, warn=warn)  # an existing topic made with wrong settings
     for name in store_names:
         await prepare_store(settings, name)
 

@@ -100,7 +100,7 @@ def test_a_topic_made_with_broker_defaults_is_warned_about_and_rebuild_refuses_l
     finally:
         worker.stop()
     assert "cleanup.policy=delete, not compact" in log
-    assert "1 partitions, fewer than CDC_TOPIC_PARTITIONS=3" in log
+    assert "1 partition, fewer than CDC_TOPIC_PARTITIONS=3" in log
 
     # Retention (here delete-records) removes the oldest 10 records: a rebuild would be partial.
     asyncio.run(delete_records_before(settings, 10))
@@ -187,3 +187,16 @@ def test_init_fix_brings_a_topic_to_the_settings_and_keeps_its_other_overrides(
     assert config["retention.ms"] == "123456789"  # the topic's other override is kept
     assert main(["init", "--fix"]) == 0
     assert "set " not in capsys.readouterr().out  # nothing left to fix
+
+
+def test_init_warns_about_a_wrong_topic_in_warning_lines(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, [
+        TopicSpec(settings.topic, 1, 1, {"cleanup.policy": "delete"})
+    ]))  # fmt: skip
+    use_env(settings, monkeypatch)
+    assert main(["init"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3 and all(line.startswith("warning: topic ") for line in lines), lines
+    assert any("has 1 partition, fewer than" in line for line in lines)

@@ -14,6 +14,7 @@ from streams.cli import main
 from streams.publisher import Publisher
 from streams.settings import Settings
 from streams.stack.process import free_port
+from streams.stores import dynamodb_client
 from tests.conftest import Services
 from tests.integration.worker import read_topic, write_direct
 from tests.support import delete, upsert
@@ -27,14 +28,28 @@ def test_publish_refuses_a_file_with_a_bad_line_unless_told(
     good = [upsert("o", "p", 1), delete("o", "q", 2)]
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join([good[0].to_json(), b'{"table": "opponents"}', good[1].to_json()]))
-    assert main(["publish", str(path)]) == 1
+    assert main(["publish", str(path)]) == 2
     err = capsys.readouterr().err
-    assert f"{path}:2: schema" in err and "nothing published" in err
+    assert f"{path}:2: schema" in err
+    assert err.endswith(f"error: 1 invalid line in {path}, nothing published; "
+                        "--skip-invalid publishes the other 2 events\n")  # fmt: skip
     assert main(["publish", str(path), "--skip-invalid"]) == 0
     published = asyncio.run(read_topic(env_settings, env_settings.topic, 2))
     assert sorted(json.loads(value)["event_id"] for value, _ in published) == sorted(
         e.event_id for e in good
     )
+
+
+def test_publish_accepts_a_utf8_byte_order_mark(
+    env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = upsert("o", "bom", 1)
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + event.to_json() + b"\n")
+    assert main(["publish", str(path)]) == 0, capsys.readouterr().err
+    assert "published 1 event to" in capsys.readouterr().out
+    [(value, _)] = asyncio.run(read_topic(env_settings, env_settings.topic, 1))
+    assert json.loads(value)["event_id"] == event.event_id
 
 
 def test_get_and_list_print_the_same_json_from_both_stores(
@@ -67,6 +82,33 @@ def test_get_and_list_print_the_same_json_from_both_stores(
     assert [item["opponent_id"] for item in lines[1:]] == ["p", "q"]
 
 
+def test_get_and_list_show_dynamodb_sets_and_binary_in_their_documented_form(
+    env_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Types JSON lacks: a binary as {"$binary": base64}, a set as its sorted members."""
+    owner = uuid.uuid4().hex
+    client = dynamodb_client(env_settings)
+    client.put_item(
+        TableName=env_settings.tables["opponents"].physical_name("opponents"),
+        Item={"owner_id": {"S": owner}, "opponent_id": {"S": "p"}, "timestamp": {"N": "1"},
+              "blob": {"B": b"\x00\xff\x01"}, "tags": {"SS": ["y", "x"]},
+              "nums": {"NS": ["2.5", "1"]}, "keys": {"BS": [b"b", b"a"]},
+              "deep": {"L": [{"M": {"b": {"B": b"z"}}}]}},
+    )  # fmt: skip
+    client.close()
+    assert (
+        main(["get", "--store", "dynamodb", "opponents", f"owner_id={owner}", "opponent_id=p"]) == 0
+    )
+    assert main(["list", "--store", "dynamodb", "opponents", owner]) == 0
+    got, listed = capsys.readouterr().out.splitlines()
+    assert got == listed
+    assert json.loads(got) == {
+        "owner_id": owner, "opponent_id": "p", "timestamp": 1,
+        "blob": {"$binary": "AP8B"}, "tags": ["x", "y"], "nums": [1, 2.5],
+        "keys": [{"$binary": "YQ=="}, {"$binary": "Yg=="}], "deep": [{"b": {"$binary": "eg=="}}],
+    }  # fmt: skip
+
+
 def test_get_names_a_missing_key_attribute(
     env_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -93,6 +135,8 @@ GET = ["get", "--store", "redis", "opponents", "owner_id=o", "opponent_id=p"]
 NO_INDEX = {"CDC_TABLES": '{"t": {"partition_key": "id", "sort_key": "s"}}'}
 JSONL = ["snapshot", "--source", "jsonl", "--file", "{tmp}/events.jsonl",
          "--checkpoint", "{tmp}/snap.json"]  # fmt: skip
+LEGACY = ["snapshot", "--source", "redis-legacy", "--checkpoint", "{tmp}/snap.json"]
+WIDGETS = {"CDC_TABLES": '{"widgets": {"partition_key": "id", "dynamodb_table": "widgets"}}'}
 # fmt: off
 ONE_LINE_ERRORS = [
     ("publish-missing", ["publish", "{tmp}/nosuch.jsonl"], {}, "no such file"),
@@ -116,6 +160,8 @@ ONE_LINE_ERRORS = [
     ("get-empty-key", ["get", "--store", "dynamodb", "opponents", "owner_id=", "opponent_id=p"],
      {}, "owner_id: a key attribute's value must not be empty"),
     ("get-extra-key", [*GET, "owner=o"], {}, "owner: not a key attribute of 'opponents'"),
+    ("get-repeated-key", [*GET, "opponent_id=q"], {},
+     "opponent_id: a key attribute given more than once"),
     ("list-limit-0", ["list", "--store", "redis", "opponents", "o", "--limit", "0"], {},
      "--limit: must be at least 1, got 0"),
     ("list-limit-negative", ["list", "--store", "redis", "opponents", "o", "--limit", "-1"], {},
@@ -135,6 +181,16 @@ ONE_LINE_ERRORS = [
     ("segments-0", ["snapshot", "--source", "dynamodb", "--segments", "0"], {},
      "--segments: must be at least 1"),
     ("resume-nothing", [*JSONL, "--resume"], {}, "--resume: no checkpoint"),
+    ("snapshot-legacy-no-sort-key", [*LEGACY, "--table", "widgets"], WIDGETS,
+     "table 'widgets' has no sort_key"),
+    ("verify-legacy-no-sort-key", ["verify", "--source", "redis-legacy", "--table", "widgets"],
+     WIDGETS, "table 'widgets' has no sort_key"),
+    ("seed-legacy-no-sort-key", ["seed-legacy", "--owners", "1", "--per-owner", "1", "--table",
+                                 "widgets"], WIDGETS, "table 'widgets' has no sort_key"),
+    ("zset-pattern-no-placeholder", [*LEGACY, "--zset-pattern", "nope"], {},
+     "--zset-pattern 'nope' must hold {owner_id} once"),
+    ("meta-pattern-no-placeholder", [*LEGACY, "--meta-pattern", "m:{owner_id}"], {},
+     "--meta-pattern 'm:{owner_id}' must hold {opponent_id}"),
 ]
 # fmt: on
 
@@ -151,6 +207,7 @@ def test_a_user_error_is_one_line_and_exit_code_2(
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1, done.stderr
     assert says in done.stderr and "Traceback" not in done.stderr
+    assert not list(tmp_path.glob("snap*")), "nothing written"
 
 
 def test_dlq_list_without_a_dlq_topic_says_so(services: Services) -> None:
@@ -158,7 +215,7 @@ def test_dlq_list_without_a_dlq_topic_says_so(services: Services) -> None:
     done = run_cli(["dlq", "list"], services.env(settings))
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr == f"error: topic {settings.dlq_topic} does not exist: create it with " \
-        "`cdc-replicator init` (compacted, CDC_TOPIC_PARTITIONS partitions)\n"  # fmt: skip
+        "`cdc-replicator init` (the dead-letter topic, 1 partition)\n"  # fmt: skip
 
 
 def services_down() -> dict[str, str]:
@@ -203,3 +260,21 @@ def test_big_integral_floats_print_the_same_from_both_stores_and_verify_agrees(
     assert printed["redis"] == printed["dynamodb"]
     assert '"a":100000000000000000000000,' in printed["redis"]  # not 99999999999999991611392
     assert main(["verify"]) == 0
+
+
+def test_a_snapshot_with_problems_creates_its_snapshots_folder(
+    env_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("CDC_STACK_DIR", str(tmp_path / "fresh"))
+    items = tmp_path / "items.jsonl"
+    lines = [{"table": "opponents", "key": {"owner_id": "o", "opponent_id": name}, "data": data}
+             for name, data in (("bad", {"_x": 1}), ("ok", {"x": 1}))]  # fmt: skip
+    items.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert main(["snapshot", "--source", "jsonl", "--file", str(items)]) == 0
+    out = capsys.readouterr().out
+    assert "published 1 items" in out and "1 problems" in out
+    [listed] = (tmp_path / "fresh" / "snapshots").glob("*.problems.jsonl")
+    assert "'_x'" in listed.read_text()

@@ -76,3 +76,23 @@ def _command_lines_of_children(proc: "subprocess.Popen[bytes]") -> list[bytes]:
                 continue
         time.sleep(0.1)
     return list(seen.values())
+
+
+def test_a_redis_asking_for_a_password_names_the_setting(
+    services: Services, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    get = ["get", "--store", "redis", "opponents", "owner_id=o", "opponent_id=p"]
+    with password_redis(tmp_path / "locked") as locked:
+        for name, value in services.env(services.settings(redis_url=locked.url())).items():
+            monkeypatch.setenv(name, value)
+        for password, says in [
+            (None, "error: Redis requires a password: set CDC_REDIS_PASSWORD (or put it in "
+                   "CDC_REDIS_URL)\n"),
+            ("wrong", "error: Redis: "),
+        ]:  # fmt: skip
+            if password:
+                monkeypatch.setenv("CDC_REDIS_PASSWORD", password)
+            assert main(get) == 2
+            err = capsys.readouterr().err
+            assert err.startswith(says) and err.count("\n") == 1, err

@@ -196,6 +196,9 @@ UNVERSIONED: dict[str, dict[str, Any]] = {
     "binary": {"b": {"B": b"\x00\xff"}},
     "nested": {"m": {"M": {"deep": {"L": [{"BS": [b"x"]}]}}}},
     "created": {"_created_by": {"S": "admin"}, "x": {"S": "y"}},
+    # Not from the replicator either: a `_v` that is no version token.
+    "badv": {"_v": {"S": "garbage"}, "timestamp": {"N": "14"}},
+    "bigts": {"_v": {"S": "99999999999999999 o e"}, "timestamp": {"N": "14"}},
 }
 
 
@@ -217,11 +220,12 @@ def test_a_dynamodb_snapshot_changes_no_item_and_copies_numbers_exactly(
 
     source = DynamoDBSource(client, "opponents", spec, segments=2)
     summary = asyncio.run(snapshot_into_stores(settings, source, tmp_path / "cp.json"))
-    assert summary.counts == {"published": 3, "problems": 5}
+    assert summary.counts == {"published": 3, "problems": 7}
     reasons = {json.loads(p.key)["opponent_id"]: p.reason for p in summary.samples}
-    assert set(reasons) == {"strings", "numbers", "binary", "nested", "created"}
+    assert set(reasons) == {"strings", "numbers", "binary", "nested", "created", "badv", "bigts"}
     assert "(SS)" in reasons["strings"] and "(BS)" in reasons["nested"]
     assert "'_created_by'" in reasons["created"]
+    assert "'_v': not a version token" in reasons["badv"] and "above 2^53" in reasons["bigts"]
     for name, raw in raws.items():  # the table is untouched, byte for byte
         key = {"owner_id": raw["owner_id"], "opponent_id": raw["opponent_id"]}
         assert client.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == raw, name

@@ -154,10 +154,11 @@ def test_verify_survives_old_items_a_missing_table_and_drift_it_cannot_repair(
     counts = report["counts"]
     assert code == 1
     assert (counts["missing_in_redis"], counts["missing_in_dynamodb"], counts["data_differs"]) == (
-        2, 1, 1,
+        1, 1, 1,
     )  # fmt: skip
-    # The binary item may or may not become an event; every other drift is repaired.
-    assert counts["republished"] + counts["unrepairable"] == 4 and counts["republished"] >= 2
+    # The binary item is a source problem, never an event; every other drift is repaired.
+    assert counts["source_problems"] == 1
+    assert counts["republished"] == 2 and counts["unrepairable"] == 2
     failures = report["unrepairable"]
     assert any(f'"{owner}", "tied"' in f and "event_id" in f for f in failures)
     assert len(failures) == counts["unrepairable"]
@@ -171,3 +172,83 @@ def test_verify_survives_old_items_a_missing_table_and_drift_it_cannot_repair(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and "'nosuch' is not declared" in captured.err
+
+
+# DynamoDB items no change event can carry unaltered, and the cause verify must name.
+UNCARRIED: dict[str, tuple[dict[str, Any], str]] = {
+    "sets": (
+        {"tags": {"SS": ["x", "y"]}, "nums": {"NS": ["1", "2.5"]}, "timestamp": {"N": "1"}},
+        "which JSON cannot carry",
+    ),
+    "binary": ({"blob": {"B": b"\x00\xff\x01"}, "timestamp": {"N": "2"}}, "binary (B)"),
+    "badv": ({"_v": {"S": "garbage"}, "timestamp": {"N": "14"}}, "not a version token"),
+    "bigts": ({"_v": {"S": "99999999999999999 o e"}, "timestamp": {"N": "3"}}, "above 2^53"),
+}
+
+
+def test_verify_reports_items_events_cannot_carry_and_never_repairs_them(
+    services: Services, env_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sets, binary or a malformed `_v` in DynamoDB: source problems with their key and cause,
+    unrepairable, and neither store is changed (no set becomes a list, in either direction)."""
+    settings, owner = env_settings, uuid.uuid4().hex
+    table = settings.tables["opponents"].physical_name("opponents")
+    client = dynamodb_client(settings)
+    raws = {name: {"owner_id": {"S": owner}, "opponent_id": {"S": name}, **attributes}
+            for name, (attributes, _) in UNCARRIED.items()}  # fmt: skip
+    for raw in raws.values():
+        client.put_item(TableName=table, Item=raw)
+    # A Redis copy with sets made lists (what an earlier repair wrote), newer than no `_v`.
+    listed = upsert(owner, "sets", 1, tags=["y", "x"], nums=["1", "2.5"], timestamp=1)
+    asyncio.run(write_direct(settings, "redis", [listed]))
+    before = asyncio.run(read(settings, "redis", owner, "sets"))
+
+    code, report = verify_json(capsys)
+    assert code == 1 and report["counts"]["source_problems"] == 4, report
+    assert "data_differs" not in report["counts"] and "missing_in_redis" not in report["counts"]
+    causes = {s["key"][2]: s["problem"] for s in report["samples"]["source_problems"]}
+    assert set(causes) == set(UNCARRIED)
+    for name, (_, cause) in UNCARRIED.items():
+        assert cause in causes[name], (name, causes[name])
+
+    for prefer in ("dynamodb", "redis"):
+        code, report = verify_json(capsys, "--repair", "--prefer", prefer)
+        assert code == 1 and report["counts"]["unrepairable"] == 4, report
+        assert report["counts"].get("republished", 0) == 0
+        for name, (_, cause) in UNCARRIED.items():
+            assert any(f'"{owner}", "{name}"' in f and cause in f for f in report["unrepairable"])
+    for name, raw in raws.items():  # DynamoDB untouched, byte for byte; Redis as it was
+        key = {"owner_id": raw["owner_id"], "opponent_id": raw["opponent_id"]}
+        assert client.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == raw, name
+    client.close()
+    assert asyncio.run(read(settings, "redis", owner, "sets")) == before
+    assert main(["verify"]) == 1
+    assert "source_problems" in capsys.readouterr().out
+
+
+def test_verify_against_a_file_names_each_bad_line_and_goes_on(
+    env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    owner = uuid.uuid4().hex
+    path = tmp_path / "items.jsonl"
+    lines = [
+        {"table": "opponents", "key": {"owner_id": owner, "opponent_id": "ok"}, "data": {"x": 1}},
+        {"table": "opponents", "key": {"owner_id": owner, "opponent_id": "p"}, "data": {"_x": 1}},
+        [1, 2],
+        {"table": "opponents", "key": {"owner_id": owner}, "data": {"x": 1}},
+        {"table": "other", "key": {"owner_id": owner, "opponent_id": "q"}, "data": {}},
+    ]
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    flags = ["--source", "jsonl", "--file", str(path)]
+    code, report = verify_json(capsys, *flags)
+    assert code == 1, report
+    counts = report["counts"]
+    assert (counts["compared"], counts["missing_in_dynamodb"]) == (1, 1)
+    assert counts["source_problems"] == 4
+    by_line = {p.split(": ")[0]: p for p in report["problems"]}
+    assert set(by_line) == {f"{path}:{n}" for n in (2, 3, 4, 5)}
+    assert "bad_data" in by_line[f"{path}:2"] and "'_x'" in by_line[f"{path}:2"]
+    assert "not an item line" in by_line[f"{path}:3"] and "bad_key" in by_line[f"{path}:4"]
+    assert "'other'" in by_line[f"{path}:5"]
+    assert main(["verify", *flags]) == 1
+    assert f"source problem: {path}:2: bad_data" in capsys.readouterr().out

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +111,24 @@ def test_the_committed_json_schema_is_current() -> None:
     assert json.loads(committed.read_text()) == ChangeEvent.model_json_schema(), (
         "regenerate with: cdc-replicator schema > schema/change-event.v1.json"
     )
+
+
+@pytest.mark.parametrize(
+    ("token", "why"),
+    [
+        ("garbage", "not a version token"),
+        ("", "not a version token"),
+        ("99999999999999999 o e", "above 2^53"),
+        ("1 o e", "not 16 digits"),
+        ("0000000000000001 bad! e", "not a valid origin"),
+        ("0000000000000001 o " + "e" * 129, "event id"),
+    ],
+)
+def test_a_malformed_version_token_is_refused_with_its_cause(token: str, why: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(why)):
+        Version.from_token(token)
+
+
+def test_a_version_token_reads_back_as_its_version() -> None:
+    version = Version(MAX_TS, "snapshot:dynamodb", "a!")
+    assert Version.from_token(version.token()) == version

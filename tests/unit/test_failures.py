@@ -1,4 +1,7 @@
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,3 +64,21 @@ def test_kafka_names_the_cause_it_logged_instead_of_raising(
         "cannot reach Kafka at h:1 (CDC_KAFKA_BOOTSTRAP_SERVERS): "
         "[Error 58] SaslAuthenticationFailed: bad credentials"
     )
+
+
+def test_a_reader_that_went_away_ends_the_command_quietly() -> None:
+    """`cdc-replicator verify | head`: no 'error: [Errno 32] Broken pipe', the shell's 141."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "streams.cli", "schema"], stdout=write_end,
+                              stderr=subprocess.PIPE, timeout=60, check=False)  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, b"")
+
+
+def test_redis_asking_for_a_password_none_was_given_for_names_the_setting() -> None:
+    refused = AuthenticationError("HELLO must be called with the client already authenticated")
+    line = describe_failure(refused, "h:1", redis_auth=False)
+    assert line == "Redis requires a password: set CDC_REDIS_PASSWORD (or put it in CDC_REDIS_URL)"

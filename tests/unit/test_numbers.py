@@ -8,6 +8,7 @@ from typing import Any
 
 import pydantic_core
 import pytest
+from boto3.dynamodb.types import Binary
 
 from connectors.jsonl_source import JsonLinesSource
 from connectors.sink import listing_order
@@ -124,3 +125,13 @@ def test_a_json_lines_snapshot_keeps_every_digit(tmp_path: Path) -> None:
     (item,) = asyncio.run(read())[0].items
     message = snapshot_message(item, "jsonl", DEFAULT_TABLES)[1]
     assert f'"n":{LONG},"b":1E+23'.encode() in message
+
+
+def test_sets_and_binary_are_shown_in_one_documented_form() -> None:
+    value = {"s": {"b", "a"}, "n": {Decimal("2.50"), Decimal(1)}, "b": Binary(b"\x00\xff\x01"),
+             "bs": frozenset({Binary(b"b"), Binary(b"a")}), "l": [{"x": b"z"}],
+             "t": "text"}  # fmt: skip
+    assert numbers.dumps(numbers.shown(value)) == (
+        b'{"s":["a","b"],"n":[1,2.5],"b":{"$binary":"AP8B"},'
+        b'"bs":[{"$binary":"YQ=="},{"$binary":"Yg=="}],"l":[{"x":{"$binary":"eg=="}}],"t":"text"}'
+    )

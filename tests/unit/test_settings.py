@@ -40,6 +40,20 @@ def test_bad_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPat
     assert message.startswith("CDC_TOPIC_PARTITIONS: ") and "\n" not in message
 
 
+@pytest.mark.parametrize("topic", ["", "bad topic!", "x" * 246, "..", "é"])
+def test_a_topic_name_kafka_would_refuse_is_refused_up_front(
+    topic: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CDC_TOPIC", topic)
+    with pytest.raises(ConfigError, match=r"^CDC_TOPIC: expected a Kafka topic name"):
+        load_settings()
+
+
+def test_the_longest_topic_name_leaves_room_for_its_dlq(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CDC_TOPIC", "a.b_c-" + "x" * 239)
+    assert len(load_settings().dlq_topic) == 249
+
+
 def test_cli_prints_the_error_without_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

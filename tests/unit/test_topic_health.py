@@ -29,7 +29,7 @@ def test_each_wrong_setting_gives_a_line_naming_it_and_the_fix() -> None:
     policy, partitions, retention = lines
     assert "cleanup.policy=delete, not compact" in policy
     assert "--entity-name changes --add-config cleanup.policy=compact" in policy
-    assert "1 partitions, fewer than CDC_TOPIC_PARTITIONS=6" in partitions
+    assert "1 partition, fewer than CDC_TOPIC_PARTITIONS=6" in partitions
     assert "--topic changes --partitions 6" in partitions
     assert "delete.retention.ms=86400000" in retention
     assert "CDC_TOMBSTONE_GRACE_SECONDS=604800" in retention

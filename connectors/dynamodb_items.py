@@ -1,0 +1,54 @@
+"""What a change event can carry of a DynamoDB item, and the replicator's version on it.
+
+One rule for every reader of a table (`snapshot --source dynamodb`, `verify`): an item holding a
+set (`SS`, `NS`, `BS`) or binary (`B`) at any depth, an attribute starting with `_` other than
+the replicator's own, or a `_v` that is not a version token cannot become an event unaltered. It
+is reported with its key and this cause, never copied nor repaired with a set made a list.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+from streams.events import Version
+
+VERSION_ATTR = "_v"
+DELETED_ATTR = "_deleted"
+EXPIRES_ATTR = "_expires_at"
+BOOKKEEPING = frozenset({VERSION_ATTR, DELETED_ATTR, EXPIRES_ATTR})
+# DynamoDB types with no JSON form: an event would turn a set into a list, or fail on bytes.
+NOT_IN_JSON = {"SS": "a string set", "NS": "a number set", "BS": "a binary set", "B": "binary"}
+
+
+def version_of(raw: Mapping[str, Any]) -> Version | None:
+    """The version the replicator wrote on an item, None for one written before it;
+    ValueError when `_v` is not a version token."""
+    attribute = raw.get(VERSION_ATTR)
+    if attribute is None:
+        return None
+    token = attribute.get("S")
+    if token is None:
+        raise ValueError(f"attribute {VERSION_ATTR!r} is not a string")
+    return Version.from_token(token)
+
+
+def uncarried(raw: Mapping[str, Any]) -> str | None:
+    """Why a change event cannot carry this item unaltered, or None."""
+    for name, value in raw.items():
+        if name.startswith("_") and name not in BOOKKEEPING:
+            return f"attribute {name!r}: names starting with _ are reserved in change events"
+        kind = _unsupported_type(value)
+        if kind:
+            return f"attribute {name!r} holds {NOT_IN_JSON[kind]} ({kind}), which JSON cannot carry"
+    try:
+        version_of(raw)
+    except ValueError as exc:
+        return f"attribute {VERSION_ATTR!r}: {exc}"
+    return None
+
+
+def _unsupported_type(value: Mapping[str, Any]) -> str | None:
+    (kind, inner), *_ = value.items()
+    if kind in NOT_IN_JSON:
+        return str(kind)
+    children = inner.values() if kind == "M" else inner if kind == "L" else ()
+    return next((found for child in children if (found := _unsupported_type(child))), None)
