@@ -39,8 +39,9 @@ def redis_cluster(workdir: Path, masters: int = 3) -> Iterator[str]:
             node.start()
             nodes.append(node)
             ports.append(port)
-        for port in ports:
-            assert wait_until(lambda: port_open(port), 20)  # noqa: B023 -- called right here
+        for node, port in zip(nodes, ports, strict=True):
+            # a port another process took shows in the node's log
+            assert wait_until(lambda: port_open(port), 20), node.log_tail()  # noqa: B023
         addresses = [f"127.0.0.1:{p}" for p in ports]
         create = [
             "redis-cli",
