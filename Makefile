@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CLI    := $(BIN)/cdc-replicator
 
-.PHONY: setup system-deps browser demo test lint typecheck up down status bench clean
+.PHONY: setup system-deps browser prometheus demo test lint typecheck up down status bench clean
 
 setup: system-deps $(STAMP)
 
@@ -54,7 +54,12 @@ typecheck: setup
 browser:
 	$(call apt_install,chromium,chromium)
 
-test: lint typecheck browser
+# The alert rules are tested with promtool, and against a live Prometheus scraping a worker.
+# Only the binaries are used: the tests run their own server; Debian's service is never started.
+prometheus:
+	$(call apt_install,promtool,--no-install-recommends prometheus)
+
+test: lint typecheck browser prometheus
 	$(BIN)/pytest
 
 bench: setup

@@ -215,6 +215,12 @@ class DynamoDBStore:
     def _key(spec: TableSpec, item: ItemId) -> dict[str, Any]:
         return {name: {"S": value} for name, value in item.key(spec).items()}
 
+    async def ping(self) -> None:
+        """The cheapest call that needs the endpoint and the credentials."""
+        await asyncio.get_running_loop().run_in_executor(
+            self._pool, lambda: self.client.list_tables(Limit=1)
+        )
+
     async def close(self) -> None:
         # Don't wait for a call stuck on an unresponsive endpoint: closing the client ends it,
         # and its result no longer matters (the batch was not acked).

@@ -44,7 +44,8 @@ def test_metrics_lag_and_a_live_dashboard(services: Services, tmp_path: Path) ->
         every = list(range(settings.topic_partitions))
         lag = json.loads(fetch(f"{base}/lag"))
         for store, shown in zip(("redis", "dynamodb"), lag["groups"], strict=True):
-            assert f'cdc_lag_messages{{partition="0",store="{store}"}}' in metrics
+            group = store_group(settings, store)
+            assert f'cdc_lag_messages{{group="{group}",partition="0",store="{store}"}}' in metrics
             assert shown["group"] == store_group(settings, store)  # each store's own group
             assert [p["partition"] for p in shown["partitions"]] == every
     finally:
