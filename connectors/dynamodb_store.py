@@ -216,9 +216,11 @@ class DynamoDBStore:
         return {name: {"S": value} for name, value in item.key(spec).items()}
 
     async def ping(self) -> None:
-        """The cheapest call that needs the endpoint and the credentials."""
+        """DescribeTable of a declared table: a cheap call that needs the endpoint, the
+        credentials and a permission the worker has anyway (it checks its tables at start)."""
+        name, spec = next(iter(self.tables.items()))
         await asyncio.get_running_loop().run_in_executor(
-            self._pool, lambda: self.client.list_tables(Limit=1)
+            self._pool, lambda: self.client.describe_table(TableName=spec.physical_name(name))
         )
 
     async def close(self) -> None:

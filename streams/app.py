@@ -78,7 +78,8 @@ def create_app(
         replicator = partial(
             _replicator, settings, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
         )
-        agent = add_store_agent(app, name, partial(open_store, name), replicator)
+        running = partial(health.agent_running, name)
+        agent = add_store_agent(app, name, partial(open_store, name), replicator, running)
         feed = _Feed(name, agent, health, metrics)
         _add_feed(app, settings, feed, on_batch=on_batch, fatal=fatal)
     return app

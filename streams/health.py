@@ -1,9 +1,9 @@
 """Liveness and readiness of a worker, as /health and /ready answer them.
 
-Healthy (alive): the event loop turns (a heartbeat task beats every second) and no store's
-batch is wedged. A batch waiting on a store that is down is not wedged: it retries, and every
-retry is progress. A batch is wedged when it made no progress (no retry, not done) for
-`CDC_HEALTH_STUCK_SECONDS`, which is far longer than any one write attempt and backoff.
+Healthy (alive): the event loop turns (a heartbeat task beats every second), every store's
+agent runs, and no store's batch is wedged. A batch waiting on a store that is down is not
+wedged: it retries, and every retry is progress. A batch is wedged when it made no progress
+(no retry, not done) for `CDC_HEALTH_STUCK_SECONDS`, far longer than one attempt and backoff.
 
 Ready: each store's group gave this worker partitions, and every store answers a probe.
 A store that is down makes the worker not ready, but not unhealthy: restarting it would not help.
@@ -60,6 +60,7 @@ class Health:
         self.progress: dict[str, float] = {}  # store -> last progress of its batch in flight
         self.assigned: dict[str, int] = {}  # store -> partitions its group gave this worker
         self.problems: dict[str, str] = {name: "not probed yet" for name in self.stores}
+        self.agents: dict[str, bool] = {}  # store -> its agent runs (absent: not started yet)
 
     def beat(self) -> None:
         self.last_beat = self.clock()
@@ -74,6 +75,9 @@ class Health:
 
     def batch_done(self, store: str) -> None:
         self.progress.pop(store, None)
+
+    def agent_running(self, store: str, running: bool) -> None:
+        self.agents[store] = running
 
     def partitions_assigned(self, store: str, count: int) -> None:
         self.assigned[store] = count
@@ -90,6 +94,7 @@ class Health:
         silent = now - self.last_beat
         if silent > self.heartbeat_limit:
             reasons.append(f"event loop heartbeat missed for {silent:.0f}s")
+        reasons += [f"{store}: agent stopped" for store, up in self.agents.items() if not up]
         for store, since in sorted(self.progress.items()):
             if now - since > self.stuck_seconds:
                 reasons.append(f"{store}: batch in flight with no progress for {now - since:.0f}s")

@@ -70,6 +70,16 @@ async def _beat(h: Health) -> None:
         await asyncio.sleep(0.05)
 
 
+def test_an_agent_that_stopped_is_unhealthy_until_it_runs_again() -> None:
+    h = health(Clock())
+    h.agent_running("redis", True)
+    assert h.liveness().ok
+    h.agent_running("redis", False)
+    assert h.liveness().reasons == ["redis: agent stopped"]
+    h.agent_running("redis", True)  # Faust's supervisor restarted it
+    assert h.liveness().ok
+
+
 def test_ready_needs_partitions_and_every_store_answering() -> None:
     h = health(Clock())
     assert h.readiness().reasons == [
