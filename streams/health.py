@@ -21,6 +21,9 @@ from connectors.sink import Store
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 1.0
 HEARTBEAT_LIMIT_SECONDS = 10.0  # the loop did not run the heartbeat for this long: wedged
+# A loop wedged that long cannot answer /health meanwhile (a probe's timeout says so); once it
+# turns again, /health still reports the stall for this long, so a probe sees it either way.
+STALL_MEMORY_SECONDS = 30.0
 PROBE_SECONDS = 1.0
 PROBE_TIMEOUT_SECONDS = 3.0
 
@@ -57,13 +60,17 @@ class Health:
         self.heartbeat_limit = heartbeat_limit
         self.clock = clock
         self.last_beat = clock()
+        self.stalled: tuple[float, float] | None = None  # (when, for how long) the last stall
         self.progress: dict[str, float] = {}  # store -> last progress of its batch in flight
         self.assigned: dict[str, int] = {}  # store -> partitions its group gave this worker
         self.problems: dict[str, str] = {name: "not probed yet" for name in self.stores}
         self.agents: dict[str, bool] = {}  # store -> its agent runs (absent: not started yet)
 
     def beat(self) -> None:
-        self.last_beat = self.clock()
+        now = self.clock()
+        if now - self.last_beat > self.heartbeat_limit:
+            self.stalled = (now, now - self.last_beat)
+        self.last_beat = now
 
     def batch_started(self, store: str) -> None:
         self.progress[store] = self.clock()
@@ -94,6 +101,9 @@ class Health:
         silent = now - self.last_beat
         if silent > self.heartbeat_limit:
             reasons.append(f"event loop heartbeat missed for {silent:.0f}s")
+        if self.stalled and now - self.stalled[0] < STALL_MEMORY_SECONDS:
+            at, lasted = self.stalled
+            reasons.append(f"event loop stalled for {lasted:.0f}s, {now - at:.0f}s ago")
         reasons += [f"{store}: agent stopped" for store, up in self.agents.items() if not up]
         for store, since in sorted(self.progress.items()):
             if now - since > self.stuck_seconds:

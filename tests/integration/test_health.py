@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import re
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from streams.health import HEARTBEAT_LIMIT_SECONDS
 from streams.stack.process import free_port
 from tests.conftest import Services
 from tests.integration.proxy import TcpProxy
@@ -95,3 +98,30 @@ def test_a_wedged_batch_turns_health_503(services: Services, tmp_path: Path) -> 
         finally:
             worker.stop()
             proxy.delay = 0.0
+
+
+def test_a_frozen_loop_answers_nothing_then_503_once_it_turns_again(
+    services: Services, tmp_path: Path
+) -> None:
+    """The whole worker frozen (SIGSTOP) longer than the heartbeat limit: its loop turns not at
+    all, as if a call blocked it; /health has no answer meanwhile and 503 right after."""
+    port = free_port()
+    settings = services.settings(web_enabled=True, web_port=port)
+    base = f"http://127.0.0.1:{port}"
+    asyncio.run(create_topics(settings))
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log").start()
+    try:
+        wait_for_status(f"{base}/ready", 200, worker, timeout=60)
+        assert probe(f"{base}/health")[0] == 200
+        assert worker.proc is not None
+        worker.proc.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(HEARTBEAT_LIMIT_SECONDS + 1)
+            assert probe(f"{base}/health") == (0, {})  # no answer: a probe's timeout
+        finally:
+            worker.proc.send_signal(signal.SIGCONT)
+        _, body = wait_for_status(f"{base}/health", 503, worker, timeout=10)
+        stalled = re.match(r"event loop stalled for (\d+)s", body["reasons"][0])
+        assert stalled and int(stalled[1]) >= HEARTBEAT_LIMIT_SECONDS, body
+    finally:
+        worker.stop()

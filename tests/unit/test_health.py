@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from streams.health import HEARTBEAT_LIMIT_SECONDS, Health, probe_stores
+from streams.health import HEARTBEAT_LIMIT_SECONDS, STALL_MEMORY_SECONDS, Health, probe_stores
 from tests.support import MemoryStore
 
 STUCK = 60.0
@@ -21,17 +21,22 @@ def health(clock: Clock) -> Health:
     return Health(["redis", "dynamodb"], STUCK, clock)
 
 
+def turning(h: Health, clock: Clock, seconds: float) -> None:
+    """Time passes on a loop that turns: the heartbeat beats every second."""
+    for _ in range(int(seconds)):
+        clock.now += 1
+        h.beat()
+
+
 def test_a_batch_that_retries_for_long_stays_healthy_one_without_progress_does_not() -> None:
     clock = Clock()
     h = health(clock)
     h.batch_started("dynamodb")
     for _ in range(10):  # a store down for 10 minutes: a retry every minute or less
-        clock.now += STUCK - 1
+        turning(h, clock, STUCK - 1)
         h.progressed("dynamodb")
-        h.beat()
         assert h.liveness().ok
-    clock.now += STUCK + 1
-    h.beat()
+    turning(h, clock, STUCK + 1)
     verdict = h.liveness()
     assert (verdict.ok, verdict.http_status) == (False, 503)
     assert verdict.reasons == ["dynamodb: batch in flight with no progress for 61s"]
@@ -44,7 +49,9 @@ def test_a_loop_that_stops_turning_misses_its_heartbeat() -> None:
     h = health(clock)
     clock.now += HEARTBEAT_LIMIT_SECONDS + 1
     assert h.liveness().reasons == ["event loop heartbeat missed for 11s"]
-    h.beat()
+    h.beat()  # the loop turns again: the stall is remembered for a while
+    assert h.liveness().reasons == ["event loop stalled for 11s, 0s ago"]
+    turning(h, clock, STALL_MEMORY_SECONDS)
     assert h.liveness().body() == {"status": "ok", "reasons": []}
 
 
