@@ -129,4 +129,5 @@ class ReplicationMetrics:
             "uptime_seconds": round(time.time() - self.started, 1),
             "totals": dict(self.totals),
             "lag": self.lag,
+            "group_status": dict(self.group_status),
         }

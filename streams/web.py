@@ -37,7 +37,8 @@ def web_options(settings: Settings) -> dict[str, Any]:
     if settings.web_enabled and not is_loopback(settings.web_host):
         log.warning(
             "CDC_WEB_HOST=%s: the web server listens beyond this machine, and /metrics, /stats, "
-            "/lag and /dashboard have no authentication (firewall it, or put a proxy in front)",
+            "/lag, /health, /ready and /dashboard have no authentication (firewall it, or put a "
+            "proxy in front)",
             settings.web_host,
         )
     return {

@@ -79,6 +79,11 @@ async def _drive_dashboard(settings: Settings, base: str, tmp_path: Path) -> Non
         assert after is True
         status = await browser.evaluate("document.getElementById('status').textContent")
         assert status == "running"
+        caught_up = "redis: 0 (OK), dynamodb: 0 (OK)"  # each group's status, as `lag` says
+        by_store = "document.getElementById('lag-by-store').textContent"
+        assert await _wait_for(browser, f"{by_store} === '{caught_up}'"), await browser.evaluate(
+            by_store
+        )
         if SCREENSHOT:
             picture = await browser.screenshot()
             await asyncio.to_thread(Path(SCREENSHOT).write_bytes, picture)
