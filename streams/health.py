@@ -59,7 +59,7 @@ class Health:
         self.stuck_seconds = stuck_seconds
         self.heartbeat_limit = heartbeat_limit
         self.clock = clock
-        self.last_beat = clock()
+        self.last_beat: float | None = None  # None: the heartbeat has not started yet
         self.stalled: tuple[float, float] | None = None  # (when, for how long) the last stall
         self.progress: dict[str, float] = {}  # store -> last progress of its batch in flight
         self.assigned: dict[str, int] = {}  # store -> partitions its group gave this worker
@@ -67,8 +67,10 @@ class Health:
         self.agents: dict[str, bool] = {}  # store -> its agent runs (absent: not started yet)
 
     def beat(self) -> None:
+        """Called each second by a task on the loop. The time before its first beat (the
+        worker starting, Kafka being waited for) is not a stall."""
         now = self.clock()
-        if now - self.last_beat > self.heartbeat_limit:
+        if self.last_beat is not None and now - self.last_beat > self.heartbeat_limit:
             self.stalled = (now, now - self.last_beat)
         self.last_beat = now
 
@@ -98,7 +100,7 @@ class Health:
     def liveness(self) -> Verdict:
         now = self.clock()
         reasons = []
-        silent = now - self.last_beat
+        silent = now - (self.last_beat if self.last_beat is not None else now)
         if silent > self.heartbeat_limit:
             reasons.append(f"event loop heartbeat missed for {silent:.0f}s")
         if self.stalled and now - self.stalled[0] < STALL_MEMORY_SECONDS:

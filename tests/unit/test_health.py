@@ -47,6 +47,10 @@ def test_a_batch_that_retries_for_long_stays_healthy_one_without_progress_does_n
 def test_a_loop_that_stops_turning_misses_its_heartbeat() -> None:
     clock = Clock()
     h = health(clock)
+    clock.now += 60  # starting: nothing beats yet, and that is no stall
+    assert h.liveness().ok
+    h.beat()
+    assert h.liveness().ok
     clock.now += HEARTBEAT_LIMIT_SECONDS + 1
     assert h.liveness().reasons == ["event loop heartbeat missed for 11s"]
     h.beat()  # the loop turns again: the stall is remembered for a while
