@@ -5,18 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CLI    := $(BIN)/cdc-replicator
 
-.PHONY: setup system-deps browser demo test lint typecheck up down status bench clean
+.PHONY: setup system-deps browser prometheus demo test lint typecheck up down status bench clean
 
 setup: system-deps $(STAMP)
 
-# redis-server (and, for the tests, chromium) come from Debian's packages;
-# Java 17 and Maven fetch and run the Kafka broker.
+# redis-server (and, for the tests, chromium and prometheus) come from Debian's packages,
+# $(3) being extra apt-get options; Java 17 and Maven fetch and run the Kafka broker.
 define apt_install
 	@command -v $(1) >/dev/null || { \
 	  echo "installing $(2) from Debian's packages"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && \
-	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; }
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(3) $(2) >/dev/null; }
 endef
 
 system-deps:
@@ -54,7 +54,12 @@ typecheck: setup
 browser:
 	$(call apt_install,chromium,chromium)
 
-test: lint typecheck browser
+# The alert rules are tested with promtool, and against a live Prometheus scraping a worker.
+# Only the binaries are used: the tests run their own server; Debian's service is never started.
+prometheus:
+	$(call apt_install,promtool,prometheus,--no-install-recommends)
+
+test: lint typecheck browser prometheus
 	$(BIN)/pytest
 
 bench: setup

@@ -214,6 +214,14 @@ class DynamoDBStore:
     def _key(spec: TableSpec, item: ItemId) -> dict[str, Any]:
         return {name: {"S": value} for name, value in item.key(spec).items()}
 
+    async def ping(self) -> None:
+        """DescribeTable of a declared table: a cheap call that needs the endpoint, the
+        credentials and a permission the worker has anyway (it checks its tables at start)."""
+        name, spec = next(iter(self.tables.items()))
+        await asyncio.get_running_loop().run_in_executor(
+            self._pool, lambda: self.client.describe_table(TableName=spec.physical_name(name))
+        )
+
     async def close(self) -> None:
         # Don't wait for a call stuck on an unresponsive endpoint: closing the client ends it,
         # and its result no longer matters (the batch was not acked).

@@ -284,6 +284,9 @@ class RedisStore:
             if not cursor:
                 return
 
+    async def ping(self) -> None:
+        await self.client.ping()
+
     async def close(self) -> None:
         await self.client.aclose()
 

@@ -62,6 +62,10 @@ class Store(Protocol):
         """A partition's listed items, greatest index attribute first, ties by sort key."""
         ...
 
+    async def ping(self) -> None:
+        """Return once the store answers; raise if it does not (readiness probes)."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -19,6 +19,9 @@ from streams.records import Record
 from streams.replicator import BatchReport, Replicator
 
 ReplicatorFor = Callable[[Store], Replicator]
+OnRunning = Callable[
+    [bool], None
+]  # True as the agent starts (or Faust restarts it), False as it ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,18 +33,26 @@ class BatchJob:
 
 
 def add_store_agent(
-    app: faust.App, store_name: str, open_store: Callable[[], Store], replicator: ReplicatorFor
+    app: faust.App,
+    store_name: str,
+    open_store: Callable[[], Store],
+    replicator: ReplicatorFor,
+    on_running: OnRunning | None = None,
 ) -> AgentT:
-    """The agent `apply-<store>`: it owns the store's connection from its start to its stop."""
+    """The agent `apply-<store>`: it owns the store's connection from its start to its stop.
+    `on_running` tells /health whether it runs: a dead agent would leave batches unapplied."""
+    running = on_running or (lambda alive: None)
 
     @app.agent(app.channel(), name=f"apply-{store_name}", concurrency=1)
     async def apply(batches: StreamT[BatchJob]) -> None:
+        running(True)
         store = open_store()
         try:
             applying = replicator(store)
             async for job in batches:
                 await _run(job, applying)
         finally:
+            running(False)
             await store.close()
 
     return apply

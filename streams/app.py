@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
 from faust.app.base import BootStrategy
 from faust.types import AgentT
 from faust.types.auth import CredentialsT
@@ -16,9 +17,11 @@ from streams.agents import add_store_agent, submit
 from streams.apply import OnRetry
 from streams.dlq import DeadLetterTopic, Headers
 from streams.groups import in_store_order, seed_from_shared_group, store_group
+from streams.health import HEARTBEAT_SECONDS, Health, probe_stores
 from streams.intake import BatchIntake, OnBatch, run_with
 from streams.kafka import Kafka, ssl_context
 from streams.metrics import ReplicationMetrics
+from streams.records import Record
 from streams.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
@@ -49,13 +52,20 @@ def create_app(
     dlq = dead_letters or DeadLetterTopic(settings.dlq_topic, partial(_send_dead_letter, app))
     stores = in_store_order(store_names)
     metrics = ReplicationMetrics(stores)
+    health = Health(stores, settings.health_stuck_seconds)
     if settings.web_enabled:
-        add_views(app, metrics, settings, {name: store_group(settings, name) for name in stores})
+        groups = {name: store_group(settings, name) for name in stores}
+        add_views(app, metrics, health, settings, groups)
+        _add_health_tasks(app, health, [partial(open_store, name) for name in stores])
     backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
 
     def on_batch(report: BatchReport) -> None:
         metrics.observe(report)
         _log_batch(report)
+
+    def on_retry(store: str) -> None:
+        metrics.retried(store)
+        health.progressed(store)
 
     async def fatal(exc: BaseException) -> None:
         if on_fatal is None:
@@ -66,11 +76,53 @@ def create_app(
         # The first store in STORE_ORDER dead-letters malformed records: once, not per store.
         owns_invalid = name == stores[0]
         replicator = partial(
-            _replicator, settings, dlq, backoff, on_retry=metrics.retried, owns_invalid=owns_invalid
+            _replicator, settings, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
         )
-        agent = add_store_agent(app, name, partial(open_store, name), replicator)
-        _add_feed(app, settings, name, agent, on_batch=on_batch, fatal=fatal)
+        running = partial(health.agent_running, name)
+        agent = add_store_agent(app, name, partial(open_store, name), replicator, running)
+        feed = _Feed(name, agent, health, metrics)
+        _add_feed(app, settings, feed, on_batch=on_batch, fatal=fatal)
     return app
+
+
+class _Feed:
+    """A store's agent as its intake sees it: what it applies and owns is reported to /health,
+    /ready and /metrics."""
+
+    def __init__(
+        self, store: str, agent: AgentT, health: Health, metrics: ReplicationMetrics
+    ) -> None:
+        self.store = store
+        self.agent = agent
+        self.health = health
+        self.metrics = metrics
+
+    async def apply(self, records: Sequence[Record]) -> BatchReport:
+        self.health.batch_started(self.store)
+        try:
+            return await submit(self.agent, records)
+        finally:
+            self.health.batch_done(self.store)
+
+    def assigned(self, partitions: set[TopicPartition]) -> None:
+        self.health.partitions_assigned(self.store, len(partitions))
+        self.metrics.owned[self.store] = {tp.partition for tp in partitions}
+
+
+def _add_health_tasks(app: faust.App, health: Health, openers: list[Callable[[], Store]]) -> None:
+    @app.timer(HEARTBEAT_SECONDS)
+    async def heartbeat() -> None:
+        health.beat()
+
+    @app.task
+    async def probe() -> None:
+        # Their own connections: a probe must not queue behind a batch that retries.
+        stores = [opener() for opener in openers]
+        try:
+            await probe_stores(health, stores)
+        finally:
+            for store in stores:
+                await store.close()
 
 
 def _faust_app(settings: Settings) -> faust.App:
@@ -114,14 +166,14 @@ def _replicator(
 def _add_feed(
     app: faust.App,
     settings: Settings,
-    store_name: str,
-    agent: AgentT,
+    feed_of: _Feed,
     *,
     on_batch: OnBatch,
     fatal: OnFatal,
 ) -> None:
     """The task that fetches the store's group's batches and hands them to its agent. It waits
     for its own store only: a store down at start never keeps the other one's agent idle."""
+    store_name, agent = feed_of.store, feed_of.agent
     group = store_group(settings, store_name)
     kafka = Kafka.of(settings)
     wait = settings.retry_max_backoff_seconds
@@ -130,7 +182,8 @@ def _add_feed(
         await until_ready(partial(prepare_store, settings, store_name), store_name, wait)
         await until_ready(partial(seed_from_shared_group, kafka, settings, group), "Kafka", wait)
         log.info("agent %s applies the batches of group %s", agent.name, group)
-        await BatchIntake(settings, group, partial(submit, agent), on_batch).run()
+        intake = BatchIntake(settings, group, feed_of.apply, on_batch, feed_of.assigned)
+        await intake.run()
 
     @app.task
     async def feed() -> None:

@@ -28,6 +28,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def port_number(text: str) -> int:
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is at most 65535, got {value}")
+    return value
+
+
 def positive_number(text: str) -> float:
     """A rate or an interval: a finite number above 0 (0, a negative or nan would mean
     'unlimited' or 'never' by accident)."""

@@ -18,6 +18,7 @@ from streams.arguments import (
     input_file,
     key_value,
     non_empty,
+    port_number,
     positive_int,
     positive_number,
     store_list,
@@ -155,6 +156,8 @@ def _add_snapshot_commands(sub: Subcommands) -> None:
                       help="processes, each snapshotting a part of the source")  # fmt: skip
     snap.add_argument("--part", type=part_argument, default=WHOLE,
                       help="K/N: only the K-th of N parts (e.g. one per machine)")  # fmt: skip
+    snap.add_argument("--metrics-port", type=port_number,
+                      help="serve progress as Prometheus metrics on CDC_WEB_HOST:PORT")  # fmt: skip
     add_source_arguments(snap)
     snap.set_defaults(handler=cmd_snapshot)
 

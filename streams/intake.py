@@ -39,6 +39,7 @@ ApplyBatch = Callable[[list[Record]], Awaitable[BatchReport]]
 OnBatch = Callable[[BatchReport], None]
 Fetched = dict[TopicPartition, list[Any]]
 OnFatal = Callable[[BaseException], Awaitable[None]]
+OnAssignment = Callable[[set[TopicPartition]], None]  # the partitions this member now owns
 
 
 class _SettleFirst(ConsumerRebalanceListener):
@@ -51,19 +52,27 @@ class _SettleFirst(ConsumerRebalanceListener):
         async with self.intake.in_flight:
             await self.intake.settle()
         log.info("giving up %d partitions", len(revoked))
+        self.intake.on_assignment(set())
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned %d partitions", len(assigned))
+        self.intake.on_assignment(set(assigned))
 
 
 class BatchIntake:
     def __init__(
-        self, settings: Settings, group_id: str, apply: ApplyBatch, on_batch: OnBatch
+        self,
+        settings: Settings,
+        group_id: str,
+        apply: ApplyBatch,
+        on_batch: OnBatch,
+        on_assignment: OnAssignment | None = None,
     ) -> None:
         self.settings = settings
         self.group_id = group_id
         self.apply = apply
         self.on_batch = on_batch
+        self.on_assignment = on_assignment or (lambda partitions: None)
         self.in_flight = asyncio.Lock()  # held while a batch is written
         self._committing: asyncio.Future[None] | None = None  # the last batch's commit
         self._fetching: asyncio.Future[Fetched] | None = None  # the next batch, or a keep-alive

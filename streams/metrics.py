@@ -1,5 +1,6 @@
 """What the worker did, for /metrics (Prometheus), /stats and /lag (JSON) and the dashboard."""
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -8,7 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
-from streams.lag import PartitionLag
+from streams.lag import PartitionLag, Status
 from streams.replicator import BatchReport
 
 
@@ -39,15 +40,24 @@ class ReplicationMetrics:
         self.apply_seconds = Histogram(
             "cdc_apply_seconds", "Time to settle a batch in a store", ["store"], registry=reg
         )
+        lag_labels = ["store", "group", "partition"]
         self.lag_messages = Gauge(
-            "cdc_lag_messages", "Uncommitted messages", ["store", "partition"], registry=reg
+            "cdc_lag_messages", "Uncommitted messages", lag_labels, registry=reg
         )
         self.lag_seconds = Gauge(
-            "cdc_lag_seconds", "Age of the oldest uncommitted message", ["store", "partition"],
-            registry=reg,
+            "cdc_lag_seconds", "Age of the oldest uncommitted message", lag_labels, registry=reg
+        )
+        self.lag_status = Gauge(
+            "cdc_lag_status", "1 for the group's current status (Burrow's rules)",
+            ["store", "group", "status"], registry=reg,
         )  # fmt: skip
+        # Per store, the partitions this worker owns: it exports only their lag, so several
+        # workers in a group never export one partition twice.
+        self.owned: dict[str, set[int]] = {}
+        self._exported: dict[str, set[int]] = {}
         self.totals: Counter[str] = Counter()
         self.lag_by_store: dict[str, list[dict[str, Any]]] = {}
+        self.group_status: dict[str, str] = {}
         self.status = "starting"
         self.started = time.time()
 
@@ -56,7 +66,9 @@ class ReplicationMetrics:
         for store, outcome in report.outcomes.items():
             self.records.labels(store).inc(report.records)
             self.totals[f"{store}.records"] += report.records
-            for name, count in (("applied", outcome.applied), ("stale", outcome.stale)):
+            counts = (("applied", outcome.applied), ("stale", outcome.stale),
+                      ("rejected", len(outcome.rejected)))  # fmt: skip
+            for name, count in counts:
                 self.writes.labels(store, name).inc(count)
                 self.totals[f"{store}.{name}"] += count
             self.apply_seconds.labels(store).observe(outcome.seconds)
@@ -78,14 +90,30 @@ class ReplicationMetrics:
         if self.status == "starting":
             self.status = "running"  # assigned and committing, even with nothing to do
         rows = []
+        owned = self.owned.get(store, set())
         for p in partitions:
             seconds = p.lag_seconds(now_ms)
-            self.lag_messages.labels(store, str(p.partition)).set(p.lag)
-            self.lag_seconds.labels(store, str(p.partition)).set(seconds)
+            if p.partition in owned:
+                self.lag_messages.labels(store, group, str(p.partition)).set(p.lag)
+                self.lag_seconds.labels(store, group, str(p.partition)).set(seconds)
             rows.append({"store": store, "group": group, "partition": p.partition,
                          "committed": p.committed, "end": p.end, "lag": p.lag,
                          "lag_seconds": round(seconds, 3)})  # fmt: skip
+        self._forget(store, group, self._exported.get(store, set()) - owned)
+        self._exported[store] = set(owned)
         self.lag_by_store[store] = rows
+
+    def _forget(self, store: str, group: str, partitions: set[int]) -> None:
+        """Partitions given up to another worker: their series are its to export now."""
+        for partition in partitions:
+            for gauge in (self.lag_messages, self.lag_seconds):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(store, group, str(partition))
+
+    def set_status(self, store: str, group: str, status: Status) -> None:
+        for each in Status:
+            self.lag_status.labels(store, group, each.value).set(1 if each == status else 0)
+        self.group_status[store] = status.value
 
     @property
     def lag(self) -> list[dict[str, Any]]:
@@ -101,4 +129,5 @@ class ReplicationMetrics:
             "uptime_seconds": round(time.time() - self.started, 1),
             "totals": dict(self.totals),
             "lag": self.lag,
+            "group_status": dict(self.group_status),
         }

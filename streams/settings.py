@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(default=1000, ge=1, le=100_000)
     batch_max_seconds: float = Field(default=0.5, gt=0, le=60)
     retry_max_backoff_seconds: float = Field(default=10.0, gt=0)
+    # /health: a batch with no retry and no result for this long is wedged (far beyond one
+    # write attempt plus the longest backoff).
+    health_stuck_seconds: float = Field(default=300.0, gt=0)
+    # How often the worker reads its groups' lag and status from the broker.
+    lag_refresh_seconds: float = Field(default=5.0, gt=0, le=300)
 
     web_enabled: bool = True
     web_host: str = "127.0.0.1"

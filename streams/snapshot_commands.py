@@ -10,7 +10,8 @@ from streams.errors import ConfigError
 from streams.kafka import Kafka
 from streams.progress import progress_reporter
 from streams.settings import Settings
-from streams.snapshot import SnapshotSummary
+from streams.snapshot import Progress, SnapshotSummary
+from streams.snapshot_metrics import SnapshotMetrics
 from streams.snapshot_parts import PartCheckpoints, run_parts, snapshot_part
 from streams.snapshot_sources import (
     check_source,
@@ -33,14 +34,21 @@ async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
     await require_topic(Kafka.of(settings), settings.topic)  # before any checkpoint is touched
     checkpoints.prepare(parts, resume=args.resume)
     total = await _estimate(settings, args)
-    with progress_reporter(f"snapshot {args.source}", total) as progress:
-        if len(parts) == 1:
-            summary = await snapshot_part(
-                settings, args, parts[0], checkpoints.of(parts[0]), progress.snapshot
-            )
-            failed: dict[Part, int] = {}
-        else:
-            summary, failed = await run_parts(settings, args, checkpoints, parts, progress.snapshot)
+    metrics = SnapshotMetrics(args.source, total)
+    if args.metrics_port:
+        metrics.serve(settings.web_host, args.metrics_port)
+    try:
+        with progress_reporter(f"snapshot {args.source}", total) as progress:
+
+            def report(summary: SnapshotSummary) -> None:
+                progress.snapshot(summary)
+                metrics.update(summary, _part_counts(checkpoints, parts, summary))
+
+            summary, failed = await _run(settings, args, checkpoints, parts, report)
+        if not failed:
+            metrics.finished()
+    finally:
+        metrics.close()
     print_summary(summary, [checkpoints.problems_of(part) for part in parts], len(parts))
     for part, code in failed.items():
         print(f"  part {part} exited with {code}; --resume continues every part from its "
@@ -48,6 +56,28 @@ async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
     if not failed:
         return 0
     return 2 if set(failed.values()) == {2} else 1  # 2: each named its cause in one line
+
+
+async def _run(
+    settings: Settings,
+    args: argparse.Namespace,
+    checkpoints: PartCheckpoints,
+    parts: list[Part],
+    report: Progress,
+) -> tuple[SnapshotSummary, dict[Part, int]]:
+    if len(parts) > 1:
+        return await run_parts(settings, args, checkpoints, parts, report)
+    summary = await snapshot_part(settings, args, parts[0], checkpoints.of(parts[0]), report)
+    return summary, {}
+
+
+def _part_counts(
+    checkpoints: PartCheckpoints, parts: list[Part], summary: SnapshotSummary
+) -> dict[str, dict[str, int]]:
+    """Each part's counts: this process's own, or those its part's process checkpointed."""
+    if len(parts) == 1:
+        return {str(parts[0]): dict(summary.counts)}
+    return {str(p): dict((checkpoints.of(p).load() or {}).get("counts", {})) for p in parts}
 
 
 def _parts(args: argparse.Namespace) -> list[Part]:

@@ -1,24 +1,28 @@
-"""The worker's web views (Faust web, 127.0.0.1 by default): /metrics, /stats, /lag, /dashboard."""
+"""The worker's web views (Faust web, 127.0.0.1 by default): /metrics, /stats, /lag, /dashboard,
+and /health and /ready for supervisors and orchestrators."""
 
 import ipaddress
 import logging
 import time
+from collections import deque
 from importlib.resources import files
 from typing import Any
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from streams.health import Health
 from streams.kafka import Kafka
-from streams.lag import fetch_lag_when_ready
+from streams.lag import GroupSample, fetch_lag_when_ready, group_members, group_status
 from streams.metrics import ReplicationMetrics
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DASHBOARD = files("streams").joinpath("dashboard.html").read_text()
-LAG_REFRESH_SECONDS = 5.0
+STATUS_WINDOW = 6  # lag samples the group's status is judged over (30 s at the default rate)
 # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 by definition.
 EXPOSITION_TYPE = "; ".join(
     p for p in CONTENT_TYPE_LATEST.split("; ") if not p.startswith("charset")
@@ -33,7 +37,8 @@ def web_options(settings: Settings) -> dict[str, Any]:
     if settings.web_enabled and not is_loopback(settings.web_host):
         log.warning(
             "CDC_WEB_HOST=%s: the web server listens beyond this machine, and /metrics, /stats, "
-            "/lag and /dashboard have no authentication (firewall it, or put a proxy in front)",
+            "/lag, /health, /ready and /dashboard have no authentication (firewall it, or put a "
+            "proxy in front)",
             settings.web_host,
         )
     return {
@@ -59,10 +64,26 @@ def is_loopback(host: str) -> bool:
 
 
 def add_views(
-    app: faust.App, metrics: ReplicationMetrics, settings: Settings, groups: dict[str, str]
+    app: faust.App,
+    metrics: ReplicationMetrics,
+    health: Health,
+    settings: Settings,
+    groups: dict[str, str],
 ) -> None:
     """`groups`: each store's consumer group; /lag, /metrics and the dashboard show each."""
     kafka = Kafka.of(settings)  # once: with SSL, building it reads the CA file
+    samples = {store: deque[GroupSample](maxlen=STATUS_WINDOW) for store in groups}
+
+    @app.page("/health")
+    async def alive(self: View, request: Request) -> Response:
+        verdict = health.liveness()
+        return self.json(verdict.body(), status=verdict.http_status)
+
+    @app.page("/ready")
+    async def ready(self: View, request: Request) -> Response:
+        verdict = health.readiness()
+        body = verdict.body(partitions=health.assigned)
+        return self.json(body, status=verdict.http_status)
 
     @app.page("/metrics")
     async def prometheus(self: View, request: Request) -> Response:
@@ -80,10 +101,10 @@ def add_views(
     async def dashboard(self: View, request: Request) -> Response:
         return self.html(DASHBOARD)
 
-    @app.timer(LAG_REFRESH_SECONDS)
+    @app.timer(settings.lag_refresh_seconds)
     async def refresh_lag() -> None:
         for store, group in groups.items():
-            await _refresh_lag(metrics, kafka, store, group, settings.topic)
+            await _refresh_lag(metrics, kafka, store, group, settings.topic, samples=samples[store])
 
 
 def _lag_by_group(metrics: ReplicationMetrics, groups: dict[str, str]) -> list[dict[str, Any]]:
@@ -91,13 +112,33 @@ def _lag_by_group(metrics: ReplicationMetrics, groups: dict[str, str]) -> list[d
     for store, group in groups.items():
         partitions = metrics.lag_by_store.get(store, [])
         lag = sum(p["lag"] for p in partitions)
-        shown.append({"store": store, "group": group, "lag": lag, "partitions": partitions})
+        status = metrics.group_status.get(store)
+        shown.append({"store": store, "group": group, "lag": lag, "status": status,
+                      "partitions": partitions})  # fmt: skip
     return shown
 
 
 async def _refresh_lag(
-    metrics: ReplicationMetrics, kafka: Kafka, store: str, group: str, topic: str
+    metrics: ReplicationMetrics,
+    kafka: Kafka,
+    store: str,
+    group: str,
+    topic: str,
+    *,
+    samples: "deque[GroupSample]",
 ) -> None:
+    """The group's lag, and its status over the last samples (the rules `cdc-replicator lag`
+    applies)."""
     partitions = await fetch_lag_when_ready(kafka, group, topic, with_times=True)
-    if partitions:
-        metrics.set_lag(store, group, partitions, int(time.time() * 1000))
+    if not partitions:
+        return
+    now_ms = int(time.time() * 1000)
+    metrics.set_lag(store, group, partitions, now_ms)
+    try:
+        members = await group_members(kafka, group, topic)
+    except KafkaError as exc:  # the coordinator moving: judge the status at the next refresh
+        if not exc.retriable:
+            raise
+        return
+    samples.append(GroupSample(now_ms, members, partitions))
+    metrics.set_status(store, group, group_status(list(samples)))

@@ -132,6 +132,9 @@ class MemoryStore:
     async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
         return [_stored(self.items.get(item)) for item in items]
 
+    async def ping(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 

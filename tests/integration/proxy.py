@@ -17,6 +17,7 @@ class TcpProxy:
         self._loop = asyncio.new_event_loop()
         self._server: asyncio.Server | None = None
         self._streams: set[asyncio.StreamWriter] = set()
+        self._handlers: set[asyncio.Task[Any]] = set()  # connections being passed on
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
     def __enter__(self) -> "TcpProxy":
@@ -52,8 +53,16 @@ class TcpProxy:
             self._server = None
         for writer in list(self._streams):
             writer.close()
+        # A chunk held back by the delay would otherwise outlive the proxy's loop.
+        for handler in list(self._handlers):
+            handler.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handler = asyncio.current_task()
+        if handler is not None:
+            self._handlers.add(handler)
+            handler.add_done_callback(self._handlers.discard)
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:

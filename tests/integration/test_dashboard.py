@@ -44,7 +44,8 @@ def test_metrics_lag_and_a_live_dashboard(services: Services, tmp_path: Path) ->
         every = list(range(settings.topic_partitions))
         lag = json.loads(fetch(f"{base}/lag"))
         for store, shown in zip(("redis", "dynamodb"), lag["groups"], strict=True):
-            assert f'cdc_lag_messages{{partition="0",store="{store}"}}' in metrics
+            group = store_group(settings, store)
+            assert f'cdc_lag_messages{{group="{group}",partition="0",store="{store}"}}' in metrics
             assert shown["group"] == store_group(settings, store)  # each store's own group
             assert [p["partition"] for p in shown["partitions"]] == every
     finally:
@@ -78,6 +79,11 @@ async def _drive_dashboard(settings: Settings, base: str, tmp_path: Path) -> Non
         assert after is True
         status = await browser.evaluate("document.getElementById('status').textContent")
         assert status == "running"
+        caught_up = "redis: 0 (OK), dynamodb: 0 (OK)"  # each group's status, as `lag` says
+        by_store = "document.getElementById('lag-by-store').textContent"
+        assert await _wait_for(browser, f"{by_store} === '{caught_up}'"), await browser.evaluate(
+            by_store
+        )
         if SCREENSHOT:
             picture = await browser.screenshot()
             await asyncio.to_thread(Path(SCREENSHOT).write_bytes, picture)

@@ -36,13 +36,16 @@ def close_idle_consumer(app: faust.types.AppT) -> None:
         consumer._thread.thread_loop.close()
 
 
-def agent_over(store: MemoryStore, dlq: MemoryDeadLetters) -> faust.types.AgentT:
+def agent_over(
+    store: MemoryStore, dlq: MemoryDeadLetters, running: list[bool] | None = None
+) -> faust.types.AgentT:
     app = faust.App("agent-test", value_serializer="raw", web_enabled=False)
 
     def replicator(opened: Store) -> Replicator:
         return Replicator(TABLES, [opened], dlq, FAST)
 
-    return add_store_agent(app, store.name, lambda: store, replicator)
+    seen = running if running is not None else []
+    return add_store_agent(app, store.name, lambda: store, replicator, seen.append)
 
 
 def test_the_agent_applies_a_whole_batch_and_resolves_its_future() -> None:
@@ -67,8 +70,10 @@ def test_the_agent_applies_a_whole_batch_and_resolves_its_future() -> None:
 def test_a_bug_in_the_store_fails_the_batch_and_crashes_the_agent() -> None:
     store, dlq = BrokenStore("dynamodb"), MemoryDeadLetters()
 
+    running: list[bool] = []
+
     async def run() -> bool:
-        agent = agent_over(store, dlq)
+        agent = agent_over(store, dlq, running)
         done: asyncio.Future[BatchReport] = asyncio.get_running_loop().create_future()
         async with agent.test_context() as tested:
             await tested.put(BatchJob(records(upsert("o", "p", 1).to_json()), done))
@@ -80,6 +85,7 @@ def test_a_bug_in_the_store_fails_the_batch_and_crashes_the_agent() -> None:
 
     assert asyncio.run(run())  # Faust saw the agent crash too
     assert dlq.sent == []
+    assert running == [True, False]  # /health hears of it
 
 
 def test_one_agent_per_store_and_only_the_first_dead_letters_malformed_records() -> None:

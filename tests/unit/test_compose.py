@@ -33,3 +33,10 @@ def test_worker_variables_are_real_settings() -> None:
     fields = {f"CDC_{name.upper()}" for name in Settings.model_fields}
     assert set(env) <= fields, set(env) - fields
     assert load()["services"]["worker"]["command"] == ["cdc-replicator", "worker"]
+
+
+def test_the_worker_healthcheck_asks_health_on_its_web_port() -> None:
+    worker = load()["services"]["worker"]
+    check = " ".join(worker["healthcheck"]["test"])
+    port = worker["environment"]["CDC_WEB_PORT"]
+    assert f"http://127.0.0.1:{port}/health" in check

@@ -1,7 +1,7 @@
 """What the worker reports per store: each store consumes in its own group."""
 
 from connectors.sink import WriteOutcome
-from streams.lag import PartitionLag
+from streams.lag import PartitionLag, Status
 from streams.metrics import ReplicationMetrics
 from streams.replicator import BatchReport
 
@@ -23,10 +23,49 @@ def test_records_count_per_store_and_the_total_is_what_every_store_applied() -> 
 
 def test_lag_is_shown_per_store_group() -> None:
     metrics = ReplicationMetrics(["redis", "dynamodb"])
+    metrics.owned = {"redis": {0}, "dynamodb": {0}}
     metrics.set_lag("redis", "g-redis", [PartitionLag(0, 10, 10)], now_ms=0)
     metrics.set_lag("dynamodb", "g-dynamodb", [PartitionLag(0, 4, 10)], now_ms=0)
     assert [(row["group"], row["lag"]) for row in metrics.lag] == [
         ("g-redis", 0),
         ("g-dynamodb", 6),
     ]
-    assert 'cdc_lag_messages{partition="0",store="dynamodb"} 6.0' in metrics.exposition().decode()
+    exposition = metrics.exposition().decode()
+    assert 'cdc_lag_messages{group="g-dynamodb",partition="0",store="dynamodb"} 6.0' in exposition
+
+
+def test_a_worker_exports_the_lag_of_the_partitions_it_owns_only() -> None:
+    """Two workers in a group: each partition's series comes from its owner alone."""
+    lags = [PartitionLag(p, 0, 10 + p, oldest_unconsumed_ms=1000) for p in range(4)]
+    first, second = ReplicationMetrics(["redis"]), ReplicationMetrics(["redis"])
+    first.owned["redis"], second.owned["redis"] = {0, 1}, {2, 3}
+    for worker in (first, second):
+        worker.set_lag("redis", "g", lags, now_ms=3000)
+    assert _series(first, "cdc_lag_messages") == {"0": 10.0, "1": 11.0}
+    assert _series(second, "cdc_lag_seconds") == {"2": 2.0, "3": 2.0}
+    first.owned["redis"] = {0}  # partition 1 moved to another worker: its series goes
+    first.set_lag("redis", "g", lags, now_ms=3000)
+    assert _series(first, "cdc_lag_messages") == {"0": 10.0}
+    assert len(first.lag) == 4  # /lag and the dashboard still show the whole group
+
+
+def test_the_status_gauge_is_one_for_the_current_status_only() -> None:
+    metrics = ReplicationMetrics(["dynamodb"])
+    metrics.set_status("dynamodb", "g-dynamodb", Status.OK)
+    metrics.set_status("dynamodb", "g-dynamodb", Status.STALLED)
+    shown = {
+        s.labels["status"]: s.value
+        for family in metrics.registry.collect()
+        if family.name == "cdc_lag_status"
+        for s in family.samples
+    }
+    assert shown == {"OK": 0, "LAGGING": 0, "STALLED": 1, "STOPPED": 0}
+
+
+def _series(metrics: ReplicationMetrics, name: str) -> dict[str, float]:
+    return {
+        s.labels["partition"]: s.value
+        for family in metrics.registry.collect()
+        if family.name == name
+        for s in family.samples
+    }
