@@ -1,7 +1,8 @@
 """One consumed batch, from raw records to stores, in the order that makes commits safe.
 
 Commit order (the intake commits a batch's offsets only after `process` returns for it):
-  1. decode: every record becomes a valid `ChangeEvent` or a dead letter with its reason;
+  1. decode: every record becomes a valid `ChangeEvent` or a dead letter with its reason; a
+     Kafka tombstone (no value) is skipped and counted: it only tells compaction to drop a key;
   2. coalesce: per item only the greatest version is kept, the one write that matters;
   3. write: the winners go to every store at once; each store retries its transient failures
      with backoff until all are applied, stale or rejected (stopping the worker cancels here:
@@ -35,6 +36,7 @@ class BatchReport:
     items: int
     outcomes: dict[str, WriteOutcome] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    tombstones: int = 0  # null-value records skipped (counted by the agent that dead-letters)
 
 
 class Replicator:
@@ -57,11 +59,11 @@ class Replicator:
         self.on_retry = on_retry
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
-        decoded, letters = self.decode(records)
+        decoded, letters, tombstones = self.decode(records)
         if not self.owns_invalid:
-            letters = []
+            letters, tombstones = [], 0
         winners = coalesce((event for event, _ in decoded), self.tables)
-        report = BatchReport(records=len(records), items=len(winners))
+        report = BatchReport(records=len(records), items=len(winners), tombstones=tombstones)
         results = await asyncio.gather(
             *(
                 write_until_done(store, winners, self.backoff, self.on_retry)
@@ -79,17 +81,23 @@ class Replicator:
 
     def decode(
         self, records: Sequence[Record]
-    ) -> tuple[list[tuple[ChangeEvent, Record]], list[DeadLetter]]:
+    ) -> tuple[list[tuple[ChangeEvent, Record]], list[DeadLetter], int]:
+        """Valid events with their records, dead letters, and how many tombstones were skipped."""
         decoded: list[tuple[ChangeEvent, Record]] = []
         letters: list[DeadLetter] = []
+        tombstones = 0
         for record in records:
+            raw = record.value
+            if raw is None:  # a Kafka tombstone (Debezium sends one after each delete)
+                tombstones += 1
+                continue
             try:
-                event = decode_event(record.value, self.tables)
+                event = decode_event(raw, self.tables)
             except InvalidEventError as exc:
                 letters.append(DeadLetter(record, exc.reason, str(exc)))
             else:
                 decoded.append((event, record))
-        return decoded, letters
+        return decoded, letters, tombstones
 
 
 def _rejected(results: Sequence[WriteOutcome], record_of: Mapping[int, Record]) -> list[DeadLetter]:
