@@ -30,6 +30,7 @@ from streams.kafka import Kafka
 from streams.records import Record
 from streams.replicator import BatchReport
 from streams.settings import Settings
+from streams.tables import feed_topics
 
 log = logging.getLogger(__name__)
 STOP_COMMIT_SECONDS = 5.0
@@ -81,7 +82,7 @@ class BatchIntake:
             heartbeat_interval_ms=int(s.kafka_session_timeout_seconds * 100),
             max_poll_interval_ms=int(s.kafka_max_poll_interval_seconds * 1000),
         )
-        consumer.subscribe([s.topic], listener=_SettleFirst(self))
+        consumer.subscribe(feed_topics(s.tables, s.topic), listener=_SettleFirst(self))
         return consumer
 
     async def run(self) -> None:

@@ -14,11 +14,12 @@ Commit order (the intake commits a batch's offsets only after `process` returns 
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connectors.sink import Store, WriteOutcome
 from streams.apply import OnRetry, write_until_done
+from streams.debezium import DebeziumDecoder
 from streams.dlq import DeadLetter, DeadLetterTopic
 from streams.errors import InvalidEventError
 from streams.events import ChangeEvent, decode_event
@@ -26,6 +27,8 @@ from streams.lww import coalesce
 from streams.records import Record
 from streams.retry import Backoff
 from streams.tables import TableSpec
+
+DecodeRecord = Callable[[Record], ChangeEvent]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class Replicator:
         owns_invalid: bool = True,
     ) -> None:
         self.tables = dict(tables)
+        self.decoders = record_decoders(self.tables)
         # With one agent per store, one of them dead-letters malformed records (streams/agents.py).
         self.owns_invalid = owns_invalid
         self.stores = list(stores)
@@ -86,18 +90,28 @@ class Replicator:
         decoded: list[tuple[ChangeEvent, Record]] = []
         letters: list[DeadLetter] = []
         tombstones = 0
+        decoder_of = self.decoders.get  # one dict lookup a record; cdc-v1 for other topics
         for record in records:
             raw = record.value
             if raw is None:  # a Kafka tombstone (Debezium sends one after each delete)
                 tombstones += 1
                 continue
+            decode = decoder_of(record.topic)
             try:
-                event = decode_event(raw, self.tables)
+                event = decode(record) if decode else decode_event(raw, self.tables)
             except InvalidEventError as exc:
                 letters.append(DeadLetter(record, exc.reason, str(exc)))
             else:
                 decoded.append((event, record))
         return decoded, letters, tombstones
+
+
+def record_decoders(tables: Mapping[str, TableSpec]) -> dict[str, DecodeRecord]:
+    """The decoder of each topic a `debezium` table names; every other topic is `cdc-v1`."""
+    if not any(spec.format == "debezium" for spec in tables.values()):
+        return {}
+    debezium = DebeziumDecoder(tables).decode
+    return {spec.feed_topic(""): debezium for spec in tables.values() if spec.format == "debezium"}
 
 
 def _rejected(results: Sequence[WriteOutcome], record_of: Mapping[int, Record]) -> list[DeadLetter]:

@@ -1,4 +1,5 @@
-"""Input that is not a cdc-v1 event, through the real worker: Kafka tombstones (null values)."""
+"""Input that is not a cdc-v1 event, through the real worker: Kafka tombstones (null values)
+and a Debezium topic."""
 
 import asyncio
 import urllib.request
@@ -7,10 +8,23 @@ from pathlib import Path
 
 import pytest
 
+from streams.debezium import DebeziumDecoder
+from streams.events import ChangeEvent
+from streams.kafka import Kafka
 from streams.publisher import Publisher
+from streams.records import RawRecord
+from streams.settings import Settings
 from streams.stack.process import free_port, wait_until
+from streams.topics import TopicSpec, ensure_topics
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, create_topics, read_topic, wait_for_fold
+from tests.debezium_support import USERS, envelope, record_key
+from tests.integration.worker import (
+    WorkerProcess,
+    create_topics,
+    read_topic,
+    stores_match,
+    wait_for_fold,
+)
 from tests.support import upsert
 
 pytestmark = pytest.mark.integration
@@ -52,3 +66,65 @@ def test_a_tombstone_between_valid_events_is_skipped_and_counted(
         assert worker.alive()
     finally:
         worker.stop()
+
+
+def test_a_debezium_topic_feeds_its_table_and_bad_records_are_dead_lettered(
+    services: Services, tmp_path: Path
+) -> None:
+    prefix = f"pg{uuid.uuid4().hex[:8]}"
+    users = USERS.model_copy(
+        update={"source": f"{prefix}.public.users", "dynamodb_table": f"users-{prefix}"}
+    )
+    settings = services.settings()
+    settings = services.settings(
+        tables={**settings.tables, "users": users}, topic=settings.topic, group_id=settings.group_id
+    )
+    topic = users.feed_topic(settings.topic)
+    asyncio.run(ensure_topics(Kafka.of(settings), [TopicSpec(topic, 2, 1, {})]))
+    rows = [
+        (record_key(1), envelope("r", 100, after={"id": 1, "name": "snap"}, prefix=prefix)),
+        (b"bad", envelope("t", 150, prefix=prefix)),
+        (record_key(1), envelope("u", 160, after={"id": 1, "name": "ada"}, prefix=prefix)),
+        (b"bad", envelope("c", 170, prefix=prefix)),  # no after
+        (record_key(2), envelope("c", 180, after={"id": 2, "name": "bob"}, prefix=prefix)),
+        (b"bad", envelope("c", 185, after={"id": 9}, table="orders", prefix=prefix)),
+        (record_key(2), envelope("d", 190, before={"id": 2}, prefix=prefix)),
+        (record_key(2), None),
+        (record_key(3), envelope("c", 200, after={"id": 3, "name": "cy"}, prefix=prefix)),
+    ]
+    decoder = DebeziumDecoder(settings.tables)
+    expected = [
+        decoder.decode(RawRecord(topic, 0, 0, key, value))
+        for key, value in rows
+        if key != b"bad" and value is not None
+    ]
+
+    async def send() -> None:
+        producer = Kafka.of(settings).producer()
+        await producer.start()
+        try:
+            for key, value in rows:
+                await producer.send_and_wait(topic, value, key=key)
+        finally:
+            await producer.stop()
+
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log")
+    worker.start()
+    try:
+        asyncio.run(send())
+        assert wait_until(lambda: _stores_hold(settings, expected), 90), worker.log_tail()
+        letters = asyncio.run(read_topic(settings, settings.dlq_topic, 3))
+        assert sorted(h["cdc.error.reason"] for _, h in letters) == [
+            "schema", "truncate", "unknown_table"
+        ]  # fmt: skip
+        assert {h["cdc.original.topic"] for _, h in letters} == {topic}
+        assert worker.alive()
+    finally:
+        worker.stop()
+
+
+def _stores_hold(settings: Settings, events: list[ChangeEvent]) -> bool:
+    try:
+        return asyncio.run(stores_match(settings, events, ("redis", "dynamodb")))
+    except AssertionError:
+        return False
