@@ -76,11 +76,8 @@ def test_a_debezium_topic_feeds_its_table_and_bad_records_are_dead_lettered(
         update={"source": f"{prefix}.public.users", "dynamodb_table": f"users-{prefix}"}
     )
     settings = services.settings()
-    settings = services.settings(
-        tables={**settings.tables, "users": users}, topic=settings.topic, group_id=settings.group_id
-    )
+    settings = services.settings(tables={**settings.tables, "users": users})
     topic = users.feed_topic(settings.topic)
-    asyncio.run(ensure_topics(Kafka.of(settings), [TopicSpec(topic, 2, 1, {})]))
     rows = [
         (record_key(1), envelope("r", 100, after={"id": 1, "name": "snap"}, prefix=prefix)),
         (b"bad", envelope("t", 150, prefix=prefix)),
@@ -111,6 +108,9 @@ def test_a_debezium_topic_feeds_its_table_and_bad_records_are_dead_lettered(
     worker = WorkerProcess(services, settings, tmp_path / "worker.log")
     worker.start()
     try:
+        # Connect creates the topic when the connector starts, often after the worker.
+        assert wait_until(lambda: "assigned" in worker.log.read_text(), 60), worker.log_tail()
+        asyncio.run(ensure_topics(Kafka.of(settings), [TopicSpec(topic, 2, 1, {})]))
         asyncio.run(send())
         assert wait_until(lambda: _stores_hold(settings, expected), 90), worker.log_tail()
         letters = asyncio.run(read_topic(settings, settings.dlq_topic, 3))
