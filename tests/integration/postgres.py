@@ -28,7 +28,7 @@ class Postgres:
     folder: Path
 
     def psql(self, sql: str) -> str:
-        argv = ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d",
+        argv = [str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d",
                 "postgres", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql]  # fmt: skip
         return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
 
@@ -66,7 +66,7 @@ def _server(folder: Path) -> Iterator[Postgres]:
         argv += ["-c", setting]
     server = subprocess.Popen(argv, user=USER, stdout=log, stderr=subprocess.STDOUT)
     try:
-        ready = ["pg_isready", "-q", "-h", "127.0.0.1", "-p", str(port)]
+        ready = [str(BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)]
         assert wait_until(lambda: subprocess.run(ready, check=False).returncode == 0, 30), (
             folder / "postgres.log"
         ).read_text()

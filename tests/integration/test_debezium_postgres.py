@@ -20,7 +20,7 @@ from streams.stores import open_store
 from streams.tables import TableSpec
 from streams.topics import TopicSpec, ensure_topics
 from tests.conftest import PROJECT, Services
-from tests.integration.postgres import Postgres, postgres
+from tests.integration.postgres import BIN, Postgres, postgres
 from tests.integration.worker import WorkerProcess, read_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -120,7 +120,7 @@ def _assert_the_snapshot_raced_the_changes(settings: Settings, topic: str) -> No
 def _run_script(database: Postgres, path: Path, sql: str) -> "subprocess.Popen[bytes]":
     path.write_text(sql)
     return subprocess.Popen(
-        ["psql", "-h", "127.0.0.1", "-p", str(database.port), "-U", "postgres", "-qAt",
+        [str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(database.port), "-U", "postgres", "-qAt",
          "-v", "ON_ERROR_STOP=1", "-f", str(path)],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
