@@ -110,13 +110,14 @@ def _key_text(name: str, value: object) -> str:
 def postgres_version(source: Mapping[str, Any], op: object) -> tuple[int, str, str]:
     """(ts, origin, event_id) in the database's commit order.
 
-    The position of a change is the greater of its own `lsn` and the commit LSN of the
-    transaction before it (`source.sequence`, `["<last_commit_lsn>", "<lsn>"]`): transactions
-    arrive in commit order, so that position grows with them, and within a transaction `lsn`
-    grows. A snapshot read (`op: r`) holds the row as of the snapshot's start, `lsn`; every
-    change streamed after it committed later, so at an equal position the read must lose:
-    ts = 2 x position, + 1 for a change. `event_id` (the lsn, zero-padded so text order is
-    number order) orders a transaction's changes; `origin` names the connector.
+    The position of a change is the greater of its own `lsn` and the last commit LSN Debezium
+    had seen (`source.sequence`, `["<last_commit_lsn>", "<lsn>"]`, null at first): a row's
+    changes are serialized by its lock, so a later one has the greater `lsn`, and a transaction
+    that wrote before another committed still comes after it. A snapshot read (`op: r`) holds
+    the row as of the snapshot's start, `lsn`; every change streamed after it committed later,
+    so at an equal position the read must lose: ts = 2 x position, + 1 for a change.
+    `event_id` (the lsn, zero-padded so text order is number order) orders a transaction's
+    changes; `origin` names the connector.
     """
     if source.get("connector", "postgresql") != "postgresql":
         raise InvalidEventError(
