@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CLI    := $(BIN)/cdc-replicator
 
-.PHONY: setup system-deps browser prometheus demo test lint typecheck up down status bench clean
+.PHONY: setup system-deps browser prometheus postgres demo test lint typecheck up down status bench clean
 
 setup: system-deps $(STAMP)
 
@@ -59,7 +59,19 @@ browser:
 prometheus:
 	$(call apt_install,promtool,prometheus,--no-install-recommends)
 
-test: lint typecheck browser prometheus
+# The Debezium end-to-end test runs its own PostgreSQL 15 (Debian's packages, psql included)
+# and Kafka Connect (jars from Maven Central, fetched by the test like the broker's). No main
+# cluster is created, so the system's postgres service has nothing to start.
+PG_BIN := /usr/lib/postgresql/15/bin
+postgres:
+	@[ -x $(PG_BIN)/postgres ] || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo 'create_main_cluster = false' | \
+	    $$SUDO tee /etc/postgresql-common/createcluster.d/cdc-replicator.conf >/dev/null; }
+	$(call apt_install,$(PG_BIN)/postgres,postgresql-15)
+
+test: lint typecheck browser prometheus postgres
 	$(BIN)/pytest
 
 bench: setup

@@ -19,9 +19,10 @@ HEADER_PARTITION = "cdc.original.partition"
 HEADER_OFFSET = "cdc.original.offset"
 
 REJECTED_BY_STORE = "rejected_by_store"
-# Every reason a letter can carry: the validation failures (streams.events), then the stores'.
+# Every reason a letter can carry: the validation failures (streams.events, streams.debezium),
+# then the stores'.
 REASONS = ("not_json", "schema", "unknown_table", "bad_key", "bad_data", "too_large",
-           REJECTED_BY_STORE)  # fmt: skip
+           "truncate", REJECTED_BY_STORE)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

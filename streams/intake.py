@@ -30,10 +30,14 @@ from streams.kafka import Kafka
 from streams.records import Record
 from streams.replicator import BatchReport
 from streams.settings import Settings
+from streams.tables import feed_topics
 
 log = logging.getLogger(__name__)
 STOP_COMMIT_SECONDS = 5.0
 PAUSE_AFTER_SECONDS = 10.0  # a batch in flight this long: its store is failing, or very slow
+# A Debezium topic may be created (by Connect) after the worker started: the consumer sees a
+# new topic only when it refreshes its metadata, every 5 minutes by default.
+NEW_TOPIC_SECONDS = 10
 
 ApplyBatch = Callable[[list[Record]], Awaitable[BatchReport]]
 OnBatch = Callable[[BatchReport], None]
@@ -80,7 +84,8 @@ class BatchIntake:
 
     def _consumer(self) -> AIOKafkaConsumer:
         s = self.settings
-        consumer = Kafka.of(s).consumer(
+        refresh = {"metadata_max_age_ms": NEW_TOPIC_SECONDS * 1000} if len(self.topics) > 1 else {}
+        return Kafka.of(s).consumer(
             group_id=self.group_id,
             client_id=f"cdc-replicator-{self.group_id}",
             enable_auto_commit=False,
@@ -89,14 +94,21 @@ class BatchIntake:
             session_timeout_ms=int(s.kafka_session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(s.kafka_session_timeout_seconds * 100),
             max_poll_interval_ms=int(s.kafka_max_poll_interval_seconds * 1000),
+            **refresh,
         )
-        consumer.subscribe([s.topic], listener=_SettleFirst(self))
-        return consumer
+
+    @property
+    def topics(self) -> list[str]:
+        return feed_topics(self.settings.tables, self.settings.topic)
 
     async def run(self) -> None:
         consumer = self._consumer()
         await consumer.start()
         try:
+            # Subscribed once started: a consumer subscribed before its start fails when a
+            # topic does not exist yet (a Debezium topic Connect has not created); this way
+            # it is read once it exists.
+            consumer.subscribe(self.topics, listener=_SettleFirst(self))
             await self._consume(consumer)
         finally:
             # The last applied batch's commit may still be travelling: let it land.

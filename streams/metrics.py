@@ -32,6 +32,9 @@ class ReplicationMetrics:
         self.retries = PromCounter(
             "cdc_retries", "Transient-failure retries", ["store"], registry=reg
         )
+        self.tombstones = PromCounter(
+            "cdc_tombstones_skipped", "Null-value records (Kafka tombstones) skipped", registry=reg
+        )
         self.records = PromCounter("cdc_records", "Records consumed", ["store"], registry=reg)
         self.batch_size = Histogram(
             "cdc_batch_records", "Records per batch", registry=reg,
@@ -72,6 +75,9 @@ class ReplicationMetrics:
                 self.writes.labels(store, name).inc(count)
                 self.totals[f"{store}.{name}"] += count
             self.apply_seconds.labels(store).observe(outcome.seconds)
+        if report.tombstones:
+            self.tombstones.inc(report.tombstones)
+            self.totals["tombstones_skipped"] += report.tombstones
         for letter in report.dead_letters:
             self.dead_letters.labels(letter.reason).inc()
             self.totals["dead_letters"] += 1

@@ -135,6 +135,7 @@ class Publisher:
             futures.append(await self._producer.send_batch(batch, self.topic, partition=partition))
         await asyncio.gather(*futures)
 
-    async def send_raw(self, value: bytes, key: bytes | None = None) -> None:
-        """Publish bytes as they are: for tests and tools that need malformed input."""
+    async def send_raw(self, value: bytes | None, key: bytes | None = None) -> None:
+        """Publish bytes as they are (None: a Kafka tombstone): for tests and tools that need
+        malformed input."""
         await self._producer.send_and_wait(self.topic, value, key=key)

@@ -1,7 +1,8 @@
 """One consumed batch, from raw records to stores, in the order that makes commits safe.
 
 Commit order (the intake commits a batch's offsets only after `process` returns for it):
-  1. decode: every record becomes a valid `ChangeEvent` or a dead letter with its reason;
+  1. decode: every record becomes a valid `ChangeEvent` or a dead letter with its reason; a
+     Kafka tombstone (no value) is skipped and counted: it only tells compaction to drop a key;
   2. coalesce: per item only the greatest version is kept, the one write that matters;
   3. write: the winners go to every store at once; each store retries its transient failures
      with backoff until all are applied, stale or rejected (stopping the worker cancels here:
@@ -13,11 +14,12 @@ Commit order (the intake commits a batch's offsets only after `process` returns 
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connectors.sink import Store, WriteOutcome
 from streams.apply import OnRetry, write_until_done
+from streams.debezium import DebeziumDecoder
 from streams.dlq import DeadLetter, DeadLetterTopic
 from streams.errors import InvalidEventError
 from streams.events import ChangeEvent, decode_event
@@ -25,6 +27,8 @@ from streams.lww import coalesce
 from streams.records import Record
 from streams.retry import Backoff
 from streams.tables import TableSpec
+
+DecodeRecord = Callable[[Record], ChangeEvent]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ class BatchReport:
     items: int
     outcomes: dict[str, WriteOutcome] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    tombstones: int = 0  # null-value records skipped (counted by the agent that dead-letters)
 
 
 class Replicator:
@@ -49,6 +54,7 @@ class Replicator:
         owns_invalid: bool = True,
     ) -> None:
         self.tables = dict(tables)
+        self.decoders = record_decoders(self.tables)
         # With one agent per store, one of them dead-letters malformed records (streams/agents.py).
         self.owns_invalid = owns_invalid
         self.stores = list(stores)
@@ -57,11 +63,11 @@ class Replicator:
         self.on_retry = on_retry
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
-        decoded, letters = self.decode(records)
+        decoded, letters, tombstones = self.decode(records)
         if not self.owns_invalid:
-            letters = []
+            letters, tombstones = [], 0
         winners = coalesce((event for event, _ in decoded), self.tables)
-        report = BatchReport(records=len(records), items=len(winners))
+        report = BatchReport(records=len(records), items=len(winners), tombstones=tombstones)
         results = await asyncio.gather(
             *(
                 write_until_done(store, winners, self.backoff, self.on_retry)
@@ -79,17 +85,33 @@ class Replicator:
 
     def decode(
         self, records: Sequence[Record]
-    ) -> tuple[list[tuple[ChangeEvent, Record]], list[DeadLetter]]:
+    ) -> tuple[list[tuple[ChangeEvent, Record]], list[DeadLetter], int]:
+        """Valid events with their records, dead letters, and how many tombstones were skipped."""
         decoded: list[tuple[ChangeEvent, Record]] = []
         letters: list[DeadLetter] = []
+        tombstones = 0
+        decoder_of = self.decoders.get  # one dict lookup a record; cdc-v1 for other topics
         for record in records:
+            raw = record.value
+            if raw is None:  # a Kafka tombstone (Debezium sends one after each delete)
+                tombstones += 1
+                continue
+            decode = decoder_of(record.topic)
             try:
-                event = decode_event(record.value, self.tables)
+                event = decode(record) if decode else decode_event(raw, self.tables)
             except InvalidEventError as exc:
                 letters.append(DeadLetter(record, exc.reason, str(exc)))
             else:
                 decoded.append((event, record))
-        return decoded, letters
+        return decoded, letters, tombstones
+
+
+def record_decoders(tables: Mapping[str, TableSpec]) -> dict[str, DecodeRecord]:
+    """The decoder of each topic a `debezium` table names; every other topic is `cdc-v1`."""
+    if not any(spec.format == "debezium" for spec in tables.values()):
+        return {}
+    debezium = DebeziumDecoder(tables).decode
+    return {spec.feed_topic(""): debezium for spec in tables.values() if spec.format == "debezium"}
 
 
 def _rejected(results: Sequence[WriteOutcome], record_of: Mapping[int, Record]) -> list[DeadLetter]:

@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from streams.errors import ConfigError
-from streams.tables import DEFAULT_TABLES, TableSpec
+from streams.tables import DEFAULT_TABLES, TableSpec, check_topic_formats
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +105,12 @@ class Settings(BaseSettings):
 
     @field_validator("tables")
     @classmethod
-    def _at_least_one_table(cls, value: dict[str, TableSpec]) -> dict[str, TableSpec]:
+    def _at_least_one_table(
+        cls, value: dict[str, TableSpec], info: ValidationInfo
+    ) -> dict[str, TableSpec]:
         if not value:
             raise ValueError("declare at least one table")
+        check_topic_formats(value, info.data.get("topic", "changes"))
         return value
 
     @field_validator("data_dir")

@@ -1,8 +1,12 @@
 """Declared tables: which attributes form an item's key and which one orders its listing."""
 
+from collections.abc import Mapping
 from functools import cached_property
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Format = Literal["cdc-v1", "debezium"]
 
 
 class TableSpec(BaseModel):
@@ -12,6 +16,11 @@ class TableSpec(BaseModel):
     its partition (`opponent_id`). `index_attribute` is the numeric data attribute a partition is
     listed by, newest first (`timestamp`); in DynamoDB it is the range key of a local secondary
     index, in Redis the score of a sorted set per partition.
+
+    Where its changes come from: `format` `cdc-v1` (our envelope, on `topic`, by default the
+    changes topic) or `debezium` (the JSON converter's envelope of the source table `source`,
+    `<topic.prefix>.<schema>.<table>`, on `topic`, by default Debezium's topic for it: `source`).
+    `columns` renames source columns to attributes; unnamed columns keep their names.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -21,6 +30,10 @@ class TableSpec(BaseModel):
     dynamodb_table: str | None = None
     index_attribute: str | None = None
     index_name: str | None = None
+    topic: str | None = Field(default=None, min_length=1, max_length=249)
+    format: Format = "cdc-v1"
+    source: str | None = Field(default=None, pattern=r"^[^.\s]+\.[^.\s]+\.[^.\s]+$")
+    columns: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _names_are_distinct(self) -> "TableSpec":
@@ -33,7 +46,14 @@ class TableSpec(BaseModel):
             )
         if any(name.startswith("_") for name in names):
             raise ValueError("attribute names starting with '_' are reserved for bookkeeping")
+        if self.format == "debezium" and self.source is None:
+            raise ValueError("a debezium table needs 'source': <topic.prefix>.<schema>.<table>")
+        if self.format == "cdc-v1" and (self.source or self.columns):
+            raise ValueError("'source' and 'columns' are for format 'debezium' only")
         return self
+
+    def __hash__(self) -> int:  # frozen, but `columns` is a dict: hash what defines it
+        return hash((self.partition_key, self.sort_key, self.source, tuple(self.columns.items())))
 
     @cached_property  # read for every event checked
     def key_attributes(self) -> tuple[str, ...]:
@@ -42,10 +62,33 @@ class TableSpec(BaseModel):
     def physical_name(self, logical: str) -> str:
         return self.dynamodb_table or logical
 
+    def feed_topic(self, changes_topic: str) -> str:
+        """The topic this table's changes arrive on."""
+        if self.topic:
+            return self.topic
+        return self.source if self.format == "debezium" and self.source else changes_topic
+
     def lsi_name(self) -> str | None:
         if self.index_attribute is None:
             return None
         return self.index_name or f"by_{self.index_attribute}"
+
+
+def feed_topics(tables: Mapping[str, TableSpec], changes_topic: str) -> list[str]:
+    """Every topic the worker consumes: the changes topic, and each declared table's."""
+    return sorted({changes_topic, *(spec.feed_topic(changes_topic) for spec in tables.values())})
+
+
+def check_topic_formats(tables: Mapping[str, TableSpec], changes_topic: str) -> None:
+    """A topic is read in one format (the decoder is chosen by topic), and the changes topic
+    is always cdc-v1: `verify --repair` and `dlq replay` publish there for every table."""
+    formats: dict[str, str] = {changes_topic: "cdc-v1"}
+    for name, spec in tables.items():
+        topic = spec.feed_topic(changes_topic)
+        if formats.setdefault(topic, spec.format) != spec.format:
+            raise ValueError(
+                f"{name}: topic {topic!r} is read as {formats[topic]}, not {spec.format}"
+            )
 
 
 OPPONENTS = TableSpec(

@@ -152,21 +152,25 @@ async def kafka_answers(bootstrap: str) -> bool:
 
 def fetch_kafka_jars(version: str, lib_dir: Path) -> None:
     """Copy the broker's jars from Maven Central (via Maven) into a reusable cache folder."""
+    fetch_jars("kafka-pom.xml", lib_dir, f"Kafka {version}", {"kafka.version": version})
+
+
+def fetch_jars(pom_name: str, lib_dir: Path, what: str, properties: dict[str, str]) -> None:
+    """Copy the dependencies of one of our POMs into `lib_dir`, once (a marker says done)."""
     marker = lib_dir / ".complete"
     if marker.exists():
         return
-    require(shutil.which("mvn") is not None, "mvn not found: install Maven to fetch Kafka's jars")
+    require(shutil.which("mvn") is not None, f"mvn not found: install Maven to fetch {what}'s jars")
     lib_dir.mkdir(parents=True, exist_ok=True)
-    pom = files("streams.stack").joinpath("kafka-pom.xml")
+    pom = files("streams.stack").joinpath(pom_name)
+    defines = [f"-D{name}={value}" for name, value in properties.items()]
     argv = [
-        "mvn", "-q", "-B", "-f", str(pom), f"-Dkafka.version={version}",
+        "mvn", "-q", "-B", "-f", str(pom), *defines,
         "dependency:copy-dependencies", f"-DoutputDirectory={lib_dir.resolve()}",
     ]  # fmt: skip
     result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    require(
-        result.returncode == 0, f"fetching Kafka {version} jars failed:\n{result.stdout[-3000:]}"
-    )
-    marker.write_text(version)
+    require(result.returncode == 0, f"fetching {what} jars failed:\n{result.stdout[-3000:]}")
+    marker.write_text(" ".join(defines))
 
 
 def _cluster_id() -> str:

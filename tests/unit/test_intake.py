@@ -46,6 +46,9 @@ class FakeConsumer:
         await asyncio.sleep(timeout_ms / 1000)
         return {}
 
+    def subscribe(self, topics: list[str], listener: object) -> None:
+        self.subscribed = topics
+
     def assignment(self) -> set[TopicPartition]:
         return {TP}
 

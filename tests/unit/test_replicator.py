@@ -31,9 +31,9 @@ def test_valid_events_around_malformed_ones_are_applied() -> None:
     redis, dynamo = MemoryStore("redis"), MemoryStore("dynamodb")
     replicator, dlq = make([redis, dynamo])
     good1, good2 = upsert("o", "p", 1), upsert("o", "q", 2)
-    batch = records(good1.to_json(), b"garbage", good2.to_json(), b'{"table": "nope"}', None)
+    batch = records(good1.to_json(), b"garbage", good2.to_json(), b'{"table": "nope"}', b"")
     report = asyncio.run(replicator.process(batch))
-    assert report.records == 5 and report.items == 2
+    assert report.records == 5 and report.items == 2 and report.tombstones == 0
     assert {
         store.name: o.applied for store in (redis, dynamo) for o in [report.outcomes[store.name]]
     } == {
@@ -45,6 +45,24 @@ def test_valid_events_around_malformed_ones_are_applied() -> None:
     assert headers["cdc.original.topic"] == b"changes"
     assert headers["cdc.original.partition"] == b"0" and headers["cdc.original.offset"] == b"1"
     assert dlq.sent[0][2] == b"garbage" and dlq.sent[0][0] == "changes.dlq"
+
+
+def test_kafka_tombstones_are_skipped_and_counted_not_dead_lettered() -> None:
+    store = MemoryStore("redis")
+    replicator, dlq = make([store])
+    before, after = upsert("o", "p", 1), upsert("o", "q", 2)
+    report = asyncio.run(replicator.process(records(before.to_json(), None, None, after.to_json())))
+    assert report.tombstones == 2 and dlq.sent == []
+    assert report.items == 2 and report.outcomes["redis"].applied == 2
+    metrics = ReplicationMetrics(["redis"])
+    metrics.observe(report)
+    assert "cdc_tombstones_skipped_total 2.0" in metrics.exposition().decode()
+    assert metrics.stats()["totals"]["tombstones_skipped"] == 2
+
+
+def test_only_one_agent_counts_tombstones() -> None:
+    replicator = Replicator(TABLES, [MemoryStore()], MemoryDeadLetters(), FAST, owns_invalid=False)
+    assert asyncio.run(replicator.process(records(None))).tombstones == 0
 
 
 def test_only_the_winner_of_a_batch_is_written() -> None:
