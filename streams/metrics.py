@@ -61,6 +61,7 @@ class ReplicationMetrics:
         self.totals: Counter[str] = Counter()
         self.lag_by_store: dict[str, list[dict[str, Any]]] = {}
         self.group_status: dict[str, str] = {}
+        self.retrying: set[str] = set()  # stores whose batch in flight is being retried
         self.status = "starting"
         self.started = time.time()
 
@@ -84,13 +85,16 @@ class ReplicationMetrics:
             self.totals[f"dead_letters.{letter.reason}"] += 1
         stores = self.stores or list(report.outcomes)
         self.totals["records"] = min(self.totals[f"{store}.records"] for store in stores)
-        self.status = "running"
+        self.retrying.difference_update(report.outcomes)
+        # One store's finished batch says nothing of the other's: retrying while any retries.
+        self.status = "retrying" if self.retrying else "running"
 
     def retried(self, store: str) -> None:
         """One retry of a transient failure, counted as it happens (a batch may take hours)."""
         self.retries.labels(store).inc()
         self.totals[f"{store}.retries"] += 1
-        self.status = "retrying"  # until a batch is done
+        self.retrying.add(store)
+        self.status = "retrying"  # until this store's batch is done
 
     def set_lag(self, store: str, group: str, partitions: list[PartitionLag], now_ms: int) -> None:
         if self.status == "starting":
@@ -136,4 +140,5 @@ class ReplicationMetrics:
             "totals": dict(self.totals),
             "lag": self.lag,
             "group_status": dict(self.group_status),
+            "retrying": sorted(self.retrying),
         }

@@ -139,6 +139,16 @@ def test_the_retries_metric_counts_each_retry_and_the_status_says_retrying() -> 
     assert metrics.stats()["status"] == "running"
 
 
+def test_one_stores_finished_batch_does_not_hide_the_other_retrying() -> None:
+    metrics = ReplicationMetrics(["redis", "dynamodb"])
+    metrics.retried("dynamodb")
+    metrics.observe(BatchReport(records=1, items=1, outcomes={"redis": WriteOutcome()}))
+    assert metrics.stats()["status"] == "retrying"
+    assert metrics.stats()["retrying"] == ["dynamodb"]
+    metrics.observe(BatchReport(records=1, items=1, outcomes={"dynamodb": WriteOutcome()}))
+    assert (metrics.stats()["status"], metrics.stats()["retrying"]) == ("running", [])
+
+
 @pytest.mark.parametrize(
     ("code", "status", "refused"),
     [("UnrecognizedClientException", 400, True), ("AccessDeniedException", 400, True),
