@@ -4,6 +4,8 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from streams.redis_layout_spec import RedisLayoutSpec, placeholders
+
 
 class TableSpec(BaseModel):
     """How one logical table is keyed, stored and listed.
@@ -22,6 +24,9 @@ class TableSpec(BaseModel):
     index_attribute: str | None = None
     index_name: str | None = None
 
+    # What Redis readers see (issue 16): the layout and its key templates.
+    redis: RedisLayoutSpec = RedisLayoutSpec()
+
     @model_validator(mode="after")
     def _names_are_distinct(self) -> "TableSpec":
         names = [n for n in (self.partition_key, self.sort_key, self.index_attribute) if n]
@@ -33,6 +38,26 @@ class TableSpec(BaseModel):
             )
         if any(name.startswith("_") for name in names):
             raise ValueError("attribute names starting with '_' are reserved for bookkeeping")
+        return self
+
+    @model_validator(mode="after")
+    def _redis_templates_fit(self) -> "TableSpec":
+        redis, keys = self.redis, set(self.key_attributes)
+        wanted = {
+            "key": keys,
+            "index_key": {self.partition_key},
+            "member": keys - {self.partition_key},
+        }
+        for field, needed in wanted.items():
+            template = getattr(redis, field)
+            if template is None:
+                continue
+            named = set(placeholders(template))
+            if named != needed:
+                names = ", ".join(f"{{{n}}}" for n in sorted(needed))
+                raise ValueError(f"redis.{field} {template!r} must name exactly {names}")
+        if redis.value_attribute and redis.value_attribute in {*keys, self.index_attribute}:
+            raise ValueError("redis.value_attribute must be a data attribute other than the index")
         return self
 
     @cached_property  # read for every event checked
