@@ -25,6 +25,8 @@ REDIS_LAYOUTS = {
         key="opponent:{owner_id}:{opponent_id}",
         value_attribute="metadata",
     ),
+    # Default (hash-tagged) templates, the data as one JSON string.
+    "template-json": RedisLayoutSpec(layout="template"),
 }
 
 

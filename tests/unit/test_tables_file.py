@@ -82,6 +82,30 @@ def test_a_bad_file_is_one_line_naming_file_table_and_field(
     assert says in message and "\n" not in message, message
 
 
+def test_a_tables_redis_section_is_read_and_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(OPPONENTS_TOML + SEED_LAYOUT)
+    monkeypatch.setenv("CDC_TABLES_FILE", str(path))
+    redis = load_settings().tables["opponents"].redis
+    assert (redis.layout, redis.key, redis.value_attribute) == (
+        "template", "opponent:{owner_id}:{opponent_id}", "metadata"
+    )  # fmt: skip
+    path.write_text(OPPONENTS_TOML + SEED_LAYOUT.replace('"template"', '"lists"'))
+    with pytest.raises(ConfigError, match=r"field 'redis\.layout': Input should"):
+        load_settings()
+
+
+SEED_LAYOUT = """
+[opponents.redis]
+layout = "template"
+index_key = "opponents:{owner_id}"
+key = "opponent:{owner_id}:{opponent_id}"
+value_attribute = "metadata"
+"""
+
+
 def test_both_variables_are_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "t.toml").write_text(OPPONENTS_TOML)
     monkeypatch.setenv("CDC_TABLES_FILE", str(tmp_path / "t.toml"))
