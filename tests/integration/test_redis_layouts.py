@@ -185,3 +185,28 @@ def test_the_worker_refuses_a_cluster_for_keys_without_a_shared_hash_tag(
         "slots (one script writes them and their versions); give them one hash tag, e.g. "
         "'opponent:{{owner_id}}:{opponent_id}' and 'opponents:{{owner_id}}'"
     ), log
+
+
+def test_the_legacy_source_reads_the_template_layout_the_worker_writes(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before cutover: what the legacy readers read agrees with DynamoDB and the Redis store."""
+    tag = uuid.uuid4().hex[:8]
+    zset, meta = f"{tag}:opponents:{{owner_id}}", f"{tag}:opponent:{{owner_id}}:{{opponent_id}}"
+    seed = REDIS_LAYOUTS["template"].model_copy(update={"index_key": zset, "key": meta})
+    settings = with_redis_layout(env_settings, seed)
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    events = [
+        upsert("1,a", "2,b", 5, metadata="hi", timestamp=100),
+        upsert("1,a", "2,b", 5, metadata="hi", timestamp=100),  # redelivered
+        upsert("1,a", "3,c", 7, metadata="new", timestamp=300),
+        upsert("1,a", "3,c", 6, metadata="old", timestamp=200),  # out of order: loses
+        upsert("4,d", "2,b", 5, metadata="gone", timestamp=1),
+        delete("4,d", "2,b", 9),
+    ]
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(settings, store, events))
+    legacy = ["verify", "--source", "redis-legacy", "--zset-pattern", zset, "--meta-pattern", meta]
+    for store in ("dynamodb", "redis"):
+        assert main([*legacy, "--store", store]) == 0, capsys.readouterr()
+        assert "agree; compared 2" in capsys.readouterr().out
