@@ -15,6 +15,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from importlib.resources import files
 from typing import Any
 from urllib.parse import unquote
@@ -68,6 +69,13 @@ class RedisStore:
             for name, spec in tables.items()
             if spec.redis.layout != "cdc"
         }
+        # One per layout, made once: writes are grouped by it, so a batch is few script calls.
+        self._scripts = {
+            name: WriteScript(
+                LAYOUT_SCRIPT, partial(layout.call, tombstone_ms=self.tombstone_ms), layout.book_key
+            )
+            for name, layout in self.layouts.items()
+        }
         self._cdc = WriteScript(LWW_SCRIPT, self._script_call, self.keys.item)
 
     @classmethod
@@ -111,15 +119,8 @@ class RedisStore:
             if problem:
                 outcome.rejected.append((event, f"redis: {problem}"))
             else:
-                scripts[self._layout_script(layout)].append((item, event))
+                scripts[self._scripts.get(item.table, self._cdc)].append((item, event))
         return scripts
-
-    def _layout_script(self, layout: ItemLayout | None) -> WriteScript:
-        if layout is None:
-            return self._cdc
-        return WriteScript(
-            LAYOUT_SCRIPT, lambda writes: layout.call(writes, self.tombstone_ms), layout.book_key
-        )
 
     async def _write_with(
         self, script: WriteScript, writes: list[Write], outcome: WriteOutcome

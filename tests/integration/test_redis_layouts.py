@@ -210,3 +210,25 @@ def test_the_legacy_source_reads_the_template_layout_the_worker_writes(
     for store in ("dynamodb", "redis"):
         assert main([*legacy, "--store", store]) == 0, capsys.readouterr()
         assert "agree; compared 2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("layout", ["hash", "template"])
+def test_a_batch_of_one_table_is_one_script_call_per_hundred_items(
+    settings: Settings, layout: str
+) -> None:
+    settings = with_redis_layout(settings, REDIS_LAYOUTS[layout])
+    owner = uuid.uuid4().hex
+    events = [upsert(owner, f"p{i}", 1, metadata="m", timestamp=i) for i in range(150)]
+    batch = {e.item_id(settings.tables["opponents"]): e for e in events}
+
+    async def calls() -> tuple[int, int]:
+        store = open_redis(settings)
+        try:
+            outcome = await store.write(batch)
+            by_script = store._by_script(batch, outcome)
+            [(script, writes)] = by_script.items()
+            return len(store._groups(writes, script.slot_key)), outcome.applied
+        finally:
+            await store.close()
+
+    assert asyncio.run(calls()) == (2, 150)
