@@ -18,27 +18,8 @@ class TableSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    partition_key: str
-    sort_key: str | None = None
-    dynamodb_table: str | None = None
-    index_attribute: str | None = None
-    index_name: str | None = None
-
-    # What Redis readers see (issue 16): the layout and its key templates.
+    # --- Redis layout (issue 16): what Redis readers see; kept apart from the other fields. ---
     redis: RedisLayoutSpec = RedisLayoutSpec()
-
-    @model_validator(mode="after")
-    def _names_are_distinct(self) -> "TableSpec":
-        names = [n for n in (self.partition_key, self.sort_key, self.index_attribute) if n]
-        if len(set(names)) != len(names):
-            raise ValueError("partition_key, sort_key and index_attribute must differ")
-        if self.index_attribute and not self.sort_key:
-            raise ValueError(
-                "index_attribute needs a sort_key: a partition of one item needs no listing"
-            )
-        if any(name.startswith("_") for name in names):
-            raise ValueError("attribute names starting with '_' are reserved for bookkeeping")
-        return self
 
     @model_validator(mode="after")
     def _redis_templates_fit(self) -> "TableSpec":
@@ -58,6 +39,26 @@ class TableSpec(BaseModel):
                 raise ValueError(f"redis.{field} {template!r} must name exactly {names}")
         if redis.value_attribute and redis.value_attribute in {*keys, self.index_attribute}:
             raise ValueError("redis.value_attribute must be a data attribute other than the index")
+        return self
+
+    # --- Keys, DynamoDB table and listing index. ---
+    partition_key: str
+    sort_key: str | None = None
+    dynamodb_table: str | None = None
+    index_attribute: str | None = None
+    index_name: str | None = None
+
+    @model_validator(mode="after")
+    def _names_are_distinct(self) -> "TableSpec":
+        names = [n for n in (self.partition_key, self.sort_key, self.index_attribute) if n]
+        if len(set(names)) != len(names):
+            raise ValueError("partition_key, sort_key and index_attribute must differ")
+        if self.index_attribute and not self.sort_key:
+            raise ValueError(
+                "index_attribute needs a sort_key: a partition of one item needs no listing"
+            )
+        if any(name.startswith("_") for name in names):
+            raise ValueError("attribute names starting with '_' are reserved for bookkeeping")
         return self
 
     @cached_property  # read for every event checked
