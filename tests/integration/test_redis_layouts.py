@@ -21,7 +21,7 @@ from streams.stores import open_redis, open_store
 from streams.topics import changes_topics, ensure_topics
 from tests.conftest import Services
 from tests.integration.test_fuzz import TRICKY_KEYS, exact_event
-from tests.integration.worker import WorkerProcess, write_direct
+from tests.integration.worker import WorkerProcess, publish, wait_for_fold, write_direct
 from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
 
 pytestmark = pytest.mark.integration
@@ -232,3 +232,29 @@ def test_a_batch_of_one_table_is_one_script_call_per_hundred_items(
             await store.close()
 
     assert asyncio.run(calls()) == (2, 150)
+
+
+def test_the_worker_maintains_the_seed_layout_from_the_topic(
+    services: Services, tmp_path: Path
+) -> None:
+    settings = with_redis_layout(services.settings(), REDIS_LAYOUTS["template"])
+    owner = f"{uuid.uuid4().hex[:6]},a"
+    events = [
+        upsert(owner, "2,b", 5, metadata="hi", timestamp=100),
+        upsert(owner, "3,c", 7, metadata="new", timestamp=300),
+        upsert(owner, "3,c", 6, metadata="old", timestamp=200),
+        upsert(owner, "4,d", 5, metadata="gone", timestamp=1),
+        delete(owner, "4,d", 9),
+    ]
+    asyncio.run(publish(settings, [*events, events[0]]))
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis").start()
+    try:
+        wait_for_fold(settings, events, worker, stores=["redis"], timeout=120)
+    finally:
+        worker.stop()
+    client = raw(settings)
+    try:
+        assert client.zrevrange(f"opponents:{owner}", 0, -1) == [b"3,c", b"2,b"]
+        assert client.mget([f"opponent:{owner}:3,c", f"opponent:{owner}:2,b"]) == [b"new", b"hi"]
+    finally:
+        client.close()
