@@ -6,7 +6,7 @@ import time
 from aiokafka import AIOKafkaConsumer
 
 from bench.workload import Workload
-from connectors.redis_store import CALL_ITEMS
+from connectors.redis_store import CALL_ITEMS, LWW_SCRIPT
 from streams.stores import ensure_tables, open_dynamodb, open_redis
 
 PIPELINE = 1000  # the worker's batch size (CDC_BATCH_MAX_EVENTS)
@@ -46,7 +46,7 @@ async def redis_direct(workload: Workload) -> float:
     tables = settings.tables
     try:
         # The sink's own script call and pipeline, minus the worker around them.
-        sha = await store._script()
+        sha = await store._script(LWW_SCRIPT)
         begin = time.perf_counter()
         for start in range(0, len(workload.events), PIPELINE):
             chunk = workload.events[start : start + PIPELINE]

@@ -1,4 +1,5 @@
-"""Create a declared table in DynamoDB: key schema, the listing LSI and TTL on tombstones."""
+"""Create a declared table in DynamoDB: key schema, the listing LSI and TTL on tombstones; or
+check that an existing one has them (the seed's table existed before the replicator)."""
 
 import time
 from typing import TYPE_CHECKING, Any
@@ -7,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from connectors.dynamodb_items import EXPIRES_ATTR
 from connectors.dynamodb_store import error_code
+from streams.errors import StoreSchemaError
 from streams.tables import TableSpec
 
 if TYPE_CHECKING:
@@ -14,13 +16,18 @@ if TYPE_CHECKING:
 
 
 def ensure_table(client: "DynamoDBClient", name: str, spec: TableSpec, timeout: float = 60) -> bool:
-    """Create the table unless it exists; True when it was created."""
+    """Create the table unless it exists; True when it was created. An existing table is
+    checked: StoreSchemaError names what it lacks."""
     try:
-        client.describe_table(TableName=name)
+        table = client.describe_table(TableName=name)["Table"]
     except ClientError as exc:
         if error_code(exc) != "ResourceNotFoundException":
             raise
     else:
+        ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        problem = table_problem(dict(table), dict(ttl), spec)
+        if problem:
+            raise StoreSchemaError(f"DynamoDB table {name}: {problem}")
         return False
     client.create_table(**table_definition(name, spec))
     _wait_active(client, name, timeout)
@@ -28,6 +35,54 @@ def ensure_table(client: "DynamoDBClient", name: str, spec: TableSpec, timeout: 
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": EXPIRES_ATTR}
     )
     return True
+
+
+def table_problem(table: dict[str, Any], ttl: dict[str, Any], spec: TableSpec) -> str | None:
+    """What an existing table (describe_table's and describe_time_to_live's answers) lacks of
+    what the replicator relies on, or None."""
+    wanted = table_definition(str(table.get("TableName", "")), spec)
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    want_types = {a["AttributeName"]: a["AttributeType"] for a in wanted["AttributeDefinitions"]}
+    have_key, want_key = _keys(table["KeySchema"], types), _keys(wanted["KeySchema"], want_types)
+    if have_key != want_key:
+        return f"its key is {have_key}, the replicator needs {want_key}"
+    for index in wanted.get("LocalSecondaryIndexes", []):
+        problem = _index_problem(table, index, types, want_types)
+        if problem:
+            return problem
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING") or (
+        ttl.get("AttributeName") != EXPIRES_ATTR
+    ):
+        return (
+            f"TTL is not enabled on {EXPIRES_ATTR}, so tombstones would never expire; "
+            f"enable it: aws dynamodb update-time-to-live --table-name {table['TableName']} "
+            f"--time-to-live-specification Enabled=true,AttributeName={EXPIRES_ATTR}"
+        )
+    return None
+
+
+def _index_problem(
+    table: dict[str, Any], index: dict[str, Any], types: dict[str, str], want: dict[str, str]
+) -> str | None:
+    name = index["IndexName"]
+    needed = f"local secondary index {name} on {_keys(index['KeySchema'], want)} projecting ALL"
+    found = {i["IndexName"]: i for i in table.get("LocalSecondaryIndexes", [])}
+    if name not in found:
+        return f"no {needed}, which lists a partition (set index_name if yours is named otherwise)"
+    have = found[name]
+    if _keys(have["KeySchema"], types) != _keys(index["KeySchema"], want) or (
+        have["Projection"]["ProjectionType"] != "ALL"
+    ):
+        return f"its index {name} is not the {needed}"
+    return None
+
+
+def _keys(schema: list[Any], types: dict[str, str]) -> str:
+    """A key schema as `owner_id (S) + opponent_id (S)`, hash key first."""
+    ordered = sorted(schema, key=lambda k: k["KeyType"] != "HASH")
+    return " + ".join(
+        f"{k['AttributeName']} ({types.get(k['AttributeName'], '?')})" for k in ordered
+    )
 
 
 def table_definition(name: str, spec: TableSpec) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from connectors.redis_templates import fill
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams import numbers
 from streams.errors import ConfigError
@@ -68,12 +69,14 @@ class LegacyLayout:
         match = re.fullmatch(re.escape(prefix) + "(.+)" + re.escape(suffix), key, re.DOTALL)
         return match.group(1) if match else None
 
+    # The worker's template layout uses the same templates and parser (connectors/
+    # redis_templates.py); keys are read here as the application wrote them, unescaped.
     def zset_key(self, spec: TableSpec, owner: str) -> str:
-        return self.zset_pattern.replace(f"{{{spec.partition_key}}}", owner)
+        return fill(self.zset_pattern, {spec.partition_key: owner}, escaped=False)
 
     def meta_key(self, spec: TableSpec, owner: str, member: str) -> str:
-        key = self.meta_pattern.replace(f"{{{spec.partition_key}}}", owner)
-        return key.replace(f"{{{spec.sort_key}}}", member)
+        values = {spec.partition_key: owner, spec.sort_key or "": member}
+        return fill(self.meta_pattern, values, escaped=False)
 
 
 def _escape_glob(text: str) -> str:

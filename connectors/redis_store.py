@@ -7,22 +7,28 @@ never collide and no value can break out of the `{...}` hash tag):
     cdc:{<table>:<partition>}:idx        zset  member <sort>, score = index attribute
 
 All keys of a partition share a hash tag, so a partition lives on one Redis Cluster slot.
+Tables declared with another layout (`hash`, `template`) are written and read through
+connectors/redis_layouts.py, with the same batching, retries and failure isolation.
 """
 
 import asyncio
-import re
 from collections import defaultdict
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from importlib.resources import files
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 
+from connectors import redis_layout_reads as layout_reads
+from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused
+from connectors.redis_keys import RedisKeys, quoted
+from connectors.redis_layouts import LAYOUT_SCRIPT, ItemLayout
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
-from streams.errors import AccessRefusedError
 from streams.events import ChangeEvent, ItemId
 from streams.numbers import dumps, loads, plain
 from streams.tables import TableSpec
@@ -33,67 +39,14 @@ CALL_ITEMS = 100  # items per script call: fewer round trips, and short enough n
 ScriptCall = tuple[list[str], list[Any]]  # keys and args of one LWW script call
 Write = tuple[ItemId, ChangeEvent]
 
-# Worth waiting out: the server is away, loading, failing over or out of memory for now.
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    rexc.ConnectionError,
-    rexc.TimeoutError,
-    rexc.BusyLoadingError,
-    rexc.TryAgainError,
-    rexc.ClusterDownError,
-    rexc.ReadOnlyError,
-    rexc.OutOfMemoryError,
-    rexc.NoScriptError,
-    OSError,
-)
 
+@dataclass(frozen=True)
+class WriteScript:
+    """How one layout's writes become script calls, and which key places an item on a slot."""
 
-# Not worth waiting out: wrong password, or an ACL that denies us. Checked before
-# TRANSIENT_ERRORS, whose ConnectionError they subclass.
-ACCESS_ERRORS: tuple[type[Exception], ...] = (
-    rexc.AuthenticationError,
-    rexc.AuthorizationError,
-    rexc.NoPermissionError,
-)
-
-
-_ITEM_KEY = re.compile(
-    r"(?P<prefix>[^:]+):\{(?P<table>[^:}]*):(?P<partition>[^}]*)\}:i:(?P<sort>.*)"
-)
-
-
-_NEEDS_NO_QUOTING = re.compile(r"[A-Za-z0-9_.~-]*")
-
-
-def _q(value: str) -> str:
-    # Most key values need no escaping; the check is several times cheaper than quote().
-    return value if _NEEDS_NO_QUOTING.fullmatch(value) else quote(value, safe="")
-
-
-class RedisKeys:
-    """Key names for one prefix; the only place that knows the layout."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def partition(self, table: str, partition: str) -> str:
-        return f"{self.prefix}:{{{_q(table)}:{_q(partition)}}}"
-
-    def item(self, item: ItemId) -> str:
-        return f"{self.partition(item.table, item.partition)}:i:{_q(item.sort)}"
-
-    def index(self, table: str, partition: str) -> str:
-        return f"{self.partition(table, partition)}:idx"
-
-    def item_pattern(self, table: str) -> str:
-        """A SCAN pattern for every item key of `table` (quoted names hold no glob characters
-        but '%', which is not one)."""
-        return f"{self.prefix}:{{{_q(table)}:*}}:i:*"
-
-    def parse_item(self, key: str) -> ItemId | None:
-        match = _ITEM_KEY.fullmatch(key)
-        if match is None or match["prefix"] != self.prefix:
-            return None
-        return ItemId(unquote(match["table"]), unquote(match["partition"]), unquote(match["sort"]))
+    text: str
+    call: Callable[[Sequence[Write]], ScriptCall]
+    slot_key: Callable[[ItemId], str]
 
 
 class RedisStore:
@@ -110,7 +63,20 @@ class RedisStore:
         self.tables = tables
         self.keys = RedisKeys(key_prefix)
         self.tombstone_ms = tombstone_grace_seconds * 1000
-        self._sha: str | None = None  # the LWW script, loaded on every primary
+        self._shas: dict[str, str] = {}  # each script's, loaded on every primary
+        self.layouts = {
+            name: ItemLayout(name, spec, key_prefix)
+            for name, spec in tables.items()
+            if spec.redis.layout != "cdc"
+        }
+        # One per layout, made once: writes are grouped by it, so a batch is few script calls.
+        self._scripts = {
+            name: WriteScript(
+                LAYOUT_SCRIPT, partial(layout.call, tombstone_ms=self.tombstone_ms), layout.book_key
+            )
+            for name, layout in self.layouts.items()
+        }
+        self._cdc = WriteScript(LWW_SCRIPT, self._script_call, self.keys.item)
 
     @classmethod
     def from_url(
@@ -135,27 +101,45 @@ class RedisStore:
         outcome = WriteOutcome()
         if not batch:
             return outcome
-        groups = self._groups(list(batch.items()))
         try:
-            sha = await self._script()
-            replies = await self._run(sha, [self._script_call(group) for group in groups])
-            results = await self._isolate_failures(sha, groups, replies)
+            for script, writes in self._by_script(batch, outcome).items():
+                await self._write_with(script, writes, outcome)
         except ACCESS_ERRORS as exc:
-            raise _refused(exc) from exc
-        except TRANSIENT_ERRORS as exc:
+            raise refused(exc) from exc
+        except TRANSIENT_ERRORS as exc:  # retried whole: applying a write twice changes nothing
             return WriteOutcome(retry=dict(batch), cause=exc)
+        return outcome
+
+    def _by_script(self, batch: Batch, outcome: WriteOutcome) -> dict[WriteScript, list[Write]]:
+        """The batch's writes per layout's script; upserts a layout cannot hold are rejected."""
+        scripts: dict[WriteScript, list[Write]] = defaultdict(list)
+        for item, event in batch.items():
+            layout = self.layouts.get(item.table)
+            problem = layout.problem(event) if layout else None
+            if problem:
+                outcome.rejected.append((event, f"redis: {problem}"))
+            else:
+                scripts[self._scripts.get(item.table, self._cdc)].append((item, event))
+        return scripts
+
+    async def _write_with(
+        self, script: WriteScript, writes: list[Write], outcome: WriteOutcome
+    ) -> None:
+        groups = self._groups(writes, script.slot_key)
+        sha = await self._script(script.text)
+        replies = await self._run(sha, [script.call(group) for group in groups])
+        results = await self._isolate_failures(sha, groups, replies, script.call)
         for group, group_results in zip(groups, results, strict=True):
             for (item, event), result in zip(group, group_results, strict=True):
                 self._count(outcome, item, event, result)
-        return outcome
 
-    def _groups(self, writes: list[Write]) -> list[list[Write]]:
+    def _groups(self, writes: list[Write], slot_key: Callable[[ItemId], str]) -> list[list[Write]]:
         """Script calls of up to CALL_ITEMS items; on a cluster, each call's keys share a slot."""
         if not isinstance(self.client, RedisCluster):
             return _chunks(writes)
         by_slot: dict[int, list[Write]] = defaultdict(list)
         for write in writes:
-            by_slot[self.client.keyslot(self.keys.item(write[0]))].append(write)
+            by_slot[self.client.keyslot(slot_key(write[0]))].append(write)
         return [chunk for group in by_slot.values() for chunk in _chunks(group)]
 
     async def _run(self, sha: str, calls: list[ScriptCall]) -> list[Any]:
@@ -164,7 +148,11 @@ class RedisStore:
         return await self._call_pipelined(sha, calls)
 
     async def _isolate_failures(
-        self, sha: str, groups: list[list[Write]], replies: list[Any]
+        self,
+        sha: str,
+        groups: list[list[Write]],
+        replies: list[Any],
+        build: Callable[[Sequence[Write]], ScriptCall],
     ) -> list[list[Any]]:
         """A call that failed as a whole on bad data (say, a key of the wrong type) runs again
         one item per call, so only the culprit is rejected. Items the failed call applied
@@ -176,7 +164,7 @@ class RedisStore:
             elif isinstance(reply, TRANSIENT_ERRORS) or len(group) == 1:
                 results.append([reply] * len(group))
             else:
-                singles = await self._run(sha, [self._script_call([write]) for write in group])
+                singles = await self._run(sha, [build([write]) for write in group])
                 results.append([r[0] if isinstance(r, list) else r for r in singles])
         return results
 
@@ -198,20 +186,20 @@ class RedisStore:
 
         return list(await asyncio.gather(*(call(k, a) for k, a in calls), return_exceptions=True))
 
-    async def _script(self) -> str:
+    async def _script(self, text: str) -> str:
         # SCRIPT LOAD goes to every primary of a cluster; a restarted server without the script
         # answers NOSCRIPT, which is retried after loading it again.
-        if self._sha is None:
-            self._sha = str(await self.client.script_load(LWW_SCRIPT))
-        return self._sha
+        if text not in self._shas:
+            self._shas[text] = str(await self.client.script_load(text))
+        return self._shas[text]
 
     def _count(
         self, outcome: WriteOutcome, item: ItemId, event: ChangeEvent, result: object
     ) -> None:
         if isinstance(result, rexc.NoScriptError):
-            self._sha = None
+            self._shas.clear()
         if isinstance(result, ACCESS_ERRORS):
-            raise _refused(result) from result
+            raise refused(result) from result
         if isinstance(result, TRANSIENT_ERRORS):
             outcome.retry[item] = event
             outcome.cause = result
@@ -237,7 +225,7 @@ class RedisStore:
                     event.version.token().encode(),
                     op.encode(),
                     repr(float(score)).encode() if score is not None else b"",
-                    _q(item.sort).encode(),
+                    quoted(item.sort).encode(),
                     dumps(data) if event.op == "upsert" else b"",
                 ))
             )  # fmt: skip
@@ -246,10 +234,16 @@ class RedisStore:
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
         spec = self.tables[table]
         item = ItemId.of(table, key, spec)
+        if table in self.layouts:
+            return await layout_reads.get(self.client, self.layouts[table], item)
         data = await self.client.hget(self.keys.item(item), "d")
         return None if data is None else _as_item(spec, item, _bytes(data))
 
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
+        if table in self.layouts:
+            return await layout_reads.list_partition(
+                self.client, self.layouts[table], partition, limit
+            )
         spec = self.tables[table]
         index = self.keys.index(table, partition)
         top: list[Any] = await self.client.zrevrange(index, 0, limit - 1, withscores=True)
@@ -267,6 +261,9 @@ class RedisStore:
 
     async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
         """Versions and data of many items in one round trip (tombstones included)."""
+        layout = self.layouts.get(items[0].table) if items else None
+        if layout is not None:  # callers (verify) read one table at a time
+            return await layout_reads.read_many(self.client, layout, items)
         pipe = self.client.pipeline(transaction=False)
         for item in items:
             pipe.hmget(self.keys.item(item), ["v", "d"])
@@ -275,6 +272,10 @@ class RedisStore:
 
     async def item_pages(self, table: str, page: int = 1000) -> AsyncIterator[list[ItemId]]:
         """Every item of a table that Redis holds (tombstones included), a SCAN page at a time."""
+        if table in self.layouts:
+            async for found in layout_reads.item_pages(self.client, self.keys.prefix, table, page):
+                yield found
+            return
         pattern = self.keys.item_pattern(table)
         cursor = 0
         while True:
@@ -289,10 +290,6 @@ class RedisStore:
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def _refused(exc: Exception) -> AccessRefusedError:
-    return AccessRefusedError("redis", exc)
 
 
 def _chunks(writes: list[Write]) -> list[list[Write]]:

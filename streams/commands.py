@@ -17,7 +17,7 @@ from streams.progress import progress_reporter
 from streams.publisher import Publisher
 from streams.rebuild import rebuild
 from streams.settings import Settings
-from streams.stores import ensure_tables, open_store
+from streams.stores import open_store, prepare_store
 from streams.tables import TableSpec
 from streams.topic_health import check_topic
 
@@ -154,8 +154,7 @@ async def rebuild_store(
     settings: Settings, store_name: str, from_time: datetime | None, allow_partial: bool = False
 ) -> int:
     await check_topic(settings)  # warnings on stderr; a missing topic stops here
-    if store_name == "dynamodb":
-        await asyncio.to_thread(ensure_tables, settings)
+    await prepare_store(settings, store_name)  # DynamoDB's tables, a Redis layout's slots
     store = open_store(settings, store_name)
     try:
         with progress_reporter(f"rebuild {store_name}", None) as progress:

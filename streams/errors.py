@@ -25,13 +25,23 @@ class TransientStoreError(ReplicatorError):
     retriable = True
 
 
-class AccessRefusedError(ReplicatorError):
+class OperatorError(ReplicatorError):
+    """Retrying cannot help, an operator must act: the worker stops with one line (exit 2),
+    so that a supervisor pages someone instead of a worker idling while looking healthy."""
+
+
+class AccessRefusedError(OperatorError):
     """A store refused our credentials or permissions: retrying cannot help, an operator must
     fix them. The worker stops (non-zero exit) so that a supervisor pages someone."""
 
     def __init__(self, store: str, cause: BaseException) -> None:
         detail = " ".join(str(cause).split())[:300]  # one line, whatever the server answered
         super().__init__(f"{store} refused access ({type(cause).__name__}: {detail})")
+
+
+class StoreSchemaError(OperatorError):
+    """An existing table or key layout lacks what the replicator relies on (a key, an index,
+    TTL, keys sharing a cluster slot); the message names what is missing."""
 
 
 class StackError(ReplicatorError):

@@ -25,7 +25,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from streams.errors import AccessRefusedError
+from streams.errors import OperatorError
 from streams.kafka import Kafka
 from streams.records import Record
 from streams.replicator import BatchReport
@@ -200,7 +200,7 @@ async def run_with(feeding: Awaitable[None], on_fatal: OnFatal) -> None:
         await feeding
     except asyncio.CancelledError:
         raise
-    except AccessRefusedError as exc:  # an operator's matter: one line, then stop
+    except OperatorError as exc:  # refused access, a table without its index: one line, stop
         log.critical("replication stopped: %s; nothing was committed past it", exc)
         await on_fatal(exc)
     except Exception as exc:  # noqa: BLE001 - any bug must stop the worker, loudly

@@ -8,14 +8,22 @@ import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from streams.errors import ConfigError
 from streams.tables import DEFAULT_TABLES, TableSpec, check_topic_formats
+from streams.tables_file import load_tables_file
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +80,8 @@ class Settings(BaseSettings):
     tables: Annotated[dict[str, TableSpec], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_TABLES)
     )
+    # A TOML or YAML file declaring the tables instead (same schema); never both.
+    tables_file: str | None = None
     tombstone_grace_seconds: int = Field(default=SEVEN_DAYS, ge=1)
 
     batch_max_events: int = Field(default=1000, ge=1, le=100_000)
@@ -92,6 +102,19 @@ class Settings(BaseSettings):
     data_dir: str = Field(default="", validate_default=True)
     cache_dir: str = ".cache"
     kafka_version: str = "3.9.1"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tables_from_file(cls, data: Any) -> Any:
+        # Before field validation, so the file's tables are what `tables` holds; its errors
+        # already name the variable, the file, the table and the field.
+        if not isinstance(data, dict) or not data.get("tables_file"):
+            return data
+        if data.get("tables") is not None:
+            raise ValueError(
+                "CDC_TABLES and CDC_TABLES_FILE are both set: declare the tables in one of them"
+            )
+        return {**data, "tables": load_tables_file(str(data["tables_file"]))}
 
     @field_validator("tables", mode="before")
     @classmethod
@@ -161,9 +184,8 @@ class Settings(BaseSettings):
         spec = self.tables.get(name)
         if spec is None:
             declared = ", ".join(self.tables)
-            raise ConfigError(
-                f"table {name!r} is not declared in CDC_TABLES (declared: {declared})"
-            )
+            source = self.tables_file or "CDC_TABLES"
+            raise ConfigError(f"table {name!r} is not declared in {source} (declared: {declared})")
         return spec
 
     def secret_values(self) -> list[str]:
@@ -175,7 +197,8 @@ class Settings(BaseSettings):
     def as_env(self) -> dict[str, str]:
         """These settings as CDC_* variables, for a worker in another process (secrets left out)."""
         secrets = {name for name, value in self if isinstance(value, SecretStr)}
-        dumped = self.model_dump(mode="json", exclude=secrets, exclude_none=True)
+        # The file's tables travel as CDC_TABLES: the other process may not see the file.
+        dumped = self.model_dump(mode="json", exclude={*secrets, "tables_file"}, exclude_none=True)
         return {
             f"{ENV_PREFIX}{name.upper()}": value if isinstance(value, str) else json.dumps(value)
             for name, value in dumped.items()
@@ -228,9 +251,11 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
 
 def describe_validation_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
+    error = (first.get("ctx") or {}).get("error")  # our own validators' message, unprefixed
+    if not first["loc"] and error:  # a check across settings: its message names them
+        return str(error)
     field, *inner = first["loc"] or ("?",)
     where = f"{'.'.join(map(str, inner))}: " if inner else ""  # inside CDC_TABLES, say
-    error = (first.get("ctx") or {}).get("error")  # our own validators' message, unprefixed
     message = str(error) if first["type"] == "value_error" and error else first["msg"]
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{ENV_PREFIX}{str(field).upper()}: {where}{message}{extra}"

@@ -6,7 +6,9 @@ from typing import TYPE_CHECKING
 
 from connectors.dynamodb_schema import ensure_table
 from connectors.dynamodb_store import DynamoDBStore, make_client
+from connectors.redis_layouts import ItemLayout, cluster_problem
 from connectors.redis_store import RedisStore
+from streams.errors import StoreSchemaError
 from streams.settings import Settings
 
 if TYPE_CHECKING:
@@ -72,8 +74,23 @@ def ensure_tables(settings: Settings) -> list[str]:
         client.close()
 
 
+def check_redis_layouts(settings: Settings) -> None:
+    """On a Redis Cluster, refuse a layout whose keys of one item may land on different slots:
+    the script that writes them would fail for every item."""
+    if not settings.redis_url.split("://", 1)[0].endswith("+cluster"):
+        return
+    for name, spec in settings.tables.items():
+        if spec.redis.layout != "cdc":
+            problem = cluster_problem(ItemLayout(name, spec, settings.redis_key_prefix))
+            if problem:
+                raise StoreSchemaError(f"CDC_REDIS_URL is a Redis Cluster, but {problem}")
+
+
 async def prepare_store(settings: Settings, name: str) -> None:
-    """What a store needs before the worker writes to it: DynamoDB its tables."""
+    """What a store needs before the worker writes to it: Redis a layout its server can hold,
+    DynamoDB its tables."""
+    if name == "redis":
+        check_redis_layouts(settings)
     if name == "dynamodb":
         created = await asyncio.to_thread(ensure_tables, settings)
         if created:

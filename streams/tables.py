@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from streams.redis_layout_spec import RedisLayoutSpec, placeholders
+
 Format = Literal["cdc-v1", "debezium"]
 
 
@@ -25,6 +27,30 @@ class TableSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # --- Redis layout (issue 16): what Redis readers see; kept apart from the other fields. ---
+    redis: RedisLayoutSpec = RedisLayoutSpec()
+
+    @model_validator(mode="after")
+    def _redis_templates_fit(self) -> "TableSpec":
+        redis, keys = self.redis, set(self.key_attributes)
+        wanted = {
+            "key": keys,
+            "index_key": {self.partition_key},
+            "member": keys - {self.partition_key},
+        }
+        for field, needed in wanted.items():
+            template = getattr(redis, field)
+            if template is None:
+                continue
+            named = set(placeholders(template))
+            if named != needed:
+                names = ", ".join(f"{{{n}}}" for n in sorted(needed))
+                raise ValueError(f"redis.{field} {template!r} must name exactly {names}")
+        if redis.value_attribute and redis.value_attribute in {*keys, self.index_attribute}:
+            raise ValueError("redis.value_attribute must be a data attribute other than the index")
+        return self
+
+    # --- Keys, DynamoDB table and listing index. ---
     partition_key: str
     sort_key: str | None = None
     dynamodb_table: str | None = None

@@ -10,7 +10,7 @@ from typing import Any
 import faust
 
 from streams.app import create_app
-from streams.errors import AccessRefusedError
+from streams.errors import OperatorError
 from streams.kafka import Kafka
 from streams.logs import configure_worker_logging
 from streams.settings import Settings
@@ -52,14 +52,14 @@ def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "
     if not _run_cancellable(loop, prepare_until_ready(settings, ())):
         return
     worker: faust.Worker | None = None
-    refused: list[AccessRefusedError] = []
+    refused: list[OperatorError] = []
     stopping: list[asyncio.Future[None]] = []  # referenced, so the stop is not collected
 
     async def crash(exc: BaseException) -> None:
         # Exit non-zero so a supervisor restarts us; the batch was not acked, so it is retried.
         if worker is None:
             return
-        if isinstance(exc, AccessRefusedError):  # no traceback: the CLI says it in one line
+        if isinstance(exc, OperatorError):  # no traceback: the CLI says it in one line
             refused.append(exc)
             stopping.append(asyncio.ensure_future(worker.stop()))
         else:

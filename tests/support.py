@@ -11,7 +11,32 @@ from connectors.sink import Batch, Item, StoredItem, WriteOutcome
 from streams.dlq import DeadLetterTopic, Headers
 from streams.events import ChangeEvent, ItemId
 from streams.lww import coalesce
+from streams.redis_layout_spec import RedisLayoutSpec
+from streams.settings import Settings
 from streams.tables import TableSpec
+
+# Every Redis layout the LWW property tests run with; the template layout is the seed's.
+REDIS_LAYOUTS = {
+    "cdc": RedisLayoutSpec(),
+    "hash": RedisLayoutSpec(layout="hash"),
+    "template": RedisLayoutSpec(
+        layout="template",
+        index_key="opponents:{owner_id}",
+        key="opponent:{owner_id}:{opponent_id}",
+        value_attribute="metadata",
+    ),
+    # Default (hash-tagged) templates, the data as one JSON string.
+    "template-json": RedisLayoutSpec(layout="template"),
+}
+
+
+def with_redis_layout(settings: Settings, layout: RedisLayoutSpec) -> Settings:
+    """The settings with every table in `layout` (validated, as if declared)."""
+    tables = {
+        name: TableSpec.model_validate({**spec.model_dump(), "redis": layout.model_dump()})
+        for name, spec in settings.tables.items()
+    }
+    return settings.model_copy(update={"tables": tables})
 
 
 def upsert(owner: str, opponent: str, ts: int, origin: str = "svc", event_id: str | None = None,

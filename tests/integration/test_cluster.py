@@ -17,7 +17,7 @@ from streams.stores import open_redis
 from tests.conftest import Services
 from tests.integration.cluster import redis_cluster
 from tests.integration.test_stores import run_property, unique_owners
-from tests.support import histories, upsert
+from tests.support import REDIS_LAYOUTS, histories, upsert, with_redis_layout
 
 pytestmark = pytest.mark.integration
 
@@ -30,13 +30,23 @@ def cluster_settings(
         yield services.settings(redis_url=url)
 
 
+# The seed's templates with a hash tag, so each item's keys share a slot.
+CLUSTER_LAYOUTS = REDIS_LAYOUTS | {
+    "template": REDIS_LAYOUTS["template"].model_copy(
+        update={"index_key": "opponents:{{owner_id}}", "key": "opponent:{{owner_id}}:{opponent_id}"}
+    )
+}
+
+
+@pytest.mark.parametrize("layout", list(CLUSTER_LAYOUTS))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), size=st.integers(1, 8))
 def test_redis_cluster_ends_in_the_lww_fold(
-    cluster_settings: Settings, data: st.DataObject, size: int
+    cluster_settings: Settings, layout: str, data: st.DataObject, size: int
 ) -> None:
     events = data.draw(histories_for_cluster())
-    run_property(cluster_settings, "redis", events, size)
+    settings_ = with_redis_layout(cluster_settings, CLUSTER_LAYOUTS[layout])
+    run_property(settings_, "redis", events, size)
 
 
 def histories_for_cluster() -> st.SearchStrategy[list[ChangeEvent]]:

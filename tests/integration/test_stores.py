@@ -20,7 +20,15 @@ from streams.settings import Settings
 from streams.stores import ensure_tables, open_store
 from streams.tables import DEFAULT_TABLES
 from tests.conftest import Services
-from tests.support import assert_store_matches, batches_of, delete, histories, upsert
+from tests.support import (
+    REDIS_LAYOUTS,
+    assert_store_matches,
+    batches_of,
+    delete,
+    histories,
+    upsert,
+    with_redis_layout,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -60,11 +68,14 @@ def unique_owners() -> tuple[str, str]:
     return (f"{tag}:o1", f"{tag}/o2")
 
 
+@pytest.mark.parametrize("layout", list(REDIS_LAYOUTS))
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), size=st.integers(1, 8))
-def test_redis_ends_in_the_lww_fold(shared: Settings, data: st.DataObject, size: int) -> None:
+def test_redis_ends_in_the_lww_fold(
+    shared: Settings, layout: str, data: st.DataObject, size: int
+) -> None:
     events = data.draw(histories(owners=unique_owners()))
-    run_property(shared, "redis", events, size)
+    run_property(with_redis_layout(shared, REDIS_LAYOUTS[layout]), "redis", events, size)
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])

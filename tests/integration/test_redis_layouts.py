@@ -1,0 +1,260 @@
+"""The `hash` and `template` Redis layouts: what a reader sees, what verify compares, and the
+cluster check. (The LWW property test runs for every layout in test_stores and test_cluster.)"""
+
+import asyncio
+import random
+import subprocess
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from connectors.redis_templates import fill
+from streams.cli import main
+from streams.events import ChangeEvent
+from streams.numbers import plain
+from streams.settings import Settings
+from streams.stores import open_redis, open_store
+from streams.topics import changes_topics, ensure_topics
+from tests.conftest import Services
+from tests.integration.test_fuzz import TRICKY_KEYS, exact_event
+from tests.integration.worker import WorkerProcess, publish, wait_for_fold, write_direct
+from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
+
+pytestmark = pytest.mark.integration
+
+
+def raw(settings: Settings) -> Any:  # redis-py's sync replies are typed for both APIs
+    return redis.Redis.from_url(settings.redis_url)
+
+
+def test_a_reader_sees_one_hash_field_per_attribute_with_exact_numbers(settings: Settings) -> None:
+    settings = with_redis_layout(settings, REDIS_LAYOUTS["hash"])
+    owner = uuid.uuid4().hex
+    event = exact_event(random.Random(3), owner, "p", 7)
+    text = upsert(owner, "t", 8, metadata="hello", timestamp=5, nested={"a": [1, "x"]}, ok=True)
+    asyncio.run(write_direct(settings, "redis", [event, text]))
+    client = raw(settings)
+    try:
+        held = client.hgetall(f"opponents:{{{owner}}}:t")
+        assert held == {b"metadata": b"hello", b"timestamp": b"5",
+                        b"nested": b'{"a":[1,"x"]}', b"ok": b"true"}  # fmt: skip
+        numbers = client.hgetall(f"opponents:{{{owner}}}:p")
+        data = event.data or {}
+        assert {k.decode() for k in numbers} == set(data)
+        for name in ("n0", "n1", "n2", "timestamp"):  # decimal text, no float on the way
+            assert Decimal(numbers[name.encode()].decode()) == data[name], name
+        assert set(client.zrange(f"opponents:idx:{{{owner}}}", 0, -1)) == {b"t", b"p"}
+        assert client.exists(f"{settings.redis_key_prefix}:v:opponents:{{{owner}}}:t")
+        asyncio.run(write_direct(settings, "redis", [delete(owner, "t", 9)]))
+        assert not client.exists(f"opponents:{{{owner}}}:t")
+        assert client.zscore(f"opponents:idx:{{{owner}}}", "t") is None
+    finally:
+        client.close()
+    expected = {"owner_id": owner, "opponent_id": "p", **plain(event.data or {})}
+    assert asyncio.run(get(settings, owner, "p")) == expected
+
+
+async def get(settings: Settings, owner: str, opponent: str) -> object:
+    store = open_store(settings, "redis")
+    try:
+        return await store.get("opponents", {"owner_id": owner, "opponent_id": opponent})
+    finally:
+        await store.close()
+
+
+def test_a_legacy_reader_sees_the_seed_layout(settings: Settings) -> None:
+    settings = with_redis_layout(settings, REDIS_LAYOUTS["template"])
+    owner = f"{uuid.uuid4().hex[:6]},a"
+    events = [
+        upsert(owner, "2,b", 5, metadata="hi", timestamp=100),
+        upsert(owner, "3,c", 6, metadata="yo", timestamp=300),
+        upsert(owner, "3,c", 4, metadata="older, ignored", timestamp=999),
+        upsert(owner, "4,d", 7, metadata="gone", timestamp=200),
+        delete(owner, "4,d", 8),
+        upsert(owner, "4,d", 3, metadata="late older upsert", timestamp=500),
+    ]
+    asyncio.run(write_direct(settings, "redis", events))
+    client = raw(settings)
+    try:  # the application's read path: ZREVRANGE, then MGET
+        members = client.zrevrange(f"opponents:{owner}", 0, -1, withscores=True)
+        assert members == [(b"3,c", 300.0), (b"2,b", 100.0)]
+        keys = [f"opponent:{owner}:{m.decode()}" for m, _ in members]
+        assert client.mget(keys) == [b"yo", b"hi"]
+        assert client.get(f"opponent:{owner}:4,d") is None
+    finally:
+        client.close()
+
+    async def listing() -> list[object]:
+        store = open_redis(settings)
+        try:
+            return list(await store.list_partition("opponents", owner, 10))
+        finally:
+            await store.close()
+
+    assert asyncio.run(listing()) == [
+        {"owner_id": owner, "opponent_id": "3,c", "metadata": "yo", "timestamp": 300},
+        {"owner_id": owner, "opponent_id": "2,b", "metadata": "hi", "timestamp": 100},
+    ]
+
+
+def test_the_template_layout_rejects_what_it_cannot_hold(settings: Settings) -> None:
+    settings = with_redis_layout(settings, REDIS_LAYOUTS["template"])
+    owner = uuid.uuid4().hex
+
+    async def write() -> list[tuple[ChangeEvent, str]]:
+        store = open_redis(settings)
+        try:
+            events = [upsert(owner, "p", 1, metadata="m", extra=1),
+                      upsert(owner, "q", 1, timestamp=3)]  # fmt: skip
+            outcome = await store.write(
+                {e.item_id(settings.tables["opponents"]): e for e in events}
+            )
+            return outcome.rejected
+        finally:
+            await store.close()
+
+    reasons = sorted(reason for _, reason in asyncio.run(write()))
+    assert reasons == [
+        "redis: the template layout of opponents holds no attribute 'extra'",
+        "redis: the template layout of opponents needs 'metadata'",
+    ]
+
+
+@pytest.mark.parametrize("layout", ["hash", "template"])
+def test_tricky_keys_stay_distinct_and_verify_compares_the_layout(
+    env_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    layout: str,
+) -> None:
+    settings = with_redis_layout(env_settings, REDIS_LAYOUTS[layout])
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    tag = uuid.uuid4().hex[:6]
+    pairs = [(f"{tag}{owner}", opponent) for owner in TRICKY_KEYS for opponent in TRICKY_KEYS]
+    events = [upsert(o, p, 1, metadata=f"{o}|{p}", timestamp=i) for i, (o, p) in enumerate(pairs)]
+    events.append(delete(*pairs[0], 2))
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(settings, store, events))
+    for owner, opponent in pairs[1:40]:
+        item = asyncio.run(get(settings, owner, opponent))
+        assert isinstance(item, dict) and item["metadata"] == f"{owner}|{opponent}"
+    assert main(["verify"]) == 0, capsys.readouterr()
+    assert f"redis {len(pairs) - 1}" in capsys.readouterr().out
+    client = raw(settings)  # plant drift where a reader reads
+    try:
+        owner, opponent = pairs[5]  # "a:b" and "{x}" in it: the worker escapes them
+        key = fill(
+            "opponents:{{owner_id}}:{opponent_id}" if layout == "hash"
+            else "opponent:{owner_id}:{opponent_id}",
+            {"owner_id": owner, "opponent_id": opponent},
+        )  # fmt: skip
+        if layout == "hash":
+            assert client.hget(key, "metadata") == f"{owner}|{opponent}".encode()
+            client.hset(key, "metadata", "corrupt")
+        else:
+            assert client.get(key) == f"{owner}|{opponent}".encode()
+            client.set(key, "corrupt")
+    finally:
+        client.close()
+    assert main(["verify"]) == 1
+
+
+def test_the_worker_refuses_a_cluster_for_keys_without_a_shared_hash_tag(
+    services: Services, tmp_path: Path
+) -> None:
+    base = services.settings(redis_url="redis+cluster://127.0.0.1:1/0")
+    settings = with_redis_layout(base, REDIS_LAYOUTS["template"])
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis")
+    process = worker.start().proc
+    assert process is not None
+    try:
+        code = process.wait(90)
+    except subprocess.TimeoutExpired:
+        worker.stop()
+        code = None
+    log = worker.log.read_text()
+    assert code == 2, log
+    assert log.splitlines()[-1] == (
+        "error: CDC_REDIS_URL is a Redis Cluster, but table opponents's keys "
+        "'opponent:{owner_id}:{opponent_id}' and 'opponents:{owner_id}' may hash to different "
+        "slots (one script writes them and their versions); give them one hash tag, e.g. "
+        "'opponent:{{owner_id}}:{opponent_id}' and 'opponents:{{owner_id}}'"
+    ), log
+
+
+def test_the_legacy_source_reads_the_template_layout_the_worker_writes(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before cutover: what the legacy readers read agrees with DynamoDB and the Redis store."""
+    tag = uuid.uuid4().hex[:8]
+    zset, meta = f"{tag}:opponents:{{owner_id}}", f"{tag}:opponent:{{owner_id}}:{{opponent_id}}"
+    seed = REDIS_LAYOUTS["template"].model_copy(update={"index_key": zset, "key": meta})
+    settings = with_redis_layout(env_settings, seed)
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    events = [
+        upsert("1,a", "2,b", 5, metadata="hi", timestamp=100),
+        upsert("1,a", "2,b", 5, metadata="hi", timestamp=100),  # redelivered
+        upsert("1,a", "3,c", 7, metadata="new", timestamp=300),
+        upsert("1,a", "3,c", 6, metadata="old", timestamp=200),  # out of order: loses
+        upsert("4,d", "2,b", 5, metadata="gone", timestamp=1),
+        delete("4,d", "2,b", 9),
+    ]
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(settings, store, events))
+    legacy = ["verify", "--source", "redis-legacy", "--zset-pattern", zset, "--meta-pattern", meta]
+    for store in ("dynamodb", "redis"):
+        assert main([*legacy, "--store", store]) == 0, capsys.readouterr()
+        assert "agree; compared 2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("layout", ["hash", "template"])
+def test_a_batch_of_one_table_is_one_script_call_per_hundred_items(
+    settings: Settings, layout: str
+) -> None:
+    settings = with_redis_layout(settings, REDIS_LAYOUTS[layout])
+    owner = uuid.uuid4().hex
+    events = [upsert(owner, f"p{i}", 1, metadata="m", timestamp=i) for i in range(150)]
+    batch = {e.item_id(settings.tables["opponents"]): e for e in events}
+
+    async def calls() -> tuple[int, int]:
+        store = open_redis(settings)
+        try:
+            outcome = await store.write(batch)
+            by_script = store._by_script(batch, outcome)
+            [(script, writes)] = by_script.items()
+            return len(store._groups(writes, script.slot_key)), outcome.applied
+        finally:
+            await store.close()
+
+    assert asyncio.run(calls()) == (2, 150)
+
+
+def test_the_worker_maintains_the_seed_layout_from_the_topic(
+    services: Services, tmp_path: Path
+) -> None:
+    settings = with_redis_layout(services.settings(), REDIS_LAYOUTS["template"])
+    owner = f"{uuid.uuid4().hex[:6]},a"
+    events = [
+        upsert(owner, "2,b", 5, metadata="hi", timestamp=100),
+        upsert(owner, "3,c", 7, metadata="new", timestamp=300),
+        upsert(owner, "3,c", 6, metadata="old", timestamp=200),
+        upsert(owner, "4,d", 5, metadata="gone", timestamp=1),
+        delete(owner, "4,d", 9),
+    ]
+    asyncio.run(publish(settings, [*events, events[0]]))
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis").start()
+    try:
+        wait_for_fold(settings, events, worker, stores=["redis"], timeout=120)
+    finally:
+        worker.stop()
+    client = raw(settings)
+    try:
+        assert client.zrevrange(f"opponents:{owner}", 0, -1) == [b"3,c", b"2,b"]
+        assert client.mget([f"opponent:{owner}:3,c", f"opponent:{owner}:2,b"]) == [b"new", b"hi"]
+    finally:
+        client.close()
