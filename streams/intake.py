@@ -53,6 +53,9 @@ class _SettleFirst(ConsumerRebalanceListener):
         self.intake = intake
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        # A batch waiting out a store's outage is given up, not waited for: waiting past the
+        # rebalance timeout would drop this member from the group until the store answers.
+        self.intake.give_up_paused_batch()
         async with self.intake.in_flight:
             await self.intake.settle()
         log.info("giving up %d partitions", len(revoked))
@@ -80,6 +83,7 @@ class BatchIntake:
         self.in_flight = asyncio.Lock()  # held while a batch is written
         self._committing: asyncio.Future[None] | None = None  # the last batch's commit
         self._fetching: asyncio.Future[Fetched] | None = None  # the next batch, or a keep-alive
+        self._give_up: asyncio.Event | None = None  # set while a batch waits, paused
         self.pause_after = min(PAUSE_AFTER_SECONDS, settings.kafka_max_poll_interval_seconds / 4)
 
     def _consumer(self) -> AIOKafkaConsumer:
@@ -127,22 +131,33 @@ class BatchIntake:
                 if fetched:
                     records = [m for messages in fetched.values() for m in messages]
                     async with self.in_flight:
-                        self.on_batch(await self._applied(consumer, records))
+                        report = await self._applied(consumer, records)
+                        if report is None:
+                            log.warning("%s: batch given up at a rebalance, not committed; it "
+                                        "is applied again", self.group_id)  # fmt: skip
+                            continue
+                        self.on_batch(report)
                         await self.settle()
                         offsets = {tp: ms[-1].offset + 1 for tp, ms in fetched.items()}
                         self._committing = asyncio.ensure_future(_commit(consumer, offsets))
         finally:
             self._fetching.cancel()
 
-    async def _applied(self, consumer: AIOKafkaConsumer, records: list[Record]) -> BatchReport:
+    async def _applied(
+        self, consumer: AIOKafkaConsumer, records: list[Record]
+    ) -> BatchReport | None:
+        """The batch's report, or None when a rebalance gave it up while its store failed.
+
+        Giving up cancels only the wait: the store's agent still applies the batch, before any
+        later one (one agent per store, fed in order), so a later commit never skips it."""
         applying = asyncio.ensure_future(self.apply(records))
         try:
             await asyncio.wait({applying}, timeout=self.pause_after)
             if not applying.done():
                 await self._poll_paused_until(consumer, applying)
-            return applying.result()
+            return applying.result() if applying.done() else None
         finally:
-            applying.cancel()  # only if we were cancelled ourselves: the worker is stopping
+            applying.cancel()  # no-op once done: given up, or the worker is stopping
 
     async def _poll_paused_until(
         self, consumer: AIOKafkaConsumer, applying: "asyncio.Future[BatchReport]"
@@ -151,20 +166,28 @@ class BatchIntake:
         a poll returns is kept for the next batch, in order), resume once the batch is done."""
         paused = consumer.assignment()
         consumer.pause(*paused)
+        self._give_up = asyncio.Event()
+        giving_up = asyncio.ensure_future(self._give_up.wait())
         log.warning(
             "%s: batch not applied after %.0fs; %d partitions paused until the store answers",
             self.group_id, self.pause_after, len(paused),
         )  # fmt: skip
         try:
-            while not applying.done():
+            while not applying.done() and not giving_up.done():
                 held = await (self._fetching or self._fetch(consumer))
                 self._fetching = asyncio.ensure_future(_merged(held, self._fetch(consumer)))
-                either: set[asyncio.Future[Any]] = {applying, self._fetching}
+                either: set[asyncio.Future[Any]] = {applying, self._fetching, giving_up}
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            giving_up.cancel()
+            self._give_up = None
             consumer.resume(*(paused & consumer.assignment()))
             if applying.done():  # not when the worker stops
                 log.info("%s: store answers again; partitions resumed", self.group_id)
+
+    def give_up_paused_batch(self) -> None:
+        if self._give_up is not None:
+            self._give_up.set()
 
     def _fetch(self, consumer: AIOKafkaConsumer) -> "asyncio.Future[Fetched]":
         timeout_ms = int(self.settings.batch_max_seconds * 1000)

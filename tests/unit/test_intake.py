@@ -8,7 +8,7 @@ from aiokafka import TopicPartition
 
 from connectors.sink import Batch, WriteOutcome
 from streams.groups import store_group
-from streams.intake import BatchIntake, run_with
+from streams.intake import BatchIntake, _SettleFirst, run_with
 from streams.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
@@ -141,6 +141,30 @@ def test_a_failing_store_pauses_the_partitions_and_polling_goes_on_until_it_answ
     assert store.fail_times == 0 and reports[0].outcomes["memory"].retries == 12
     assert consumer.polls.count(True) >= 10  # polled all along the outage, paused
     assert not consumer.paused  # resumed: the second batch was fetched and committed
+
+
+def test_a_rebalance_while_paused_gives_the_batch_up_instead_of_waiting_for_the_store() -> None:
+    """A revocation that waited for a batch stuck on a failing store would outlast the
+    rebalance timeout and drop the member from its group: the batch is given up instead."""
+    store = MemoryStore(fail_times=100_000)
+    waiting = intake(store, MemoryDeadLetters(), [], kafka_max_poll_interval_seconds=1)
+    waiting.apply = Replicator(TABLES, [store], MemoryDeadLetters(), Backoff(0.05, 0.05)).process
+    consumer = FakeConsumer([[Message(0, upsert("o", "p", 1).to_json())]], store)
+
+    async def run() -> None:
+        consuming = asyncio.ensure_future(waiting._consume(consumer))
+        for _ in range(200):
+            if consumer.paused:
+                break
+            await asyncio.sleep(0.01)
+        assert consumer.paused, "the batch should be waiting, paused"
+        await asyncio.wait_for(_SettleFirst(waiting).on_partitions_revoked({TP}), 2)
+        assert not consuming.done() and not consumer.paused  # still consuming, resumed
+        consuming.cancel()
+        await asyncio.gather(consuming, return_exceptions=True)
+
+    asyncio.run(run())
+    assert consumer.commits == []  # given up, so never committed
 
 
 async def _nothing() -> None:
