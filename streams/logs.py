@@ -24,6 +24,9 @@ def configure_worker_logging(loglevel: str, secrets: Sequence[str]) -> None:
     for name in CREDENTIAL_DUMPERS:
         logging.getLogger(name).setLevel(max(level, logging.INFO))
     logging.getLogger("aiokafka").setLevel(logging.NOTSET)
+    # The lag refresh assigns a consumer every few seconds, which aiokafka logs in six lines
+    # each time; our rebalance listener already logs the worker's own assignments.
+    logging.getLogger("aiokafka.consumer.subscription_state").setLevel(max(level, logging.WARNING))
     scrub_secrets(secrets)
 
 
