@@ -179,6 +179,8 @@ def _add_feed(
     wait = settings.retry_max_backoff_seconds
 
     async def start_and_run() -> None:
+        # Named at once, even while its store is still being waited for.
+        log.info("agent %s will apply the batches of group %s", agent.name, group)
         await until_ready(partial(prepare_store, settings, store_name), store_name, wait)
         await until_ready(partial(seed_from_shared_group, kafka, settings, group), "Kafka", wait)
         log.info("agent %s applies the batches of group %s", agent.name, group)

@@ -89,6 +89,9 @@ def test_dynamodb_down_at_start_and_for_long_leaves_redis_current_and_the_groups
         try:
             wait_caught_up(settings, worker, stores=["redis"], timeout=90)  # DynamoDB down
             assert sum(p.lag for p in committed(settings, ["dynamodb"])) == 500
+            # Both agents are named at start, the one whose store is down too.
+            assert "agent apply-dynamodb will apply the batches" in worker.log.read_text()
+            assert "agent apply-redis applies the batches" in worker.log.read_text()
             proxy.accept()
             wait_caught_up(settings, worker, timeout=120)
             proxy.refuse()
