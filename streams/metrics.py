@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
+from streams.dlq import REASONS
 from streams.lag import PartitionLag, Status
 from streams.replicator import BatchReport
 
@@ -36,6 +37,7 @@ class ReplicationMetrics:
             "cdc_tombstones_skipped", "Null-value records (Kafka tombstones) skipped", registry=reg
         )
         self.records = PromCounter("cdc_records", "Records consumed", ["store"], registry=reg)
+        self._start_at_zero()
         self.batch_size = Histogram(
             "cdc_batch_records", "Records per batch", registry=reg,
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
@@ -64,6 +66,17 @@ class ReplicationMetrics:
         self.retrying: set[str] = set()  # stores whose batch in flight is being retried
         self.status = "starting"
         self.started = time.time()
+
+    def _start_at_zero(self) -> None:
+        """Every series an alert watches exists from the start at 0: Prometheus' increase()
+        and rate() cannot see the first rise of a series that appears already at 3."""
+        for reason in REASONS:
+            self.dead_letters.labels(reason)
+        for store in self.stores:
+            self.retries.labels(store)
+            self.records.labels(store)
+            for outcome in ("applied", "stale", "rejected"):
+                self.writes.labels(store, outcome)
 
     def observe(self, report: BatchReport) -> None:
         self.batch_size.observe(report.records)

@@ -69,3 +69,11 @@ def _series(metrics: ReplicationMetrics, name: str) -> dict[str, float]:
         if family.name == name
         for s in family.samples
     }
+
+
+def test_the_series_alerts_watch_exist_at_zero_from_the_start() -> None:
+    """increase() cannot see the first rise of a series that first appears already at 3."""
+    text = ReplicationMetrics(["redis", "dynamodb"]).exposition().decode()
+    assert 'cdc_dead_letters_total{reason="not_json"} 0.0' in text
+    assert 'cdc_retries_total{store="dynamodb"} 0.0' in text
+    assert 'cdc_writes_total{outcome="rejected",store="redis"} 0.0' in text
