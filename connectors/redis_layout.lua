@@ -9,18 +9,7 @@
 -- n, then n values: field/value pairs for a hash, the value for a string.
 -- Returns one integer per item: 1 applied, 0 the stored version was the same or newer.
 
--- Byte order, not strcoll: redis-server may run under any locale (as in redis_lww.lua).
-local function older_or_same(new, cur)
-  if new == cur then return true end
-  local new_ts, cur_ts = tonumber(string.sub(new, 1, 16)), tonumber(string.sub(cur, 1, 16))
-  if new_ts ~= cur_ts then return new_ts < cur_ts end
-  local n = math.min(#new, #cur)
-  for i = 17, n do
-    local a, b = string.byte(new, i), string.byte(cur, i)
-    if a ~= b then return a < b end
-  end
-  return #new < #cur
-end
+-- older_or_same(new, cur) comes from version_order.lua, loaded before this script.
 
 local function apply(book, data, index, tombstone_ms, w)
   local current = redis.call('HGET', book, 'v')

@@ -22,7 +22,9 @@ from streams.events import ChangeEvent, ItemId
 from streams.numbers import dumps, loads, plain
 from streams.tables import TableSpec
 
-LAYOUT_SCRIPT = files("connectors").joinpath("redis_layout.lua").read_text()
+# Both LWW scripts compare versions with the same Lua function, loaded ahead of each.
+VERSION_ORDER = files("connectors").joinpath("version_order.lua").read_text()
+LAYOUT_SCRIPT = VERSION_ORDER + files("connectors").joinpath("redis_layout.lua").read_text()
 ScriptCall = tuple[list[str], list[Any]]
 
 

@@ -27,13 +27,13 @@ from redis.asyncio.cluster import RedisCluster
 from connectors import redis_layout_reads as layout_reads
 from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused
 from connectors.redis_keys import RedisKeys, quoted
-from connectors.redis_layouts import LAYOUT_SCRIPT, ItemLayout
+from connectors.redis_layouts import LAYOUT_SCRIPT, VERSION_ORDER, ItemLayout
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
 from streams.events import ChangeEvent, ItemId
 from streams.numbers import dumps, loads, plain
 from streams.tables import TableSpec
 
-LWW_SCRIPT = files("connectors").joinpath("redis_lww.lua").read_text()
+LWW_SCRIPT = VERSION_ORDER + files("connectors").joinpath("redis_lww.lua").read_text()
 CLUSTER_IN_FLIGHT = 64
 CALL_ITEMS = 100  # items per script call: fewer round trips, and short enough not to stall Redis
 ScriptCall = tuple[list[str], list[Any]]  # keys and args of one LWW script call

@@ -1,7 +1,6 @@
 """An existing DynamoDB table is checked, never used without its key, listing index or TTL."""
 
 import asyncio
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -108,13 +107,7 @@ def test_the_worker_stops_with_one_line_on_a_table_without_ttl(
     name = create_by_hand(settings, lambda d: None, ttl=False)
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
     worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="dynamodb")
-    process = worker.start().proc
-    assert process is not None
-    try:
-        code = process.wait(90)
-    except subprocess.TimeoutExpired:
-        worker.stop()
-        code = None
+    code = worker.start().exit_code()
     log = worker.log.read_text()
     assert code == 2, log
     assert log.splitlines()[-1].startswith(f"error: DynamoDB table {name}: TTL is not enabled")

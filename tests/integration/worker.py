@@ -70,6 +70,15 @@ class WorkerProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.signal(signal.SIGKILL)
 
+    def exit_code(self, timeout: float = 90) -> int | None:
+        """How the worker exited by itself within `timeout` (None: it was still running)."""
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            return None
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
