@@ -17,6 +17,7 @@ from aiokafka.errors import KafkaError, for_code
 from streams.errors import ReplicatorError
 from streams.kafka import Kafka
 from streams.settings import Settings
+from streams.topic_health import config_entries
 from streams.topics import MissingTopicError, kafka_admin, partitions_of
 
 DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs v1+: a setting made on the topic itself
@@ -54,11 +55,10 @@ async def fix_topic(settings: Settings) -> list[str]:
 
 
 async def _config_entries(admin: AIOKafkaAdminClient, topic: str) -> Sequence[Any]:
-    [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
-    [(code, _message, _type, _name, entries, *_)] = response.resources
-    if code:
-        raise ReplicatorError(f"reading topic {topic}'s settings failed: {for_code(code).__name__}")
-    return list(entries)
+    entries, refused = await config_entries(admin, topic)
+    if refused:
+        raise ReplicatorError(f"reading topic {topic}'s settings failed: {refused}")
+    return entries
 
 
 def _overrides(entries: Sequence[Any], topic: str) -> dict[str, str]:

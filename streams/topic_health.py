@@ -10,6 +10,7 @@ delete markers as long as the stores keep tombstones. The rules are pure functio
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -91,8 +92,12 @@ async def check_topic(
 
 async def topic_config(admin: AIOKafkaAdminClient, topic: str) -> tuple[dict[str, str], str]:
     """The topic's settings, or ({}, why not) when the broker refuses to tell."""
+    entries, refused = await config_entries(admin, topic)
+    return {entry[0]: entry[1] for entry in entries if entry[1] is not None}, refused
+
+
+async def config_entries(admin: AIOKafkaAdminClient, topic: str) -> tuple[list[Any], str]:
+    """The topic's config entries as Kafka sends them, or ([], why not) when it refuses."""
     [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
     [(code, _message, _type, _name, entries, *_)] = response.resources
-    if code:
-        return {}, for_code(code).__name__
-    return {entry[0]: entry[1] for entry in entries if entry[1] is not None}, ""
+    return ([], for_code(code).__name__) if code else (list(entries), "")

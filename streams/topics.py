@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
-from streams.errors import ConfigError, ReplicatorError
+from streams.errors import ReplicatorError
 from streams.kafka import KafkaLike, as_kafka
 from streams.retry import Backoff
 from streams.settings import DLQ_SUFFIX, Settings
@@ -145,7 +145,5 @@ async def assign_all(
 ) -> dict[TopicPartition, int]:
     """Assign every partition of `topic` to `consumer`; return their end offsets right now."""
     partitions = [TopicPartition(topic, n) for n in await topic_partitions(kafka, topic)]
-    if not partitions:  # aiokafka would assert on the empty assignment
-        raise ConfigError(f"topic {topic!r} does not exist on {as_kafka(kafka).bootstrap}")
     consumer.assign(partitions)
     return dict(await consumer.end_offsets(partitions))
