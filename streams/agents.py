@@ -19,9 +19,8 @@ from streams.records import Record
 from streams.replicator import BatchReport, Replicator
 
 ReplicatorFor = Callable[[Store], Replicator]
-OnRunning = Callable[
-    [bool], None
-]  # True as the agent starts (or Faust restarts it), False as it ends
+# Told True as the agent starts (or Faust restarts it), False as it ends.
+OnRunning = Callable[[bool], None]
 
 
 @dataclass(frozen=True, slots=True)

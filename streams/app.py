@@ -73,7 +73,7 @@ def create_app(
         await on_fatal(exc)
 
     for name in stores:
-        # The first store in STORE_ORDER dead-letters malformed records: once, not per store.
+        # The first store in STORE_NAMES dead-letters malformed records: once, not per store.
         owns_invalid = name == stores[0]
         replicator = partial(
             _replicator, settings, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid

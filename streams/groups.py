@@ -13,11 +13,10 @@ from aiokafka.errors import KafkaError
 
 from streams.kafka import Kafka
 from streams.settings import Settings
+from streams.stores import STORE_NAMES
 from streams.topics import kafka_admin
 
 log = logging.getLogger(__name__)
-
-STORE_ORDER = ("redis", "dynamodb")  # the first a worker feeds dead-letters malformed records
 
 
 def store_group(settings: Settings, store: str) -> str:
@@ -25,7 +24,8 @@ def store_group(settings: Settings, store: str) -> str:
 
 
 def in_store_order(stores: Sequence[str]) -> list[str]:
-    return sorted(stores, key=STORE_ORDER.index)
+    """In STORE_NAMES' order: the first store a worker feeds dead-letters malformed records."""
+    return sorted(stores, key=STORE_NAMES.index)
 
 
 async def committed_offsets(kafka: Kafka, group: str, topic: str) -> dict[TopicPartition, int]:
