@@ -19,7 +19,7 @@ from typing import Any
 from connectors.redis_templates import fill, hash_tag, parser, unescape
 from connectors.sink import Item, StoredItem
 from streams.events import ChangeEvent, ItemId
-from streams.numbers import dumps, loads, plain
+from streams.numbers import dumps, loads, of_score, plain
 from streams.tables import TableSpec
 
 # Both LWW scripts compare versions with the same Lua function, loaded ahead of each.
@@ -151,15 +151,8 @@ class ItemLayout:
         value = plain(loads(held)) if self.value_json else held.decode()
         data: Item = {self.value_attribute: value}
         if score and score[0] is not None and self.spec.index_attribute:
-            data[self.spec.index_attribute] = _number(float(score[0]))
+            data[self.spec.index_attribute] = of_score(float(score[0]))
         return data
-
-
-def _number(score: float) -> Any:
-    """A score as the number rule reads a double (as the legacy snapshot source does)."""
-    if score.is_integer() and abs(score) <= 2**53:
-        return int(score)
-    return plain(score)
 
 
 def cluster_problem(layout: ItemLayout) -> str | None:

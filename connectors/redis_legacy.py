@@ -215,7 +215,10 @@ class RedisLegacySource:
         except ValueError as exc:
             return f"unparsable metadata: {exc}"
         key = {self.spec.partition_key: owner, self.sort_key: opponent}
-        data = {self.layout.meta_attribute: metadata, self.layout.score_attribute: _number(score)}
+        data = {
+            self.layout.meta_attribute: metadata,
+            self.layout.score_attribute: numbers.of_score(score),
+        }
         chunk.items.append(SourceItem(self.layout.table, key, data))
         return None
 
@@ -250,13 +253,6 @@ def _is_utf8(text: str) -> bool:
 
 def _printable(text: str) -> str:
     return _raw(text).decode(errors="backslashreplace")
-
-
-def _number(score: float) -> Any:
-    """The score as the number rule reads a double: its shortest repr (1e23 is 10**23)."""
-    if score.is_integer() and abs(score) <= 2**53:
-        return int(score)  # the common case, and the same number
-    return numbers.plain(score)
 
 
 async def seed_legacy(

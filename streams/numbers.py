@@ -84,6 +84,14 @@ def _joined(start: str, parts: list[str], end: str, indent: int | None, depth: i
     return start + inner + ("," + inner).join(parts) + outer + end
 
 
+def of_score(score: float) -> Any:
+    """A Redis sorted-set score as the number rule reads a double: its shortest repr (1e23
+    is 10**23)."""
+    if score.is_integer() and abs(score) <= 2**53:
+        return int(score)  # the common case, and the same number
+    return plain(score)
+
+
 def plain(value: Any) -> Any:
     """A number as `int` when integral, else a normalized Decimal (floats by their shortest
     repr); containers recursively; the rest unchanged. What both stores print for an item."""
