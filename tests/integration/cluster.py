@@ -8,14 +8,37 @@ from pathlib import Path
 
 from streams.stack.process import ManagedProcess, port_open, wait_until
 
-BUS_OFFSET = 10_000  # Redis Cluster's bus listens on port + 10000
+# Client and bus ports both below Linux's ephemeral range (32768-60999): the default bus
+# port (port + 10000) landed in it, and an outgoing connection took it once in CI.
+PORT_RANGE = (20_000, 32_000)
+START_ATTEMPTS = 5
 
 
-def _free_node_port(rng: random.Random) -> int:
+def _free_port_pair(rng: random.Random) -> tuple[int, int]:
     while True:
-        port = rng.randrange(20_000, 30_000)
-        if not port_open(port) and not port_open(port + BUS_OFFSET):
-            return port
+        port, bus = rng.sample(range(*PORT_RANGE), 2)
+        if not port_open(port) and not port_open(bus):
+            return port, bus
+
+
+def _start_node(n: int, workdir: Path, rng: random.Random) -> tuple[ManagedProcess, int]:
+    """Start one cluster node; a port taken between the check and the bind means new ports."""
+    for attempt in range(START_ATTEMPTS):
+        port, bus = _free_port_pair(rng)
+        folder = workdir / f"node-{port}"
+        folder.mkdir(parents=True)
+        argv = [
+            "redis-server", "--port", str(port), "--cluster-port", str(bus),
+            "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000",
+            "--save", "", "--appendonly", "no", "--dir", str(folder),
+        ]  # fmt: skip
+        node = ManagedProcess(f"cluster-{n}-{attempt}", argv, workdir, env={"LC_ALL": "C"})
+        node.start()
+        if wait_until(lambda: port_open(port) or node.pid() is None, 20) and port_open(port):  # noqa: B023
+            return node, port
+        node.stop()
+    raise AssertionError(f"cluster node {n} never started:\n{node.log_tail()}")
 
 
 @contextmanager
@@ -26,22 +49,9 @@ def redis_cluster(workdir: Path, masters: int = 3) -> Iterator[str]:
     ports: list[int] = []
     try:
         for n in range(masters):
-            port = _free_node_port(rng)
-            folder = workdir / f"node-{port}"
-            folder.mkdir(parents=True)
-            argv = [
-                "redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                "--cluster-enabled", "yes",
-                "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000",
-                "--save", "", "--appendonly", "no", "--dir", str(folder),
-            ]  # fmt: skip
-            node = ManagedProcess(f"cluster-{n}", argv, workdir, env={"LC_ALL": "C"})
-            node.start()
+            node, port = _start_node(n, workdir, rng)
             nodes.append(node)
             ports.append(port)
-        for node, port in zip(nodes, ports, strict=True):
-            # a port another process took shows in the node's log
-            assert wait_until(lambda: port_open(port), 20), node.log_tail()  # noqa: B023
         addresses = [f"127.0.0.1:{p}" for p in ports]
         create = [
             "redis-cli",
