@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(CLI) stack up
-	$(BIN)/python -m streams.demo
+	$(BIN)/python -m streams.devstack.demo
 
 up: setup
 	$(CLI) stack up

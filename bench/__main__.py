@@ -18,8 +18,8 @@ from bench import ceilings, latency, ours, peer, report, snapshot
 from bench.cpu import CpuMeter, breakdown, totals
 from bench.report import Row, check, ratio_of
 from bench.workload import MIX, make_events, publish_workload
+from streams.devstack.manager import Stack, private_stack
 from streams.settings import Settings
-from streams.stack.manager import Stack, private_stack
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent

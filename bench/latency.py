@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from bench.ours import spawn_worker
 from bench.workload import Workload
 from connectors.sink import StoredItem
-from streams.events import ChangeEvent, ItemId
-from streams.publisher import Publisher
+from streams.kafka.publisher import Publisher
+from streams.model.events import ChangeEvent, ItemId
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_dynamodb, open_redis
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bench.cpu import CpuMeter, per_unit
 from bench.workload import Workload
+from streams.devstack.process import free_port
 from streams.settings import Settings
-from streams.stack.process import free_port
 
 MODES = {"redis": ["redis"], "dynamodb": ["dynamodb"], "both": ["redis", "dynamodb"]}
 POLL_SECONDS = 0.05
@@ -74,7 +74,7 @@ def drain(
 
 def spawn_worker(settings: Settings, mode: str) -> tuple[subprocess.Popen[bytes], Path]:
     """`cdc-replicator worker` for `mode`'s stores, logging to a file beside its data."""
-    argv = [sys.executable, "-m", "streams.cli", "worker", "--sinks", ",".join(MODES[mode]),
+    argv = [sys.executable, "-m", "streams.cli.main", "worker", "--sinks", ",".join(MODES[mode]),
             "--loglevel", "warn"]  # fmt: skip
     log = Path(settings.data_dir + ".log")
     log.parent.mkdir(parents=True, exist_ok=True)

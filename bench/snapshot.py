@@ -10,12 +10,12 @@ import redis.asyncio as aioredis
 from bench.cpu import CHILDREN, OURSELVES, CpuMeter, per_unit
 from connectors.redis_legacy import RedisLegacySource, seed_legacy
 from connectors.source import Part
-from streams.cli import build_parser
-from streams.publisher import Publisher
+from streams.cli.main import build_parser
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings
-from streams.snapshot import Checkpoint, run_snapshot
-from streams.snapshot_parts import PartCheckpoints, run_parts
-from streams.topics import changes_topics, ensure_topics
+from streams.snapshot.parts import PartCheckpoints, run_parts
+from streams.snapshot.seed import Checkpoint, run_snapshot
 
 LEGACY_DB = 15  # the legacy layout lives in a database of its own: SCAN walks only it
 

@@ -5,11 +5,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from streams.events import ChangeEvent
-from streams.publisher import Publisher
+from streams.kafka.publisher import Publisher
+from streams.model.events import ChangeEvent
+from streams.model.tables import OPPONENTS
 from streams.settings import Settings
-from streams.tables import OPPONENTS
-from streams.worker import prepare
+from streams.worker.run import prepare
 
 MIX = "10% deletes, 20% duplicates, shuffled versions"
 

@@ -9,7 +9,7 @@ is reported with its key and this cause, never copied nor repaired with a set ma
 from collections.abc import Mapping
 from typing import Any
 
-from streams.events import Version
+from streams.model.events import Version
 
 VERSION_ATTR = "_v"
 DELETED_ATTR = "_deleted"

@@ -8,8 +8,8 @@ from botocore.exceptions import ClientError
 
 from connectors.dynamodb_items import EXPIRES_ATTR
 from connectors.dynamodb_store import error_code
-from streams.errors import StoreSchemaError
-from streams.tables import TableSpec
+from streams.model.errors import StoreSchemaError
+from streams.model.tables import TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

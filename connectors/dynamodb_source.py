@@ -18,8 +18,8 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from connectors.dynamodb_items import BOOKKEEPING, DELETED_ATTR, uncarried, version_of
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
-from streams.numbers import plain
-from streams.tables import TableSpec
+from streams.model.numbers import plain
+from streams.model.tables import TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

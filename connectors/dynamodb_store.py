@@ -26,10 +26,10 @@ from botocore.exceptions import (
 
 from connectors.dynamodb_items import DELETED_ATTR, EXPIRES_ATTR, VERSION_ATTR, uncarried
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
-from streams.errors import AccessRefusedError
-from streams.events import ChangeEvent, ItemId
-from streams.numbers import EXACT, plain
-from streams.tables import TableSpec
+from streams.model.errors import AccessRefusedError
+from streams.model.events import ChangeEvent, ItemId
+from streams.model.numbers import EXACT, plain
+from streams.model.tables import TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

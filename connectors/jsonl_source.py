@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO
 
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
-from streams import numbers
+from streams.model import numbers
 
 DONE = "done"
 

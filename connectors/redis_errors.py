@@ -2,7 +2,7 @@
 
 from redis import exceptions as rexc
 
-from streams.errors import AccessRefusedError
+from streams.model.errors import AccessRefusedError
 
 # Worth waiting out: the server is away, loading, failing over or out of memory for now.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (

@@ -5,7 +5,7 @@ break out of the `{...}` hash tag."""
 import re
 from urllib.parse import quote, unquote
 
-from streams.events import ItemId
+from streams.model.events import ItemId
 
 _ITEM_KEY = re.compile(
     r"(?P<prefix>[^:]+):\{(?P<table>[^:}]*):(?P<partition>[^}]*)\}:i:(?P<sort>.*)"

@@ -6,7 +6,7 @@ from typing import Any
 
 from connectors.redis_layouts import ItemLayout
 from connectors.sink import Item, StoredItem, listing_order
-from streams.events import ItemId
+from streams.model.events import ItemId
 
 
 async def read_many(

@@ -18,9 +18,9 @@ from typing import Any
 
 from connectors.redis_templates import fill, hash_tag, parser, unescape
 from connectors.sink import Item, StoredItem
-from streams.events import ChangeEvent, ItemId
-from streams.numbers import dumps, loads, of_score, plain
-from streams.tables import TableSpec
+from streams.model.events import ChangeEvent, ItemId
+from streams.model.numbers import dumps, loads, of_score, plain
+from streams.model.tables import TableSpec
 
 # Both LWW scripts compare versions with the same Lua function, loaded ahead of each.
 VERSION_ORDER = files("connectors").joinpath("version_order.lua").read_text()

@@ -24,9 +24,9 @@ import redis.asyncio as aioredis
 
 from connectors.redis_templates import fill
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
-from streams import numbers
-from streams.errors import ConfigError
-from streams.tables import TableSpec
+from streams.model import numbers
+from streams.model.errors import ConfigError
+from streams.model.tables import TableSpec
 
 DONE = "done"
 

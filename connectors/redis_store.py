@@ -29,9 +29,9 @@ from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused
 from connectors.redis_keys import RedisKeys, quoted
 from connectors.redis_layouts import LAYOUT_SCRIPT, VERSION_ORDER, ItemLayout
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
-from streams.events import ChangeEvent, ItemId
-from streams.numbers import dumps, loads, plain
-from streams.tables import TableSpec
+from streams.model.events import ChangeEvent, ItemId
+from streams.model.numbers import dumps, loads, plain
+from streams.model.tables import TableSpec
 
 LWW_SCRIPT = VERSION_ORDER + files("connectors").joinpath("redis_lww.lua").read_text()
 CLUSTER_IN_FLIGHT = 64

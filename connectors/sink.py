@@ -4,8 +4,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from streams.events import ChangeEvent, ItemId
-from streams.tables import TableSpec
+from streams.model.events import ChangeEvent, ItemId
+from streams.model.tables import TableSpec
 
 Item = dict[str, Any]
 Batch = Mapping[ItemId, ChangeEvent]

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from streams.events import Version
+from streams.model.events import Version
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """What a command says when a service or a file fails it: one line naming the cause.
 
-The CLI's one error boundary (streams.cli.main) prints these instead of a traceback; anything
+The CLI's one error boundary (streams.cli.main.main) prints these instead of a traceback; anything
 else that escapes is a bug, and keeps its traceback.
 """
 

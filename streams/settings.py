@@ -21,9 +21,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
-from streams.errors import ConfigError
-from streams.tables import DEFAULT_TABLES, TableSpec, check_topic_formats
-from streams.tables_file import load_tables_file
+from streams.model.errors import ConfigError
+from streams.model.tables import DEFAULT_TABLES, TableSpec, check_topic_formats
+from streams.model.tables_file import load_tables_file
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from connectors.dynamodb_schema import ensure_table
 from connectors.dynamodb_store import DynamoDBStore, make_client
 from connectors.redis_layouts import ItemLayout, cluster_problem
 from connectors.redis_store import RedisStore
-from streams.errors import StoreSchemaError
+from streams.model.errors import StoreSchemaError
 from streams.settings import Settings
 
 if TYPE_CHECKING:

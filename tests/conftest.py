@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from streams.devstack.manager import Stack, private_stack
+from streams.model.tables import OPPONENTS, TableSpec
 from streams.settings import Settings
-from streams.stack.manager import Stack, private_stack
-from streams.tables import OPPONENTS, TableSpec
 
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -3,7 +3,7 @@
 import json
 from typing import Any
 
-from streams.tables import TableSpec
+from streams.model.tables import TableSpec
 
 PREFIX = "pg"
 SOURCE = f"{PREFIX}.public.users"

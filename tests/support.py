@@ -8,12 +8,12 @@ from typing import Any
 from hypothesis import strategies as st
 
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome
-from streams.dlq import DeadLetterTopic, Headers
-from streams.events import ChangeEvent, ItemId
-from streams.lww import coalesce
-from streams.redis_layout_spec import RedisLayoutSpec
+from streams.model.events import ChangeEvent, ItemId
+from streams.model.redis_layout_spec import RedisLayoutSpec
+from streams.model.tables import TableSpec
+from streams.pipeline.dlq import DeadLetterTopic, Headers
+from streams.pipeline.lww import coalesce
 from streams.settings import Settings
-from streams.tables import TableSpec
 
 # Every Redis layout the LWW property tests run with; the template layout is the seed's.
 REDIS_LAYOUTS = {

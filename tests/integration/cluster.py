@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from streams.stack.process import ManagedProcess, port_open, wait_until
+from streams.devstack.process import ManagedProcess, port_open, wait_until
 
 # Client and bus ports both below Linux's ephemeral range (32768-60999): the default bus
 # port (port + 10000) landed in it, and an outgoing connection took it once in CI.

@@ -2,9 +2,9 @@ import asyncio
 
 import pytest
 
+from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings
 from streams.stores import ensure_tables
-from streams.topics import changes_topics, ensure_topics
 
 
 @pytest.fixture

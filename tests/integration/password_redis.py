@@ -7,8 +7,8 @@ from typing import TypeVar
 
 import redis
 
-from streams.stack.process import ManagedProcess, free_port, wait_until
-from streams.stack.services import RedisService
+from streams.devstack.process import ManagedProcess, free_port, wait_until
+from streams.devstack.services import RedisService
 
 PASSWORD = "legacy-Secret-8086"
 

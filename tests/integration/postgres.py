@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from streams.stack.process import free_port, wait_until
+from streams.devstack.process import free_port, wait_until
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 USER = "nobody" if os.geteuid() == 0 else None

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from streams.stack.process import free_port, wait_until
+from streams.devstack.process import free_port, wait_until
 
 RULES = Path(__file__).resolve().parents[2] / "ops" / "prometheus" / "alerts.yml"
 JOB = "cdc-replicator"  # the job name alerts.yml's CdcWorkerDown expects

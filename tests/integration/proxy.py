@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
-from streams.stack.process import free_port
+from streams.devstack.process import free_port
 
 
 class TcpProxy:

@@ -10,8 +10,8 @@ from typing import TypeVar
 
 import pytest
 
-from streams.groups import store_group
-from streams.stack.process import free_port
+from streams.devstack.process import free_port
+from streams.kafka.groups import store_group
 from tests.conftest import Services
 from tests.integration.prometheus import PrometheusServer, scaled_rules
 from tests.integration.proxy import TcpProxy

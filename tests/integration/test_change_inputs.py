@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from streams.debezium import DebeziumDecoder
-from streams.events import ChangeEvent
-from streams.kafka import Kafka
-from streams.publisher import Publisher
-from streams.records import RawRecord
+from streams.devstack.process import free_port, wait_until
+from streams.kafka.clients import Kafka
+from streams.kafka.publisher import Publisher
+from streams.kafka.records import RawRecord
+from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.model.events import ChangeEvent
+from streams.pipeline.debezium import DebeziumDecoder
 from streams.settings import Settings
-from streams.stack.process import free_port, wait_until
-from streams.topics import TopicSpec, ensure_topics
 from tests.conftest import Services
 from tests.debezium_support import USERS, envelope, record_key
 from tests.integration.worker import (

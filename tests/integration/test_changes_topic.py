@@ -11,20 +11,20 @@ import redis
 from aiokafka import TopicPartition
 from aiokafka.admin import RecordsToDelete
 
-from streams import topics
-from streams.cli import main
-from streams.kafka import Kafka
-from streams.publisher import Publisher
-from streams.rebuild import rebuild
-from streams.settings import Settings
-from streams.topic_health import TopicState, topic_config, warnings
-from streams.topics import (
+from streams.cli.main import main
+from streams.kafka import topics
+from streams.kafka.clients import Kafka
+from streams.kafka.publisher import Publisher
+from streams.kafka.topic_health import TopicState, topic_config, warnings
+from streams.kafka.topics import (
     MissingTopicError,
     TopicSpec,
     TopicUnavailableError,
     ensure_topics,
     kafka_admin,
 )
+from streams.pipeline.rebuild import rebuild
+from streams.settings import Settings
 from tests.conftest import Services
 from tests.integration.worker import WorkerProcess, publish, wait_caught_up
 from tests.support import MemoryStore, upsert

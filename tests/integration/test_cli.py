@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main
-from streams.publisher import Publisher
+from streams.cli.main import main
+from streams.devstack.process import free_port
+from streams.kafka.publisher import Publisher
 from streams.settings import Settings
-from streams.stack.process import free_port
 from streams.stores import dynamodb_client
 from tests.conftest import Services
 from tests.integration.worker import read_topic, write_direct
@@ -228,7 +228,7 @@ def services_down() -> dict[str, str]:
 def run_cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """The real CLI in a subprocess: what a user sees, including what prints at exit."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
-    return subprocess.run([sys.executable, "-m", "streams.cli", *argv], env=clean | env,
+    return subprocess.run([sys.executable, "-m", "streams.cli.main", *argv], env=clean | env,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 
 

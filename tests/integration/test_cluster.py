@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.redis_store import RedisStore
-from streams.events import ChangeEvent
+from streams.devstack.process import port_open
+from streams.model.events import ChangeEvent
 from streams.settings import Settings
-from streams.stack.process import port_open
 from streams.stores import open_redis
 from tests.conftest import Services
 from tests.integration.cluster import redis_cluster

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.groups import store_group
+from streams.devstack.process import free_port, wait_until
+from streams.kafka.groups import store_group
 from streams.settings import Settings
-from streams.stack.process import free_port, wait_until
 from tests.conftest import Services
 from tests.integration.browser import Browser, chromium_path
 from tests.integration.worker import WorkerProcess, publish

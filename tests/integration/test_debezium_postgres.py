@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from streams.kafka import Kafka
+from streams.devstack.connect import ConnectService
+from streams.devstack.process import free_port, wait_until
+from streams.kafka.clients import Kafka
+from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.model.tables import TableSpec
 from streams.settings import Settings
-from streams.stack.connect import ConnectService
-from streams.stack.process import free_port, wait_until
 from streams.stores import open_store
-from streams.tables import TableSpec
-from streams.topics import TopicSpec, ensure_topics
 from tests.conftest import PROJECT, Services
 from tests.integration.postgres import BIN, Postgres, postgres
 from tests.integration.worker import WorkerProcess, read_records

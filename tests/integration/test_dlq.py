@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main
-from streams.publisher import Publisher
+from streams.cli.main import main
+from streams.kafka.publisher import Publisher
+from streams.model.tables import TableSpec
 from streams.settings import Settings
-from streams.tables import TableSpec
 from tests.conftest import Services
 from tests.integration.worker import WorkerProcess, publish, wait_caught_up
 from tests.support import upsert

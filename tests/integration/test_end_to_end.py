@@ -14,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streams.events import ChangeEvent
-from streams.publisher import Publisher
+from streams.devstack.process import wait_until
+from streams.kafka.publisher import Publisher
+from streams.model.events import ChangeEvent
 from streams.settings import Settings
-from streams.stack.process import wait_until
 from streams.stores import open_store
-from streams.worker import prepare
+from streams.worker.run import prepare
 from tests.conftest import Services
 from tests.integration.worker import (
     WorkerProcess,

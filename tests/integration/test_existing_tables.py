@@ -9,10 +9,10 @@ import pytest
 
 from connectors.dynamodb_schema import ensure_table, table_definition
 from connectors.dynamodb_store import EXPIRES_ATTR
-from streams.cli import main
+from streams.cli.main import main
+from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings
 from streams.stores import dynamodb_client, ensure_tables
-from streams.topics import changes_topics, ensure_topics
 from tests.conftest import Services
 from tests.integration.worker import WorkerProcess
 

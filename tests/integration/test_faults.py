@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main
-from streams.events import ChangeEvent
+from streams.cli.main import main
+from streams.devstack.process import ManagedProcess, free_port, wait_until
+from streams.devstack.services import RedisService, Service
+from streams.model.events import ChangeEvent
 from streams.settings import Settings
-from streams.stack.process import ManagedProcess, free_port, wait_until
-from streams.stack.services import RedisService, Service
 from tests.conftest import Services
 from tests.integration.worker import (
     WorkerProcess,
@@ -117,7 +117,7 @@ def test_redis_restart_with_persistence_mid_drain(
 
 
 async def publish_after_prepare(settings: Settings, events: list[ChangeEvent]) -> None:
-    from streams.worker import prepare  # noqa: PLC0415
+    from streams.worker.run import prepare  # noqa: PLC0415
 
     await prepare(settings, ["redis", "dynamodb"])
     await publish(settings, events)

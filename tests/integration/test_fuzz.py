@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from connectors.dynamodb_source import DynamoDBSource
-from streams.cli import main
-from streams.events import ChangeEvent, decode_event
-from streams.lww import visible_state
-from streams.publisher import Publisher
+from streams.cli.main import main
+from streams.kafka.publisher import Publisher
+from streams.model.events import ChangeEvent, decode_event
+from streams.model.tables import DEFAULT_TABLES as TABLES
+from streams.pipeline.lww import visible_state
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
-from streams.tables import DEFAULT_TABLES as TABLES
 from tests.conftest import Services
 from tests.integration.worker import (
     WorkerProcess,

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 from aiokafka import TopicPartition
 
-from streams.groups import committed_offsets, seed_from_shared_group, store_group
-from streams.kafka import Kafka
+from streams.kafka.clients import Kafka
+from streams.kafka.groups import committed_offsets, seed_from_shared_group, store_group
 from streams.settings import Settings
 from tests.integration.worker import publish
 from tests.support import upsert

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from streams.health import HEARTBEAT_LIMIT_SECONDS
-from streams.stack.process import free_port
+from streams.devstack.process import free_port
+from streams.worker.health import HEARTBEAT_LIMIT_SECONDS
 from tests.conftest import Services
 from tests.integration.proxy import TcpProxy
 from tests.integration.worker import WorkerProcess, create_topics, publish

@@ -6,9 +6,9 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from streams.lag import GroupSample, Status, watch_group
+from streams.kafka.lag import GroupSample, Status, watch_group
+from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.settings import Settings
-from streams.topics import TopicSpec, ensure_topics
 from tests.integration.worker import publish
 from tests.support import upsert
 

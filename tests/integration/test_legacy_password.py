@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from streams.cli import main
+from streams.cli.main import main
+from streams.kafka.topics import changes_topics, ensure_topics
 from streams.stores import ensure_tables
-from streams.topics import changes_topics, ensure_topics
 from tests.conftest import Services
 from tests.integration.password_redis import PASSWORD, password_redis
 
@@ -43,7 +43,7 @@ def test_the_legacy_source_uses_cdc_redis_password(
         client.set(f"{tag}:m:".encode() + b"\xff\xfe:p", "hi")
         client.close()
 
-        argv = [sys.executable, "-m", "streams.cli", "snapshot", "--source", "redis-legacy",
+        argv = [sys.executable, "-m", "streams.cli.main", "snapshot", "--source", "redis-legacy",
                 *flags, "--workers", "2", "--chunk", "20", "--max-rate", "200",
                 "--checkpoint", str(tmp_path / "snap.json")]  # fmt: skip
         snapshot = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

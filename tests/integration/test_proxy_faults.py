@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.cli import main
-from streams.events import ChangeEvent, ItemId
-from streams.groups import store_group
-from streams.lag import PartitionLag
+from streams.cli.main import main
+from streams.kafka.groups import store_group
+from streams.kafka.lag import PartitionLag
+from streams.model.events import ChangeEvent, ItemId
 from streams.settings import Settings
 from streams.stores import open_store
 from tests.conftest import Services

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from streams.cli import main
+from streams.cli.main import main
 from streams.settings import Settings
 from tests.conftest import Services
 from tests.integration.worker import WorkerProcess, publish, wait_for_fold

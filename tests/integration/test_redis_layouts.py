@@ -12,12 +12,12 @@ import pytest
 import redis
 
 from connectors.redis_templates import fill
-from streams.cli import main
-from streams.events import ChangeEvent
-from streams.numbers import plain
+from streams.cli.main import main
+from streams.kafka.topics import changes_topics, ensure_topics
+from streams.model.events import ChangeEvent
+from streams.model.numbers import plain
 from streams.settings import Settings
 from streams.stores import open_redis, open_store
-from streams.topics import changes_topics, ensure_topics
 from tests.conftest import Services
 from tests.integration.test_fuzz import TRICKY_KEYS, exact_event
 from tests.integration.worker import WorkerProcess, publish, wait_for_fold, write_direct

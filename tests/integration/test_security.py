@@ -22,15 +22,15 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from streams.dlq_commands import read_letters
-from streams.kafka import Kafka
-from streams.publisher import Publisher
+from streams.cli.dlq import read_letters
+from streams.devstack.manager import Stack
+from streams.devstack.process import ManagedProcess, free_port
+from streams.devstack.services import KafkaService, RedisService
+from streams.kafka.clients import Kafka
+from streams.kafka.publisher import Publisher
 from streams.settings import Settings
-from streams.stack.manager import Stack
-from streams.stack.process import ManagedProcess, free_port
-from streams.stack.services import KafkaService, RedisService
 from streams.stores import open_redis
-from streams.worker import prepare
+from streams.worker.run import prepare
 from tests.conftest import PROJECT, Services
 from tests.integration.password_redis import running
 from tests.integration.worker import WorkerProcess, write_direct
@@ -183,7 +183,7 @@ def _eventually(check: Any, within: float = 60) -> bool:
 
 
 def _cli(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "streams.cli", *args]
+    argv = [sys.executable, "-m", "streams.cli.main", *args]
     return subprocess.run(argv, env=env | {"PATH": os.environ["PATH"]}, input=stdin,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 

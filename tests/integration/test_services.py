@@ -11,9 +11,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from connectors.dynamodb_schema import ensure_table
 from connectors.dynamodb_store import make_client
+from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.model.tables import OPPONENTS
 from streams.settings import Settings
-from streams.tables import OPPONENTS
-from streams.topics import TopicSpec, ensure_topics
 from tests.conftest import Services
 
 pytestmark = pytest.mark.integration

@@ -20,12 +20,12 @@ from connectors.dynamodb_source import DynamoDBSource
 from connectors.jsonl_source import JsonLinesSource
 from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
 from connectors.source import Chunk, Part, SnapshotSource, SourceItem
-from streams.publisher import Publisher
+from streams.devstack.process import wait_until
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings
-from streams.snapshot import Checkpoint, run_snapshot, snapshot_event
-from streams.stack.process import wait_until
+from streams.snapshot.seed import Checkpoint, run_snapshot, snapshot_event
 from streams.stores import dynamodb_client, ensure_tables, open_store
-from streams.topics import changes_topics, ensure_topics
 from tests.conftest import Services
 from tests.integration.worker import (
     WorkerProcess,
@@ -372,7 +372,7 @@ def test_killed_snapshot_resumes_and_delivers_every_item(
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
     legacy = asyncio.run(_seed(settings, layout, owners=300, per_owner=10))
     checkpoint = tmp_path / "snap.json"
-    argv = [sys.executable, "-m", "streams.cli", "snapshot", "--source", "redis-legacy",
+    argv = [sys.executable, "-m", "streams.cli.main", "snapshot", "--source", "redis-legacy",
             "--zset-pattern", layout.zset_pattern, "--meta-pattern", layout.meta_pattern,
             "--checkpoint", str(checkpoint), "--chunk", "100", "--workers", str(workers),
             "--max-rate", "1000"]  # fmt: skip

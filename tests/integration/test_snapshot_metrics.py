@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.stack.process import free_port
-from streams.topics import changes_topics, ensure_topics
+from streams.devstack.process import free_port
+from streams.kafka.topics import changes_topics, ensure_topics
 from tests.conftest import Services
 from tests.integration.test_snapshot import _seed, unique_layout
 
@@ -45,7 +45,7 @@ def test_a_running_snapshot_exposes_items_per_part_rate_and_eta(
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
     asyncio.run(_seed(settings, layout, owners=200, per_owner=10))
     port = free_port()
-    argv = [sys.executable, "-m", "streams.cli", "snapshot", "--source", "redis-legacy",
+    argv = [sys.executable, "-m", "streams.cli.main", "snapshot", "--source", "redis-legacy",
             "--zset-pattern", layout.zset_pattern, "--meta-pattern", layout.meta_pattern,
             "--checkpoint", str(tmp_path / "snap.json"), "--chunk", "100", "--workers", "2",
             "--max-rate", "500", "--metrics-port", str(port)]  # fmt: skip

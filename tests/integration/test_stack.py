@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from streams.errors import StackError
-from streams.stack.manager import Stack
-from streams.stack.process import ManagedProcess, free_port, port_open, wait_until
-from streams.stack.services import RedisService
+from streams.devstack.manager import Stack
+from streams.devstack.process import ManagedProcess, free_port, port_open, wait_until
+from streams.devstack.services import RedisService
+from streams.model.errors import StackError
 
 pytestmark = pytest.mark.integration
 

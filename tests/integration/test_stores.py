@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from connectors.dynamodb_store import DynamoDBStore
 from connectors.redis_store import RedisKeys, RedisStore
 from connectors.sink import Store
-from streams.events import ChangeEvent, ItemId, decode_event
+from streams.model.events import ChangeEvent, ItemId, decode_event
+from streams.model.tables import DEFAULT_TABLES
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_store
-from streams.tables import DEFAULT_TABLES
 from tests.conftest import Services
 from tests.support import (
     REDIS_LAYOUTS,

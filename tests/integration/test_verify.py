@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 
 from connectors.redis_legacy import LegacyLayout, seed_legacy
 from connectors.redis_store import RedisKeys
-from streams.cli import main
-from streams.events import ItemId
+from streams.cli.main import main
+from streams.model.events import ItemId
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services

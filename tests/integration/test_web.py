@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.stack.process import free_port, wait_until
+from streams.devstack.process import free_port, wait_until
 from tests.conftest import Services
 from tests.integration.worker import WorkerProcess, publish, wait_for_fold
 from tests.support import upsert

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.stack.process import ManagedProcess, free_port, port_open, wait_until
-from streams.stack.services import DynamoDBService
-from streams.worker import prepare
+from streams.devstack.process import ManagedProcess, free_port, port_open, wait_until
+from streams.devstack.services import DynamoDBService
+from streams.worker.run import prepare
 from tests.conftest import Services
 from tests.integration.password_redis import PASSWORD, password_redis
 from tests.integration.worker import WorkerProcess, publish, wait_for_fold

@@ -12,15 +12,15 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from connectors.source import SnapshotSource
-from streams.events import ChangeEvent, decode_event
-from streams.groups import store_group
-from streams.kafka import Kafka
-from streams.lag import PartitionLag, fetch_lag_when_ready
-from streams.publisher import Publisher
+from streams.kafka.clients import Kafka
+from streams.kafka.groups import store_group
+from streams.kafka.lag import PartitionLag, fetch_lag_when_ready
+from streams.kafka.publisher import Publisher
+from streams.kafka.topics import changes_topics, ensure_topics
+from streams.model.events import ChangeEvent, decode_event
 from streams.settings import Settings
-from streams.snapshot import Checkpoint, SnapshotSummary, run_snapshot
+from streams.snapshot.seed import Checkpoint, SnapshotSummary, run_snapshot
 from streams.stores import open_store
-from streams.topics import changes_topics, ensure_topics
 from tests.conftest import Services
 from tests.support import assert_store_matches, batches_of
 
@@ -47,7 +47,7 @@ class WorkerProcess:
                 [
                     sys.executable,
                     "-m",
-                    "streams.cli",
+                    "streams.cli.main",
                     "worker",
                     "--sinks",
                     self.sinks,

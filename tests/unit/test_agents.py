@@ -6,13 +6,13 @@ import faust
 import pytest
 
 from connectors.sink import Batch, Store, WriteOutcome
-from streams.agents import BatchJob, add_store_agent
-from streams.app import create_app
-from streams.records import RawRecord, Record
-from streams.replicator import BatchReport, Replicator
+from streams.kafka.records import RawRecord, Record
+from streams.model.tables import DEFAULT_TABLES
+from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
-from streams.tables import DEFAULT_TABLES
+from streams.worker.agents import BatchJob, add_store_agent
+from streams.worker.app import create_app
 from tests.support import MemoryDeadLetters, MemoryStore, upsert
 
 TABLES = dict(DEFAULT_TABLES)

@@ -2,13 +2,13 @@ import asyncio
 
 import pytest
 
-from streams.debezium import DebeziumDecoder
-from streams.errors import ConfigError, InvalidEventError
-from streams.events import ChangeEvent, ItemId
-from streams.records import RawRecord
-from streams.replicator import Replicator
+from streams.kafka.records import RawRecord
+from streams.model.errors import ConfigError, InvalidEventError
+from streams.model.events import ChangeEvent, ItemId
+from streams.model.tables import OPPONENTS, TableSpec
+from streams.pipeline.debezium import DebeziumDecoder
+from streams.pipeline.replicator import Replicator
 from streams.settings import load_settings
-from streams.tables import OPPONENTS, TableSpec
 from tests.debezium_support import SOURCE, USERS, envelope, record_key
 from tests.support import MemoryDeadLetters, MemoryStore, upsert
 

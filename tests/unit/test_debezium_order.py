@@ -5,11 +5,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.debezium import DebeziumDecoder
-from streams.events import ChangeEvent, ItemId
-from streams.lww import visible_state
-from streams.records import RawRecord
-from streams.tables import OPPONENTS
+from streams.kafka.records import RawRecord
+from streams.model.events import ChangeEvent, ItemId
+from streams.model.tables import OPPONENTS
+from streams.pipeline.debezium import DebeziumDecoder
+from streams.pipeline.lww import visible_state
 from tests.debezium_support import SOURCE, USERS, envelope, record_key
 
 TABLES = {"opponents": OPPONENTS, "users": USERS}

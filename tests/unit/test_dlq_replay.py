@@ -3,8 +3,8 @@ keep the rest with the reason it fails with now."""
 
 import json
 
-from streams.dlq import HEADER_REASON
-from streams.dlq_commands import Letter, ReplaySummary, sort_letters
+from streams.cli.dlq import Letter, ReplaySummary, sort_letters
+from streams.pipeline.dlq import HEADER_REASON
 from streams.settings import Settings
 from tests.support import upsert
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.errors import InvalidEventError
-from streams.events import MAX_TS, ChangeEvent, ItemId, Version, decode_event
-from streams.tables import DEFAULT_TABLES, TableSpec
+from streams.model.errors import InvalidEventError
+from streams.model.events import MAX_TS, ChangeEvent, ItemId, Version, decode_event
+from streams.model.tables import DEFAULT_TABLES, TableSpec
 
 TABLES = dict(DEFAULT_TABLES) | {"single": TableSpec(partition_key="id")}
 

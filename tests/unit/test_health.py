@@ -3,7 +3,12 @@
 import asyncio
 import time
 
-from streams.health import HEARTBEAT_LIMIT_SECONDS, STALL_MEMORY_SECONDS, Health, probe_stores
+from streams.worker.health import (
+    HEARTBEAT_LIMIT_SECONDS,
+    STALL_MEMORY_SECONDS,
+    Health,
+    probe_stores,
+)
 from tests.support import MemoryStore
 
 STUCK = 60.0

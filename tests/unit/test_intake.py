@@ -7,12 +7,12 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from connectors.sink import Batch, WriteOutcome
-from streams.groups import store_group
-from streams.intake import BatchIntake, _SettleFirst, run_with
-from streams.replicator import BatchReport, Replicator
+from streams.kafka.groups import store_group
+from streams.model.tables import DEFAULT_TABLES
+from streams.pipeline.intake import BatchIntake, _SettleFirst, run_with
+from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
-from streams.tables import DEFAULT_TABLES
 from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
 
 TABLES = dict(DEFAULT_TABLES)

@@ -1,6 +1,13 @@
 """Lag arithmetic and the group status rules, without Kafka."""
 
-from streams.lag import GroupSample, PartitionLag, Status, group_status, partition_lag, worst_status
+from streams.kafka.lag import (
+    GroupSample,
+    PartitionLag,
+    Status,
+    group_status,
+    partition_lag,
+    worst_status,
+)
 
 
 def sample(committed: int, end: int, members: int = 1, at: int = 0) -> GroupSample:

@@ -1,6 +1,6 @@
-from streams.events import ItemId
-from streams.lww import coalesce, visible_state
-from streams.tables import DEFAULT_TABLES
+from streams.model.events import ItemId
+from streams.model.tables import DEFAULT_TABLES
+from streams.pipeline.lww import coalesce, visible_state
 from tests.support import delete, upsert
 
 TABLES = dict(DEFAULT_TABLES)

@@ -1,9 +1,9 @@
 """What the worker reports per store: each store consumes in its own group."""
 
 from connectors.sink import WriteOutcome
-from streams.lag import PartitionLag, Status
-from streams.metrics import ReplicationMetrics
-from streams.replicator import BatchReport
+from streams.kafka.lag import PartitionLag, Status
+from streams.pipeline.replicator import BatchReport
+from streams.worker.metrics import ReplicationMetrics
 
 
 def report(store: str, records: int) -> BatchReport:

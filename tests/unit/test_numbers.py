@@ -13,11 +13,11 @@ from boto3.dynamodb.types import Binary
 from connectors.jsonl_source import JsonLinesSource
 from connectors.sink import listing_order
 from connectors.source import Chunk
-from streams import numbers
-from streams.errors import InvalidEventError
-from streams.events import decode_event
-from streams.snapshot import snapshot_message
-from streams.tables import DEFAULT_TABLES
+from streams.model import numbers
+from streams.model.errors import InvalidEventError
+from streams.model.events import decode_event
+from streams.model.tables import DEFAULT_TABLES
+from streams.snapshot.seed import snapshot_message
 
 EVENT: dict[str, Any] = {
     "table": "opponents",

@@ -3,7 +3,7 @@ from aiokafka.partitioner import murmur2 as reference
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.partitioning import murmur2, partition_for
+from streams.kafka.partitioning import murmur2, partition_for
 
 
 @given(st.binary(max_size=200))

@@ -5,8 +5,8 @@ from pydantic import ValidationError
 
 from connectors.redis_layouts import ItemLayout, cluster_problem
 from connectors.redis_templates import fill, hash_tag, parser, unescape
-from streams.redis_layout_spec import RedisLayoutSpec
-from streams.tables import OPPONENTS, TableSpec
+from streams.model.redis_layout_spec import RedisLayoutSpec
+from streams.model.tables import OPPONENTS, TableSpec
 
 
 def test_values_are_escaped_so_keys_never_collide_and_seed_ids_stay_as_they_are() -> None:

@@ -7,11 +7,11 @@ from botocore.exceptions import ClientError
 
 from connectors.dynamodb_store import is_access_refused
 from connectors.sink import WriteOutcome
-from streams.metrics import ReplicationMetrics
-from streams.records import RawRecord, Record
-from streams.replicator import BatchReport, Replicator
+from streams.kafka.records import RawRecord, Record
+from streams.model.tables import DEFAULT_TABLES
+from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
-from streams.tables import DEFAULT_TABLES
+from streams.worker.metrics import ReplicationMetrics
 from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
 
 TABLES = dict(DEFAULT_TABLES)

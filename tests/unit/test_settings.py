@@ -3,11 +3,11 @@ import re
 
 import pytest
 
-from streams.cli import main
-from streams.errors import ConfigError
-from streams.kafka import Kafka
+from streams.cli.main import main
+from streams.kafka.clients import Kafka
+from streams.model.errors import ConfigError
+from streams.model.tables import TableSpec
 from streams.settings import Settings, load_settings, redact_url
-from streams.tables import TableSpec
 
 
 def test_defaults_match_the_local_stack() -> None:

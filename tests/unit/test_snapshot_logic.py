@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from connectors.source import Part, SourceItem
-from streams.errors import ConfigError, InvalidEventError
-from streams.events import ChangeEvent, Version
-from streams.snapshot import Checkpoint, RateLimiter, snapshot_event, snapshot_message
-from streams.snapshot_parts import PartCheckpoints, _summed
-from streams.tables import DEFAULT_TABLES
+from streams.model.errors import ConfigError, InvalidEventError
+from streams.model.events import ChangeEvent, Version
+from streams.model.tables import DEFAULT_TABLES
+from streams.snapshot.parts import PartCheckpoints, _summed
+from streams.snapshot.seed import Checkpoint, RateLimiter, snapshot_event, snapshot_message
 
 TABLES = dict(DEFAULT_TABLES)
 ITEM = SourceItem(

@@ -5,9 +5,9 @@ from collections import Counter
 
 import pytest
 
-from streams.errors import ConfigError
-from streams.snapshot import SnapshotSummary
-from streams.snapshot_metrics import SnapshotMetrics
+from streams.model.errors import ConfigError
+from streams.snapshot.metrics import SnapshotMetrics
+from streams.snapshot.seed import SnapshotSummary
 
 
 def sample(metrics: SnapshotMetrics, name: str, **labels: str) -> float | None:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.errors import ConfigError
+from streams.model.errors import ConfigError
+from streams.model.tables import OPPONENTS, TableSpec
 from streams.settings import load_settings
-from streams.tables import OPPONENTS, TableSpec
 
 OPPONENTS_TOML = """
 [opponents]
@@ -118,7 +118,7 @@ def test_the_cli_says_a_bad_file_in_one_line_with_exit_code_2(tmp_path: Path) ->
     path = tmp_path / "tables.toml"
     path.write_text('[opponents]\npartition_key = "owner_id"\nsort_key = ["x"]\n')
     env = {"PATH": "/usr/bin:/bin", "CDC_TABLES_FILE": str(path)}
-    done = subprocess.run([sys.executable, "-m", "streams.cli", "schema"], env=env,
+    done = subprocess.run([sys.executable, "-m", "streams.cli.main", "schema"], env=env,
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr == (

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from streams.errors import ReplicatorError
-from streams.kafka import Kafka
+from streams.kafka.clients import Kafka
+from streams.kafka.topic_fix import _overrides, config_changes
+from streams.kafka.topic_health import TopicState, check_topic, lost_history, warnings
+from streams.kafka.topics import MissingTopicError, TopicUnavailableError, partitions_of
+from streams.model.errors import ReplicatorError
 from streams.settings import Settings
-from streams.topic_fix import _overrides, config_changes
-from streams.topic_health import TopicState, check_topic, lost_history, warnings
-from streams.topics import MissingTopicError, TopicUnavailableError, partitions_of
 
 LEADER_NOT_AVAILABLE, TOPIC_AUTHORIZATION_FAILED = 5, 29
 SETTINGS = Settings(topic="changes", topic_partitions=6, tombstone_grace_seconds=604_800)

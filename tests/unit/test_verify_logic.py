@@ -3,9 +3,9 @@
 import pytest
 
 from connectors.sink import StoredItem
-from streams.events import ItemId, Version
-from streams.tables import DEFAULT_TABLES
-from streams.verify import Drift, classify, repair_event
+from streams.model.events import ItemId, Version
+from streams.model.tables import DEFAULT_TABLES
+from streams.verify.compare import Drift, classify, repair_event
 
 TABLES = dict(DEFAULT_TABLES)
 OLD, NEW = Version(1, "svc", "a").token(), Version(2, "svc", "b").token()

@@ -5,7 +5,7 @@ import pytest
 
 from streams.logs import scrub_secrets
 from streams.settings import Settings
-from streams.web import web_options
+from streams.worker.web import web_options
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "", "10.1.2.3", "worker.example.com"])  # noqa: S104

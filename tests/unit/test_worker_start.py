@@ -13,7 +13,7 @@ def test_a_taken_web_port_is_one_line_naming_cdc_web_port() -> None:
         port = taken.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
         done = subprocess.run(
-            [sys.executable, "-m", "streams.cli", "worker"],
+            [sys.executable, "-m", "streams.cli.main", "worker"],
             env=env | {"CDC_WEB_PORT": str(port), "CDC_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"},
             capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip

@@ -1,0 +1,89 @@
+"""Kafka Connect standalone with Debezium's PostgreSQL connector, assembled from Maven Central
+jars like the broker (streams/devstack/services.py): the optional source of real CDC input."""
+
+import json
+import shutil
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from streams.devstack.process import ManagedProcess, require
+from streams.devstack.services import KAFKA_JVM_OPTS, fetch_jars
+
+CONNECT_VERSION = "4.0.0"  # clients of a 3.9 broker are fine; 4.x is what resolves with Debezium
+DEBEZIUM_VERSION = "3.6.1.Final"
+
+
+@dataclass
+class ConnectService:
+    """A Connect worker in standalone mode: offsets in a file, connectors added over REST."""
+
+    port: int  # REST
+    bootstrap: str
+    state_dir: Path
+    cache_dir: Path
+    name: str = "connect"
+
+    @property
+    def lib_dir(self) -> Path:
+        return self.cache_dir / f"connect-{CONNECT_VERSION}-debezium-{DEBEZIUM_VERSION}" / "lib"
+
+    def prepare(self) -> None:
+        require(shutil.which("java") is not None, "java not found: install a JDK 17")
+        fetch_jars(
+            "connect-pom.xml", self.lib_dir, f"Connect {CONNECT_VERSION} + Debezium",
+            {"connect.version": CONNECT_VERSION, "debezium.version": DEBEZIUM_VERSION},
+        )  # fmt: skip
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        props = {
+            "bootstrap.servers": self.bootstrap,
+            "listeners": f"http://127.0.0.1:{self.port}",
+            "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+            "offset.storage.file.filename": str((self.state_dir / "offsets").resolve()),
+            "offset.flush.interval.ms": "1000",
+            "plugin.discovery": "only_scan",  # no plugin.path: the connector is on the classpath
+        }
+        text = "".join(f"{k}={v}\n" for k, v in props.items())
+        (self.state_dir / "connect.properties").write_text(text)
+        log4j = files("streams.devstack").joinpath("connect-log4j2.properties").read_text()
+        (self.state_dir / "connect-log4j2.properties").write_text(log4j)
+
+    def process(self) -> ManagedProcess:
+        log4j = (self.state_dir / "connect-log4j2.properties").resolve()
+        argv = [
+            "java", *KAFKA_JVM_OPTS, f"-Dlog4j2.configurationFile={log4j}",
+            "-cp", f"{self.lib_dir.resolve()}/*",
+            "org.apache.kafka.connect.cli.ConnectStandalone",
+            str((self.state_dir / "connect.properties").resolve()),
+        ]  # fmt: skip
+        return ManagedProcess(self.name, argv, self.state_dir)
+
+    def ready(self) -> bool:
+        try:
+            return self.request("GET", "/connectors") is not None
+        except OSError:
+            return False
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        """One REST call; its JSON answer (None when empty)."""
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}", data=data, method=method,
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(req, timeout=10) as answer:  # noqa: S310 -- our own loopback port
+            text = answer.read()
+        return json.loads(text) if text else None
+
+    def put_connector(self, name: str, config: dict[str, str]) -> None:
+        self.request("PUT", f"/connectors/{name}/config", config)
+
+    def connector_state(self, name: str) -> dict[str, Any]:
+        try:
+            return dict(self.request("GET", f"/connectors/{name}/status"))
+        except urllib.error.HTTPError:
+            return {}

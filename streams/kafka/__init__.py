@@ -1,0 +1,1 @@
+"""Talking to Kafka: client settings, the changes topic and its health, publishing, groups, lag."""

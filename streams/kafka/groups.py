@@ -1,0 +1,57 @@
+"""Each store has a consumer group of its own, so one store's outage never holds the other back.
+
+Versions before per-store groups fed both stores from one shared group (`CDC_GROUP_ID`); a
+store's group that has no offsets yet starts where that shared group stopped, so an upgrade
+does not replay the whole topic (a replay would be harmless, thanks to LWW, only slow).
+"""
+
+import logging
+from collections.abc import Sequence
+
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+
+from streams.kafka.clients import Kafka
+from streams.kafka.topics import kafka_admin
+from streams.settings import Settings
+from streams.stores import STORE_NAMES
+
+log = logging.getLogger(__name__)
+
+
+def store_group(settings: Settings, store: str) -> str:
+    return f"{settings.group_id}-{store}"
+
+
+def in_store_order(stores: Sequence[str]) -> list[str]:
+    """In STORE_NAMES' order: the first store a worker feeds dead-letters malformed records."""
+    return sorted(stores, key=STORE_NAMES.index)
+
+
+async def committed_offsets(kafka: Kafka, group: str, topic: str) -> dict[TopicPartition, int]:
+    async with kafka_admin(kafka) as admin:
+        offsets = await admin.list_consumer_group_offsets(group)
+    return {
+        tp: meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0
+    }
+
+
+async def seed_from_shared_group(kafka: Kafka, settings: Settings, group: str) -> int:
+    """Give `group` the shared group's offsets if it has none; return how many partitions."""
+    if await committed_offsets(kafka, group, settings.topic):
+        return 0
+    shared = await committed_offsets(kafka, settings.group_id, settings.topic)
+    if not shared:
+        return 0
+    consumer = kafka.consumer(group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(shared))
+        await consumer.commit(shared)
+    except KafkaError as exc:  # a member joined meanwhile: it starts from earliest, harmlessly
+        log.warning("%s: not seeded from %s (%r)", group, settings.group_id, exc)
+        return 0
+    finally:
+        await consumer.stop()
+    log.info("%s starts where %s stopped (%d partitions)", group, settings.group_id, len(shared))
+    return len(shared)

@@ -1,0 +1,1 @@
+"""The domain: change events, declared tables, version order, exact numbers. Imports no runtime."""

@@ -1,0 +1,296 @@
+"""The change event (wire format v1): validation, identity and version order."""
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from functools import cached_property
+from typing import Annotated, Any, Literal, NamedTuple
+
+import pydantic_core
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+from streams.model import numbers
+from streams.model.errors import InvalidEventError
+from streams.model.tables import TableSpec
+
+MAX_TS = 2**53 - 1  # microseconds, year 2255; exact in a Lua number and a JSON double
+TS_DIGITS = 16
+DYNAMODB_ITEM_LIMIT = 400 * 1024
+MAX_KEY_BYTES = 1024
+MAX_NUMBER_DIGITS = 38  # DynamoDB's number precision
+SNAPSHOT_TS = 0  # the version of an item a snapshot read without knowing its version
+SNAPSHOT_ORIGIN = "snapshot:"
+
+ORIGIN_PATTERN = r"^[A-Za-z0-9._:/@+\-]{1,128}$"
+EVENT_ID_PATTERN = r"^[!-~]{1,128}$"
+Origin = Annotated[str, Field(pattern=ORIGIN_PATTERN)]
+EventId = Annotated[str, Field(pattern=EVENT_ID_PATTERN)]
+_TOKEN = re.compile(r"([0-9]+) (\S+) (\S+)")
+
+
+class Version(NamedTuple):
+    """Total order of writes: the greater version wins; an equal one is a redelivery."""
+
+    ts: int
+    origin: str
+    event_id: str
+
+    def token(self) -> str:
+        """A string whose byte order is the version order, for stores that compare strings.
+
+        `ts` is zero-padded to a fixed width and `origin` only uses characters above the space
+        separator, so a shorter origin that prefixes a longer one still sorts first.
+        """
+        return f"{self.ts:0{TS_DIGITS}d} {self.origin} {self.event_id}"
+
+    @classmethod
+    def from_token(cls, token: str) -> "Version":
+        """The version a token stands for; ValueError naming what is wrong with one that no
+        event could have written (a store may hold anything written behind its back)."""
+        match = _TOKEN.fullmatch(token)
+        if match is None:
+            raise ValueError(f"not a version token ('<ts> <origin> <event id>'): {token[:80]!r}")
+        version = cls(int(match[1]), match[2], match[3])
+        if version.ts > MAX_TS:
+            raise ValueError(f"version ts {version.ts} is above 2^53 - 1")
+        if not re.match(ORIGIN_PATTERN, version.origin):
+            raise ValueError(f"version origin {version.origin[:80]!r} is not a valid origin")
+        if not re.match(EVENT_ID_PATTERN, version.event_id):
+            raise ValueError("version event id is not 1 to 128 printable ASCII characters")
+        if version.token() != token:
+            raise ValueError(f"version ts of {token} is not {TS_DIGITS} digits")
+        return version
+
+    @property
+    def fills_only(self) -> bool:
+        """A snapshot's lowest version: it may create an item no store holds, never change one
+        (not even one written before the replicator, which has no version to compare)."""
+        return self.ts == SNAPSHOT_TS and self.origin.startswith(SNAPSHOT_ORIGIN)
+
+
+class ItemId(NamedTuple):
+    """An item's identity: its table and key values (sort is "" when the table has none)."""
+
+    table: str
+    partition: str
+    sort: str
+
+    @classmethod
+    def of(cls, table: str, key: Mapping[str, Any], spec: TableSpec) -> "ItemId":
+        """The identity of the item `key` names in `table` (declared by `spec`)."""
+        return cls(table, key[spec.partition_key], key[spec.sort_key] if spec.sort_key else "")
+
+    def key(self, spec: TableSpec) -> dict[str, str]:
+        """The key attributes back, by name."""
+        key = {spec.partition_key: self.partition}
+        if spec.sort_key:
+            key[spec.sort_key] = self.sort
+        return key
+
+    def kafka_key(self) -> bytes:
+        """The message key: one item's events always land in one partition, in order."""
+        parts = (
+            [self.table, self.partition, self.sort] if self.sort else [self.table, self.partition]
+        )
+        return pydantic_core.to_json(parts)
+
+
+class ChangeEvent(BaseModel):
+    """One write of one item, as published on the changes topic."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table: Annotated[str, Field(min_length=1, max_length=255, description="a declared table")]
+    op: Literal["upsert", "delete"] = Field(description="upsert replaces the whole item")
+    key: dict[str, str] = Field(description="exactly the table's key attributes, non-empty")
+    data: dict[str, Any] | None = Field(
+        default=None, description="the item's attributes (upsert); ignored for a delete"
+    )
+    ts: Annotated[StrictInt, Field(ge=0, le=MAX_TS)] = Field(
+        description="the writer's version timestamp, microseconds since the epoch"
+    )
+    origin: Origin = Field(description="the writer; breaks ties on ts")
+    event_id: EventId = Field(description="unique per event; breaks ties on ts and origin")
+
+    @cached_property  # compared while coalescing, then written: build it once
+    def version(self) -> Version:
+        return Version(self.ts, self.origin, self.event_id)
+
+    def item_id(self, spec: TableSpec) -> ItemId:
+        return ItemId.of(self.table, self.key, spec)
+
+    def to_json(self) -> bytes:
+        return numbers.dumps(self.model_dump(exclude_none=True))
+
+
+def decode_event(raw: bytes | None, tables: Mapping[str, TableSpec]) -> ChangeEvent:
+    """Parse and check one message; raise `InvalidEventError` naming why it can never apply."""
+    if raw is None:
+        raise InvalidEventError("not_json", "message has no value")
+    return _checked(_validate_exact, raw, tables)
+
+
+def _validate_exact(raw: bytes) -> ChangeEvent:
+    """Pydantic's JSON parser is the fast path, but it reads a fraction or an exponent as a
+    float: data holding one is parsed again with exact numbers (the number rule). The rest
+    of the event is already validated, and both parsers read the same JSON the same way."""
+    event = ChangeEvent.model_validate_json(raw)
+    if not (event.data and numbers.holds(event.data, float)):
+        return event
+    try:
+        exact = numbers.loads(raw)["data"]
+    except ValueError as exc:  # the same parser as pydantic's: should not happen, never crash
+        raise InvalidEventError("bad_data", f"data: {exc}") from exc
+    return event.model_copy(update={"data": exact})
+
+
+def build_event(fields: Mapping[str, Any], tables: Mapping[str, TableSpec]) -> ChangeEvent:
+    """An event from Python values, checked like a decoded message."""
+    return _checked(ChangeEvent.model_validate, fields, tables)
+
+
+def _checked(
+    validate: Callable[[Any], ChangeEvent], raw: Any, tables: Mapping[str, TableSpec]
+) -> ChangeEvent:
+    try:
+        event = validate(raw)
+    except ValidationError as exc:
+        raise _schema_error(exc) from exc
+    check_against_table(event, tables)
+    return event
+
+
+def check_against_table(event: ChangeEvent, tables: Mapping[str, TableSpec]) -> None:
+    check_item(event.table, event.op, event.key, event.data, tables)
+
+
+def check_item(
+    table: str,
+    op: str,
+    key: dict[str, str],
+    data: dict[str, Any] | None,
+    tables: Mapping[str, TableSpec],
+) -> TableSpec:
+    """What the schema cannot say: the table is declared, the key is its key, the data fits
+    both stores. Returns the table's declaration."""
+    spec = tables.get(table)
+    if spec is None:
+        raise InvalidEventError("unknown_table", f"table {table!r} is not declared")
+    _check_key(key, spec)
+    if op == "upsert":
+        if type(data) is not dict:
+            raise InvalidEventError("schema", "an upsert needs 'data', an object")
+        _check_data(data, spec)
+        _check_size(key, data)
+    return spec
+
+
+def _schema_error(exc: ValidationError) -> InvalidEventError:
+    first = exc.errors()[0]
+    if first["type"] in {"json_invalid", "json_type"}:
+        return InvalidEventError("not_json", f"not a JSON object: {first['msg']}")
+    where = ".".join(str(part) for part in first["loc"]) or "event"
+    return InvalidEventError("schema", f"{where}: {first['msg']}")
+
+
+def _check_key(key: dict[str, str], spec: TableSpec) -> None:
+    if len(key) != len(spec.key_attributes) or any(name not in key for name in spec.key_attributes):
+        expected = sorted(spec.key_attributes)
+        raise InvalidEventError("bad_key", f"key must have exactly {expected}, got {sorted(key)}")
+    for name, value in key.items():
+        if type(value) is not str or not value:
+            raise InvalidEventError("bad_key", f"key attribute {name!r} must be a non-empty string")
+        if len(value) * 4 > MAX_KEY_BYTES and len(value.encode()) > MAX_KEY_BYTES:
+            raise InvalidEventError(
+                "bad_key", f"key attribute {name!r} is over {MAX_KEY_BYTES} bytes"
+            )
+
+
+def _check_data(data: dict[str, Any], spec: TableSpec) -> None:
+    for name, value in data.items():
+        if not name or name[0] == "_" or name in spec.key_attributes:
+            raise InvalidEventError(
+                "bad_data", f"data attribute {name!r} is empty, reserved or a key"
+            )
+        if type(value) is not str:  # strings, the common case, need no more checks
+            _check_value(value, 1)
+    index = spec.index_attribute
+    if index and index in data:
+        _check_index(index, data[index])
+
+
+def _check_index(name: str, value: object) -> None:
+    """Redis scores are doubles: an index value must come back unchanged from one (its
+    double's shortest repr is the value), or the two stores could list in different orders."""
+    kind = type(value)
+    if kind not in (int, float, Decimal):
+        raise InvalidEventError("bad_data", f"index attribute {name!r} must be a number")
+    if kind is float or (kind is int and -_EXACT_INT <= value <= _EXACT_INT):  # type: ignore[operator]
+        return
+    double = float(value)  # type: ignore[arg-type]
+    if Decimal(repr(double)) != value:
+        raise InvalidEventError(
+            "bad_data",
+            f"index attribute {name!r}: {value} would come back from a double (a Redis score) "
+            f"as {double!r}",
+        )
+
+
+def _check_value(value: object, depth: int) -> None:
+    """DynamoDB keeps 38 significant digits, numbers within 1e-130..1e126 and 32 levels of
+    nesting; refuse more up front, so a store never rejects what the other accepted."""
+    if depth > 31:
+        raise InvalidEventError("bad_data", "data is nested deeper than 32 levels")
+    kind = type(value)
+    if kind is dict:
+        for child in value.values():  # type: ignore[attr-defined]
+            _check_value(child, depth + 1)
+    elif kind is list:
+        for child in value:  # type: ignore[attr-defined]
+            _check_value(child, depth + 1)
+    elif kind is float and not _fits_dynamodb(value):  # type: ignore[arg-type]
+        raise InvalidEventError("bad_data", f"number {value!r} is not finite or out of range")
+    elif kind is int and abs(value) >= _SMALL_INT:  # type: ignore[arg-type]
+        _check_decimal(Decimal(value))  # type: ignore[arg-type]
+    elif kind is Decimal:
+        _check_decimal(value)  # type: ignore[arg-type]
+
+
+_SMALL_INT = 10**MAX_NUMBER_DIGITS  # below it, an int always fits
+_EXACT_INT = 2**53  # up to it, every int is a double
+
+
+def _fits_dynamodb(value: float) -> bool:
+    # JSON parsers accept NaN, Infinity and 1e400; DynamoDB keeps 1e-130 < |n| < 1e126.
+    return math.isfinite(value) and (value == 0 or 1e-130 <= abs(value) < 1e126)
+
+
+def _check_decimal(value: Decimal) -> None:
+    """38 significant digits (trailing zeros do not count: 1E+100 has one), 1e-130..1e126."""
+    if not value.is_finite():
+        raise InvalidEventError("bad_data", f"number {value} is not finite")
+    digits = value.as_tuple().digits  # no leading zeros; trailing ones are not significant
+    if len(digits) > MAX_NUMBER_DIGITS and len(bytes(digits).rstrip(b"\0")) > MAX_NUMBER_DIGITS:
+        raise InvalidEventError(
+            "bad_data", f"number {value} has more than {MAX_NUMBER_DIGITS} significant digits"
+        )
+    if value and not -130 <= value.adjusted() <= 125:
+        raise InvalidEventError("bad_data", f"number {value} is out of DynamoDB's range")
+
+
+_SCALARS = (int, float, bool, type(None), Decimal)
+
+
+def _check_size(key: dict[str, str], data: dict[str, Any]) -> None:
+    # JSON text overestimates DynamoDB's item size a little: a safe bound. Up to 256 scalar
+    # attributes with short names and strings stay far below it, so only others are measured.
+    if len(data) <= 256 and all(
+        len(name) < 256 and (type(v) in _SCALARS or (type(v) is str and len(v) < 1024))
+        for name, v in data.items()
+    ):
+        return
+    size = len(numbers.dumps(data))
+    size += sum(len(k.encode()) + len(v.encode()) for k, v in key.items())
+    if size > DYNAMODB_ITEM_LIMIT:
+        raise InvalidEventError("too_large", f"item is {size} bytes, over DynamoDB's 400 KB limit")

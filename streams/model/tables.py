@@ -1,0 +1,127 @@
+"""Declared tables: which attributes form an item's key and which one orders its listing."""
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from streams.model.redis_layout_spec import RedisLayoutSpec, placeholders
+
+Format = Literal["cdc-v1", "debezium"]
+
+
+class TableSpec(BaseModel):
+    """How one logical table is keyed, stored and listed.
+
+    `partition_key` groups items (the seed's `owner_id`); `sort_key` identifies an item within
+    its partition (`opponent_id`). `index_attribute` is the numeric data attribute a partition is
+    listed by, newest first (`timestamp`); in DynamoDB it is the range key of a local secondary
+    index, in Redis the score of a sorted set per partition.
+
+    Where its changes come from: `format` `cdc-v1` (our envelope, on `topic`, by default the
+    changes topic) or `debezium` (the JSON converter's envelope of the source table `source`,
+    `<topic.prefix>.<schema>.<table>`, on `topic`, by default Debezium's topic for it: `source`).
+    `columns` renames source columns to attributes; unnamed columns keep their names.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # --- Redis layout (issue 16): what Redis readers see; kept apart from the other fields. ---
+    redis: RedisLayoutSpec = RedisLayoutSpec()
+
+    @model_validator(mode="after")
+    def _redis_templates_fit(self) -> "TableSpec":
+        redis, keys = self.redis, set(self.key_attributes)
+        wanted = {
+            "key": keys,
+            "index_key": {self.partition_key},
+            "member": keys - {self.partition_key},
+        }
+        for field, needed in wanted.items():
+            template = getattr(redis, field)
+            if template is None:
+                continue
+            named = set(placeholders(template))
+            if named != needed:
+                names = ", ".join(f"{{{n}}}" for n in sorted(needed))
+                raise ValueError(f"redis.{field} {template!r} must name exactly {names}")
+        if redis.value_attribute and redis.value_attribute in {*keys, self.index_attribute}:
+            raise ValueError("redis.value_attribute must be a data attribute other than the index")
+        return self
+
+    # --- Keys, DynamoDB table and listing index. ---
+    partition_key: str
+    sort_key: str | None = None
+    dynamodb_table: str | None = None
+    index_attribute: str | None = None
+    index_name: str | None = None
+    topic: str | None = Field(default=None, min_length=1, max_length=249)
+    format: Format = "cdc-v1"
+    source: str | None = Field(default=None, pattern=r"^[^.\s]+\.[^.\s]+\.[^.\s]+$")
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_are_distinct(self) -> "TableSpec":
+        names = [n for n in (self.partition_key, self.sort_key, self.index_attribute) if n]
+        if len(set(names)) != len(names):
+            raise ValueError("partition_key, sort_key and index_attribute must differ")
+        if self.index_attribute and not self.sort_key:
+            raise ValueError(
+                "index_attribute needs a sort_key: a partition of one item needs no listing"
+            )
+        if any(name.startswith("_") for name in names):
+            raise ValueError("attribute names starting with '_' are reserved for bookkeeping")
+        if self.format == "debezium" and self.source is None:
+            raise ValueError("a debezium table needs 'source': <topic.prefix>.<schema>.<table>")
+        if self.format == "cdc-v1" and (self.source or self.columns):
+            raise ValueError("'source' and 'columns' are for format 'debezium' only")
+        return self
+
+    def __hash__(self) -> int:  # frozen, but `columns` is a dict: hash what defines it
+        return hash((self.partition_key, self.sort_key, self.source, tuple(self.columns.items())))
+
+    @cached_property  # read for every event checked
+    def key_attributes(self) -> tuple[str, ...]:
+        return (self.partition_key, self.sort_key) if self.sort_key else (self.partition_key,)
+
+    def physical_name(self, logical: str) -> str:
+        return self.dynamodb_table or logical
+
+    def feed_topic(self, changes_topic: str) -> str:
+        """The topic this table's changes arrive on."""
+        if self.topic:
+            return self.topic
+        return self.source if self.format == "debezium" and self.source else changes_topic
+
+    def lsi_name(self) -> str | None:
+        if self.index_attribute is None:
+            return None
+        return self.index_name or f"by_{self.index_attribute}"
+
+
+def feed_topics(tables: Mapping[str, TableSpec], changes_topic: str) -> list[str]:
+    """Every topic the worker consumes: the changes topic, and each declared table's."""
+    return sorted({changes_topic, *(spec.feed_topic(changes_topic) for spec in tables.values())})
+
+
+def check_topic_formats(tables: Mapping[str, TableSpec], changes_topic: str) -> None:
+    """A topic is read in one format (the decoder is chosen by topic), and the changes topic
+    is always cdc-v1: `verify --repair` and `dlq replay` publish there for every table."""
+    formats: dict[str, str] = {changes_topic: "cdc-v1"}
+    for name, spec in tables.items():
+        topic = spec.feed_topic(changes_topic)
+        if formats.setdefault(topic, spec.format) != spec.format:
+            raise ValueError(
+                f"{name}: topic {topic!r} is read as {formats[topic]}, not {spec.format}"
+            )
+
+
+OPPONENTS = TableSpec(
+    partition_key="owner_id",
+    sort_key="opponent_id",
+    dynamodb_table="opponents",
+    index_attribute="timestamp",
+)
+
+DEFAULT_TABLES = {"opponents": OPPONENTS}

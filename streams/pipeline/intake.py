@@ -1,0 +1,231 @@
+"""Consume the changes topic a fetched batch at a time, and commit only what the store holds.
+
+Faust's stream delivery costs tens of microseconds per event (two tasks per message in its
+drain loop, an Event and a queue hop each): a Faust agent reading the topic tops out near 6,000
+events/s on a 2-core machine. So each store's intake reads with aiokafka's `getmany` and hands
+every fetched batch, whole, to that store's Faust agent (streams/worker/agents.py): Faust's cost
+is paid once per batch, not per record.
+
+Commit rule: a batch's offsets are committed after the agent finished it, which is after the
+store holds it and its dead letters are acknowledged. A rebalance waits for the batch in flight
+to be written and committed, so partitions move with their offsets committed. A batch cut short
+by a stop is never committed; it is consumed again, and LWW makes that harmless.
+
+Long outages: a member that does not poll for `CDC_KAFKA_MAX_POLL_INTERVAL_SECONDS` leaves its
+group. While a batch waits for a failing store, its partitions are paused and the intake keeps
+polling (as Kafka Connect does with retriable errors); they resume once the store answers.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+
+from streams.kafka.clients import Kafka
+from streams.kafka.records import Record
+from streams.model.errors import OperatorError
+from streams.model.tables import feed_topics
+from streams.pipeline.replicator import BatchReport
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+STOP_COMMIT_SECONDS = 5.0
+PAUSE_AFTER_SECONDS = 10.0  # a batch in flight this long: its store is failing, or very slow
+# A Debezium topic may be created (by Connect) after the worker started: the consumer sees a
+# new topic only when it refreshes its metadata, every 5 minutes by default.
+NEW_TOPIC_SECONDS = 10
+
+ApplyBatch = Callable[[list[Record]], Awaitable[BatchReport]]
+OnBatch = Callable[[BatchReport], None]
+Fetched = dict[TopicPartition, list[Any]]
+OnFatal = Callable[[BaseException], Awaitable[None]]
+OnAssignment = Callable[[set[TopicPartition]], None]  # the partitions this member now owns
+
+
+class _SettleFirst(ConsumerRebalanceListener):
+    """Partitions are given up only between batches, with the last one committed."""
+
+    def __init__(self, intake: "BatchIntake") -> None:
+        self.intake = intake
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # A batch waiting out a store's outage is given up, not waited for: waiting past the
+        # rebalance timeout would drop this member from the group until the store answers.
+        self.intake.give_up_paused_batch()
+        async with self.intake.in_flight:
+            await self.intake.settle()
+        log.info("giving up %d partitions", len(revoked))
+        self.intake.on_assignment(set())
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("assigned %d partitions", len(assigned))
+        self.intake.on_assignment(set(assigned))
+
+
+class BatchIntake:
+    def __init__(
+        self,
+        settings: Settings,
+        group_id: str,
+        apply: ApplyBatch,
+        on_batch: OnBatch,
+        on_assignment: OnAssignment | None = None,
+    ) -> None:
+        self.settings = settings
+        self.group_id = group_id
+        self.apply = apply
+        self.on_batch = on_batch
+        self.on_assignment = on_assignment or (lambda partitions: None)
+        self.in_flight = asyncio.Lock()  # held while a batch is written
+        self._committing: asyncio.Future[None] | None = None  # the last batch's commit
+        self._fetching: asyncio.Future[Fetched] | None = None  # the next batch, or a keep-alive
+        self._give_up: asyncio.Event | None = None  # set while a batch waits, paused
+        self.pause_after = min(PAUSE_AFTER_SECONDS, settings.kafka_max_poll_interval_seconds / 4)
+
+    def _consumer(self) -> AIOKafkaConsumer:
+        s = self.settings
+        refresh = {"metadata_max_age_ms": NEW_TOPIC_SECONDS * 1000} if len(self.topics) > 1 else {}
+        return Kafka.of(s).consumer(
+            group_id=self.group_id,
+            client_id=f"cdc-replicator-{self.group_id}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.batch_max_events,
+            session_timeout_ms=int(s.kafka_session_timeout_seconds * 1000),
+            heartbeat_interval_ms=int(s.kafka_session_timeout_seconds * 100),
+            max_poll_interval_ms=int(s.kafka_max_poll_interval_seconds * 1000),
+            **refresh,
+        )
+
+    @property
+    def topics(self) -> list[str]:
+        return feed_topics(self.settings.tables, self.settings.topic)
+
+    async def run(self) -> None:
+        consumer = self._consumer()
+        await consumer.start()
+        try:
+            # Subscribed once started: a consumer subscribed before its start fails when a
+            # topic does not exist yet (a Debezium topic Connect has not created); this way
+            # it is read once it exists.
+            consumer.subscribe(self.topics, listener=_SettleFirst(self))
+            await self._consume(consumer)
+        finally:
+            # The last applied batch's commit may still be travelling: let it land.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.settle(), STOP_COMMIT_SECONDS)
+            await consumer.stop()
+
+    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        """The next batch is fetched, and the last one committed, while this one is written
+        (the worker is CPU-bound; those are the waits worth hiding). Commits stay in order."""
+        self._fetching = self._fetch(consumer)
+        try:
+            while True:
+                fetched = await self._fetching
+                self._fetching = self._fetch(consumer)
+                if fetched:
+                    records = [m for messages in fetched.values() for m in messages]
+                    async with self.in_flight:
+                        report = await self._applied(consumer, records)
+                        if report is None:
+                            log.warning("%s: batch given up at a rebalance, not committed; it "
+                                        "is applied again", self.group_id)  # fmt: skip
+                            continue
+                        self.on_batch(report)
+                        await self.settle()
+                        offsets = {tp: ms[-1].offset + 1 for tp, ms in fetched.items()}
+                        self._committing = asyncio.ensure_future(_commit(consumer, offsets))
+        finally:
+            self._fetching.cancel()
+
+    async def _applied(
+        self, consumer: AIOKafkaConsumer, records: list[Record]
+    ) -> BatchReport | None:
+        """The batch's report, or None when a rebalance gave it up while its store failed.
+
+        Giving up cancels only the wait: the store's agent still applies the batch, before any
+        later one (one agent per store, fed in order), so a later commit never skips it."""
+        applying = asyncio.ensure_future(self.apply(records))
+        try:
+            await asyncio.wait({applying}, timeout=self.pause_after)
+            if not applying.done():
+                await self._poll_paused_until(consumer, applying)
+            return applying.result() if applying.done() else None
+        finally:
+            applying.cancel()  # no-op once done: given up, or the worker is stopping
+
+    async def _poll_paused_until(
+        self, consumer: AIOKafkaConsumer, applying: "asyncio.Future[BatchReport]"
+    ) -> None:
+        """Stay in the group while the store fails: pause every partition, keep polling (what
+        a poll returns is kept for the next batch, in order), resume once the batch is done."""
+        paused = consumer.assignment()
+        consumer.pause(*paused)
+        self._give_up = asyncio.Event()
+        giving_up = asyncio.ensure_future(self._give_up.wait())
+        log.warning(
+            "%s: batch not applied after %.0fs; %d partitions paused until the store answers",
+            self.group_id, self.pause_after, len(paused),
+        )  # fmt: skip
+        try:
+            while not applying.done() and not giving_up.done():
+                held = await (self._fetching or self._fetch(consumer))
+                self._fetching = asyncio.ensure_future(_merged(held, self._fetch(consumer)))
+                either: set[asyncio.Future[Any]] = {applying, self._fetching, giving_up}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            giving_up.cancel()
+            self._give_up = None
+            consumer.resume(*(paused & consumer.assignment()))
+            if applying.done():  # not when the worker stops
+                log.info("%s: store answers again; partitions resumed", self.group_id)
+
+    def give_up_paused_batch(self) -> None:
+        if self._give_up is not None:
+            self._give_up.set()
+
+    def _fetch(self, consumer: AIOKafkaConsumer) -> "asyncio.Future[Fetched]":
+        timeout_ms = int(self.settings.batch_max_seconds * 1000)
+        size = self.settings.batch_max_events
+        return asyncio.ensure_future(consumer.getmany(timeout_ms=timeout_ms, max_records=size))
+
+    async def settle(self) -> None:
+        """Wait until the last batch's commit is done."""
+        if self._committing is not None:
+            await asyncio.shield(self._committing)
+
+
+async def _merged(held: Fetched, polled: Awaitable[Fetched]) -> Fetched:
+    """What was fetched before, then what a keep-alive poll brought (normally nothing)."""
+    fetched = dict(held)
+    for tp, messages in (await polled).items():
+        fetched[tp] = [*fetched.get(tp, []), *messages]
+    return fetched
+
+
+async def _commit(consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, int]) -> None:
+    """Commit; if the partitions moved meanwhile, their new owner applies the batch again."""
+    try:
+        await consumer.commit(dict(offsets))
+    except (CommitFailedError, IllegalStateError) as exc:
+        log.warning("batch applied but not committed (%s); it will be applied again", exc)
+
+
+async def run_with(feeding: Awaitable[None], on_fatal: OnFatal) -> None:
+    """Run a store's feed until cancelled; refused credentials or an unexpected error stop the
+    worker rather than leaving it idle."""
+    try:
+        await feeding
+    except asyncio.CancelledError:
+        raise
+    except OperatorError as exc:  # refused access, a table without its index: one line, stop
+        log.critical("replication stopped: %s; nothing was committed past it", exc)
+        await on_fatal(exc)
+    except Exception as exc:  # noqa: BLE001 - any bug must stop the worker, loudly
+        log.critical("replication stopped by an unexpected error; nothing was committed past it")
+        await on_fatal(exc)

@@ -1,0 +1,169 @@
+"""Replay the changes topic into one store, from the beginning or from a point in time.
+
+The replay runs in a fresh consumer group (so its progress shows in `lag`), stops by itself at
+the end offsets taken when it started, and goes through the same Replicator as the worker:
+every write is version-guarded, so rebuilding into a live store is safe.
+
+It refuses to run on a topic that has lost history (its log no longer starts at offset 0, see
+streams.kafka.topic_health), unless told a partial rebuild is wanted, and it never reports success
+having read nothing from a range the end offsets say holds records.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from connectors.sink import Store
+from streams.kafka.clients import Kafka
+from streams.kafka.records import Record
+from streams.kafka.topic_health import lost_history
+from streams.kafka.topics import assign_all
+from streams.model.errors import ReplicatorError
+from streams.pipeline.dlq import DeadLetterTopic, Headers
+from streams.pipeline.replicator import Replicator
+from streams.retry import Backoff
+from streams.settings import Settings
+
+
+class PartialHistoryError(ReplicatorError):
+    """The topic no longer holds the whole history a rebuild needs."""
+
+
+@dataclass
+class RebuildSummary:
+    group: str
+    records: int = 0
+    applied: int = 0
+    stale: int = 0
+    invalid: int = 0  # already dead-lettered by the worker when it first saw them
+    seconds: float = 0.0
+    targets: dict[int, int] = field(default_factory=dict)  # partition -> end offset at start
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+async def _not_again(topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+    """A rebuild does not dead-letter twice what the worker dead-lettered already."""
+
+
+async def rebuild(
+    settings: Settings,
+    store: Store,
+    *,
+    from_time: datetime | None = None,
+    on_progress: Callable[[int, float], None] | None = None,
+    allow_partial: bool = False,
+) -> RebuildSummary:
+    group = f"{settings.group_id}-rebuild-{store.name}-{int(time.time())}"
+    kafka = Kafka.of(settings)
+    consumer = kafka.consumer(
+        group_id=group,
+        enable_auto_commit=False,
+        max_poll_records=settings.batch_max_events,
+    )
+    await consumer.start()
+    summary = RebuildSummary(group)
+    replicator = Replicator(
+        settings.tables,
+        [store],
+        DeadLetterTopic(settings.dlq_topic, _not_again),
+        Backoff(maximum=settings.retry_max_backoff_seconds),
+    )
+    started = time.monotonic()
+    try:
+        partitions = await _assign(consumer, kafka, settings.topic, from_time, summary)
+        starts = {tp.partition: await consumer.position(tp) for tp in partitions}
+        if not allow_partial:
+            await _refuse_lost_history(consumer, partitions, starts, store.name)
+        # Offsets, not records (compaction leaves gaps): only "some but none read" is checkable.
+        expected = sum(max(summary.targets[p] - start, 0) for p, start in starts.items())
+        while await _behind(consumer, partitions, summary.targets):
+            batch = await consumer.getmany(*partitions, timeout_ms=1000)
+            records = [m for messages in batch.values() for m in messages]
+            if records:
+                await _apply(replicator, records, store.name, summary)
+                await consumer.commit()  # only after the store holds the batch
+            summary.seconds = time.monotonic() - started
+            if on_progress:
+                on_progress(summary.records, summary.rate)
+    finally:
+        await consumer.stop()
+    summary.seconds = time.monotonic() - started
+    if expected and not summary.records:
+        raise ReplicatorError(
+            f"the end offsets of {settings.topic} promised {expected} offsets to replay but "
+            "no record was read; nothing was rebuilt, run it again"
+        )
+    return summary
+
+
+async def _refuse_lost_history(
+    consumer: AIOKafkaConsumer,
+    partitions: Sequence[TopicPartition],
+    starts: dict[int, int],
+    store: str,
+) -> None:
+    earliest = await consumer.beginning_offsets(partitions)
+    lost = lost_history({tp.partition: offset for tp, offset in earliest.items()}, starts)
+    if not lost:
+        return
+    where = ", ".join(f"partition {p} starts at offset {n}" for p, n in sorted(lost.items()))
+    instead = (
+        "refill Redis from DynamoDB with `cdc-replicator snapshot --source dynamodb`"
+        if store == "redis"
+        else "refill it from where the data comes from (`cdc-replicator snapshot`)"
+    )
+    raise PartialHistoryError(
+        f"the topic has lost history ({where}, not 0: retention or delete-records removed the "
+        f"oldest records), so a rebuild would restore only part of the data; {instead}, or "
+        "pass --allow-partial to replay what is left"
+    )
+
+
+async def _assign(
+    consumer: AIOKafkaConsumer,
+    kafka: Kafka,
+    topic: str,
+    from_time: datetime | None,
+    summary: RebuildSummary,
+) -> list[TopicPartition]:
+    ends = await assign_all(consumer, kafka, topic)
+    partitions = list(ends)
+    summary.targets = {tp.partition: ends[tp] for tp in partitions}
+    if from_time is None:
+        for tp, first in (await consumer.beginning_offsets(partitions)).items():
+            consumer.seek(tp, first)
+        return partitions
+    found = await consumer.offsets_for_times(
+        {tp: int(from_time.timestamp() * 1000) for tp in partitions}
+    )
+    for tp in partitions:
+        offset = found.get(tp)
+        consumer.seek(tp, offset.offset if offset else ends[tp])
+    return partitions
+
+
+async def _behind(
+    consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition], targets: dict[int, int]
+) -> bool:
+    """Stop at the end offsets taken at the start: later writes are the worker's to apply."""
+    for tp in partitions:
+        if await consumer.position(tp) < targets[tp.partition]:
+            return True
+    return False
+
+
+async def _apply(
+    replicator: Replicator, records: Sequence[Record], store: str, summary: RebuildSummary
+) -> None:
+    report = await replicator.process(records)
+    outcome = report.outcomes[store]
+    summary.records += len(records)
+    summary.applied += outcome.applied
+    summary.stale += outcome.stale
+    summary.invalid += len(report.dead_letters)

@@ -1,0 +1,125 @@
+"""One consumed batch, from raw records to stores, in the order that makes commits safe.
+
+Commit order (the intake commits a batch's offsets only after `process` returns for it):
+  1. decode: every record becomes a valid `ChangeEvent` or a dead letter with its reason; a
+     Kafka tombstone (no value) is skipped and counted: it only tells compaction to drop a key;
+  2. coalesce: per item only the greatest version is kept, the one write that matters;
+  3. write: the winners go to every store at once; each store retries its transient failures
+     with backoff until all are applied, stale or rejected (stopping the worker cancels here:
+     nothing is committed, the batch is consumed again after restart, and LWW makes that harmless);
+  4. dead-letter: malformed records, and writes a store rejected as invalid, are published to
+     `<topic>.dlq`, and the broker has acknowledged them;
+  5. return: the intake commits the batch's offsets (streams/pipeline/intake.py).
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from connectors.sink import Store, WriteOutcome
+from streams.kafka.records import Record
+from streams.model.errors import InvalidEventError
+from streams.model.events import ChangeEvent, decode_event
+from streams.model.tables import TableSpec
+from streams.pipeline.apply import OnRetry, write_until_done
+from streams.pipeline.debezium import DebeziumDecoder
+from streams.pipeline.dlq import DeadLetter, DeadLetterTopic
+from streams.pipeline.lww import coalesce
+from streams.retry import Backoff
+
+DecodeRecord = Callable[[Record], ChangeEvent]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchReport:
+    records: int
+    items: int
+    outcomes: dict[str, WriteOutcome] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    tombstones: int = 0  # null-value records skipped (counted by the agent that dead-letters)
+
+
+class Replicator:
+    def __init__(
+        self,
+        tables: Mapping[str, TableSpec],
+        stores: Sequence[Store],
+        dead_letters: DeadLetterTopic,
+        backoff: Backoff | None = None,
+        on_retry: OnRetry | None = None,
+        *,
+        owns_invalid: bool = True,
+    ) -> None:
+        self.tables = dict(tables)
+        self.decoders = record_decoders(self.tables)
+        # With one agent per store, one of them dead-letters malformed records
+        # (streams/worker/agents.py).
+        self.owns_invalid = owns_invalid
+        self.stores = list(stores)
+        self.dead_letters = dead_letters
+        self.backoff = backoff or Backoff()
+        self.on_retry = on_retry
+
+    async def process(self, records: Sequence[Record]) -> BatchReport:
+        decoded, letters, tombstones = self.decode(records)
+        if not self.owns_invalid:
+            letters, tombstones = [], 0
+        winners = coalesce((event for event, _ in decoded), self.tables)
+        report = BatchReport(records=len(records), items=len(winners), tombstones=tombstones)
+        results = await asyncio.gather(
+            *(
+                write_until_done(store, winners, self.backoff, self.on_retry)
+                for store in self.stores
+            )
+        )
+        report.outcomes = {
+            store.name: result for store, result in zip(self.stores, results, strict=True)
+        }
+        record_of = {id(event): record for event, record in decoded}
+        letters.extend(_rejected(results, record_of))
+        await self.dead_letters.send(letters)
+        report.dead_letters = letters
+        return report
+
+    def decode(
+        self, records: Sequence[Record]
+    ) -> tuple[list[tuple[ChangeEvent, Record]], list[DeadLetter], int]:
+        """Valid events with their records, dead letters, and how many tombstones were skipped."""
+        decoded: list[tuple[ChangeEvent, Record]] = []
+        letters: list[DeadLetter] = []
+        tombstones = 0
+        decoder_of = self.decoders.get  # one dict lookup a record; cdc-v1 for other topics
+        for record in records:
+            raw = record.value
+            if raw is None:  # a Kafka tombstone (Debezium sends one after each delete)
+                tombstones += 1
+                continue
+            decode = decoder_of(record.topic)
+            try:
+                event = decode(record) if decode else decode_event(raw, self.tables)
+            except InvalidEventError as exc:
+                letters.append(DeadLetter(record, exc.reason, str(exc)))
+            else:
+                decoded.append((event, record))
+        return decoded, letters, tombstones
+
+
+def record_decoders(tables: Mapping[str, TableSpec]) -> dict[str, DecodeRecord]:
+    """The decoder of each topic a `debezium` table names; every other topic is `cdc-v1`."""
+    if not any(spec.format == "debezium" for spec in tables.values()):
+        return {}
+    debezium = DebeziumDecoder(tables).decode
+    return {spec.feed_topic(""): debezium for spec in tables.values() if spec.format == "debezium"}
+
+
+def _rejected(results: Sequence[WriteOutcome], record_of: Mapping[int, Record]) -> list[DeadLetter]:
+    """A write either store refused as invalid, once per event even if both refused it."""
+    letters: dict[int, DeadLetter] = {}
+    for result in results:
+        for event, message in result.rejected:
+            record = record_of[id(event)]
+            letters.setdefault(id(event), DeadLetter(record, "rejected_by_store", message))
+    return list(letters.values())

@@ -1,0 +1,1 @@
+"""Seeding the stores from data that never went through Kafka: sources, parts, progress."""

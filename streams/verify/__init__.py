@@ -1,0 +1,1 @@
+"""Comparing the stores item by item, and repairing drift through the topic."""

@@ -1,0 +1,219 @@
+"""Compare Redis and DynamoDB item by item with flat memory, and repair drift through the topic.
+
+Two passes, a page at a time: every DynamoDB item (a Scan) is looked up in Redis; then every
+Redis item key (a SCAN) is looked up in DynamoDB, which finds what only Redis holds. Tombstones
+count as absent data but keep their versions: a newer tombstone beats an older live item.
+"""
+
+import json
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from connectors.dynamodb_store import DynamoDBStore
+from connectors.redis_store import RedisStore
+from connectors.sink import StoredItem
+from connectors.source import SourceItem
+from streams.model.errors import InvalidEventError
+from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event
+from streams.model.tables import TableSpec
+from streams.snapshot.seed import snapshot_version
+
+Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
+Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
+               "source_problems"]  # fmt: skip
+# What counts as disagreement; the other counts (compared, live items, repairs) are bookkeeping.
+DRIFT_KINDS = ("missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
+               "source_problems")  # fmt: skip
+UNVERSIONED = ""  # an item written before the replicator (no `_v`): older than every version
+SAMPLES = 10
+REPAIR_SUFFIX = "!"  # the least event-id character: the very next version after the tie
+
+
+def classify(redis: StoredItem | None, dynamo: StoredItem | None) -> Kind | None:
+    """How two stores disagree about one item, or None when they agree. An item a change event
+    cannot carry (a DynamoDB set, binary, a malformed `_v`) is a source problem: comparing it
+    would only find a set turned into a list, and no repair can copy it unaltered."""
+    if dynamo is not None and dynamo.problem:
+        return "source_problems"
+    if redis is not None and redis.live and dynamo is not None and dynamo.live:
+        if redis.data != dynamo.data:
+            return "data_differs"
+        return "version_differs" if redis.version != dynamo.version else None
+    if redis is not None and redis.live:
+        return _one_sided(redis, dynamo, "missing_in_dynamodb")
+    if dynamo is not None and dynamo.live:
+        return _one_sided(dynamo, redis, "missing_in_redis")
+    return None  # deleted or absent on both sides
+
+
+def _one_sided(live: StoredItem, other: StoredItem | None, missing: Kind) -> Kind:
+    if other is not None and other.version > live.version:
+        return "version_differs"  # a newer delete that the live side missed
+    return missing
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: Kind
+    item: ItemId
+    redis: StoredItem | None
+    dynamodb: StoredItem | None
+
+    @property
+    def problem(self) -> str | None:
+        """Why no change event can carry the item, for a source problem."""
+        return next((s.problem for s in (self.dynamodb, self.redis) if s and s.problem), None)
+
+    def as_json(self) -> dict[str, Any]:
+        shown = {
+            "kind": self.kind,
+            "key": list(self.item),
+            "redis": _side(self.redis),
+            "dynamodb": _side(self.dynamodb),
+        }
+        return shown | ({"problem": self.problem} if self.problem else {})
+
+
+def _side(stored: StoredItem | None) -> dict[str, Any] | None:
+    return None if stored is None else {"version": stored.version, "data": stored.data}
+
+
+@dataclass
+class VerifyReport:
+    table: str
+    counts: Counter[str] = field(default_factory=Counter)
+    samples: dict[str, list[Drift]] = field(default_factory=dict)
+    unrepairable: list[str] = field(default_factory=list)  # samples: the item, and why
+    problems: list[str] = field(default_factory=list)  # samples: where in a source, and why
+
+    @property
+    def drifted(self) -> int:
+        return sum(self.counts[kind] for kind in DRIFT_KINDS)
+
+    def add(self, drift: Drift) -> None:
+        self.counts[drift.kind] += 1
+        sample = self.samples.setdefault(drift.kind, [])
+        if len(sample) < SAMPLES:
+            sample.append(drift)
+
+    def add_problem(self, problem: str) -> None:
+        """Source data that cannot become an item: `problem` names where it is, and why."""
+        self.counts["source_problems"] += 1
+        if len(self.problems) < SAMPLES:
+            self.problems.append(problem)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "agree": self.drifted == 0,
+            "counts": dict(self.counts),
+            "samples": {
+                kind: [d.as_json() for d in drifts] for kind, drifts in self.samples.items()
+            },
+            "unrepairable": self.unrepairable,
+            "problems": self.problems,
+        }
+
+
+async def drifts(
+    redis: RedisStore, dynamo: DynamoDBStore, table: str, report: VerifyReport
+) -> AsyncIterator[Drift]:
+    """Every drifted item of `table`, counting what was compared into `report`."""
+    spec = dynamo.tables[table]
+    async for page in dynamo.item_pages(table):
+        held = await redis.read_many([item for item, _ in page])
+        for (item, stored), in_redis in zip(page, held, strict=True):
+            in_dynamo = _versioned(item, stored, spec)
+            _count_live(report, in_redis, in_dynamo)
+            kind = classify(in_redis, in_dynamo)
+            if kind:
+                yield Drift(kind, item, in_redis, in_dynamo)
+    async for items in redis.item_pages(table):
+        in_dynamo_page = await dynamo.read_many(items)
+        only_redis = [i for i, d in zip(items, in_dynamo_page, strict=True) if d is None]
+        for item, in_redis in zip(only_redis, await redis.read_many(only_redis), strict=True):
+            _count_live(report, in_redis, None)
+            kind = classify(in_redis, None)
+            if kind:
+                yield Drift(kind, item, in_redis, None)
+
+
+def _versioned(item: ItemId, stored: StoredItem, spec: TableSpec) -> StoredItem:
+    """An item written before the replicator (no `_v`) has the version `snapshot --source
+    dynamodb` gives it: a Redis copy seeded that way agrees, and a repair can republish it."""
+    if stored.version != UNVERSIONED or stored.problem:
+        return stored
+    source_item = SourceItem(item.table, item.key(spec), stored.data or {})
+    return StoredItem(snapshot_version(source_item, "dynamodb").token(), stored.data)
+
+
+def _count_live(report: VerifyReport, redis: StoredItem | None, dynamo: StoredItem | None) -> None:
+    report.counts["compared"] += 1
+    report.counts["redis"] += bool(redis and redis.live)
+    report.counts["dynamodb"] += bool(dynamo and dynamo.live)
+
+
+def repair_event(
+    drift: Drift, spec: TableSpec, tables: Mapping[str, TableSpec], prefer: str
+) -> ChangeEvent:
+    """The write that heals `drift` when it goes through the topic: the winning version, as it
+    was; for equal versions with different data, the preferred store's data, a hair newer.
+    ValueError for an item no event can carry: neither store is touched."""
+    if drift.problem:
+        raise ValueError(drift.problem)
+    sides = {"redis": drift.redis, "dynamodb": drift.dynamodb}
+    present = [s for s in sides.values() if s is not None]
+    winner = max(present, key=lambda s: s.version)
+    version = Version.from_token(winner.version)
+    if drift.kind == "data_differs" and all(s.version == winner.version for s in present):
+        winner = sides[prefer] or winner
+        version = version._replace(event_id=version.event_id + REPAIR_SUFFIX)
+        if version.fills_only:  # a tie at a snapshot's version: a fill would change neither store
+            version = version._replace(ts=SNAPSHOT_TS + 1)
+    op = "upsert" if winner.live else "delete"
+    key = drift.item.key(spec)
+    fields = {"table": drift.item.table, "op": op, "key": key, "data": winner.data}
+    return build_event(fields | version._asdict(), tables)
+
+
+async def verify_table(
+    redis: RedisStore, dynamo: DynamoDBStore, table: str, on_drift: "DriftHandler | None" = None
+) -> VerifyReport:
+    report = VerifyReport(table)
+    async for drift in drifts(redis, dynamo, table, report):
+        report.add(drift)
+        if on_drift is not None:
+            await on_drift(drift, report)
+    return report
+
+
+class DriftHandler:
+    """Collects repair events and hands them over in batches (flat memory)."""
+
+    def __init__(
+        self, spec: TableSpec, tables: Mapping[str, TableSpec], prefer: str, flush: Flush
+    ) -> None:
+        self.spec, self.tables, self.prefer, self.flush = spec, tables, prefer, flush
+        self.pending: list[ChangeEvent] = []
+        self.repaired = 0
+
+    async def __call__(self, drift: Drift, report: VerifyReport) -> None:
+        """Queue the drift's repair; one that cannot be an event is named in `report`, and the
+        others are repaired all the same."""
+        try:
+            event = repair_event(drift, self.spec, self.tables, self.prefer)
+        except (InvalidEventError, ValueError) as exc:  # ValueError: a source problem
+            report.counts["unrepairable"] += 1
+            if len(report.unrepairable) < SAMPLES:
+                report.unrepairable.append(f"{json.dumps(list(drift.item))}: {exc}")
+            return
+        self.pending.append(event)
+        if len(self.pending) >= 1000:
+            await self.drain()
+
+    async def drain(self) -> None:
+        if self.pending:
+            self.repaired += await self.flush(self.pending)
+            self.pending = []

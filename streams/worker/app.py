@@ -1,0 +1,220 @@
+"""The Faust app: one agent and one consumer group per store, the web views and the producer."""
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka import TopicPartition
+from faust.app.base import BootStrategy
+from faust.types import AgentT
+from faust.types.auth import CredentialsT
+
+from connectors.sink import Store
+from streams.kafka.clients import Kafka, ssl_context
+from streams.kafka.groups import in_store_order, seed_from_shared_group, store_group
+from streams.kafka.records import Record
+from streams.pipeline.apply import OnRetry
+from streams.pipeline.dlq import DeadLetterTopic, Headers
+from streams.pipeline.intake import BatchIntake, OnBatch, run_with
+from streams.pipeline.replicator import BatchReport, Replicator
+from streams.retry import Backoff
+from streams.settings import Settings
+from streams.stores import prepare_store
+from streams.worker.agents import add_store_agent, submit
+from streams.worker.health import HEARTBEAT_SECONDS, Health, probe_stores
+from streams.worker.metrics import ReplicationMetrics
+from streams.worker.startup import until_ready
+from streams.worker.web import add_views, web_options
+
+log = logging.getLogger(__name__)
+
+StoreOpener = Callable[[str], Store]
+OnFatal = Callable[[BaseException], Awaitable[None]]
+
+
+def create_app(
+    settings: Settings,
+    store_names: Sequence[str],
+    open_store: StoreOpener,
+    dead_letters: DeadLetterTopic | None = None,
+    on_fatal: OnFatal | None = None,
+) -> faust.App:
+    """The worker's app: per store, an agent `apply-<store>` and a task feeding it from the
+    store's own group (`<CDC_GROUP_ID>-<store>`), so one store's outage never holds the other.
+
+    `on_fatal` is called with an unexpected error (a bug, not a store being down): Faust would
+    otherwise leave a dead task in a live worker, consuming nothing and looking healthy.
+    """
+    app = _faust_app(settings)
+    dlq = dead_letters or DeadLetterTopic(settings.dlq_topic, partial(_send_dead_letter, app))
+    stores = in_store_order(store_names)
+    metrics = ReplicationMetrics(stores)
+    health = Health(stores, settings.health_stuck_seconds)
+    if settings.web_enabled:
+        groups = {name: store_group(settings, name) for name in stores}
+        add_views(app, metrics, health, settings, groups)
+        _add_health_tasks(app, health, [partial(open_store, name) for name in stores])
+    backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
+
+    def on_batch(report: BatchReport) -> None:
+        metrics.observe(report)
+        _log_batch(report)
+
+    def on_retry(store: str) -> None:
+        metrics.retried(store)
+        health.progressed(store)
+
+    async def fatal(exc: BaseException) -> None:
+        if on_fatal is None:
+            raise exc
+        await on_fatal(exc)
+
+    for name in stores:
+        # The first store in STORE_NAMES dead-letters malformed records: once, not per store.
+        owns_invalid = name == stores[0]
+        replicator = partial(
+            _replicator, settings, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
+        )
+        running = partial(health.agent_running, name)
+        agent = add_store_agent(app, name, partial(open_store, name), replicator, running)
+        feed = _Feed(name, agent, health, metrics)
+        _add_feed(app, settings, feed, on_batch=on_batch, fatal=fatal)
+    return app
+
+
+class _Feed:
+    """A store's agent as its intake sees it: what it applies and owns is reported to /health,
+    /ready and /metrics."""
+
+    def __init__(
+        self, store: str, agent: AgentT, health: Health, metrics: ReplicationMetrics
+    ) -> None:
+        self.store = store
+        self.agent = agent
+        self.health = health
+        self.metrics = metrics
+
+    async def apply(self, records: Sequence[Record]) -> BatchReport:
+        self.health.batch_started(self.store)
+        try:
+            return await submit(self.agent, records)
+        finally:
+            self.health.batch_done(self.store)
+
+    def assigned(self, partitions: set[TopicPartition]) -> None:
+        self.health.partitions_assigned(self.store, len(partitions))
+        self.metrics.owned[self.store] = {tp.partition for tp in partitions}
+
+
+def _add_health_tasks(app: faust.App, health: Health, openers: list[Callable[[], Store]]) -> None:
+    @app.timer(HEARTBEAT_SECONDS)
+    async def heartbeat() -> None:
+        health.beat()
+
+    @app.task
+    async def probe() -> None:
+        # Their own connections: a probe must not queue behind a batch that retries.
+        stores = [opener() for opener in openers]
+        try:
+            await probe_stores(health, stores)
+        finally:
+            for store in stores:
+                await store.close()
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    # Faust creates the datadir but not its parents: a worker may start in any folder.
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.group_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        key_serializer="raw",
+        value_serializer="raw",
+        datadir=settings.data_dir,
+        **web_options(settings),
+        producer_acks=-1,
+        broker_credentials=faust_credentials(settings),
+        topic_disable_leader=True,
+        topic_partitions=settings.topic_partitions,
+    )
+    # Faust's own consumer stays off: each store's intake fetches whole batches (it says why).
+    app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False)
+    return app
+
+
+async def _send_dead_letter(
+    app: faust.App, topic: str, key: bytes | None, value: bytes | None, headers: Headers
+) -> Any:
+    return await app.producer.send_and_wait(topic, key, value, None, None, headers)
+
+
+def _replicator(
+    settings: Settings,
+    dlq: DeadLetterTopic,
+    backoff: Backoff,
+    store: Store,
+    *,
+    on_retry: OnRetry,
+    owns_invalid: bool,
+) -> Replicator:
+    return Replicator(settings.tables, [store], dlq, backoff, on_retry, owns_invalid=owns_invalid)
+
+
+def _add_feed(
+    app: faust.App,
+    settings: Settings,
+    feed_of: _Feed,
+    *,
+    on_batch: OnBatch,
+    fatal: OnFatal,
+) -> None:
+    """The task that fetches the store's group's batches and hands them to its agent. It waits
+    for its own store only: a store down at start never keeps the other one's agent idle."""
+    store_name, agent = feed_of.store, feed_of.agent
+    group = store_group(settings, store_name)
+    kafka = Kafka.of(settings)
+    wait = settings.retry_max_backoff_seconds
+
+    async def start_and_run() -> None:
+        # Named at once, even while its store is still being waited for.
+        log.info("agent %s will apply the batches of group %s", agent.name, group)
+        await until_ready(partial(prepare_store, settings, store_name), store_name, wait)
+        await until_ready(partial(seed_from_shared_group, kafka, settings, group), "Kafka", wait)
+        log.info("agent %s applies the batches of group %s", agent.name, group)
+        intake = BatchIntake(settings, group, feed_of.apply, on_batch, feed_of.assigned)
+        await intake.run()
+
+    @app.task
+    async def feed() -> None:
+        app.flow_control.resume()  # Faust resumes it with its own consumer, which is off
+        await run_with(start_and_run(), fatal)
+
+
+def _log_batch(report: BatchReport) -> None:
+    per_store = ", ".join(
+        f"{name}: {o.applied} applied {o.stale} stale" for name, o in report.outcomes.items()
+    )
+    log.info(
+        "batch of %d records, %d items (%s), %d dead letters",
+        report.records, report.items, per_store, len(report.dead_letters),
+    )  # fmt: skip
+
+
+def faust_credentials(settings: Settings) -> CredentialsT | None:
+    """The Kafka security settings (as streams.kafka.clients gives them to aiokafka's clients), as
+    Faust's broker credentials: its producer sends the dead letters."""
+    context = ssl_context(settings)
+    if settings.kafka_security_protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password else None,
+            ssl_context=context,
+            mechanism=settings.kafka_sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None

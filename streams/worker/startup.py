@@ -1,0 +1,47 @@
+"""Waiting for services at start: a broker or a store that is not there yet is waited for."""
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiokafka.errors import KafkaError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from connectors.dynamodb_store import access_refused, is_access_refused
+from streams.kafka.topics import TopicUnavailableError
+from streams.model.errors import ConfigError
+from streams.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+STARTUP_TRANSIENT = (KafkaError, BotoCoreError, ClientError, OSError, TopicUnavailableError)
+T = TypeVar("T")
+
+
+async def until_ready(step: Callable[[], Awaitable[T]], what: str, max_backoff: float) -> T:
+    """Run `step` until it stops failing transiently."""
+    delays = Backoff(initial=0.5, maximum=max_backoff).delays()
+    while True:
+        try:
+            return await step()
+        except STARTUP_TRANSIENT as exc:
+            if is_access_refused(exc):  # waiting cannot help: an operator must fix it
+                raise access_refused(exc) from exc
+            delay = next(delays)
+            log.warning("waiting for %s to answer (%r); retrying in %.1fs", what, exc, delay)
+            await asyncio.sleep(delay)
+
+
+def ensure_port_free(host: str, port: int, variable: str) -> None:
+    """One clear line instead of the web server's traceback when the port is taken."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(
+                f"{variable}: cannot listen on {host}:{port} ({exc.strerror}); "
+                f"is another worker using it? give each worker its own {variable}"
+            ) from exc
