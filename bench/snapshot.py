@@ -97,5 +97,5 @@ async def parallel_snapshot_seconds(
 
 async def _fresh_topic(settings: Settings) -> Settings:
     settings = settings.model_copy(update={"topic": f"bench-snapshot-{uuid.uuid4().hex[:6]}"})
-    await ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings))
+    await ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes))
     return settings

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
-from functools import cached_property
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -24,15 +24,27 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, Settin
 from streams.model.errors import ConfigError
 from streams.model.tables import DEFAULT_TABLES, TableSpec, check_topic_formats
 from streams.model.tables_file import load_tables_file
+from streams.settings_checks import (
+    ENV_PREFIX,
+    check_redis_url,
+    check_url,
+    describe_validation_error,
+)
+from streams.settings_parts import (
+    DLQ_SUFFIX,
+    DynamoDBSettings,
+    KafkaSettings,
+    RedisSettings,
+    StackSettings,
+    TopicSettings,
+    WorkerSettings,
+)
 
 log = logging.getLogger(__name__)
 
-ENV_PREFIX = "CDC_"
 SEVEN_DAYS = 7 * 24 * 3600
-DLQ_SUFFIX = ".dlq"  # the dead-letter topic is the changes topic's name and this
 # Kafka's topic names, with room for the dead-letter topic's ".dlq" in its 249 characters.
 TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,245}")
-REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 # CDC_* variables that are not settings: the test suite's own (they point tests at services).
 NOT_SETTINGS = ("CDC_TEST_", "CDC_DASHBOARD_SCREENSHOT")
 
@@ -176,7 +188,7 @@ class Settings(BaseSettings):
     @classmethod
     def _endpoint_url(cls, value: str) -> str:
         if value:  # empty: real AWS
-            _check_url(value, ("http", "https"), "http://host:port")
+            check_url(value, ("http", "https"), "http://host:port")
         return value
 
     def table(self, name: str) -> TableSpec:
@@ -204,22 +216,56 @@ class Settings(BaseSettings):
             for name, value in dumped.items()
         }
 
-    @cached_property
+    @property
     def dlq_topic(self) -> str:
         return f"{self.topic}{DLQ_SUFFIX}"
 
-    @cached_property
-    def kafka_port(self) -> int:
-        first = self.kafka_bootstrap_servers.split(",")[0]
-        return int(first.rsplit(":", 1)[1])
+    # The parts modules receive (streams/settings_parts.py).
+    @property
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings(**self._part_values(KafkaSettings, "kafka_"))
 
-    @cached_property
-    def redis_port(self) -> int:
-        return urlsplit(self.redis_url).port or 6379
+    @property
+    def changes(self) -> TopicSettings:
+        return TopicSettings(
+            self.topic,
+            self.topic_partitions,
+            self.topic_replication_factor,
+            self.tombstone_grace_seconds,
+        )
 
-    @cached_property
-    def dynamodb_port(self) -> int:
-        return urlsplit(self.dynamodb_endpoint_url).port or 8000
+    @property
+    def redis(self) -> RedisSettings:
+        return RedisSettings(**self._part_values(RedisSettings, "redis_"))
+
+    @property
+    def dynamodb(self) -> DynamoDBSettings:
+        return DynamoDBSettings(
+            self.dynamodb_endpoint_url,
+            self.aws_region,
+            self.aws_access_key_id,
+            self.aws_secret_access_key,
+            self.dynamodb_concurrency,
+        )
+
+    @property
+    def worker(self) -> WorkerSettings:
+        return WorkerSettings(**self._part_values(WorkerSettings, ""))
+
+    @property
+    def stack(self) -> StackSettings:
+        """The local stack's ports follow the client URLs, so one variable moves both."""
+        return StackSettings(
+            self.stack_dir,
+            self.cache_dir,
+            self.kafka_version,
+            kafka_port=int(self.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1]),
+            redis_port=urlsplit(self.redis_url).port or 6379,
+            dynamodb_port=urlsplit(self.dynamodb_endpoint_url).port or 8000,
+        )
+
+    def _part_values(self, part: type, prefix: str) -> dict[str, Any]:
+        return {f.name: getattr(self, prefix + f.name) for f in fields(part)}
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -247,43 +293,3 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
         hint = f"; did you mean {closest[0]}?" if closest else ""
         warnings.append(f"warning: {name} is not a cdc-replicator setting, ignored{hint}")
     return warnings
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    error = (first.get("ctx") or {}).get("error")  # our own validators' message, unprefixed
-    if not first["loc"] and error:  # a check across settings: its message names them
-        return str(error)
-    field, *inner = first["loc"] or ("?",)
-    where = f"{'.'.join(map(str, inner))}: " if inner else ""  # inside CDC_TABLES, say
-    message = str(error) if first["type"] == "value_error" and error else first["msg"]
-    extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{ENV_PREFIX}{str(field).upper()}: {where}{message}{extra}"
-
-
-def check_redis_url(url: str) -> str:
-    """`url` if it is a Redis URL redis-py (or our cluster scheme) can open; else ValueError."""
-    _check_url(url, REDIS_SCHEMES, "redis://host:port/db")
-    return url
-
-
-def _check_url(url: str, schemes: tuple[str, ...], example: str) -> None:
-    parts = urlsplit(url)
-    shown = redact_url(url)
-    if parts.scheme not in schemes:
-        raise ValueError(f"expected a URL like {example} ({', '.join(schemes)}), got {shown!r}")
-    if parts.scheme != "unix" and not parts.hostname:
-        raise ValueError(f"no host in {shown!r}")
-    try:
-        parts.port  # noqa: B018 -- urlsplit checks the port only when asked
-    except ValueError:
-        raise ValueError(f"bad port in {shown!r}") from None
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password replaced, safe to print."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()

@@ -10,6 +10,7 @@ from connectors.redis_layouts import ItemLayout, cluster_problem
 from connectors.redis_store import RedisStore
 from streams.model.errors import StoreSchemaError
 from streams.settings import Settings
+from streams.settings_parts import DynamoDBSettings, revealed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -19,21 +20,21 @@ STORE_NAMES = ("redis", "dynamodb")
 
 
 def open_redis(settings: Settings) -> RedisStore:
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
+    redis = settings.redis
     return RedisStore.from_url(
-        settings.redis_url,
+        redis.url,
         settings.tables,
-        password=password,
-        key_prefix=settings.redis_key_prefix,
+        password=revealed(redis.password),
+        key_prefix=redis.key_prefix,
         tombstone_grace_seconds=settings.tombstone_grace_seconds,
     )
 
 
 def open_dynamodb(settings: Settings) -> DynamoDBStore:
     return DynamoDBStore(
-        dynamodb_client(settings),
+        dynamodb_client(settings.dynamodb),
         settings.tables,
-        concurrency=settings.dynamodb_concurrency,
+        concurrency=settings.dynamodb.concurrency,
         tombstone_grace_seconds=settings.tombstone_grace_seconds,
     )
 
@@ -46,24 +47,15 @@ def open_store(settings: Settings, name: str) -> RedisStore | DynamoDBStore:
     raise ValueError(f"unknown store {name!r}; choose from {', '.join(STORE_NAMES)}")
 
 
-def dynamodb_client(settings: Settings) -> "DynamoDBClient":
-    credentials = None
-    if settings.aws_access_key_id and settings.aws_secret_access_key:
-        credentials = (
-            settings.aws_access_key_id.get_secret_value(),
-            settings.aws_secret_access_key.get_secret_value(),
-        )
+def dynamodb_client(dynamodb: DynamoDBSettings) -> "DynamoDBClient":
     return make_client(
-        settings.dynamodb_endpoint_url,
-        settings.aws_region,
-        credentials,
-        settings.dynamodb_concurrency,
+        dynamodb.endpoint_url, dynamodb.region, dynamodb.credentials(), dynamodb.concurrency
     )
 
 
 def ensure_tables(settings: Settings) -> list[str]:
     """Create every declared DynamoDB table that is missing; return the names created."""
-    client = dynamodb_client(settings)
+    client = dynamodb_client(settings.dynamodb)
     try:
         return [
             spec.physical_name(name)

@@ -37,7 +37,7 @@ async def publish_lines(
         print(_refused(parsed, path), file=sys.stderr)
         return 2
     async with Publisher(
-        Kafka.of(settings), settings.topic, settings.tables, settings.origin
+        Kafka.of(settings.kafka), settings.topic, settings.tables, settings.origin
     ) as publisher:
         count = await publisher.publish(parsed.events)
     print(f"published {counted(count, 'event')} to {settings.topic}, "
@@ -101,7 +101,7 @@ async def lag_report(
     settings: Settings, groups: Sequence[str], samples: int, interval: float
 ) -> dict[str, Any]:
     """Every group watched over the same window; the status is the worst of theirs."""
-    kafka = Kafka.of(settings)
+    kafka = Kafka.of(settings.kafka)
     watched = await asyncio.gather(
         *(watch_group(kafka, group, settings.topic, samples, interval) for group in groups)
     )

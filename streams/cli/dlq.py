@@ -81,7 +81,7 @@ class Fetched:
 async def letter_batches(settings: Settings, group: str | None = None) -> AsyncIterator[Fetched]:
     """Dead letters up to the end at the start, a fetch at a time: every one, or (with `group`)
     those after the group's committed offsets. Committing is the caller's business."""
-    kafka = Kafka.of(settings)
+    kafka = Kafka.of(settings.kafka)
     consumer = kafka.consumer(
         group_id=group, enable_auto_commit=False, auto_offset_reset="earliest"
     )
@@ -145,7 +145,7 @@ async def replay_letters(settings: Settings, discard: Collection[str] = ()) -> R
     one fetch (republishing is idempotent: the same version is the same event)."""
     await check_topic(settings)  # the letters go back to it: say if it is unfit to keep them
     summary, started = ReplaySummary(), time.monotonic()
-    kafka = Kafka.of(settings)
+    kafka = Kafka.of(settings.kafka)
     async with Publisher(kafka, settings.topic, settings.tables, "dlq-replay") as publisher:
         keeper = kafka.producer(enable_idempotence=True, acks="all")
         await keeper.start()

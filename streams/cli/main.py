@@ -240,7 +240,7 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     from streams.kafka.topic_health import warn_on_stderr  # noqa: PLC0415
     from streams.worker.run import prepare  # noqa: PLC0415
 
-    for change in asyncio.run(fix_topic(settings)) if args.fix else []:
+    for change in asyncio.run(fix_topic(settings.kafka, settings.changes)) if args.fix else []:
         print(f"topic {settings.topic}: set {change}")
     asyncio.run(prepare(settings, STORE_NAMES, warn=warn_on_stderr))
     tables = ", ".join(settings.tables)

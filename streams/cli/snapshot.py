@@ -31,7 +31,9 @@ async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
         args.checkpoint or default_checkpoint(settings, args.source, args)
     )
     checkpoints.check(parts, resume=args.resume)
-    await require_topic(Kafka.of(settings), settings.topic)  # before any checkpoint is touched
+    await require_topic(
+        Kafka.of(settings.kafka), settings.topic
+    )  # before any checkpoint is touched
     checkpoints.prepare(parts, resume=args.resume)
     total = await _estimate(settings, args)
     metrics = SnapshotMetrics(args.source, total)

@@ -25,7 +25,7 @@ async def verify(settings: Settings, args: argparse.Namespace) -> int:
         args.table = args.table or next(iter(settings.tables))
         check_source(settings, args.source, args)  # before anything connects
     async with Publisher(
-        Kafka.of(settings), settings.topic, settings.tables, "verify"
+        Kafka.of(settings.kafka), settings.topic, settings.tables, "verify"
     ) as publisher:
 
         async def publish(events: Sequence[ChangeEvent]) -> int:

@@ -78,7 +78,7 @@ async def wait_caught_up(settings: Settings, worker: ManagedProcess, within: flo
 async def _every_group_caught_up(settings: Settings) -> bool:
     for store in STORE_NAMES:
         group = store_group(settings, store)
-        lags = await fetch_lag_when_ready(Kafka.of(settings), group, settings.topic)
+        lags = await fetch_lag_when_ready(Kafka.of(settings.kafka), group, settings.topic)
         if not lags or any(p.lag for p in lags):
             return False
     return True
@@ -105,7 +105,7 @@ async def snapshot_legacy(settings: Settings, worker: ManagedProcess) -> None:
     client = aioredis.from_url(settings.redis_url)
     count = await seed_legacy(client, spec, owners=50, per_owner=20, layout=DEMO_LAYOUT)
     source = RedisLegacySource(client, spec, DEMO_LAYOUT)
-    kafka, topic = Kafka.of(settings), settings.topic
+    kafka, topic = Kafka.of(settings.kafka), settings.topic
     checkpoint = Checkpoint(Path(settings.stack_dir) / "snapshots" / "demo.json")
     async with Publisher(kafka, topic, settings.tables, "demo") as publisher:
         summary = await run_snapshot(source, publisher, settings.tables, checkpoint)
@@ -131,7 +131,7 @@ async def verify_both(settings: Settings) -> bool:
 async def run(settings: Settings) -> int:
     await prepare_until_ready(settings, ["redis", "dynamodb"])
     events = sample_history(time.time_ns() // 1000)
-    async with Publisher(Kafka.of(settings), settings.topic, settings.tables, "demo") as pub:
+    async with Publisher(Kafka.of(settings.kafka), settings.topic, settings.tables, "demo") as pub:
         await pub.publish(events)
     print(f"published {len(events)} events (a duplicate, an out-of-order version, a delete)")
     worker = start_worker(settings)

@@ -43,16 +43,16 @@ class Stack:
     def from_settings(cls, settings: Settings, controller_port: int | None = None) -> "Stack":
         state = Path(settings.stack_dir)
         kafka = KafkaService(
-            port=settings.kafka_port,
-            controller_port=controller_port or settings.kafka_port + 1,
+            port=settings.stack.kafka_port,
+            controller_port=controller_port or settings.stack.kafka_port + 1,
             state_dir=state,
             cache_dir=Path(settings.cache_dir),
             version=settings.kafka_version,
         )
         # Fast ones first, so they boot while Kafka's jars are checked.
         services: list[Service] = [
-            RedisService(settings.redis_port, state),
-            DynamoDBService(settings.dynamodb_port, state),
+            RedisService(settings.stack.redis_port, state),
+            DynamoDBService(settings.stack.dynamodb_port, state),
             kafka,
         ]
         return cls(services, worker=background_worker(state))

@@ -11,7 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
-from streams.settings import Settings
+from streams.settings_parts import KafkaSettings, revealed
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,8 @@ class Kafka:
     options: Mapping[str, Any] = field(default_factory=dict)  # security, for every client
 
     @classmethod
-    def of(cls, settings: Settings) -> "Kafka":
-        return cls(settings.kafka_bootstrap_servers, client_options(settings))
+    def of(cls, kafka: KafkaSettings) -> "Kafka":
+        return cls(kafka.bootstrap_servers, client_options(kafka))
 
     def consumer(self, *topics: str, **kw: Any) -> AIOKafkaConsumer:
         return _Consumer(*topics, bootstrap_servers=self.bootstrap, **self.options, **kw)
@@ -63,29 +63,27 @@ def as_kafka(kafka: KafkaLike) -> Kafka:
     return Kafka(kafka) if isinstance(kafka, str) else kafka
 
 
-def ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    if not settings.kafka_security_protocol.endswith("SSL"):
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    if not kafka.security_protocol.endswith("SSL"):
         return None
-    password = settings.kafka_ssl_key_password
     return create_ssl_context(
-        cafile=settings.kafka_ssl_cafile,
-        certfile=settings.kafka_ssl_certfile,
-        keyfile=settings.kafka_ssl_keyfile,
-        password=password.get_secret_value() if password else None,
+        cafile=kafka.ssl_cafile,
+        certfile=kafka.ssl_certfile,
+        keyfile=kafka.ssl_keyfile,
+        password=revealed(kafka.ssl_key_password),
     )
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
+def client_options(kafka: KafkaSettings) -> dict[str, Any]:
     """Keyword arguments for aiokafka's consumer, producer and admin client."""
-    options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
-    context = ssl_context(settings)
+    options: dict[str, Any] = {"security_protocol": kafka.security_protocol}
+    context = ssl_context(kafka)
     if context is not None:
         options["ssl_context"] = context
-    if settings.kafka_security_protocol.startswith("SASL"):
-        password = settings.kafka_sasl_password
+    if kafka.security_protocol.startswith("SASL"):
         options |= {
-            "sasl_mechanism": settings.kafka_sasl_mechanism,
-            "sasl_plain_username": settings.kafka_sasl_username,
-            "sasl_plain_password": password.get_secret_value() if password else None,
+            "sasl_mechanism": kafka.sasl_mechanism,
+            "sasl_plain_username": kafka.sasl_username,
+            "sasl_plain_password": revealed(kafka.sasl_password),
         }
     return options

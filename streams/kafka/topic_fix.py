@@ -18,39 +18,39 @@ from streams.kafka.clients import Kafka
 from streams.kafka.topic_health import config_entries
 from streams.kafka.topics import MissingTopicError, kafka_admin, partitions_of
 from streams.model.errors import ReplicatorError
-from streams.settings import Settings
+from streams.settings_parts import KafkaSettings, TopicSettings
 
 DYNAMIC_TOPIC_CONFIG = 1  # DescribeConfigs v1+: a setting made on the topic itself
 
 
-def config_changes(config: Mapping[str, str], settings: Settings) -> dict[str, str]:
+def config_changes(config: Mapping[str, str], wanted: TopicSettings) -> dict[str, str]:
     """The settings to change so the topic keeps its promises (never lowering one)."""
     changes = {}
     if config.get("cleanup.policy") != "compact":
         changes["cleanup.policy"] = "compact"
-    grace_ms = settings.tombstone_grace_seconds * 1000
+    grace_ms = wanted.tombstone_grace_seconds * 1000
     if int(config.get("delete.retention.ms", 0)) < grace_ms:
         changes["delete.retention.ms"] = str(grace_ms)
     return changes
 
 
-async def fix_topic(settings: Settings) -> list[str]:
+async def fix_topic(kafka: KafkaSettings, wanted: TopicSettings) -> list[str]:
     """What was changed, one line each; [] when the topic is fine or missing (init creates it
     right)."""
-    topic = settings.topic
-    async with kafka_admin(Kafka.of(settings)) as admin:
+    topic = wanted.name
+    async with kafka_admin(Kafka.of(kafka)) as admin:
         try:
             partitions = await partitions_of(admin, topic)
         except MissingTopicError:
             return []
         entries = await _config_entries(admin, topic)
-        changes = config_changes({e[0]: e[1] for e in entries if e[1] is not None}, settings)
+        changes = config_changes({e[0]: e[1] for e in entries if e[1] is not None}, wanted)
         if changes:
             await _alter(admin, topic, {**_overrides(entries, topic), **changes})
         done = [f"{name}={value}" for name, value in changes.items()]
-        if len(partitions) < settings.topic_partitions:
-            await _add_partitions(admin, topic, settings.topic_partitions)
-            done.append(f"partitions {len(partitions)} -> {settings.topic_partitions}")
+        if len(partitions) < wanted.partitions:
+            await _add_partitions(admin, topic, wanted.partitions)
+            done.append(f"partitions {len(partitions)} -> {wanted.partitions}")
     return done
 
 

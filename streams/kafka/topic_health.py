@@ -20,6 +20,7 @@ from streams.kafka.clients import Kafka
 from streams.kafka.topics import kafka_admin, partitions_of
 from streams.model.numbers import counted
 from streams.settings import Settings
+from streams.settings_parts import TopicSettings
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class TopicState:
     config: Mapping[str, str]  # cleanup.policy, delete.retention.ms, ...
 
 
-def warnings(state: TopicState, settings: Settings, bootstrap: str) -> list[str]:
+def warnings(state: TopicState, changes: TopicSettings, bootstrap: str) -> list[str]:
     """One line per setting that breaks a promise, naming the setting and the fix (each is
     also what `cdc-replicator init --fix` does)."""
     alter = (
@@ -44,19 +45,19 @@ def warnings(state: TopicState, settings: Settings, bootstrap: str) -> list[str]
             f"after retention.ms, and a rebuild would then restore only part of the data; "
             f"fix: {alter} cleanup.policy=compact"
         )
-    if len(state.partitions) < settings.topic_partitions:
+    if len(state.partitions) < changes.partitions:
         found.append(
             f"topic {state.name} has {counted(len(state.partitions), 'partition')}, fewer than "
-            f"CDC_TOPIC_PARTITIONS={settings.topic_partitions}: no more workers than that can "
+            f"CDC_TOPIC_PARTITIONS={changes.partitions}: no more workers than that can "
             f"share the work; fix: kafka-topics.sh --bootstrap-server {bootstrap} --alter "
-            f"--topic {state.name} --partitions {settings.topic_partitions}"
+            f"--topic {state.name} --partitions {changes.partitions}"
         )
-    grace_ms = settings.tombstone_grace_seconds * 1000
+    grace_ms = changes.tombstone_grace_seconds * 1000
     kept_ms = int(state.config.get("delete.retention.ms", grace_ms))
     if kept_ms < grace_ms:
         found.append(
             f"topic {state.name} has delete.retention.ms={kept_ms}, shorter than "
-            f"CDC_TOMBSTONE_GRACE_SECONDS={settings.tombstone_grace_seconds}: a replay could "
+            f"CDC_TOMBSTONE_GRACE_SECONDS={changes.tombstone_grace_seconds}: a replay could "
             f"miss deletes the stores still remember; fix: {alter} delete.retention.ms={grace_ms}"
         )
     return [f"{line} (or: cdc-replicator init --fix)" for line in found]
@@ -78,14 +79,14 @@ async def check_topic(
 ) -> TopicState:
     """Describe the changes topic and `warn` about each setting that breaks a promise.
     A missing topic raises MissingTopicError: nothing here creates one."""
-    kafka = Kafka.of(settings)
+    kafka = Kafka.of(settings.kafka)
     async with kafka_admin(kafka) as admin:
         partitions = await partitions_of(admin, settings.topic)
         config, refused = await topic_config(admin, settings.topic)
     if refused:  # no DescribeConfigs right, say: not worth refusing to work over
         warn(f"topic {settings.topic}'s settings could not be read ({refused}): not checked")
     state = TopicState(settings.topic, partitions, config)
-    for line in warnings(state, settings, kafka.bootstrap):
+    for line in warnings(state, settings.changes, kafka.bootstrap):
         warn(line)
     return state
 

@@ -15,7 +15,7 @@ from aiokafka.errors import for_code
 from streams.kafka.clients import KafkaLike, as_kafka
 from streams.model.errors import ReplicatorError
 from streams.retry import Backoff
-from streams.settings import DLQ_SUFFIX, Settings
+from streams.settings_parts import DLQ_SUFFIX, TopicSettings
 
 UNKNOWN_TOPIC_OR_PARTITION = 3
 TOPIC_ALREADY_EXISTS = 36
@@ -52,16 +52,16 @@ class TopicSpec:
     config: Mapping[str, str]
 
 
-def changes_topics(settings: Settings) -> list[TopicSpec]:
-    grace_ms = str(settings.tombstone_grace_seconds * 1000)
+def changes_topics(changes: TopicSettings) -> list[TopicSpec]:
+    grace_ms = str(changes.tombstone_grace_seconds * 1000)
     return [
         TopicSpec(
-            settings.topic,
-            settings.topic_partitions,
-            settings.topic_replication_factor,
+            changes.name,
+            changes.partitions,
+            changes.replication_factor,
             {"cleanup.policy": "compact", "delete.retention.ms": grace_ms},
         ),
-        TopicSpec(settings.dlq_topic, 1, settings.topic_replication_factor, {}),
+        TopicSpec(changes.dlq, 1, changes.replication_factor, {}),
     ]
 
 

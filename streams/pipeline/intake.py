@@ -89,7 +89,7 @@ class BatchIntake:
     def _consumer(self) -> AIOKafkaConsumer:
         s = self.settings
         refresh = {"metadata_max_age_ms": NEW_TOPIC_SECONDS * 1000} if len(self.topics) > 1 else {}
-        return Kafka.of(s).consumer(
+        return Kafka.of(s.kafka).consumer(
             group_id=self.group_id,
             client_id=f"cdc-replicator-{self.group_id}",
             enable_auto_commit=False,

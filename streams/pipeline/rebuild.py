@@ -60,7 +60,7 @@ async def rebuild(
     allow_partial: bool = False,
 ) -> RebuildSummary:
     group = f"{settings.group_id}-rebuild-{store.name}-{int(time.time())}"
-    kafka = Kafka.of(settings)
+    kafka = Kafka.of(settings.kafka)
     consumer = kafka.consumer(
         group_id=group,
         enable_auto_commit=False,

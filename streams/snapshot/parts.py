@@ -110,7 +110,7 @@ async def snapshot_part(
     source = open_source(settings, args.source, args, part)
     max_rate = args.max_rate / part.count if args.max_rate and args.workers > 1 else args.max_rate
     try:
-        kafka, topic = Kafka.of(settings), settings.topic
+        kafka, topic = Kafka.of(settings.kafka), settings.topic
         async with Publisher(kafka, topic, settings.tables, f"snapshot:{args.source}") as publisher:
             return await run_snapshot(
                 source, publisher, settings.tables, checkpoint, resume=args.resume,

@@ -74,8 +74,8 @@ def open_source(
     if name == "dynamodb":
         segments, page = args.segments, max(1, args.chunk // args.segments)
         return DynamoDBSource(
-            dynamodb_client(settings), args.table, spec, segments=segments, page_items=page,
-            part=part,
+            dynamodb_client(settings.dynamodb), args.table, spec,
+            segments=segments, page_items=page, part=part,
         )  # fmt: skip
     return JsonLinesSource(_jsonl_file(args), chunk_items=args.chunk, part=part)
 

@@ -22,6 +22,7 @@ from streams.pipeline.intake import BatchIntake, OnBatch, run_with
 from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
+from streams.settings_parts import KafkaSettings, revealed
 from streams.stores import prepare_store
 from streams.worker.agents import add_store_agent, submit
 from streams.worker.health import HEARTBEAT_SECONDS, Health, probe_stores
@@ -134,9 +135,9 @@ def _faust_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         datadir=settings.data_dir,
-        **web_options(settings),
+        **web_options(settings.worker),
         producer_acks=-1,
-        broker_credentials=faust_credentials(settings),
+        broker_credentials=faust_credentials(settings.kafka),
         topic_disable_leader=True,
         topic_partitions=settings.topic_partitions,
     )
@@ -175,7 +176,7 @@ def _add_feed(
     for its own store only: a store down at start never keeps the other one's agent idle."""
     store_name, agent = feed_of.store, feed_of.agent
     group = store_group(settings, store_name)
-    kafka = Kafka.of(settings)
+    kafka = Kafka.of(settings.kafka)
     wait = settings.retry_max_backoff_seconds
 
     async def start_and_run() -> None:
@@ -203,17 +204,16 @@ def _log_batch(report: BatchReport) -> None:
     )  # fmt: skip
 
 
-def faust_credentials(settings: Settings) -> CredentialsT | None:
+def faust_credentials(kafka: KafkaSettings) -> CredentialsT | None:
     """The Kafka security settings (as streams.kafka.clients gives them to aiokafka's clients), as
     Faust's broker credentials: its producer sends the dead letters."""
-    context = ssl_context(settings)
-    if settings.kafka_security_protocol.startswith("SASL"):
-        password = settings.kafka_sasl_password
+    context = ssl_context(kafka)
+    if kafka.security_protocol.startswith("SASL"):
         return faust.SASLCredentials(
-            username=settings.kafka_sasl_username,
-            password=password.get_secret_value() if password else None,
+            username=kafka.sasl_username,
+            password=revealed(kafka.sasl_password),
             ssl_context=context,
-            mechanism=settings.kafka_sasl_mechanism,
+            mechanism=kafka.sasl_mechanism,
         )
     if context is not None:
         return faust.SSLCredentials(context)

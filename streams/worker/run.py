@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 async def prepare(
     settings: Settings, store_names: Sequence[str], warn: Callable[[str], None] = log.warning
 ) -> None:
-    created = await ensure_topics(Kafka.of(settings), changes_topics(settings))
+    created = await ensure_topics(Kafka.of(settings.kafka), changes_topics(settings.changes))
     if created:
         log.info("created topics %s", ", ".join(created))
     await check_topic(settings, warn=warn)  # an existing topic made with wrong settings

@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from streams.kafka.clients import Kafka
 from streams.kafka.lag import GroupSample, fetch_lag_when_ready, group_members, group_status
 from streams.settings import Settings
+from streams.settings_parts import WorkerSettings
 from streams.worker.health import Health
 from streams.worker.metrics import ReplicationMetrics
 
@@ -29,23 +30,23 @@ EXPOSITION_TYPE = "; ".join(
 )
 
 
-def web_options(settings: Settings) -> dict[str, Any]:
+def web_options(worker: WorkerSettings) -> dict[str, Any]:
     """faust.App's web settings: our views only. Faust's own pages are off: /router/ and /table/
     answer 500 with a logged traceback for any unknown key (a log flood for anyone who can
     reach the port), and its statistics pages expose internals. "/" stays Faust's static
     {"status": "OK"}."""
-    if settings.web_enabled and not is_loopback(settings.web_host):
+    if worker.web_enabled and not is_loopback(worker.web_host):
         log.warning(
             "CDC_WEB_HOST=%s: the web server listens beyond this machine, and /metrics, /stats, "
             "/lag, /health, /ready and /dashboard have no authentication (firewall it, or put a "
             "proxy in front)",
-            settings.web_host,
+            worker.web_host,
         )
     return {
-        "web_enabled": settings.web_enabled,
-        "web_bind": settings.web_host,
-        "web_host": settings.web_host,
-        "web_port": settings.web_port,
+        "web_enabled": worker.web_enabled,
+        "web_bind": worker.web_host,
+        "web_host": worker.web_host,
+        "web_port": worker.web_port,
         "web_router_enabled": False,
         "web_tables_enabled": False,
         "web_stats_enabled": False,
@@ -71,7 +72,7 @@ def add_views(
     groups: dict[str, str],
 ) -> None:
     """`groups`: each store's consumer group; /lag, /metrics and the dashboard show each."""
-    kafka = Kafka.of(settings)  # once: with SSL, building it reads the CA file
+    kafka = Kafka.of(settings.kafka)  # once: with SSL, building it reads the CA file
     samples = {store: deque[GroupSample](maxlen=STATUS_WINDOW) for store in groups}
 
     @app.page("/health")

@@ -12,6 +12,6 @@ def env_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Setting
     """A test's settings as CDC_* variables (for the CLI), with its topics and tables created."""
     for name, value in settings.as_env().items():
         monkeypatch.setenv(name, value)
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
     ensure_tables(settings)
     return settings

@@ -32,7 +32,7 @@ def test_dynamodb_down_fires_the_lag_alert_for_its_group_and_back_clears_it(
     asyncio.run(create_topics(direct))
     dynamodb_group = store_group(direct, "dynamodb")
     with (
-        TcpProxy(direct.dynamodb_port) as proxy,
+        TcpProxy(direct.stack.dynamodb_port) as proxy,
         PrometheusServer(tmp_path, rules, [f"127.0.0.1:{port}"]) as prometheus,
     ):
         settings = direct.model_copy(

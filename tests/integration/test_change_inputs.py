@@ -97,7 +97,7 @@ def test_a_debezium_topic_feeds_its_table_and_bad_records_are_dead_lettered(
     ]
 
     async def send() -> None:
-        producer = Kafka.of(settings).producer()
+        producer = Kafka.of(settings.kafka).producer()
         await producer.start()
         try:
             for key, value in rows:
@@ -110,7 +110,7 @@ def test_a_debezium_topic_feeds_its_table_and_bad_records_are_dead_lettered(
     try:
         # Connect creates the topic when the connector starts, often after the worker.
         assert wait_until(lambda: "assigned" in worker.log.read_text(), 60), worker.log_tail()
-        asyncio.run(ensure_topics(Kafka.of(settings), [TopicSpec(topic, 2, 1, {})]))
+        asyncio.run(ensure_topics(Kafka.of(settings.kafka), [TopicSpec(topic, 2, 1, {})]))
         asyncio.run(send())
         assert wait_until(lambda: _stores_hold(settings, expected), 90), worker.log_tail()
         letters = asyncio.run(read_topic(settings, settings.dlq_topic, 3))

@@ -87,7 +87,7 @@ def test_get_and_list_show_dynamodb_sets_and_binary_in_their_documented_form(
 ) -> None:
     """Types JSON lacks: a binary as {"$binary": base64}, a set as its sorted members."""
     owner = uuid.uuid4().hex
-    client = dynamodb_client(env_settings)
+    client = dynamodb_client(env_settings.dynamodb)
     client.put_item(
         TableName=env_settings.tables["opponents"].physical_name("opponents"),
         Item={"owner_id": {"S": owner}, "opponent_id": {"S": "p"}, "timestamp": {"N": "1"},

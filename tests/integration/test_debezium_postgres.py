@@ -69,7 +69,7 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
     settings = services.settings(tables={"users": users})
     topic = users.feed_topic(settings.topic)
     compacted = {"cleanup.policy": "compact"}
-    asyncio.run(ensure_topics(Kafka.of(settings), [TopicSpec(topic, 2, 1, compacted)]))
+    asyncio.run(ensure_topics(Kafka.of(settings.kafka), [TopicSpec(topic, 2, 1, compacted)]))
     worker = WorkerProcess(services, settings, tmp_path / "worker.log")
     worker.start()
     rng = random.Random(17)

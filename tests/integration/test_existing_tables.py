@@ -40,7 +40,7 @@ def create_by_hand(settings: Settings, change: Callable[[dict[str, Any]], None],
     name = settings.tables["opponents"].physical_name("opponents")
     definition = table_definition(name, settings.tables["opponents"])
     change(definition)
-    client = dynamodb_client(settings)
+    client = dynamodb_client(settings.dynamodb)
     try:
         client.create_table(**definition)
         if ttl:
@@ -92,7 +92,7 @@ def test_a_table_made_right_by_hand_or_by_us_passes(services: Services) -> None:
     assert ensure_tables(settings) == []  # exists, checked, nothing to create
     ours = services.settings()
     assert ensure_tables(ours) == [ours.tables["opponents"].physical_name("opponents")]
-    client = dynamodb_client(ours)
+    client = dynamodb_client(ours.dynamodb)
     try:  # what we created passes our own check
         spec = ours.tables["opponents"]
         assert ensure_table(client, spec.physical_name("opponents"), spec) is False
@@ -105,7 +105,7 @@ def test_the_worker_stops_with_one_line_on_a_table_without_ttl(
 ) -> None:
     settings = services.settings()
     name = create_by_hand(settings, lambda d: None, ttl=False)
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
     worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="dynamodb")
     code = worker.start().exit_code()
     log = worker.log.read_text()

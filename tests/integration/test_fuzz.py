@@ -201,7 +201,7 @@ def test_a_dynamodb_snapshot_of_random_items_changes_none_and_copies_what_events
     settings, rng = env_settings, random.Random(12)
     spec = settings.tables["opponents"]
     table = spec.physical_name("opponents")
-    client = dynamodb_client(settings)
+    client = dynamodb_client(settings.dynamodb)
     carried: set[str] = set()
     raws = {}
     for i in range(120):

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 async def commit_as(settings: Settings, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = Kafka.of(settings).consumer(group_id=group, enable_auto_commit=False)
+    consumer = Kafka.of(settings.kafka).consumer(group_id=group, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(list(offsets))
@@ -27,7 +27,7 @@ async def commit_as(settings: Settings, group: str, offsets: dict[TopicPartition
 def test_a_store_group_without_offsets_starts_where_the_shared_group_stopped(
     env_settings: Settings,
 ) -> None:
-    settings, kafka = env_settings, Kafka.of(env_settings)
+    settings, kafka = env_settings, Kafka.of(env_settings.kafka)
     redis, dynamodb = store_group(settings, "redis"), store_group(settings, "dynamodb")
     asyncio.run(publish(settings, [upsert("o", f"p{i}", i + 1) for i in range(12)]))
     shared = {TopicPartition(settings.topic, 0): 2, TopicPartition(settings.topic, 1): 1}

@@ -55,7 +55,7 @@ def test_ready_follows_a_store_outage_while_health_stays_ok(
     direct = services.settings(web_enabled=True, web_port=port, retry_max_backoff_seconds=1.0)
     base = f"http://127.0.0.1:{port}"
     asyncio.run(create_topics(direct))
-    with TcpProxy(direct.dynamodb_port) as proxy:
+    with TcpProxy(direct.stack.dynamodb_port) as proxy:
         settings = direct.model_copy(
             update={"dynamodb_endpoint_url": f"http://127.0.0.1:{proxy.port}"}
         )
@@ -84,7 +84,7 @@ def test_a_wedged_batch_turns_health_503(services: Services, tmp_path: Path) -> 
     direct = services.settings(web_enabled=True, web_port=port, health_stuck_seconds=3.0)
     base = f"http://127.0.0.1:{port}"
     asyncio.run(create_topics(direct))
-    with TcpProxy(direct.redis_port) as proxy:
+    with TcpProxy(direct.stack.redis_port) as proxy:
         settings = direct.model_copy(update={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"})
         worker = WorkerProcess(services, settings, tmp_path / "worker.log").start()
         try:

@@ -28,7 +28,9 @@ def test_the_legacy_source_uses_cdc_redis_password(
 ) -> None:  # fmt: skip
     with password_redis(tmp_path / "legacy") as legacy:
         settings = services.settings(redis_url=legacy.url(), redis_password=PASSWORD)
-        asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+        asyncio.run(
+            ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes))
+        )
         ensure_tables(settings)
         env = services.env(settings) | {"CDC_REDIS_PASSWORD": PASSWORD}
         for name, value in env.items():

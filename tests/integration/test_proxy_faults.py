@@ -39,7 +39,7 @@ def test_dynamodb_refusing_connections_for_10_seconds_mid_drain(
 ) -> None:
     direct = services.settings()
     events = history(1_200, seed=21)
-    with TcpProxy(direct.dynamodb_port) as proxy:
+    with TcpProxy(direct.stack.dynamodb_port) as proxy:
         settings = direct.model_copy(
             update={"dynamodb_endpoint_url": f"http://127.0.0.1:{proxy.port}"}
         )
@@ -80,7 +80,7 @@ def test_dynamodb_down_at_start_and_for_long_leaves_redis_current_and_the_groups
     asyncio.run(publish_after_prepare(direct, events[:500]))
     for name, value in direct.as_env().items():
         monkeypatch.setenv(name, value)
-    with TcpProxy(direct.dynamodb_port) as proxy:
+    with TcpProxy(direct.stack.dynamodb_port) as proxy:
         settings = direct.model_copy(
             update={"dynamodb_endpoint_url": f"http://127.0.0.1:{proxy.port}"}
         )
@@ -128,7 +128,7 @@ def test_a_slow_store_never_lets_the_commit_run_ahead_of_what_it_holds(
     asyncio.run(publish_after_prepare(direct, events))
     positions = asyncio.run(_positions(direct, len(events)))
     samples = 0
-    with TcpProxy(direct.redis_port, delay_seconds=0.1) as proxy:
+    with TcpProxy(direct.stack.redis_port, delay_seconds=0.1) as proxy:
         settings = direct.model_copy(update={"redis_url": f"redis://127.0.0.1:{proxy.port}/0"})
         worker = WorkerProcess(services, settings, tmp_path / "worker.log").start()
         try:

@@ -167,7 +167,7 @@ def test_the_worker_refuses_a_cluster_for_keys_without_a_shared_hash_tag(
 ) -> None:
     base = services.settings(redis_url="redis+cluster://127.0.0.1:1/0")
     settings = with_redis_layout(base, REDIS_LAYOUTS["template"])
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
     worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis")
     code = worker.start().exit_code()
     log = worker.log.read_text()

@@ -156,7 +156,7 @@ def _secret_env(settings: Settings) -> dict[str, str]:
 
 async def _publish_valid_and_malformed(settings: Settings, event: Any) -> None:
     await prepare(settings, ["redis"])
-    async with Publisher(Kafka.of(settings), settings.topic, settings.tables, "tests") as pub:
+    async with Publisher(Kafka.of(settings.kafka), settings.topic, settings.tables, "tests") as pub:
         await pub.publish([event])
         await pub.send_raw(b"{not json", key=b"bad")
 

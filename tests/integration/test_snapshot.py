@@ -167,7 +167,7 @@ def test_dynamodb_source_keeps_versions_and_tombstones(settings: Settings) -> No
             await store.write(batch)
         await store.close()
         source = DynamoDBSource(
-            dynamodb_client(settings),
+            dynamodb_client(settings.dynamodb),
             "opponents",
             settings.tables["opponents"],
             segments=3,
@@ -209,9 +209,9 @@ def test_a_dynamodb_snapshot_changes_no_item_and_copies_numbers_exactly(
     both stores. The table is left as it was; Redis gets every item events can carry, with
     every digit, and the others are reported by key."""
     ensure_tables(settings)
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
     spec = settings.tables["opponents"]
-    client = dynamodb_client(settings)
+    client = dynamodb_client(settings.dynamodb)
     table = spec.physical_name("opponents")
     raws = {name: {"owner_id": {"S": "o"}, "opponent_id": {"S": name}, **attributes}
             for name, attributes in UNVERSIONED.items()}  # fmt: skip
@@ -280,7 +280,7 @@ def test_parts_of_a_dynamodb_table_and_a_file_hold_every_item_once(
         for batch in batches_of(events, 100, settings.tables):
             await store.write(batch)
         await store.close()
-        client, spec = dynamodb_client(settings), settings.tables["opponents"]
+        client, spec = dynamodb_client(settings.dynamodb), settings.tables["opponents"]
         return [
             await read_all(DynamoDBSource(client, "opponents", spec, segments=2, part=Part(i, 2)))
             for i in range(2)
@@ -297,7 +297,7 @@ def test_a_snapshot_never_beats_a_live_write(services: Services, tmp_path: Path)
     stores, and items nobody touched keep the snapshot's values."""
     settings = services.settings()
     spec, layout = settings.tables["opponents"], unique_layout()
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
     ensure_tables(settings)
     client = redis.Redis.from_url(settings.redis_url)
     owners = 40
@@ -369,7 +369,7 @@ def test_killed_snapshot_resumes_and_delivers_every_item(
 ) -> None:
     settings = services.settings()
     layout = unique_layout()
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
     legacy = asyncio.run(_seed(settings, layout, owners=300, per_owner=10))
     checkpoint = tmp_path / "snap.json"
     argv = [sys.executable, "-m", "streams.cli.main", "snapshot", "--source", "redis-legacy",

@@ -42,7 +42,7 @@ def test_a_running_snapshot_exposes_items_per_part_rate_and_eta(
 ) -> None:
     settings = services.settings()
     layout = unique_layout()
-    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings)))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
     asyncio.run(_seed(settings, layout, owners=200, per_owner=10))
     port = free_port()
     argv = [sys.executable, "-m", "streams.cli.main", "snapshot", "--source", "redis-legacy",

@@ -129,7 +129,7 @@ def test_verify_survives_old_items_a_missing_table_and_drift_it_cannot_repair(
     settings = env_settings
     owner = uuid.uuid4().hex
     # Written before the replicator: no `_v`, and only in DynamoDB.
-    client = dynamodb_client(settings)
+    client = dynamodb_client(settings.dynamodb)
     client.put_item(
         TableName=settings.tables["opponents"].physical_name("opponents"),
         Item={"owner_id": {"S": owner}, "opponent_id": {"S": "old"},
@@ -193,7 +193,7 @@ def test_verify_reports_items_events_cannot_carry_and_never_repairs_them(
     unrepairable, and neither store is changed (no set becomes a list, in either direction)."""
     settings, owner = env_settings, uuid.uuid4().hex
     table = settings.tables["opponents"].physical_name("opponents")
-    client = dynamodb_client(settings)
+    client = dynamodb_client(settings.dynamodb)
     raws = {name: {"owner_id": {"S": owner}, "opponent_id": {"S": name}, **attributes}
             for name, (attributes, _) in UNCARRIED.items()}  # fmt: skip
     for raw in raws.values():

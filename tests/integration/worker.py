@@ -88,12 +88,12 @@ class WorkerProcess:
 
 async def create_topics(settings: Settings) -> None:
     """The changes topic and its DLQ as `init` creates them (brokers here never auto-create)."""
-    await ensure_topics(Kafka.of(settings), changes_topics(settings))
+    await ensure_topics(Kafka.of(settings.kafka), changes_topics(settings.changes))
 
 
 async def publish(settings: Settings, events: Sequence[ChangeEvent]) -> None:
     await create_topics(settings)
-    async with Publisher(Kafka.of(settings), settings.topic, settings.tables, "tests") as pub:
+    async with Publisher(Kafka.of(settings.kafka), settings.topic, settings.tables, "tests") as pub:
         await pub.publish(events)
 
 

@@ -18,9 +18,9 @@ def test_services_and_host_ports_match_the_local_stack() -> None:
     services = load()["services"]
     defaults = Settings()
     expected = {
-        "kafka": defaults.kafka_port,
-        "redis": defaults.redis_port,
-        "dynamodb": defaults.dynamodb_port,
+        "kafka": defaults.stack.kafka_port,
+        "redis": defaults.stack.redis_port,
+        "dynamodb": defaults.stack.dynamodb_port,
         "worker": defaults.web_port,
     }
     for name, port in expected.items():

@@ -2,19 +2,25 @@ import json
 import re
 
 import pytest
+from pydantic import SecretStr
 
 from streams.cli.main import main
 from streams.kafka.clients import Kafka
 from streams.model.errors import ConfigError
 from streams.model.tables import TableSpec
-from streams.settings import Settings, load_settings, redact_url
+from streams.settings import Settings, load_settings
+from streams.settings_checks import redact_url
 
 
 def test_defaults_match_the_local_stack() -> None:
     settings = Settings()
     assert settings.kafka_bootstrap_servers == "127.0.0.1:9092"
     assert settings.topic == "changes" and settings.dlq_topic == "changes.dlq"
-    assert (settings.kafka_port, settings.redis_port, settings.dynamodb_port) == (9092, 6379, 8000)
+    assert (settings.stack.kafka_port, settings.stack.redis_port, settings.stack.dynamodb_port) == (
+        9092,
+        6379,
+        8000,
+    )
     assert settings.tables["opponents"].key_attributes == ("owner_id", "opponent_id")
 
 
@@ -23,7 +29,7 @@ def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CDC_REDIS_URL", "redis://127.0.0.1:6380/2")
     monkeypatch.setenv("CDC_TABLES", '{"t": {"partition_key": "id"}}')
     settings = load_settings()
-    assert settings.topic == "orders" and settings.redis_port == 6380
+    assert settings.topic == "orders" and settings.stack.redis_port == 6380
     assert settings.tables == {"t": TableSpec(partition_key="id")}
 
 
@@ -69,10 +75,10 @@ def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CDC_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
     monkeypatch.setenv("CDC_KAFKA_SASL_PASSWORD", "kafka-pw")
     settings = load_settings()
-    shown = repr(settings) + settings.model_dump_json() + repr(Kafka.of(settings))
+    shown = repr(settings) + settings.model_dump_json() + repr(Kafka.of(settings.kafka))
     shown += json.dumps(settings.as_env())  # what a worker in another process is handed
     assert not {"hunter2", "s3cr3t", "kafka-pw"} & set(re.findall(r"[\w-]+", shown))
-    assert Kafka.of(settings).options["sasl_plain_password"] == "kafka-pw"
+    assert Kafka.of(settings.kafka).options["sasl_plain_password"] == "kafka-pw"
     assert settings.redis_password is not None
     assert settings.redis_password.get_secret_value() == "hunter2"
 
@@ -154,3 +160,38 @@ def test_the_worker_data_dir_follows_the_stack_dir(monkeypatch: pytest.MonkeyPat
     assert load_settings().data_dir == "/srv/cdc/worker"
     monkeypatch.setenv("CDC_DATA_DIR", "/var/lib/cdc")
     assert load_settings().data_dir == "/var/lib/cdc"
+
+
+def test_each_part_holds_its_own_variables() -> None:
+    settings = Settings(
+        kafka_bootstrap_servers="k:1",
+        kafka_security_protocol="SASL_PLAINTEXT",
+        topic="orders",
+        topic_partitions=3,
+        redis_url="redis://r:7/1",
+        redis_key_prefix="app",
+        dynamodb_endpoint_url="http://d:9",
+        aws_access_key_id=SecretStr("id"),
+        aws_secret_access_key=SecretStr("secret"),
+        batch_max_events=7,
+        web_port=7000,
+    )
+    assert (settings.kafka.bootstrap_servers, settings.kafka.security_protocol) == (
+        "k:1",
+        "SASL_PLAINTEXT",
+    )
+    assert (settings.changes.name, settings.changes.partitions) == ("orders", 3)
+    assert settings.changes.dlq == "orders.dlq"
+    assert (settings.redis.url, settings.redis.key_prefix) == ("redis://r:7/1", "app")
+    assert settings.dynamodb.credentials() == ("id", "secret")
+    assert (settings.worker.batch_max_events, settings.worker.web_port) == (7, 7000)
+    assert (settings.stack.kafka_port, settings.stack.redis_port) == (1, 7)
+
+
+def test_parts_follow_a_copy_with_other_values() -> None:
+    """Parts are built when asked, so a copy never carries the original's topic or ports."""
+    settings = Settings()
+    assert settings.changes.name == "changes" and settings.dlq_topic == "changes.dlq"
+    copied = settings.model_copy(update={"topic": "orders", "redis_url": "redis://h:7/0"})
+    assert copied.changes.name == "orders" and copied.dlq_topic == "orders.dlq"
+    assert copied.stack.redis_port == 7

@@ -20,12 +20,12 @@ GOOD = {"cleanup.policy": "compact", "delete.retention.ms": "604800000"}
 
 
 def test_a_topic_made_as_init_does_gives_no_warning() -> None:
-    assert warnings(TopicState("changes", list(range(6)), GOOD), SETTINGS, "b:9092") == []
+    assert warnings(TopicState("changes", list(range(6)), GOOD), SETTINGS.changes, "b:9092") == []
 
 
 def test_each_wrong_setting_gives_a_line_naming_it_and_the_fix() -> None:
     auto_created = {"cleanup.policy": "delete", "delete.retention.ms": "86400000"}
-    lines = warnings(TopicState("changes", [0], auto_created), SETTINGS, "b:9092")
+    lines = warnings(TopicState("changes", [0], auto_created), SETTINGS.changes, "b:9092")
     policy, partitions, retention = lines
     assert "cleanup.policy=delete, not compact" in policy
     assert "--entity-name changes --add-config cleanup.policy=compact" in policy
@@ -35,12 +35,14 @@ def test_each_wrong_setting_gives_a_line_naming_it_and_the_fix() -> None:
     assert "CDC_TOMBSTONE_GRACE_SECONDS=604800" in retention
     assert "delete.retention.ms=604800000" in retention
     compact_and_delete = {**GOOD, "cleanup.policy": "compact,delete"}
-    [line] = warnings(TopicState("changes", list(range(6)), compact_and_delete), SETTINGS, "b")
+    [line] = warnings(
+        TopicState("changes", list(range(6)), compact_and_delete), SETTINGS.changes, "b"
+    )
     assert "cleanup.policy=compact,delete" in line
 
 
 def test_settings_that_could_not_be_read_give_no_false_alarm() -> None:
-    assert warnings(TopicState("changes", list(range(6)), {}), SETTINGS, "b:9092") == []
+    assert warnings(TopicState("changes", list(range(6)), {}), SETTINGS.changes, "b:9092") == []
 
 
 def test_lost_history_is_a_log_not_starting_at_zero_where_the_replay_starts() -> None:
@@ -122,11 +124,11 @@ def test_settings_the_broker_refuses_to_show_are_a_warning_not_a_stop(
 
 
 def test_init_fix_changes_only_what_breaks_a_promise_and_never_lowers_one() -> None:
-    assert config_changes(GOOD, SETTINGS) == {}
+    assert config_changes(GOOD, SETTINGS.changes) == {}
     longer = {"cleanup.policy": "compact", "delete.retention.ms": "999999999999"}
-    assert config_changes(longer, SETTINGS) == {}
+    assert config_changes(longer, SETTINGS.changes) == {}
     auto_created = {"cleanup.policy": "delete", "delete.retention.ms": "86400000"}
-    assert config_changes(auto_created, SETTINGS) == GOOD
+    assert config_changes(auto_created, SETTINGS.changes) == GOOD
 
 
 def test_init_fix_keeps_the_topics_own_settings_from_either_describe_version() -> None:

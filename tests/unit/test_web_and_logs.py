@@ -12,7 +12,7 @@ from streams.worker.web import web_options
 def test_a_bind_beyond_loopback_warns_that_the_endpoints_are_open(
     host: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    web_options(Settings(web_host=host))
+    web_options(Settings(web_host=host).worker)
     [warning] = caplog.records
     assert warning.levelname == "WARNING" and "no authentication" in warning.getMessage()
     assert f"CDC_WEB_HOST={host}:" in warning.getMessage()
@@ -20,13 +20,13 @@ def test_a_bind_beyond_loopback_warns_that_the_endpoints_are_open(
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
 def test_a_loopback_bind_is_quiet(host: str, caplog: pytest.LogCaptureFixture) -> None:
-    web_options(Settings(web_host=host))
-    web_options(Settings(web_host="0.0.0.0", web_enabled=False))  # noqa: S104 -- no server
+    web_options(Settings(web_host=host).worker)
+    web_options(Settings(web_host="0.0.0.0", web_enabled=False).worker)  # noqa: S104 -- no server
     assert caplog.records == []
 
 
 def test_faust_serves_none_of_its_own_pages() -> None:
-    options = web_options(Settings())
+    options = web_options(Settings().worker)
     pages = ["router", "tables", "stats", "graph", "metrics"]
     assert [options[f"web_{page}_enabled"] for page in pages] == [False] * len(pages)
 

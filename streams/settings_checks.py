@@ -1,0 +1,48 @@
+"""Checks of single settings values, and the one-line message for a bad one."""
+
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+
+ENV_PREFIX = "CDC_"
+REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    error = (first.get("ctx") or {}).get("error")  # our own validators' message, unprefixed
+    if not first["loc"] and error:  # a check across settings: its message names them
+        return str(error)
+    field, *inner = first["loc"] or ("?",)
+    where = f"{'.'.join(map(str, inner))}: " if inner else ""  # inside CDC_TABLES, say
+    message = str(error) if first["type"] == "value_error" and error else first["msg"]
+    extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{ENV_PREFIX}{str(field).upper()}: {where}{message}{extra}"
+
+
+def check_redis_url(url: str) -> str:
+    """`url` if it is a Redis URL redis-py (or our cluster scheme) can open; else ValueError."""
+    check_url(url, REDIS_SCHEMES, "redis://host:port/db")
+    return url
+
+
+def check_url(url: str, schemes: tuple[str, ...], example: str) -> None:
+    parts = urlsplit(url)
+    shown = redact_url(url)
+    if parts.scheme not in schemes:
+        raise ValueError(f"expected a URL like {example} ({', '.join(schemes)}), got {shown!r}")
+    if parts.scheme != "unix" and not parts.hostname:
+        raise ValueError(f"no host in {shown!r}")
+    try:
+        parts.port  # noqa: B018 -- urlsplit checks the port only when asked
+    except ValueError:
+        raise ValueError(f"bad port in {shown!r}") from None
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, safe to print."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
