@@ -154,6 +154,7 @@ class BatchIntake(Generic[Report]):
                 if fetched:
                     await self._apply_and_commit(consumer, fetched)
                 if last:
+                    await self.settle()  # a replay ends once its last commit landed
                     return
         finally:
             if self._fetching is not None:
