@@ -11,6 +11,10 @@ store holds it and its dead letters are acknowledged. A rebalance waits for the 
 to be written and committed, so partitions move with their offsets committed. A batch cut short
 by a stop is never committed; it is consumed again, and LWW makes that harmless.
 
+One loop for every reader of a topic: the worker consumes its group's partitions for ever;
+a replay (`rebuild`, `dlq replay`) places the consumer itself and consumes until the end
+offsets it saw at its start (streams/pipeline/end_offsets.py).
+
 Long outages: a member that does not poll for `CDC_KAFKA_MAX_POLL_INTERVAL_SECONDS` leaves its
 group. While a batch waits for a failing store, its partitions are paused and the intake keeps
 polling (as Kafka Connect does with retriable errors); they resume once the store answers.
@@ -19,8 +23,8 @@ polling (as Kafka Connect does with retriable errors); they resume once the stor
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
@@ -29,6 +33,7 @@ from streams.kafka.clients import Kafka
 from streams.kafka.records import Record
 from streams.model.errors import OperatorError
 from streams.model.tables import feed_topics
+from streams.pipeline.end_offsets import EndOffsets, Fetched
 from streams.pipeline.replicator import BatchReport
 from streams.settings import Settings
 
@@ -39,9 +44,10 @@ PAUSE_AFTER_SECONDS = 10.0  # a batch in flight this long: its store is failing,
 # new topic only when it refreshes its metadata, every 5 minutes by default.
 NEW_TOPIC_SECONDS = 10
 
-ApplyBatch = Callable[[list[Record]], Awaitable[BatchReport]]
+Report = TypeVar("Report")  # what applying a batch returns: the worker's is a BatchReport
+ApplyBatch = Callable[[list[Record]], Awaitable[Report]]
 OnBatch = Callable[[BatchReport], None]
-Fetched = dict[TopicPartition, list[Any]]
+ConsumerFactory = Callable[[Settings, str, Sequence[str]], AIOKafkaConsumer]
 OnFatal = Callable[[BaseException], Awaitable[None]]
 OnAssignment = Callable[[set[TopicPartition]], None]  # the partitions this member now owns
 
@@ -49,7 +55,7 @@ OnAssignment = Callable[[set[TopicPartition]], None]  # the partitions this memb
 class _SettleFirst(ConsumerRebalanceListener):
     """Partitions are given up only between batches, with the last one committed."""
 
-    def __init__(self, intake: "BatchIntake") -> None:
+    def __init__(self, intake: "BatchIntake[Any]") -> None:
         self.intake = intake
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
@@ -66,86 +72,108 @@ class _SettleFirst(ConsumerRebalanceListener):
         self.intake.on_assignment(set(assigned))
 
 
-class BatchIntake:
+def batch_consumer(settings: Settings, group_id: str, topics: Sequence[str]) -> AIOKafkaConsumer:
+    """The intake's real consumer: committed by hand, a batch at most per poll."""
+    s = settings
+    refresh = {"metadata_max_age_ms": NEW_TOPIC_SECONDS * 1000} if len(topics) > 1 else {}
+    return Kafka.of(s.kafka).consumer(
+        group_id=group_id,
+        client_id=f"cdc-replicator-{group_id}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=s.batch_max_events,
+        session_timeout_ms=int(s.kafka_session_timeout_seconds * 1000),
+        heartbeat_interval_ms=int(s.kafka_session_timeout_seconds * 100),
+        max_poll_interval_ms=int(s.kafka_max_poll_interval_seconds * 1000),
+        **refresh,
+    )
+
+
+class BatchIntake(Generic[Report]):
     def __init__(
         self,
         settings: Settings,
         group_id: str,
-        apply: ApplyBatch,
-        on_batch: OnBatch,
+        apply: ApplyBatch[Report],
+        on_batch: Callable[[Report], None],
         on_assignment: OnAssignment | None = None,
+        *,
+        topics: Sequence[str] | None = None,  # default: the changes topic and the Debezium ones
+        consumer_factory: ConsumerFactory = batch_consumer,
     ) -> None:
         self.settings = settings
         self.group_id = group_id
         self.apply = apply
         self.on_batch = on_batch
         self.on_assignment = on_assignment or (lambda partitions: None)
+        self.topics = list(topics or feed_topics(settings.tables, settings.topic))
+        self.consumer_factory = consumer_factory
         self.in_flight = asyncio.Lock()  # held while a batch is written
         self._committing: asyncio.Future[None] | None = None  # the last batch's commit
         self._fetching: asyncio.Future[Fetched] | None = None  # the next batch, or a keep-alive
         self._give_up: asyncio.Event | None = None  # set while a batch waits, paused
         self.pause_after = min(PAUSE_AFTER_SECONDS, settings.kafka_max_poll_interval_seconds / 4)
 
-    def _consumer(self) -> AIOKafkaConsumer:
-        s = self.settings
-        refresh = {"metadata_max_age_ms": NEW_TOPIC_SECONDS * 1000} if len(self.topics) > 1 else {}
-        return Kafka.of(s.kafka).consumer(
-            group_id=self.group_id,
-            client_id=f"cdc-replicator-{self.group_id}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=s.batch_max_events,
-            session_timeout_ms=int(s.kafka_session_timeout_seconds * 1000),
-            heartbeat_interval_ms=int(s.kafka_session_timeout_seconds * 100),
-            max_poll_interval_ms=int(s.kafka_max_poll_interval_seconds * 1000),
-            **refresh,
-        )
-
-    @property
-    def topics(self) -> list[str]:
-        return feed_topics(self.settings.tables, self.settings.topic)
-
     async def run(self) -> None:
-        consumer = self._consumer()
-        await consumer.start()
-        try:
+        """The worker's loop: the group's partitions, for ever."""
+        async with self.opened() as consumer:
             # Subscribed once started: a consumer subscribed before its start fails when a
             # topic does not exist yet (a Debezium topic Connect has not created); this way
             # it is read once it exists.
             consumer.subscribe(self.topics, listener=_SettleFirst(self))
-            await self._consume(consumer)
+            await self.consume(consumer)
+
+    @contextlib.asynccontextmanager
+    async def opened(self) -> AsyncIterator[AIOKafkaConsumer]:
+        """A started consumer, for the caller to subscribe or assign, then `consume`."""
+        consumer = self.consumer_factory(self.settings, self.group_id, self.topics)
+        await consumer.start()
+        try:
+            yield consumer
         finally:
             # The last applied batch's commit may still be travelling: let it land.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.settle(), STOP_COMMIT_SECONDS)
             await consumer.stop()
 
-    async def _consume(self, consumer: AIOKafkaConsumer) -> None:
-        """The next batch is fetched, and the last one committed, while this one is written
+    async def consume(self, consumer: AIOKafkaConsumer, until: EndOffsets | None = None) -> None:
+        """Apply and commit batch after batch: for ever, or until the end offsets `until`.
+
+        The next batch is fetched, and the last one committed, while this one is written
         (the worker is CPU-bound; those are the waits worth hiding). Commits stay in order."""
+        if until is not None and await until.reached(consumer):
+            return
         self._fetching = self._fetch(consumer)
         try:
-            while True:
+            while self._fetching is not None:
                 fetched = await self._fetching
-                self._fetching = self._fetch(consumer)
+                last = until is not None and await until.reached(consumer)
+                if until is not None:
+                    fetched = until.cut(fetched)  # what lies past the end is not this replay's
+                self._fetching = None if last else self._fetch(consumer)
                 if fetched:
-                    records = [m for messages in fetched.values() for m in messages]
-                    async with self.in_flight:
-                        report = await self._applied(consumer, records)
-                        if report is None:
-                            log.warning("%s: batch given up at a rebalance, not committed; it "
-                                        "is applied again", self.group_id)  # fmt: skip
-                            continue
-                        self.on_batch(report)
-                        await self.settle()
-                        offsets = {tp: ms[-1].offset + 1 for tp, ms in fetched.items()}
-                        self._committing = asyncio.ensure_future(_commit(consumer, offsets))
+                    await self._apply_and_commit(consumer, fetched)
+                if last:
+                    await self.settle()  # a replay ends once its last commit landed
+                    return
         finally:
-            self._fetching.cancel()
+            if self._fetching is not None:
+                self._fetching.cancel()
 
-    async def _applied(
-        self, consumer: AIOKafkaConsumer, records: list[Record]
-    ) -> BatchReport | None:
+    async def _apply_and_commit(self, consumer: AIOKafkaConsumer, fetched: Fetched) -> None:
+        records = [m for messages in fetched.values() for m in messages]
+        async with self.in_flight:
+            report = await self._applied(consumer, records)
+            if report is None:
+                log.warning("%s: batch given up at a rebalance, not committed; it is "
+                            "applied again", self.group_id)  # fmt: skip
+                return
+            self.on_batch(report)
+            await self.settle()
+            offsets = {tp: ms[-1].offset + 1 for tp, ms in fetched.items()}
+            self._committing = asyncio.ensure_future(_commit(consumer, offsets))
+
+    async def _applied(self, consumer: AIOKafkaConsumer, records: list[Record]) -> Report | None:
         """The batch's report, or None when a rebalance gave it up while its store failed.
 
         Giving up cancels only the wait: the store's agent still applies the batch, before any
@@ -160,7 +188,7 @@ class BatchIntake:
             applying.cancel()  # no-op once done: given up, or the worker is stopping
 
     async def _poll_paused_until(
-        self, consumer: AIOKafkaConsumer, applying: "asyncio.Future[BatchReport]"
+        self, consumer: AIOKafkaConsumer, applying: "asyncio.Future[Report]"
     ) -> None:
         """Stay in the group while the store fails: pause every partition, keep polling (what
         a poll returns is kept for the next batch, in order), resume once the batch is done."""

@@ -1,7 +1,7 @@
 """Replay the changes topic into one store, from the beginning or from a point in time.
 
 The replay runs in a fresh consumer group (so its progress shows in `lag`), stops by itself at
-the end offsets taken when it started, and goes through the same Replicator as the worker:
+the end offsets taken when it started, and goes through the worker's intake and Replicator:
 every write is version-guarded, so rebuilding into a live store is safe.
 
 It refuses to run on a topic that has lost history (its log no longer starts at offset 0, see
@@ -18,12 +18,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from connectors.sink import Store
 from streams.kafka.clients import Kafka
-from streams.kafka.records import Record
 from streams.kafka.topic_health import lost_history
 from streams.kafka.topics import assign_all
 from streams.model.errors import ReplicatorError
 from streams.pipeline.dlq import DeadLetterTopic, Headers
-from streams.pipeline.replicator import Replicator
+from streams.pipeline.end_offsets import EndOffsets
+from streams.pipeline.intake import BatchIntake
+from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
 
@@ -59,14 +60,8 @@ async def rebuild(
     on_progress: Callable[[int, float], None] | None = None,
     allow_partial: bool = False,
 ) -> RebuildSummary:
+    """Replay through the worker's intake, in a group of its own, up to the end offsets."""
     group = f"{settings.group_id}-rebuild-{store.name}-{int(time.time())}"
-    kafka = Kafka.of(settings.kafka)
-    consumer = kafka.consumer(
-        group_id=group,
-        enable_auto_commit=False,
-        max_poll_records=settings.batch_max_events,
-    )
-    await consumer.start()
     summary = RebuildSummary(group)
     replicator = Replicator(
         settings.tables,
@@ -75,24 +70,22 @@ async def rebuild(
         Backoff(maximum=settings.retry_max_backoff_seconds),
     )
     started = time.monotonic()
-    try:
-        partitions = await _assign(consumer, kafka, settings.topic, from_time, summary)
-        starts = {tp.partition: await consumer.position(tp) for tp in partitions}
+
+    def on_batch(report: BatchReport) -> None:
+        _count(report, store.name, summary)
+        summary.seconds = time.monotonic() - started
+        if on_progress:
+            on_progress(summary.records, summary.rate)
+
+    intake = BatchIntake(settings, group, replicator.process, on_batch, topics=[settings.topic])
+    async with intake.opened() as consumer:
+        ends = await _assign(consumer, Kafka.of(settings.kafka), settings.topic, from_time, summary)
+        starts = {tp.partition: await consumer.position(tp) for tp in ends}
         if not allow_partial:
-            await _refuse_lost_history(consumer, partitions, starts, store.name)
+            await _refuse_lost_history(consumer, list(ends), starts, store.name)
         # Offsets, not records (compaction leaves gaps): only "some but none read" is checkable.
         expected = sum(max(summary.targets[p] - start, 0) for p, start in starts.items())
-        while await _behind(consumer, partitions, summary.targets):
-            batch = await consumer.getmany(*partitions, timeout_ms=1000)
-            records = [m for messages in batch.values() for m in messages]
-            if records:
-                await _apply(replicator, records, store.name, summary)
-                await consumer.commit()  # only after the store holds the batch
-            summary.seconds = time.monotonic() - started
-            if on_progress:
-                on_progress(summary.records, summary.rate)
-    finally:
-        await consumer.stop()
+        await intake.consume(consumer, until=EndOffsets(ends))
     summary.seconds = time.monotonic() - started
     if expected and not summary.records:
         raise ReplicatorError(
@@ -131,39 +124,27 @@ async def _assign(
     topic: str,
     from_time: datetime | None,
     summary: RebuildSummary,
-) -> list[TopicPartition]:
+) -> dict[TopicPartition, int]:
+    """Every partition, placed at its start or `from_time`; returns the end offsets now."""
     ends = await assign_all(consumer, kafka, topic)
     partitions = list(ends)
     summary.targets = {tp.partition: ends[tp] for tp in partitions}
     if from_time is None:
         for tp, first in (await consumer.beginning_offsets(partitions)).items():
             consumer.seek(tp, first)
-        return partitions
+        return ends
     found = await consumer.offsets_for_times(
         {tp: int(from_time.timestamp() * 1000) for tp in partitions}
     )
     for tp in partitions:
         offset = found.get(tp)
         consumer.seek(tp, offset.offset if offset else ends[tp])
-    return partitions
+    return ends
 
 
-async def _behind(
-    consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition], targets: dict[int, int]
-) -> bool:
-    """Stop at the end offsets taken at the start: later writes are the worker's to apply."""
-    for tp in partitions:
-        if await consumer.position(tp) < targets[tp.partition]:
-            return True
-    return False
-
-
-async def _apply(
-    replicator: Replicator, records: Sequence[Record], store: str, summary: RebuildSummary
-) -> None:
-    report = await replicator.process(records)
+def _count(report: BatchReport, store: str, summary: RebuildSummary) -> None:
     outcome = report.outcomes[store]
-    summary.records += len(records)
+    summary.records += report.records
     summary.applied += outcome.applied
     summary.stale += outcome.stale
     summary.invalid += len(report.dead_letters)

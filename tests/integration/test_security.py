@@ -22,12 +22,12 @@ import pytest
 import redis
 from pydantic import SecretStr
 
-from streams.cli.dlq import read_letters
 from streams.devstack.manager import Stack
 from streams.devstack.process import ManagedProcess, free_port
 from streams.devstack.services import KafkaService, RedisService
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
+from streams.pipeline.dlq_replay import read_letters
 from streams.settings import Settings
 from streams.stores import open_redis
 from streams.worker.run import prepare

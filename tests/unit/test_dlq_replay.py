@@ -3,8 +3,8 @@ keep the rest with the reason it fails with now."""
 
 import json
 
-from streams.cli.dlq import Letter, ReplaySummary, sort_letters
 from streams.pipeline.dlq import HEADER_REASON
+from streams.pipeline.dlq_replay import Letter, ReplaySummary, sort_letters
 from streams.settings import Settings
 from tests.support import upsert
 

@@ -9,6 +9,7 @@ from aiokafka import TopicPartition
 from connectors.sink import Batch, WriteOutcome
 from streams.kafka.groups import store_group
 from streams.model.tables import DEFAULT_TABLES
+from streams.pipeline.end_offsets import EndOffsets
 from streams.pipeline.intake import BatchIntake, _SettleFirst, run_with
 from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
@@ -38,13 +39,23 @@ class FakeConsumer:
     commits: list[tuple[int, int]] = field(default_factory=list)  # (offset, items stored then)
     polls: list[bool] = field(default_factory=list)  # per getmany: were the partitions paused?
     paused: set[TopicPartition] = field(default_factory=set)
+    handed_out: int = 0  # the position: the offset after the last message handed out
 
     async def getmany(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, Any]:
         self.polls.append(bool(self.paused))
         if self.batches and not self.paused:
-            return {TP: self.batches.pop(0)}
+            batch = self.batches.pop(0)
+            self.handed_out = batch[-1].offset + 1
+            return {TP: batch}
         await asyncio.sleep(timeout_ms / 1000)
         return {}
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def position(self, tp: TopicPartition) -> int:
+        return self.handed_out
 
     def subscribe(self, topics: list[str], listener: object) -> None:
         self.subscribed = topics
@@ -74,14 +85,21 @@ class BrokenStore(MemoryStore):
 
 
 def intake(
-    store: MemoryStore, dlq: MemoryDeadLetters, reports: list[BatchReport], **overrides: Any
-) -> BatchIntake:
+    store: MemoryStore,
+    dlq: MemoryDeadLetters,
+    reports: list[BatchReport],
+    consumer: FakeConsumer | None = None,
+    **overrides: Any,
+) -> BatchIntake[BatchReport]:
     settings = Settings(batch_max_seconds=0.01, **overrides)
-    return BatchIntake(settings, "g", Replicator(TABLES, [store], dlq).process, reports.append)
+    apply = Replicator(TABLES, [store], dlq).process
+    return BatchIntake(settings, "g", apply, reports.append, consumer_factory=lambda *_: consumer)
 
 
-async def consume_until(consumer: FakeConsumer, intake: BatchIntake, commits: int) -> None:
-    task = asyncio.ensure_future(intake._consume(consumer))
+async def consume_until(
+    consumer: FakeConsumer, intake: BatchIntake[BatchReport], commits: int
+) -> None:
+    task = asyncio.ensure_future(intake.consume(consumer))
     for _ in range(300):
         if len(consumer.commits) >= commits or task.done():
             break
@@ -109,17 +127,41 @@ def test_batches_are_applied_dead_lettered_and_then_committed() -> None:
     assert [r.records for r in reports] == [2, 2]
 
 
+def test_a_replay_stops_by_itself_at_the_end_offsets_seen_at_its_start() -> None:
+    """Records past the end are later writes: neither applied nor committed."""
+    store, reports = MemoryStore(), list[BatchReport]()
+    events = [upsert("o", f"p{n}", 1).to_json() for n in range(5)]
+    batches = [[Message(0, events[0]), Message(1, events[1])], [Message(2, events[2]),
+               Message(3, events[3])], [Message(4, events[4])]]  # fmt: skip
+    consumer = FakeConsumer(batches, store)
+    replay = intake(store, MemoryDeadLetters(), reports, consumer)
+
+    async def run() -> None:
+        async with replay.opened() as opened:
+            await asyncio.wait_for(replay.consume(opened, until=EndOffsets({TP: 3})), 5)
+
+    asyncio.run(run())
+    assert consumer.commits == [(2, 2), (3, 3)]
+    assert [r.records for r in reports] == [2, 1] and len(store.items) == 3
+    assert len(consumer.batches) == 1  # the last batch was never fetched
+
+
+def test_a_replay_with_nothing_to_read_stops_without_fetching() -> None:
+    consumer = FakeConsumer([[Message(0, upsert("o", "p", 1).to_json())]], MemoryStore())
+    replay = intake(consumer.store, MemoryDeadLetters(), [], consumer)
+    asyncio.run(asyncio.wait_for(replay.consume(consumer, until=EndOffsets({TP: 0})), 5))
+    assert consumer.polls == [] and consumer.commits == []
+
+
 def test_an_unexpected_error_is_fatal_and_commits_nothing() -> None:
     store, fatal = BrokenStore(), []
     consumer = FakeConsumer([[Message(0, upsert("o", "p", 1).to_json())]], store)
-    broken = intake(store, MemoryDeadLetters(), [])
+    broken = intake(store, MemoryDeadLetters(), [], consumer)
 
     async def run() -> None:
         async def on_fatal(exc: BaseException) -> None:
             fatal.append(exc)
 
-        broken._consumer = lambda: consumer  # type: ignore[method-assign]
-        consumer.start = consumer.stop = _nothing  # type: ignore[attr-defined]
         await asyncio.wait_for(run_with(broken.run(), on_fatal), 5)
 
     asyncio.run(run())
@@ -152,7 +194,7 @@ def test_a_rebalance_while_paused_gives_the_batch_up_instead_of_waiting_for_the_
     consumer = FakeConsumer([[Message(0, upsert("o", "p", 1).to_json())]], store)
 
     async def run() -> None:
-        consuming = asyncio.ensure_future(waiting._consume(consumer))
+        consuming = asyncio.ensure_future(waiting.consume(consumer))
         for _ in range(200):
             if consumer.paused:
                 break
@@ -165,10 +207,6 @@ def test_a_rebalance_while_paused_gives_the_batch_up_instead_of_waiting_for_the_
 
     asyncio.run(run())
     assert consumer.commits == []  # given up, so never committed
-
-
-async def _nothing() -> None:
-    return None
 
 
 def test_each_store_has_its_own_group() -> None:
