@@ -3,11 +3,10 @@ line with exit code 2, before anything connects or writes."""
 
 import argparse
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeAlias
 
-from streams.settings import Settings, check_redis_url
+from streams.settings import check_redis_url
 from streams.stores import STORE_NAMES
 
 
@@ -18,9 +17,9 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (--help shows the usage)\n")
 
 
-# A command group adds its commands to these; each command sets its handler as `handler`.
+# A command group adds its commands to these; each command sets its handler as `handler`,
+# called with the settings and the parsed arguments.
 Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
-Handler = Callable[[Settings, argparse.Namespace], int]
 
 
 def positive_int(text: str) -> int:
