@@ -10,10 +10,10 @@ import redis.asyncio as aioredis
 from bench.cpu import CHILDREN, OURSELVES, CpuMeter, per_unit
 from connectors.redis_legacy import RedisLegacySource, seed_legacy
 from connectors.source import Part
-from streams.cli.main import build_parser
 from streams.kafka.publisher import Publisher
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings
+from streams.snapshot.options import LegacyOptions, SnapshotOptions, SourceOptions
 from streams.snapshot.parts import PartCheckpoints, run_parts
 from streams.snapshot.seed import Checkpoint, run_snapshot
 
@@ -81,14 +81,12 @@ async def parallel_snapshot_seconds(
     """`snapshot --workers N` into a fresh topic: N processes, each a part of the owners."""
     meter = meter.with_process("parent", OURSELVES).with_process("parts", CHILDREN)
     settings = await _fresh_topic(settings)
-    args = build_parser().parse_args(
-        ["snapshot", "--source", "redis-legacy", "--legacy-url", legacy_url(settings),
-         "--workers", str(workers)]
-    )  # fmt: skip
+    legacy = LegacyOptions(url=legacy_url(settings))
+    options = SnapshotOptions(SourceOptions("redis-legacy", "opponents", legacy), workers=workers)
     parts = [Part(index, workers) for index in range(workers)]
     checkpoints = PartCheckpoints(workdir / f"{settings.topic}.json")
     cpu = meter.read()
-    summary, failed = await run_parts(settings, args, checkpoints, parts, lambda _: None)
+    summary, failed = await run_parts(settings, options, checkpoints, parts, lambda _: None)
     if failed:
         raise RuntimeError(f"parallel snapshot failed: {failed}")
     items = summary.counts["published"]

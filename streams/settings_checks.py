@@ -3,6 +3,9 @@
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from streams.model.table_errors import one_line, table_problem
 
 ENV_PREFIX = "CDC_"
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
@@ -13,11 +16,26 @@ def describe_validation_error(exc: ValidationError) -> str:
     error = (first.get("ctx") or {}).get("error")  # our own validators' message, unprefixed
     if not first["loc"] and error:  # a check across settings: its message names them
         return str(error)
+    if _in_a_table(first):
+        return f"{ENV_PREFIX}TABLES: {_table_problems(exc)}"
     field, *inner = first["loc"] or ("?",)
     where = f"{'.'.join(map(str, inner))}: " if inner else ""  # inside CDC_TABLES, say
     message = str(error) if first["type"] == "value_error" and error else first["msg"]
     extra = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return f"{ENV_PREFIX}{str(field).upper()}: {where}{message}{extra}"
+
+
+def _in_a_table(error: ErrorDetails) -> bool:
+    return len(error["loc"]) > 1 and error["loc"][0] == "tables"
+
+
+def _table_problems(exc: ValidationError) -> str:
+    """Every problem inside CDC_TABLES, each naming its table and field, in one line."""
+    errors = exc.errors()
+    problems = [
+        table_problem(str(e["loc"][1]), e, e["loc"][2:]).dotted() for e in errors if _in_a_table(e)
+    ]
+    return one_line(problems, others=len(errors) - len(problems))
 
 
 def check_redis_url(url: str) -> str:

@@ -4,7 +4,7 @@ line with exit code 2, before anything connects or writes."""
 import argparse
 import math
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeAlias
 
 from streams.settings import check_redis_url
 from streams.stores import STORE_NAMES
@@ -15,6 +15,11 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message} (--help shows the usage)\n")
+
+
+# A command group adds its commands to these; each command sets its handler as `handler`,
+# called with the settings and the parsed arguments.
+Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
 
 
 def positive_int(text: str) -> int:

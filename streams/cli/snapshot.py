@@ -1,104 +1,75 @@
-"""The bodies of `snapshot` and `seed-legacy`: split the work, run it, print a summary."""
+"""`snapshot` (publish a source's items as snapshot events, resumably) and `seed-legacy`."""
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 
-from connectors.redis_legacy import seed_legacy
-from connectors.source import WHOLE, Part
-from streams.kafka.clients import Kafka
-from streams.kafka.topics import require_topic
-from streams.model.errors import ConfigError
-from streams.settings import Settings
-from streams.snapshot.metrics import SnapshotMetrics
-from streams.snapshot.parts import PartCheckpoints, run_parts, snapshot_part
-from streams.snapshot.progress import progress_reporter
-from streams.snapshot.seed import Progress, SnapshotSummary
-from streams.snapshot.sources import (
-    check_source,
-    default_checkpoint,
-    layout,
-    legacy_client,
-    open_source,
+from connectors.source import WHOLE
+from streams.cli.arguments import Subcommands, port_number, positive_int, positive_number
+from streams.cli.source_arguments import (
+    DEFAULT_TABLE,
+    add_legacy_arguments,
+    add_source_arguments,
+    legacy_options,
+    part_argument,
+    source_options,
 )
+from streams.settings import Settings
+from streams.snapshot.options import SOURCES, SeedOptions, SnapshotOptions
+from streams.snapshot.seed import SnapshotSummary
 
 
-async def snapshot(settings: Settings, args: argparse.Namespace) -> int:
-    """One process (the whole source, or the part `--part` names) or `--workers` processes."""
-    check_source(settings, args.source, args)
-    parts = _parts(args)
-    checkpoints = PartCheckpoints(
-        args.checkpoint or default_checkpoint(settings, args.source, args)
+def add_commands(sub: Subcommands) -> None:
+    snap = sub.add_parser("snapshot", help="publish a source's items as snapshot events, resumably")
+    snap.add_argument("--source", required=True, choices=SOURCES, help="where the items are")
+    snap.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    snap.add_argument("--max-rate", type=positive_number, help="items per second at most")
+    snap.add_argument(
+        "--checkpoint", type=Path, help="checkpoint file (default under CDC_STACK_DIR)"
     )
-    checkpoints.check(parts, resume=args.resume)
-    await require_topic(
-        Kafka.of(settings.kafka), settings.topic
-    )  # before any checkpoint is touched
-    checkpoints.prepare(parts, resume=args.resume)
-    total = await _estimate(settings, args)
-    metrics = SnapshotMetrics(args.source, total)
-    if args.metrics_port:
-        metrics.serve(settings.web_host, args.metrics_port)
+    snap.add_argument("--workers", type=positive_int, default=1,
+                      help="processes, each snapshotting a part of the source")  # fmt: skip
+    snap.add_argument("--part", type=part_argument, default=WHOLE,
+                      help="K/N: only the K-th of N parts (e.g. one per machine)")  # fmt: skip
+    snap.add_argument("--metrics-port", type=port_number,
+                      help="serve progress as Prometheus metrics on CDC_WEB_HOST:PORT")  # fmt: skip
+    add_source_arguments(snap, table_help=f"declared table (default {DEFAULT_TABLE})")
+    snap.set_defaults(handler=cmd_snapshot)
+
+    seed = sub.add_parser("seed-legacy", help="write a synthetic legacy Redis dataset")
+    seed.add_argument("--owners", type=positive_int, required=True, help="how many owners")
+    seed.add_argument("--per-owner", type=positive_int, required=True,
+                      help="how many items each owner has")  # fmt: skip
+    seed.add_argument("--table", default=DEFAULT_TABLE,
+                      help=f"declared table (default {DEFAULT_TABLE})")  # fmt: skip
+    add_legacy_arguments(seed)
+    seed.set_defaults(handler=cmd_seed_legacy)
+
+
+def snapshot_options(args: argparse.Namespace) -> SnapshotOptions:
+    return SnapshotOptions(
+        source=source_options(args, args.table), resume=args.resume, max_rate=args.max_rate,
+        checkpoint=args.checkpoint, workers=args.workers, part=args.part,
+        metrics_port=args.metrics_port,
+    )  # fmt: skip
+
+
+def cmd_snapshot(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.snapshot.job import run_snapshot_job  # noqa: PLC0415 -- keep other commands light
+
     try:
-        with progress_reporter(f"snapshot {args.source}", total) as progress:
-
-            def report(summary: SnapshotSummary) -> None:
-                progress.snapshot(summary)
-                metrics.update(summary, _part_counts(checkpoints, parts, summary))
-
-            summary, failed = await _run(settings, args, checkpoints, parts, report)
-        if not failed:
-            metrics.finished()
-    finally:
-        metrics.close()
-    print_summary(summary, [checkpoints.problems_of(part) for part in parts], len(parts))
-    for part, code in failed.items():
+        outcome = asyncio.run(run_snapshot_job(settings, snapshot_options(args)))
+    except KeyboardInterrupt:
+        print("interrupted: --resume continues from the last checkpoint", file=sys.stderr)
+        return 130
+    print_summary(outcome.summary, outcome.problems, outcome.processes)
+    for part, code in outcome.failed.items():
         print(f"  part {part} exited with {code}; --resume continues every part from its "
               "checkpoint", file=sys.stderr)  # fmt: skip
-    if not failed:
+    if not outcome.failed:
         return 0
-    return 2 if set(failed.values()) == {2} else 1  # 2: each named its cause in one line
-
-
-async def _run(
-    settings: Settings,
-    args: argparse.Namespace,
-    checkpoints: PartCheckpoints,
-    parts: list[Part],
-    report: Progress,
-) -> tuple[SnapshotSummary, dict[Part, int]]:
-    if len(parts) > 1:
-        return await run_parts(settings, args, checkpoints, parts, report)
-    summary = await snapshot_part(settings, args, parts[0], checkpoints.of(parts[0]), report)
-    return summary, {}
-
-
-def _part_counts(
-    checkpoints: PartCheckpoints, parts: list[Part], summary: SnapshotSummary
-) -> dict[str, dict[str, int]]:
-    """Each part's counts: this process's own, or those its part's process checkpointed."""
-    if len(parts) == 1:
-        return {str(parts[0]): dict(summary.counts)}
-    return {str(p): dict((checkpoints.of(p).load() or {}).get("counts", {})) for p in parts}
-
-
-def _parts(args: argparse.Namespace) -> list[Part]:
-    if args.workers < 1:
-        raise ConfigError("--workers must be at least 1")
-    if args.workers == 1:
-        return [args.part]
-    if args.part != WHOLE:
-        raise ConfigError("--workers splits the whole source; it does not combine with --part")
-    return [Part(index, args.workers) for index in range(args.workers)]
-
-
-async def _estimate(settings: Settings, args: argparse.Namespace) -> int | None:
-    source = open_source(settings, args.source, args)
-    try:
-        total = await source.estimate()
-    finally:
-        await source.close()
-    return total // args.part.count if total else total
+    return 2 if set(outcome.failed.values()) == {2} else 1  # 2: each named its cause in one line
 
 
 def print_summary(summary: SnapshotSummary, problems: list[Path], processes: int = 1) -> None:
@@ -115,15 +86,10 @@ def print_summary(summary: SnapshotSummary, problems: list[Path], processes: int
         print(f"  every problem is listed in {listed}")
 
 
-async def seed(settings: Settings, args: argparse.Namespace) -> int:
-    spec = settings.table(args.table)
-    layout(args).check(spec)  # before connecting: nothing written with a literal {owner_id}
-    client = legacy_client(settings, args.legacy_url)
-    try:
-        count = await seed_legacy(
-            client, spec, owners=args.owners, per_owner=args.per_owner, layout=layout(args)
-        )
-    finally:
-        await client.aclose()
+def cmd_seed_legacy(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.snapshot.sources import seed_legacy_dataset  # noqa: PLC0415
+
+    options = SeedOptions(args.table, args.owners, args.per_owner, legacy_options(args))
+    count = asyncio.run(seed_legacy_dataset(settings, options))
     print(f"wrote {count:,} legacy items ({args.owners:,} owners x {args.per_owner:,})")
     return 0

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from streams.model.table_errors import one_line, table_problem
 from streams.model.tables import TableSpec
 
 VARIABLE = "CDC_TABLES_FILE"
@@ -53,12 +54,8 @@ def _table(path: str, name: str, spec: Any) -> TableSpec:
     try:
         return TableSpec.model_validate(spec)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(map(str, first["loc"]))
-        error = (first.get("ctx") or {}).get("error")  # our validators' message, unprefixed
-        message = str(error) if first["type"] == "value_error" and error else first["msg"]
-        where = f"table {name!r}" + (f", field {field!r}" if field else "")
-        raise _error(path, f"{where}: {_one_line(message)}") from None
+        problems = [table_problem(name, error, error["loc"]).named() for error in exc.errors()]
+        raise _error(path, _one_line(one_line(problems))) from None
 
 
 def _error(path: str, message: str) -> TablesFileError:

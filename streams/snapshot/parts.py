@@ -7,7 +7,6 @@ part resumes where it stopped whatever happened to the others. The parent only s
 processes, sums their checkpoints for the progress bar and collects their results.
 """
 
-import argparse
 import asyncio
 import json
 import multiprocessing
@@ -28,6 +27,7 @@ from streams.kafka.publisher import Publisher
 from streams.logs import kafka_causes_kept
 from streams.model.errors import ConfigError, ReplicatorError
 from streams.settings import Settings
+from streams.snapshot.options import SnapshotOptions
 from streams.snapshot.seed import (
     SAMPLE_PROBLEMS,
     Checkpoint,
@@ -101,19 +101,22 @@ class PartCheckpoints:
 
 async def snapshot_part(
     settings: Settings,
-    args: argparse.Namespace,
+    options: SnapshotOptions,
     part: Part,
     checkpoint: Checkpoint,
     on_progress: Progress | None = None,
 ) -> SnapshotSummary:
     """The snapshot of one part (or of the whole source) in this process."""
-    source = open_source(settings, args.source, args, part)
-    max_rate = args.max_rate / part.count if args.max_rate and args.workers > 1 else args.max_rate
+    source = open_source(settings, options.source, part)
+    max_rate = options.max_rate
+    if max_rate and options.workers > 1:  # each part its share of the rate
+        max_rate /= part.count
+    origin = f"snapshot:{options.source.name}"
     try:
         kafka, topic = Kafka.of(settings.kafka), settings.topic
-        async with Publisher(kafka, topic, settings.tables, f"snapshot:{args.source}") as publisher:
+        async with Publisher(kafka, topic, settings.tables, origin) as publisher:
             return await run_snapshot(
-                source, publisher, settings.tables, checkpoint, resume=args.resume,
+                source, publisher, settings.tables, checkpoint, resume=options.resume,
                 max_rate=max_rate, on_progress=on_progress,
                 problems_file=problems_file(checkpoint.path),
             )  # fmt: skip
@@ -123,7 +126,7 @@ async def snapshot_part(
 
 async def run_parts(
     settings: Settings,
-    args: argparse.Namespace,
+    options: SnapshotOptions,
     checkpoints: PartCheckpoints,
     parts: Sequence[Part],
     on_progress: Progress,
@@ -134,7 +137,7 @@ async def run_parts(
     processes = [
         context.Process(
             target=_part_main,
-            args=(settings, args, part, checkpoints.of(part).path),
+            args=(settings, options, part, checkpoints.of(part).path),
             name=f"snapshot-{part}",
         )
         for part in parts
@@ -187,14 +190,14 @@ def _problems(path: Path, limit: int) -> list[SourceProblem]:
         return [SourceProblem(**json.loads(line)) for line in islice(lines, limit)]
 
 
-def _part_main(settings: Settings, args: argparse.Namespace, part: Part, checkpoint: Path) -> None:
+def _part_main(settings: Settings, options: SnapshotOptions, part: Part, checkpoint: Path) -> None:
     """A part's process: the one-process snapshot of its part, quietly; its checkpoint tells
     the parent how far it got."""
     _exit_with_parent()
     code = 0
     with kafka_causes_kept() as kafka_causes:
         try:
-            asyncio.run(snapshot_part(settings, args, part, Checkpoint(checkpoint)))
+            asyncio.run(snapshot_part(settings, options, part, Checkpoint(checkpoint)))
         except KeyboardInterrupt:
             code = 130
         except ReplicatorError as exc:

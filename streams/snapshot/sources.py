@@ -1,6 +1,5 @@
-"""Snapshot sources as the commands open them: their arguments, and where checkpoints live."""
+"""Snapshot sources as the commands open them, and where their checkpoints live."""
 
-import argparse
 import hashlib
 from pathlib import Path
 
@@ -8,43 +7,12 @@ import redis.asyncio as aioredis
 
 from connectors.dynamodb_source import DynamoDBSource
 from connectors.jsonl_source import JsonLinesSource
-from connectors.redis_legacy import LegacyLayout, RedisLegacySource
+from connectors.redis_legacy import RedisLegacySource, seed_legacy
 from connectors.source import WHOLE, Part, SnapshotSource
-from streams.cli.arguments import positive_int, redis_url
 from streams.model.errors import ConfigError
 from streams.settings import Settings
+from streams.snapshot.options import SeedOptions, SourceOptions
 from streams.stores import dynamodb_client
-
-SOURCES = ("redis-legacy", "dynamodb", "jsonl")
-
-
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--table", default="opponents", help="declared table (default opponents)")
-    parser.add_argument(
-        "--legacy-url", type=redis_url, help="legacy Redis URL (default CDC_REDIS_URL)"
-    )
-    parser.add_argument("--zset-pattern", default=LegacyLayout.zset_pattern)
-    parser.add_argument("--meta-pattern", default=LegacyLayout.meta_pattern)
-    parser.add_argument("--meta-format", default="text", choices=["text", "json"])
-    parser.add_argument("--file", type=Path, help="JSON Lines file (--source jsonl)")
-    parser.add_argument("--segments", type=positive_int, default=4,
-                        help="parallel Scan segments (dynamodb)")  # fmt: skip
-    parser.add_argument("--chunk", type=positive_int, default=5000,
-                        help="items per checkpointed chunk")  # fmt: skip
-
-
-def part_argument(text: str) -> Part:
-    try:
-        return Part.parse(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def layout(args: argparse.Namespace) -> LegacyLayout:
-    return LegacyLayout(
-        table=args.table, zset_pattern=args.zset_pattern, meta_pattern=args.meta_pattern,
-        meta_format=args.meta_format,
-    )  # fmt: skip
 
 
 def legacy_client(settings: Settings, url: str | None) -> "aioredis.Redis":
@@ -54,42 +22,57 @@ def legacy_client(settings: Settings, url: str | None) -> "aioredis.Redis":
     return aioredis.from_url(url or settings.redis_url, password=password)
 
 
-def check_source(settings: Settings, name: str, args: argparse.Namespace) -> None:
-    """Refuse the arguments a source cannot be read with, before anything connects or writes."""
-    spec = settings.table(args.table)
-    if name == "redis-legacy":
-        layout(args).check(spec)
-    elif name == "jsonl":
-        _jsonl_file(args)
+def check_source(settings: Settings, source: SourceOptions) -> None:
+    """Refuse the options a source cannot be read with, before anything connects or writes."""
+    spec = settings.table(source.table)
+    if source.name == "redis-legacy":
+        source.legacy.layout(source.table).check(spec)
+    elif source.name == "jsonl":
+        _jsonl_file(source)
 
 
-def open_source(
-    settings: Settings, name: str, args: argparse.Namespace, part: Part = WHOLE
-) -> SnapshotSource:
-    check_source(settings, name, args)
-    spec = settings.table(args.table)
-    if name == "redis-legacy":
-        client = legacy_client(settings, args.legacy_url)
-        return RedisLegacySource(client, spec, layout(args), chunk_items=args.chunk, part=part)
-    if name == "dynamodb":
-        segments, page = args.segments, max(1, args.chunk // args.segments)
+def open_source(settings: Settings, source: SourceOptions, part: Part = WHOLE) -> SnapshotSource:
+    check_source(settings, source)
+    spec = settings.table(source.table)
+    if source.name == "redis-legacy":
+        client = legacy_client(settings, source.legacy.url)
+        layout = source.legacy.layout(source.table)
+        return RedisLegacySource(client, spec, layout, chunk_items=source.chunk, part=part)
+    if source.name == "dynamodb":
+        segments, page = source.segments, max(1, source.chunk // source.segments)
         return DynamoDBSource(
-            dynamodb_client(settings.dynamodb), args.table, spec,
+            dynamodb_client(settings.dynamodb), source.table, spec,
             segments=segments, page_items=page, part=part,
         )  # fmt: skip
-    return JsonLinesSource(_jsonl_file(args), chunk_items=args.chunk, part=part)
+    return JsonLinesSource(_jsonl_file(source), chunk_items=source.chunk, part=part)
 
 
-def _jsonl_file(args: argparse.Namespace) -> Path:
-    if args.file is None:
+def _jsonl_file(source: SourceOptions) -> Path:
+    if source.file is None:
         raise ConfigError("--source jsonl needs --file")
-    return Path(args.file)
+    return Path(source.file)
 
 
-def default_checkpoint(settings: Settings, name: str, args: argparse.Namespace) -> Path:
+def default_checkpoint(settings: Settings, source: SourceOptions) -> Path:
     """One checkpoint per source, target topic and source location."""
+    legacy = source.legacy
     where = (
-        f"{name}|{settings.topic}|{args.table}|{args.legacy_url}|{args.file}|{args.zset_pattern}"
+        f"{source.name}|{settings.topic}|{source.table}|{legacy.url}|{source.file}|"
+        f"{legacy.zset_pattern}"
     )
     tag = hashlib.blake2b(where.encode(), digest_size=6).hexdigest()
-    return Path(settings.stack_dir) / "snapshots" / f"{name}-{tag}.json"
+    return Path(settings.stack_dir) / "snapshots" / f"{source.name}-{tag}.json"
+
+
+async def seed_legacy_dataset(settings: Settings, options: SeedOptions) -> int:
+    """Write a synthetic legacy dataset (for trying a snapshot); the number of items written."""
+    spec = settings.table(options.table)
+    layout = options.legacy.layout(options.table)
+    layout.check(spec)  # before connecting: nothing written with a literal {owner_id}
+    client = legacy_client(settings, options.legacy.url)
+    try:
+        return await seed_legacy(
+            client, spec, owners=options.owners, per_owner=options.per_owner, layout=layout
+        )
+    finally:
+        await client.aclose()

@@ -1,0 +1,26 @@
+"""`stack up|down|status`: the local Kafka, Redis and DynamoDB API, without Docker."""
+
+import argparse
+
+from streams.cli.arguments import Subcommands
+from streams.settings import Settings
+
+
+def add_commands(sub: Subcommands) -> None:
+    stack = sub.add_parser("stack", help="local Kafka, Redis and DynamoDB API without Docker")
+    stack.add_argument("action", choices=["up", "down", "status"],
+                       help="start the services, stop them, or show their health")  # fmt: skip
+    stack.set_defaults(handler=cmd_stack)
+
+
+def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.devstack.manager import Stack  # noqa: PLC0415 -- keep other commands light
+
+    stack = Stack.from_settings(settings)
+    if args.action == "down":
+        stack.down()
+        return 0
+    statuses = stack.up() if args.action == "up" else stack.status()
+    for status in statuses:
+        print(status.describe())
+    return 0 if all(s.healthy for s in statuses) else 1

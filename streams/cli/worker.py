@@ -1,0 +1,44 @@
+"""`worker` (the main job: consume the changes into the stores) and `init` (what it needs)."""
+
+import argparse
+import asyncio
+
+from streams.cli.arguments import Subcommands, store_list
+from streams.logs import LEVELS as LOG_LEVELS
+from streams.settings import Settings
+from streams.stores import STORE_NAMES
+
+
+def add_commands(sub: Subcommands) -> None:
+    worker = sub.add_parser("worker", help="consume the changes topic into the stores (main job)")
+    worker.add_argument("--sinks", type=store_list, default=list(STORE_NAMES),
+                        help="the stores to write, comma-separated: redis,dynamodb")  # fmt: skip
+    worker.add_argument("--loglevel", default="info", choices=list(LOG_LEVELS),
+                        help="log this level and above (default info)")  # fmt: skip
+    worker.set_defaults(handler=cmd_worker)
+
+    init = sub.add_parser("init", help="create the topics and DynamoDB tables if missing")
+    init.add_argument(
+        "--fix", action="store_true", help="also bring an existing topic to the project's settings"
+    )
+    init.set_defaults(handler=cmd_init)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.worker.run import run_worker  # noqa: PLC0415 -- keep other commands light
+
+    run_worker(settings, args.sinks, args.loglevel)
+    return 0
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.kafka.topic_fix import fix_topic  # noqa: PLC0415
+    from streams.kafka.topic_health import warn_on_stderr  # noqa: PLC0415
+    from streams.worker.run import prepare  # noqa: PLC0415
+
+    for change in asyncio.run(fix_topic(settings.kafka, settings.changes)) if args.fix else []:
+        print(f"topic {settings.topic}: set {change}")
+    asyncio.run(prepare(settings, STORE_NAMES, warn=warn_on_stderr))
+    tables = ", ".join(settings.tables)
+    print(f"topics {settings.topic}, {settings.dlq_topic} and tables {tables} ready")
+    return 0

@@ -1,0 +1,99 @@
+"""A `snapshot` run: check the source, split the work, run it with progress and metrics."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from connectors.source import WHOLE, Part
+from streams.kafka.clients import Kafka
+from streams.kafka.topics import require_topic
+from streams.model.errors import ConfigError
+from streams.settings import Settings
+from streams.snapshot.metrics import SnapshotMetrics
+from streams.snapshot.options import SnapshotOptions
+from streams.snapshot.parts import PartCheckpoints, run_parts, snapshot_part
+from streams.snapshot.progress import progress_reporter
+from streams.snapshot.seed import Progress, SnapshotSummary
+from streams.snapshot.sources import check_source, default_checkpoint, open_source
+
+
+@dataclass(frozen=True)
+class SnapshotOutcome:
+    summary: SnapshotSummary
+    problems: list[Path]  # each part's list of source problems
+    failed: dict[Part, int]  # the exit code of each part's process that failed
+
+    @property
+    def processes(self) -> int:
+        return len(self.problems)
+
+
+async def run_snapshot_job(settings: Settings, options: SnapshotOptions) -> SnapshotOutcome:
+    """One process (the whole source, or the part `options.part` names) or `options.workers`."""
+    source = options.source
+    check_source(settings, source)
+    parts = split(options)
+    checkpoints = PartCheckpoints(options.checkpoint or default_checkpoint(settings, source))
+    checkpoints.check(parts, resume=options.resume)
+    await require_topic(
+        Kafka.of(settings.kafka), settings.topic
+    )  # before any checkpoint is touched
+    checkpoints.prepare(parts, resume=options.resume)
+    total = await _estimate(settings, options)
+    metrics = SnapshotMetrics(source.name, total)
+    if options.metrics_port:
+        metrics.serve(settings.web_host, options.metrics_port)
+    try:
+        with progress_reporter(f"snapshot {source.name}", total) as progress:
+
+            def report(summary: SnapshotSummary) -> None:
+                progress.snapshot(summary)
+                metrics.update(summary, _part_counts(checkpoints, parts, summary))
+
+            summary, failed = await _run(settings, options, checkpoints, parts, report)
+        if not failed:
+            metrics.finished()
+    finally:
+        metrics.close()
+    return SnapshotOutcome(summary, [checkpoints.problems_of(part) for part in parts], failed)
+
+
+def split(options: SnapshotOptions) -> list[Part]:
+    """The parts this run snapshots: `--part`'s one, or one per worker process."""
+    if options.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    if options.workers == 1:
+        return [options.part]
+    if options.part != WHOLE:
+        raise ConfigError("--workers splits the whole source; it does not combine with --part")
+    return [Part(index, options.workers) for index in range(options.workers)]
+
+
+async def _run(
+    settings: Settings,
+    options: SnapshotOptions,
+    checkpoints: PartCheckpoints,
+    parts: list[Part],
+    report: Progress,
+) -> tuple[SnapshotSummary, dict[Part, int]]:
+    if len(parts) > 1:
+        return await run_parts(settings, options, checkpoints, parts, report)
+    summary = await snapshot_part(settings, options, parts[0], checkpoints.of(parts[0]), report)
+    return summary, {}
+
+
+def _part_counts(
+    checkpoints: PartCheckpoints, parts: list[Part], summary: SnapshotSummary
+) -> dict[str, dict[str, int]]:
+    """Each part's counts: this process's own, or those its part's process checkpointed."""
+    if len(parts) == 1:
+        return {str(parts[0]): dict(summary.counts)}
+    return {str(p): dict((checkpoints.of(p).load() or {}).get("counts", {})) for p in parts}
+
+
+async def _estimate(settings: Settings, options: SnapshotOptions) -> int | None:
+    source = open_source(settings, options.source)
+    try:
+        total = await source.estimate()
+    finally:
+        await source.close()
+    return total // options.part.count if total else total

@@ -1,0 +1,94 @@
+"""The command line's shape: help for everything, each command its own flags, typed options."""
+
+import argparse
+import dataclasses
+import pickle
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.source import Part
+from streams.cli.main import build_parser
+from streams.cli.snapshot import snapshot_options
+
+STREAMS = Path(__file__).parents[2] / "streams"
+
+
+def commands(
+    parser: argparse.ArgumentParser, path: str = "cdc-replicator"
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """The parser and every command's parser under it, each with its command line."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from commands(sub, f"{path} {name}")
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    missing = [
+        f"{path}: {'/'.join(action.option_strings) or action.dest}"
+        for path, parser in commands(build_parser())
+        for action in parser._actions
+        if not action.help
+    ]
+    assert missing == []
+
+
+def test_every_command_has_help() -> None:
+    subcommands = next(
+        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    assert all(choice.help for choice in subcommands._choices_actions)
+    assert len(subcommands._choices_actions) == len(subcommands.choices)
+
+
+def flags(command: str) -> set[str]:
+    parser = dict(commands(build_parser()))[f"cdc-replicator {command}"]
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
+def test_seed_legacy_shows_only_its_own_flags() -> None:
+    assert flags("seed-legacy") == {
+        "-h", "--help", "--owners", "--per-owner", "--table", "--legacy-url", "--zset-pattern",
+        "--meta-pattern", "--meta-format",
+    }  # fmt: skip
+    assert {"--file", "--segments", "--chunk"} <= flags("snapshot")
+
+
+def test_snapshot_options_are_frozen_and_cross_into_a_process() -> None:
+    args = build_parser().parse_args(
+        ["snapshot", "--source", "jsonl", "--file", "x.jsonl", "--part", "2/3", "--chunk", "7"]
+    )
+    options = snapshot_options(args)
+    assert (options.source.name, options.source.file, options.source.chunk) == (
+        "jsonl", Path("x.jsonl"), 7
+    )  # fmt: skip
+    assert options.part == Part(1, 3)
+    # What `--workers` hands each part; our own bytes, read back at once.
+    assert pickle.loads(pickle.dumps(options)) == options  # noqa: S301
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.resume = True  # type: ignore[misc]
+
+
+def test_the_command_line_ends_at_the_cli() -> None:
+    """Below streams/cli, nothing imports the CLI or handles an argparse.Namespace."""
+    offenders = [
+        str(path.relative_to(STREAMS))
+        for path in STREAMS.rglob("*.py")
+        if "cli" not in path.relative_to(STREAMS).parts
+        and re.search(r"^(import|from) (argparse|streams\.cli)\b", path.read_text(), re.M)
+    ]
+    assert offenders == []
+
+
+def test_no_command_mutates_its_arguments() -> None:
+    mutating = [
+        f"{path.name}: {line.strip()}"
+        for path in (STREAMS / "cli").glob("*.py")
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*args\.\w+\s*(=|\+=)", line)
+    ]
+    assert mutating == []
