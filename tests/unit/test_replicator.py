@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_store import is_access_refused
+from connectors.dynamodb_client import is_access_refused
 from connectors.sink import WriteOutcome
 from streams.kafka.records import RawRecord, Record
 from streams.model.tables import DEFAULT_TABLES
