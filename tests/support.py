@@ -2,8 +2,8 @@
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 
@@ -14,6 +14,17 @@ from streams.model.tables import TableSpec
 from streams.pipeline.dlq import DeadLetterTopic, Headers
 from streams.pipeline.lww import coalesce
 from streams.settings import Settings
+
+
+class RawRecord(NamedTuple):
+    """A Kafka record built by hand (streams.kafka.records.Record)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
 
 # Every Redis layout the LWW property tests run with; the template layout is the seed's.
 REDIS_LAYOUTS = {
@@ -85,6 +96,17 @@ def batches_of(
     events: Sequence[ChangeEvent], size: int, tables: Mapping[str, TableSpec]
 ) -> list[Batch]:
     return [coalesce(events[i : i + size], tables) for i in range(0, len(events), size)]
+
+
+def visible_state(
+    events: Iterable[ChangeEvent], tables: Mapping[str, TableSpec]
+) -> dict[ItemId, dict[str, object]]:
+    """The LWW fold of a history: each live item's data, deleted items absent."""
+    return {
+        item: dict(event.data or {})
+        for item, event in coalesce(events, tables).items()
+        if event.op == "upsert"
+    }
 
 
 def expected_items(
