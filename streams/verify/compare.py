@@ -118,26 +118,29 @@ class VerifyReport:
 async def drifts(
     redis: Store, dynamo: Store, table: str, report: VerifyReport
 ) -> AsyncIterator[Drift]:
-    """Every drifted item of `table`, counting what was compared into `report`."""
+    """Every drifted item of `table`, counting what was compared into `report`: first the items
+    DynamoDB holds, then those only Redis holds."""
     spec = dynamo.tables[table]
     async for page in dynamo.item_pages(table):
         in_redis = await redis.read_many(table, [item for item, _ in page])
         for item, stored in page:
-            held = in_redis.get(item)
-            in_dynamo = _versioned(item, stored, spec)
-            _count_live(report, held, in_dynamo)
-            kind = classify(held, in_dynamo)
-            if kind:
-                yield Drift(kind, item, held, in_dynamo)
+            drift = _compared(report, item, in_redis.get(item), _versioned(item, stored, spec))
+            if drift:
+                yield drift
     async for page in redis.item_pages(table):
-        in_dynamo_page = await dynamo.read_many(table, [item for item, _ in page])
-        for item, held in page:
-            if item in in_dynamo_page:
-                continue  # compared in the first pass
-            _count_live(report, held, None)
-            kind = classify(held, None)
-            if kind:
-                yield Drift(kind, item, held, None)
+        in_dynamo = await dynamo.read_many(table, [item for item, _ in page])
+        for item, stored in page:
+            drift = None if item in in_dynamo else _compared(report, item, stored, None)
+            if drift:
+                yield drift
+
+
+def _compared(
+    report: VerifyReport, item: ItemId, redis: StoredItem | None, dynamo: StoredItem | None
+) -> Drift | None:
+    _count_live(report, redis, dynamo)
+    kind = classify(redis, dynamo)
+    return Drift(kind, item, redis, dynamo) if kind else None
 
 
 def _versioned(item: ItemId, stored: StoredItem, spec: TableSpec) -> StoredItem:
