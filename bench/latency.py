@@ -14,7 +14,8 @@ from streams.model.events import ChangeEvent, ItemId
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_dynamodb, open_redis
 
-ReadMany = Callable[[Sequence[ItemId]], Awaitable[list[StoredItem | None]]]
+ReadMany = Callable[[str, Sequence[ItemId]], Awaitable[dict[ItemId, StoredItem]]]
+TABLE = "opponents"  # the table every probe event writes
 POLL_SECONDS = 0.01
 WARM_UP_SECONDS = 3.0
 
@@ -59,7 +60,7 @@ async def _wait_for_worker(publisher: Publisher, settings: Settings) -> None:
 async def _publish_and_watch(
     publisher: Publisher, settings: Settings, rate: float, seconds: float, wait_at_most: float = 30
 ) -> list[float]:
-    spec = settings.tables["opponents"]
+    spec = settings.tables[TABLE]
     redis, dynamodb = open_redis(settings), open_dynamodb(settings)
     pending: dict[ItemId, tuple[str, float]] = {}
     samples: list[float] = []
@@ -88,11 +89,13 @@ async def _collect(
     samples: list[float],
 ) -> None:  # fmt: skip
     items = list(pending)
-    in_redis, in_dynamodb = await asyncio.gather(read_redis(items), read_dynamodb(items))
+    in_redis, in_dynamodb = await asyncio.gather(
+        read_redis(TABLE, items), read_dynamodb(TABLE, items)
+    )
     now = time.perf_counter()
-    for item, a, b in zip(items, in_redis, in_dynamodb, strict=True):
+    for item in items:
         version, published = pending[item]
-        if _holds(a, version) and _holds(b, version):
+        if _holds(in_redis.get(item), version) and _holds(in_dynamodb.get(item), version):
             samples.append(now - published)
             del pending[item]
 
@@ -103,4 +106,4 @@ def _holds(stored: StoredItem | None, version: str) -> bool:
 
 def _event(publisher: Publisher, run: str, i: int) -> ChangeEvent:
     key = {"owner_id": f"latency-{run}", "opponent_id": f"opp-{i}"}
-    return publisher.event("opponents", "upsert", key, {"metadata": f"m{i}", "timestamp": i})
+    return publisher.event(TABLE, "upsert", key, {"metadata": f"m{i}", "timestamp": i})

@@ -10,25 +10,15 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    ParamValidationError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import ClientError
 
+from connectors.dynamodb_attributes import as_item, attribute
+from connectors.dynamodb_client import error_code, write_error_kind
 from connectors.dynamodb_items import DELETED_ATTR, EXPIRES_ATTR, VERSION_ATTR, uncarried
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
-from streams.model.errors import AccessRefusedError
 from streams.model.events import ChangeEvent, ItemId
-from streams.model.numbers import EXACT, plain
 from streams.model.tables import TableSpec
 
 if TYPE_CHECKING:
@@ -37,8 +27,6 @@ if TYPE_CHECKING:
 NEWER_ONLY = "attribute_not_exists(#v) OR #v < :v"
 ABSENT_ONLY = "attribute_not_exists(#pk)"  # a snapshot's lowest version fills, never changes
 BATCH_GET_LIMIT = 100
-
-_deserialize = TypeDeserializer().deserialize
 
 
 class DynamoDBStore:
@@ -56,27 +44,13 @@ class DynamoDBStore:
         self.tombstone_grace = tombstone_grace_seconds
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="dynamodb")
 
-    @classmethod
-    def connect(
-        cls,
-        endpoint_url: str | None,
-        region: str,
-        tables: Mapping[str, TableSpec],
-        credentials: tuple[str, str] | None = None,
-        concurrency: int = 16,
-        **kw: Any,
-    ) -> "DynamoDBStore":
-        return cls(
-            make_client(endpoint_url, region, credentials, concurrency), tables, concurrency, **kw
-        )
-
     async def write(self, batch: Batch) -> WriteOutcome:
         loop = asyncio.get_running_loop()
         futures = [loop.run_in_executor(self._pool, self._put, e) for e in batch.values()]
         results = await asyncio.gather(*futures, return_exceptions=True)
         outcome = WriteOutcome()
         for (item, event), result in zip(batch.items(), results, strict=True):
-            _count(outcome, item, event, result)
+            outcome.count(item, event, result, self.name, write_error_kind)
         return outcome
 
     def _put(self, event: ChangeEvent) -> bool:
@@ -110,7 +84,7 @@ class DynamoDBStore:
             item[EXPIRES_ATTR] = {"N": str(int(time.time()) + self.tombstone_grace)}
         else:
             for name, value in (event.data or {}).items():
-                item[name] = _attribute(value)
+                item[name] = attribute(value)
         return item
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
@@ -126,7 +100,7 @@ class DynamoDBStore:
         raw = response.get("Item")
         if raw is None or DELETED_ATTR in raw:
             return None
-        return _as_item(raw)
+        return as_item(raw)
 
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         spec = self.tables[table]
@@ -148,7 +122,7 @@ class DynamoDBStore:
             ties = _with_index_equal(query, spec.index_attribute or "", raws[-1])
             raws += await loop.run_in_executor(self._pool, self._query_all, ties)
         unique = {tuple(raw[k]["S"] for k in spec.key_attributes): raw for raw in raws}
-        return listing_order([_as_item(raw) for raw in unique.values()], spec, limit)
+        return listing_order([as_item(raw) for raw in unique.values()], spec, limit)
 
     def _query_all(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         """Every page of a query, or only the first `Limit` items when it sets one."""
@@ -160,22 +134,20 @@ class DynamoDBStore:
                 return items
             request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
-    async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
+    async def read_many(self, table: str, items: Sequence[ItemId]) -> dict[ItemId, StoredItem]:
         """Versions and data of many items (BatchGetItem, consistent), tombstones included."""
         found: dict[ItemId, StoredItem] = {}
         for start in range(0, len(items), BATCH_GET_LIMIT):
             part = items[start : start + BATCH_GET_LIMIT]
             raws = await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._batch_get, part
+                self._pool, self._batch_get, table, part
             )
-            for raw in raws:
-                item_id, stored = self._stored(part[0].table, raw)
-                found[item_id] = stored
-        return [found.get(item) for item in items]
+            found.update(self._stored(table, raw) for raw in raws)
+        return found
 
-    def _batch_get(self, items: Sequence[ItemId]) -> list[dict[str, Any]]:
-        spec = self.tables[items[0].table]
-        name = spec.physical_name(items[0].table)
+    def _batch_get(self, table: str, items: Sequence[ItemId]) -> list[dict[str, Any]]:
+        spec = self.tables[table]
+        name = spec.physical_name(table)
         request: dict[str, Any] = {
             name: {"Keys": [self._key(spec, item) for item in items], "ConsistentRead": True}
         }
@@ -187,11 +159,11 @@ class DynamoDBStore:
         return out
 
     async def item_pages(
-        self, table: str, page: int = 1000
+        self, table: str, page_size: int = 1000
     ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
         """Every item of a table (tombstones included), a consistent Scan page at a time."""
         name = self.tables[table].physical_name(table)
-        request: dict[str, Any] = {"TableName": name, "Limit": page, "ConsistentRead": True}
+        request: dict[str, Any] = {"TableName": name, "Limit": page_size, "ConsistentRead": True}
         loop = asyncio.get_running_loop()
         while True:
             response = await loop.run_in_executor(self._pool, lambda: self.client.scan(**request))
@@ -205,7 +177,7 @@ class DynamoDBStore:
         item_id = ItemId.of(table, {name: raw[name]["S"] for name in spec.key_attributes}, spec)
         data = None
         if DELETED_ATTR not in raw:
-            data = {k: v for k, v in _as_item(raw).items() if k not in spec.key_attributes}
+            data = {k: v for k, v in as_item(raw).items() if k not in spec.key_attributes}
         # An item written before the replicator has no version: "" sorts before every token.
         version = raw.get(VERSION_ATTR, {}).get("S", "")
         return item_id, StoredItem(version, data, problem=uncarried(raw))
@@ -229,83 +201,6 @@ class DynamoDBStore:
         self.client.close()
 
 
-def make_client(
-    endpoint_url: str | None,
-    region: str,
-    credentials: tuple[str, str] | None,
-    concurrency: int = 16,
-) -> "DynamoDBClient":
-    """A client with botocore's standard retry mode; a local endpoint gets dummy credentials."""
-    if credentials is None and endpoint_url:
-        credentials = ("cdc-local", "cdc-local")
-    key_id, secret = credentials or (None, None)
-    # Short timeouts and few attempts here: our own loop retries without end, and a worker
-    # stopping waits at most for one attempt in flight.
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 2},
-        max_pool_connections=concurrency,
-        connect_timeout=3,
-        read_timeout=5,
-    )
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint_url or None,
-        region_name=region,
-        config=config,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-    )
-
-
-def error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """Only a malformed item is permanent; anything else (throttling, network, a missing table
-    or credentials an operator can fix) is waited out rather than dead-lettered."""
-    if isinstance(exc, ParamValidationError):
-        return True
-    return isinstance(exc, ClientError) and error_code(exc) == "ValidationException"
-
-
-# Credentials or permissions refused: an operator must fix them, retrying cannot.
-ACCESS_DENIED_CODES = frozenset({
-    "UnrecognizedClientException", "InvalidClientTokenId", "InvalidSignatureException",
-    "SignatureDoesNotMatch", "IncompleteSignatureException", "MissingAuthenticationToken",
-    "MissingAuthenticationTokenException", "AccessDeniedException", "ExpiredTokenException",
-})  # fmt: skip
-
-
-def is_access_refused(exc: BaseException) -> bool:
-    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
-        return True
-    if not isinstance(exc, ClientError):
-        return False
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return error_code(exc) in ACCESS_DENIED_CODES or status in (401, 403)
-
-
-def access_refused(exc: BaseException) -> AccessRefusedError:
-    return AccessRefusedError("dynamodb", exc)
-
-
-def _count(outcome: WriteOutcome, item: ItemId, event: ChangeEvent, result: object) -> None:
-    if isinstance(result, BaseException) and is_access_refused(result):
-        raise access_refused(result) from result
-    if result is True:
-        outcome.applied += 1
-    elif result is False:
-        outcome.stale += 1
-    elif isinstance(result, BaseException) and is_permanent(result):
-        outcome.rejected.append((event, f"dynamodb: {result}"))
-    elif isinstance(result, ClientError | BotoCoreError | OSError):
-        outcome.retry[item] = event
-        outcome.cause = result
-    elif isinstance(result, BaseException):
-        raise result
-
-
 def _with_index_equal(query: dict[str, Any], index: str, last: Mapping[str, Any]) -> dict[str, Any]:
     """The same query, narrowed to the items whose index attribute equals `last`'s."""
     return {
@@ -313,35 +208,4 @@ def _with_index_equal(query: dict[str, Any], index: str, last: Mapping[str, Any]
         "KeyConditionExpression": "#pk = :pk AND #ix = :ix",
         "ExpressionAttributeNames": {**query["ExpressionAttributeNames"], "#ix": index},
         "ExpressionAttributeValues": {**query["ExpressionAttributeValues"], ":ix": last[index]},
-    }
-
-
-def _attribute(value: Any) -> dict[str, Any]:
-    """A data value as a DynamoDB attribute, numbers exactly as the number rule reads them
-    (boto3's serializer refuses 10**100, whose 101 digits are one significant digit)."""
-    kind = type(value)
-    if kind is str:
-        return {"S": value}
-    if kind is bool:
-        return {"BOOL": value}
-    if value is None:
-        return {"NULL": True}
-    if kind is dict:
-        return {"M": {k: _attribute(v) for k, v in value.items()}}
-    if kind is list:
-        return {"L": [_attribute(v) for v in value]}
-    return {"N": _number_text(value)}
-
-
-def _number_text(value: int | float | Decimal) -> str:
-    if type(value) is float:
-        return repr(value)  # its shortest repr, the number it means
-    if type(value) is int and abs(value) < 10**38:
-        return str(value)
-    return str(Decimal(value).normalize(EXACT))
-
-
-def _as_item(raw: Mapping[str, Any]) -> Item:
-    return {
-        name: plain(_deserialize(value)) for name, value in raw.items() if not name.startswith("_")
     }

@@ -2,6 +2,7 @@
 
 from redis import exceptions as rexc
 
+from connectors.sink import ErrorKind
 from streams.model.errors import AccessRefusedError
 
 # Worth waiting out: the server is away, loading, failing over or out of memory for now.
@@ -29,3 +30,15 @@ ACCESS_ERRORS: tuple[type[Exception], ...] = (
 
 def refused(exc: Exception) -> AccessRefusedError:
     return AccessRefusedError("redis", exc)
+
+
+def write_error_kind(exc: BaseException) -> ErrorKind | None:
+    """How a failed script call counts in a WriteOutcome; access errors first, as their
+    classes subclass ConnectionError."""
+    if isinstance(exc, ACCESS_ERRORS):
+        return "refused"
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return "retry"
+    if isinstance(exc, Exception):
+        return "reject"  # bad data, say a key of the wrong type
+    return None

@@ -48,14 +48,16 @@ async def list_partition(client: Any, layout: ItemLayout, partition: str, limit:
     return listing_order(listed, layout.spec, limit)
 
 
-async def item_pages(
-    client: Any, prefix: str, table: str, page: int = 1000
+async def item_ids(
+    client: Any, prefix: str, table: str, page_size: int
 ) -> AsyncIterator[list[ItemId]]:
     """Every item of `table` Redis holds (tombstones included), found by its bookkeeping hash,
     which names the item (a key template cannot always be read back)."""
     cursor = 0
     while True:
-        cursor, keys = await client.scan(cursor, match=f"{prefix}:v:*", count=page, _type="hash")
+        cursor, keys = await client.scan(
+            cursor, match=f"{prefix}:v:*", count=page_size, _type="hash"
+        )
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.hget(key, "k")

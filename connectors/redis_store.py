@@ -18,19 +18,19 @@ from dataclasses import dataclass
 from functools import partial
 from importlib.resources import files
 from typing import Any
-from urllib.parse import unquote
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 
+from connectors import redis_cdc_reads as cdc_reads
 from connectors import redis_layout_reads as layout_reads
-from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused
+from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, write_error_kind
 from connectors.redis_keys import RedisKeys, quoted
 from connectors.redis_layouts import LAYOUT_SCRIPT, VERSION_ORDER, ItemLayout
-from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
+from connectors.sink import Batch, Item, StoredItem, WriteOutcome
 from streams.model.events import ChangeEvent, ItemId
-from streams.model.numbers import dumps, loads, plain
+from streams.model.numbers import dumps
 from streams.model.tables import TableSpec
 
 LWW_SCRIPT = VERSION_ORDER + files("connectors").joinpath("redis_lww.lua").read_text()
@@ -198,17 +198,8 @@ class RedisStore:
     ) -> None:
         if isinstance(result, rexc.NoScriptError):
             self._shas.clear()
-        if isinstance(result, ACCESS_ERRORS):
-            raise refused(result) from result
-        if isinstance(result, TRANSIENT_ERRORS):
-            outcome.retry[item] = event
-            outcome.cause = result
-        elif isinstance(result, Exception):
-            outcome.rejected.append((event, f"redis: {result}"))
-        elif result == 1:
-            outcome.applied += 1
-        else:
-            outcome.stale += 1
+        written = result if isinstance(result, BaseException) else result == 1
+        outcome.count(item, event, written, self.name, write_error_kind)
 
     def _script_call(self, writes: Sequence[Write]) -> ScriptCall:
         keys: list[str] = []
@@ -236,8 +227,7 @@ class RedisStore:
         item = ItemId.of(table, key, spec)
         if table in self.layouts:
             return await layout_reads.get(self.client, self.layouts[table], item)
-        data = await self.client.hget(self.keys.item(item), "d")
-        return None if data is None else _as_item(spec, item, _bytes(data))
+        return await cdc_reads.get(self.client, self.keys, spec, item)
 
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         if table in self.layouts:
@@ -245,45 +235,29 @@ class RedisStore:
                 self.client, self.layouts[table], partition, limit
             )
         spec = self.tables[table]
-        index = self.keys.index(table, partition)
-        top: list[Any] = await self.client.zrevrange(index, 0, limit - 1, withscores=True)
-        names = {_bytes(member) for member, _ in top}
-        if len(top) == limit:  # ties with the last one, past the limit, may come first
-            last = float(top[-1][1])
-            names.update(map(_bytes, await self.client.zrangebyscore(index, last, last)))
-        items = [ItemId(table, partition, unquote(name.decode())) for name in names]
-        pipe = self.client.pipeline(transaction=False)
-        for item in items:
-            pipe.hget(self.keys.item(item), "d")
-        found = await pipe.execute()
-        listed = [_as_item(spec, i, d) for i, d in zip(items, found, strict=True) if d is not None]
-        return listing_order(listed, spec, limit)
+        return await cdc_reads.list_partition(
+            self.client, self.keys, spec, table, partition, limit=limit
+        )
 
-    async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
+    async def read_many(self, table: str, items: Sequence[ItemId]) -> dict[ItemId, StoredItem]:
         """Versions and data of many items in one round trip (tombstones included)."""
-        layout = self.layouts.get(items[0].table) if items else None
-        if layout is not None:  # callers (verify) read one table at a time
-            return await layout_reads.read_many(self.client, layout, items)
-        pipe = self.client.pipeline(transaction=False)
-        for item in items:
-            pipe.hmget(self.keys.item(item), ["v", "d"])
-        replies = await pipe.execute()
-        return [_stored(version, data) for version, data in replies]
+        if table in self.layouts:
+            found = await layout_reads.read_many(self.client, self.layouts[table], items)
+        else:
+            found = await cdc_reads.read_many(self.client, self.keys, items)
+        return {item: held for item, held in zip(items, found, strict=True) if held is not None}
 
-    async def item_pages(self, table: str, page: int = 1000) -> AsyncIterator[list[ItemId]]:
+    async def item_pages(
+        self, table: str, page_size: int = 1000
+    ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
         """Every item of a table that Redis holds (tombstones included), a SCAN page at a time."""
         if table in self.layouts:
-            async for found in layout_reads.item_pages(self.client, self.keys.prefix, table, page):
-                yield found
-            return
-        pattern = self.keys.item_pattern(table)
-        cursor = 0
-        while True:
-            cursor, keys = await self.client.scan(cursor, match=pattern, count=page, _type="hash")
-            items = [self.keys.parse_item(_bytes(key).decode()) for key in keys]
-            yield [item for item in items if item is not None]
-            if not cursor:
-                return
+            pages = layout_reads.item_ids(self.client, self.keys.prefix, table, page_size)
+        else:
+            pages = cdc_reads.item_ids(self.client, self.keys, table, page_size)
+        async for items in pages:
+            held = await self.read_many(table, items)
+            yield [(item, held[item]) for item in items if item in held]
 
     async def ping(self) -> None:
         await self.client.ping()
@@ -294,20 +268,3 @@ class RedisStore:
 
 def _chunks(writes: list[Write]) -> list[list[Write]]:
     return [writes[i : i + CALL_ITEMS] for i in range(0, len(writes), CALL_ITEMS)]
-
-
-def _stored(version: bytes | None, data: bytes | None) -> StoredItem | None:
-    if version is None:
-        return None
-    return StoredItem(version.decode(), plain(loads(data)) if data is not None else None)
-
-
-def _bytes(value: object) -> bytes:
-    # Replies are bytes: the client is never created with decode_responses.
-    if not isinstance(value, bytes):
-        raise TypeError(f"expected bytes from Redis, got {type(value).__name__}")
-    return value
-
-
-def _as_item(spec: TableSpec, item: ItemId, data: bytes) -> Item:
-    return {**item.key(spec), **plain(loads(data))}

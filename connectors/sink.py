@@ -1,14 +1,20 @@
 """The contract every store implements: write a coalesced batch, read items back."""
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
+from streams.model.errors import AccessRefusedError
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import TableSpec
 
 Item = dict[str, Any]
 Batch = Mapping[ItemId, ChangeEvent]
+# How a store reads a failed write: refused (credentials or permissions, which only an operator
+# can fix), retry (transient: wait and write again), reject (this write can never succeed).
+# None: not a store error at all, but a bug, raised as it is.
+ErrorKind = Literal["refused", "retry", "reject"]
+ErrorReader = Callable[[BaseException], ErrorKind | None]
 
 
 @dataclass
@@ -28,6 +34,33 @@ class WriteOutcome:
         self.applied += other.applied
         self.stale += other.stale
         self.rejected.extend(other.rejected)
+
+    def count(
+        self,
+        item: ItemId,
+        event: ChangeEvent,
+        result: bool | BaseException,
+        store: str,
+        kind_of: ErrorReader,
+    ) -> None:
+        """Count one write: True applied, False stale (the store held the same or a newer
+        version), an error by the kind `store` reads it as."""
+        if result is True:
+            self.applied += 1
+            return
+        if result is False:
+            self.stale += 1
+            return
+        kind = kind_of(result)
+        if kind == "refused":
+            raise AccessRefusedError(store, result) from result
+        if kind == "retry":
+            self.retry[item] = event
+            self.cause = result
+        elif kind == "reject":
+            self.rejected.append((event, f"{store}: {result}"))
+        else:
+            raise result
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +83,11 @@ class Store(Protocol):
 
     name: str
 
+    @property
+    def tables(self) -> Mapping[str, TableSpec]:
+        """The tables it holds, by name."""
+        ...
+
     async def write(self, batch: Batch) -> WriteOutcome:
         """Apply each write only if it is newer than what the store holds."""
         ...
@@ -60,6 +98,17 @@ class Store(Protocol):
 
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         """A partition's listed items, greatest index attribute first, ties by sort key."""
+        ...
+
+    async def read_many(self, table: str, items: Sequence[ItemId]) -> dict[ItemId, StoredItem]:
+        """What the store holds of these items of `table`, tombstones included; an item it
+        does not hold is absent from the answer."""
+        ...
+
+    def item_pages(
+        self, table: str, page_size: int = 1000
+    ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
+        """Every item of `table` the store holds (tombstones included), a page at a time."""
         ...
 
     async def ping(self) -> None:

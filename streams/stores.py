@@ -4,10 +4,12 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from connectors.dynamodb_client import make_client
 from connectors.dynamodb_schema import ensure_table
-from connectors.dynamodb_store import DynamoDBStore, make_client
+from connectors.dynamodb_store import DynamoDBStore
 from connectors.redis_layouts import ItemLayout, cluster_problem
 from connectors.redis_store import RedisStore
+from connectors.sink import Store
 from streams.model.errors import StoreSchemaError
 from streams.settings import Settings
 from streams.settings_parts import DynamoDBSettings, revealed
@@ -39,7 +41,7 @@ def open_dynamodb(settings: Settings) -> DynamoDBStore:
     )
 
 
-def open_store(settings: Settings, name: str) -> RedisStore | DynamoDBStore:
+def open_store(settings: Settings, name: str) -> Store:
     if name == "redis":
         return open_redis(settings)
     if name == "dynamodb":

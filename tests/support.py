@@ -2,8 +2,8 @@
 
 import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from hypothesis import strategies as st
 
@@ -14,6 +14,17 @@ from streams.model.tables import TableSpec
 from streams.pipeline.dlq import DeadLetterTopic, Headers
 from streams.pipeline.lww import coalesce
 from streams.settings import Settings
+
+
+class RawRecord(NamedTuple):
+    """A Kafka record built by hand (streams.kafka.records.Record)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
 
 # Every Redis layout the LWW property tests run with; the template layout is the seed's.
 REDIS_LAYOUTS = {
@@ -87,6 +98,17 @@ def batches_of(
     return [coalesce(events[i : i + size], tables) for i in range(0, len(events), size)]
 
 
+def visible_state(
+    events: Iterable[ChangeEvent], tables: Mapping[str, TableSpec]
+) -> dict[ItemId, dict[str, object]]:
+    """The LWW fold of a history: each live item's data, deleted items absent."""
+    return {
+        item: dict(event.data or {})
+        for item, event in coalesce(events, tables).items()
+        if event.op == "upsert"
+    }
+
+
 def expected_items(
     events: Sequence[ChangeEvent], tables: Mapping[str, TableSpec]
 ) -> dict[ItemId, ChangeEvent]:
@@ -104,16 +126,17 @@ async def assert_store_matches(
 ) -> None:
     """Every item's data and stored version equal the LWW fold (tombstones included)."""
     expected = expected_items(events, tables)
-    stored = await store.read_many(list(expected))
-    for (item, winner), held in zip(expected.items(), stored, strict=True):
+    stored: dict[ItemId, StoredItem] = {}
+    for table in {item.table for item in expected}:
+        stored |= await store.read_many(table, [item for item in expected if item.table == table])
+    for item, winner in expected.items():
         got = await store.get(item.table, winner.key)
         assert got == as_item(winner), (item, got, winner)
+        held = stored.get(item)
         assert held is not None and held.version == winner.version.token(), (item, held)
 
 
-def _stored(event: ChangeEvent | None) -> StoredItem | None:
-    if event is None:
-        return None
+def _stored(event: ChangeEvent) -> StoredItem:
     data = dict(event.data or {}) if event.op == "upsert" else None
     return StoredItem(event.version.token(), data)
 
@@ -123,6 +146,7 @@ class MemoryStore:
 
     def __init__(self, name: str = "memory", fail_times: int = 0) -> None:
         self.name = name
+        self.tables: Mapping[str, TableSpec] = {}  # it needs no specs: items carry their keys
         self.items: dict[ItemId, ChangeEvent] = {}
         self.fail_times = fail_times
         self.writes = 0
@@ -154,8 +178,15 @@ class MemoryStore:
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         raise NotImplementedError
 
-    async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
-        return [_stored(self.items.get(item)) for item in items]
+    async def read_many(self, table: str, items: Sequence[ItemId]) -> dict[ItemId, StoredItem]:
+        return {item: _stored(self.items[item]) for item in items if item in self.items}
+
+    async def item_pages(
+        self, table: str, page_size: int = 1000
+    ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
+        held = [(item, _stored(event)) for item, event in self.items.items() if item.table == table]
+        for start in range(0, len(held), page_size):
+            yield held[start : start + page_size]
 
     async def ping(self) -> None:
         return None

@@ -234,7 +234,7 @@ class DynamoDBService:
     def ready(self) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
-        from connectors.dynamodb_store import make_client  # noqa: PLC0415
+        from connectors.dynamodb_client import make_client  # noqa: PLC0415
 
         client = make_client(f"http://127.0.0.1:{self.port}", "us-east-1", None)
         try:

@@ -1,6 +1,6 @@
 """The Kafka record as the replicator sees it, independent of the consumer library."""
 
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 
 class Record(Protocol):
@@ -17,13 +17,3 @@ class Record(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
-
-
-class RawRecord(NamedTuple):
-    """A record built by hand, for tests and tools."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None

@@ -19,12 +19,6 @@ class InvalidEventError(ReplicatorError):
         self.reason = reason
 
 
-class TransientStoreError(ReplicatorError):
-    """A store is unreachable, overloaded or throttling: wait and try again, never drop."""
-
-    retriable = True
-
-
 class OperatorError(ReplicatorError):
     """Retrying cannot help, an operator must act: the worker stops with one line (exit 2),
     so that a supervisor pages someone instead of a worker idling while looking healthy."""

@@ -17,14 +17,3 @@ def coalesce(
         if current is None or event.version > current.version:
             winners[item] = event
     return winners
-
-
-def visible_state(
-    events: Iterable[ChangeEvent], tables: Mapping[str, TableSpec]
-) -> dict[ItemId, dict[str, object]]:
-    """The LWW fold of a history: each live item's data, deleted items absent."""
-    return {
-        item: dict(event.data or {})
-        for item, event in coalesce(events, tables).items()
-        if event.op == "upsert"
-    }

@@ -1,7 +1,7 @@
 """Compare Redis and DynamoDB item by item with flat memory, and repair drift through the topic.
 
 Two passes, a page at a time: every DynamoDB item (a Scan) is looked up in Redis; then every
-Redis item key (a SCAN) is looked up in DynamoDB, which finds what only Redis holds. Tombstones
+Redis item (a SCAN) is looked up in DynamoDB, which finds what only Redis holds. Tombstones
 count as absent data but keep their versions: a newer tombstone beats an older live item.
 """
 
@@ -11,9 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from connectors.dynamodb_store import DynamoDBStore
-from connectors.redis_store import RedisStore
-from connectors.sink import StoredItem
+from connectors.sink import Store, StoredItem
 from connectors.source import SourceItem
 from streams.model.errors import InvalidEventError
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event
@@ -118,26 +116,31 @@ class VerifyReport:
 
 
 async def drifts(
-    redis: RedisStore, dynamo: DynamoDBStore, table: str, report: VerifyReport
+    redis: Store, dynamo: Store, table: str, report: VerifyReport
 ) -> AsyncIterator[Drift]:
-    """Every drifted item of `table`, counting what was compared into `report`."""
+    """Every drifted item of `table`, counting what was compared into `report`: first the items
+    DynamoDB holds, then those only Redis holds."""
     spec = dynamo.tables[table]
     async for page in dynamo.item_pages(table):
-        held = await redis.read_many([item for item, _ in page])
-        for (item, stored), in_redis in zip(page, held, strict=True):
-            in_dynamo = _versioned(item, stored, spec)
-            _count_live(report, in_redis, in_dynamo)
-            kind = classify(in_redis, in_dynamo)
-            if kind:
-                yield Drift(kind, item, in_redis, in_dynamo)
-    async for items in redis.item_pages(table):
-        in_dynamo_page = await dynamo.read_many(items)
-        only_redis = [i for i, d in zip(items, in_dynamo_page, strict=True) if d is None]
-        for item, in_redis in zip(only_redis, await redis.read_many(only_redis), strict=True):
-            _count_live(report, in_redis, None)
-            kind = classify(in_redis, None)
-            if kind:
-                yield Drift(kind, item, in_redis, None)
+        in_redis = await redis.read_many(table, [item for item, _ in page])
+        for item, stored in page:
+            drift = _compared(report, item, in_redis.get(item), _versioned(item, stored, spec))
+            if drift:
+                yield drift
+    async for page in redis.item_pages(table):
+        in_dynamo = await dynamo.read_many(table, [item for item, _ in page])
+        for item, stored in page:
+            drift = None if item in in_dynamo else _compared(report, item, stored, None)
+            if drift:
+                yield drift
+
+
+def _compared(
+    report: VerifyReport, item: ItemId, redis: StoredItem | None, dynamo: StoredItem | None
+) -> Drift | None:
+    _count_live(report, redis, dynamo)
+    kind = classify(redis, dynamo)
+    return Drift(kind, item, redis, dynamo) if kind else None
 
 
 def _versioned(item: ItemId, stored: StoredItem, spec: TableSpec) -> StoredItem:
@@ -179,7 +182,7 @@ def repair_event(
 
 
 async def verify_table(
-    redis: RedisStore, dynamo: DynamoDBStore, table: str, on_drift: "DriftHandler | None" = None
+    redis: Store, dynamo: Store, table: str, on_drift: "DriftHandler | None" = None
 ) -> VerifyReport:
     report = VerifyReport(table)
     async for drift in drifts(redis, dynamo, table, report):

@@ -15,7 +15,7 @@ from streams.settings import Settings
 from streams.snapshot.options import SourceOptions
 from streams.snapshot.seed import snapshot_event
 from streams.snapshot.sources import check_source, open_source
-from streams.stores import open_dynamodb, open_redis, open_store
+from streams.stores import open_store
 from streams.verify.compare import DriftHandler, VerifyReport, verify_table
 
 Publish = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
@@ -56,7 +56,7 @@ def _declared(settings: Settings, table: str) -> str:
 async def verify_stores(
     settings: Settings, table: str, options: VerifyOptions, publish: Publish
 ) -> VerifyReport:
-    redis, dynamo = open_redis(settings), open_dynamodb(settings)
+    redis, dynamo = open_store(settings, "redis"), open_store(settings, "dynamodb")
     handler = (
         DriftHandler(settings.tables[table], settings.tables, options.prefer, publish)
         if options.repair
@@ -89,9 +89,10 @@ async def verify_source(
                 report.add_problem(f"{problem.key}: {problem.reason}")
             items = [i for i in chunk.items if _valid(i, table, settings.tables, report)]
             ids = [ItemId.of(i.table, i.key, spec) for i in items]
-            held = await store.read_many(ids) if ids else []
+            held = await store.read_many(table, ids) if ids else {}
             missing = []
-            for item, stored in zip(items, held, strict=True):
+            for item, item_id in zip(items, ids, strict=True):
+                stored = held.get(item_id)
                 report.counts["compared"] += 1
                 if stored is None or not stored.live:
                     report.counts[f"missing_in_{store_name}"] += 1

@@ -9,7 +9,7 @@ from typing import TypeVar
 from aiokafka.errors import KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors.dynamodb_store import access_refused, is_access_refused
+from connectors.dynamodb_client import access_refused, is_access_refused
 from streams.kafka.topics import TopicUnavailableError
 from streams.model.errors import ConfigError
 from streams.retry import Backoff

@@ -14,7 +14,6 @@ from streams.cli.main import main
 from streams.kafka.publisher import Publisher
 from streams.model.events import ChangeEvent, decode_event
 from streams.model.tables import DEFAULT_TABLES as TABLES
-from streams.pipeline.lww import visible_state
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services
@@ -24,7 +23,7 @@ from tests.integration.worker import (
     snapshot_into_stores,
     wait_for_fold,
 )
-from tests.support import delete, upsert
+from tests.support import delete, upsert, visible_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

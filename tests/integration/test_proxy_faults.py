@@ -173,7 +173,8 @@ def _check_committed_are_stored(
 async def _held(settings: Settings, store_name: str, items: list[ItemId]) -> list[bool]:
     store = open_store(settings, store_name)
     try:
-        return [stored is not None for stored in await store.read_many(items)]
+        held = await store.read_many("opponents", items)
+        return [item in held for item in items]
     finally:
         await store.close()
 

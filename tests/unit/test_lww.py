@@ -1,7 +1,7 @@
 from streams.model.events import ItemId
 from streams.model.tables import DEFAULT_TABLES
-from streams.pipeline.lww import coalesce, visible_state
-from tests.support import delete, upsert
+from streams.pipeline.lww import coalesce
+from tests.support import delete, upsert, visible_state
 
 TABLES = dict(DEFAULT_TABLES)
 

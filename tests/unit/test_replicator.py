@@ -5,14 +5,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_store import is_access_refused
+from connectors.dynamodb_client import is_access_refused
 from connectors.sink import WriteOutcome
-from streams.kafka.records import RawRecord, Record
+from streams.kafka.records import Record
 from streams.model.tables import DEFAULT_TABLES
 from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.worker.metrics import ReplicationMetrics
-from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
+from tests.support import MemoryDeadLetters, MemoryStore, RawRecord, delete, upsert
 
 TABLES = dict(DEFAULT_TABLES)
 FAST = Backoff(initial=0.001, maximum=0.002)
