@@ -1,6 +1,7 @@
 """Reads of the `hash` and `template` layouts: get, list, and what verify compares."""
 
 import json
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -18,7 +19,8 @@ async def read_many(
         layout.queue_read(pipe, item)
     replies = await pipe.execute()
     n = layout.replies_per_item()
-    return [layout.parse(replies[i : i + n]) for i in range(0, len(replies), n)]
+    now = time.time()
+    return [layout.parse(replies[i : i + n], now) for i in range(0, len(replies), n)]
 
 
 async def get(client: Any, layout: ItemLayout, item: ItemId) -> Item | None:

@@ -12,6 +12,7 @@ connectors/redis_layouts.py, with the same batching, retries and failure isolati
 """
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,14 +27,15 @@ from redis.asyncio.cluster import RedisCluster
 
 from connectors import redis_layout_reads as layout_reads
 from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused
+from connectors.redis_expiry import expiry_field, unread
 from connectors.redis_keys import RedisKeys, quoted
-from connectors.redis_layouts import LAYOUT_SCRIPT, VERSION_ORDER, ItemLayout
+from connectors.redis_layouts import LAYOUT_SCRIPT, SHARED_LUA, ItemLayout
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.numbers import dumps, loads, plain
 from streams.model.tables import TableSpec
 
-LWW_SCRIPT = VERSION_ORDER + files("connectors").joinpath("redis_lww.lua").read_text()
+LWW_SCRIPT = SHARED_LUA + files("connectors").joinpath("redis_lww.lua").read_text()
 CLUSTER_IN_FLIGHT = 64
 CALL_ITEMS = 100  # items per script call: fewer round trips, and short enough not to stall Redis
 ScriptCall = tuple[list[str], list[Any]]  # keys and args of one LWW script call
@@ -213,11 +215,16 @@ class RedisStore:
     def _script_call(self, writes: Sequence[Write]) -> ScriptCall:
         keys: list[str] = []
         args: list[Any] = [self.tombstone_ms]
+        now = time.time()
         for item, event in writes:
             spec = self.tables[item.table]
             data = event.data or {}
             score = data.get(spec.index_attribute) if spec.index_attribute else None
-            keys += (self.keys.item(item), self.keys.index(item.table, item.partition))
+            keys += (
+                self.keys.item(item),
+                self.keys.index(item.table, item.partition),
+                self.keys.expiries(item.table, item.partition),
+            )
             # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold.
             op = "fill" if event.version.fills_only else event.op
             args.append(
@@ -226,6 +233,7 @@ class RedisStore:
                     op.encode(),
                     repr(float(score)).encode() if score is not None else b"",
                     quoted(item.sort).encode(),
+                    expiry_field(spec, event, now),
                     dumps(data) if event.op == "upsert" else b"",
                 ))
             )  # fmt: skip
@@ -236,8 +244,8 @@ class RedisStore:
         item = ItemId.of(table, key, spec)
         if table in self.layouts:
             return await layout_reads.get(self.client, self.layouts[table], item)
-        data = await self.client.hget(self.keys.item(item), "d")
-        return None if data is None else _as_item(spec, item, _bytes(data))
+        found: list[Any] = await self.client.hmget(self.keys.item(item), ["d", "x"])
+        return None if unread(*found) else _as_item(spec, item, _bytes(found[0]))
 
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         if table in self.layouts:
@@ -254,9 +262,10 @@ class RedisStore:
         items = [ItemId(table, partition, unquote(name.decode())) for name in names]
         pipe = self.client.pipeline(transaction=False)
         for item in items:
-            pipe.hget(self.keys.item(item), "d")
+            pipe.hmget(self.keys.item(item), ["d", "x"])
         found = await pipe.execute()
-        listed = [_as_item(spec, i, d) for i, d in zip(items, found, strict=True) if d is not None]
+        held = [(i, d) for i, (d, x) in zip(items, found, strict=True) if not unread(d, x)]
+        listed = [_as_item(spec, i, d) for i, d in held]
         return listing_order(listed, spec, limit)
 
     async def read_many(self, items: Sequence[ItemId]) -> list[StoredItem | None]:
@@ -266,9 +275,9 @@ class RedisStore:
             return await layout_reads.read_many(self.client, layout, items)
         pipe = self.client.pipeline(transaction=False)
         for item in items:
-            pipe.hmget(self.keys.item(item), ["v", "d"])
+            pipe.hmget(self.keys.item(item), ["v", "d", "x"])
         replies = await pipe.execute()
-        return [_stored(version, data) for version, data in replies]
+        return [_stored(*reply) for reply in replies]
 
     async def item_pages(self, table: str, page: int = 1000) -> AsyncIterator[list[ItemId]]:
         """Every item of a table that Redis holds (tombstones included), a SCAN page at a time."""
@@ -296,9 +305,11 @@ def _chunks(writes: list[Write]) -> list[list[Write]]:
     return [writes[i : i + CALL_ITEMS] for i in range(0, len(writes), CALL_ITEMS)]
 
 
-def _stored(version: bytes | None, data: bytes | None) -> StoredItem | None:
+def _stored(version: bytes | None, data: bytes | None, expires: bytes | None) -> StoredItem | None:
     if version is None:
         return None
+    if data is not None and unread(data, expires):
+        return StoredItem(version.decode(), None, expired=True)
     return StoredItem(version.decode(), plain(loads(data)) if data is not None else None)
 
 
