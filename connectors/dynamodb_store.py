@@ -160,12 +160,17 @@ class DynamoDBStore:
         return listing_order([_as_item(raw) for raw in unique.values()], spec, limit)
 
     def _query_all(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every page of a query, or only the first `Limit` items when it sets one."""
+        """Every page of a query, or only the first `Limit` items when it sets one (reading on
+        past items that have expired but that TTL has not deleted yet)."""
         items: list[dict[str, Any]] = []
         while True:
             response = self.client.query(**request)
             items += response.get("Items", [])
-            if "Limit" in request or "LastEvaluatedKey" not in response:
+            if "Limit" in request:
+                items = [raw for raw in items if not past_expiry(raw)]
+                if len(items) >= request["Limit"]:
+                    return items[: request["Limit"]]
+            if "LastEvaluatedKey" not in response:
                 return items
             request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 

@@ -66,6 +66,10 @@ class ItemLayout:
             return None
         return fill(self.index_key, {self.spec.partition_key: partition})
 
+    def expiries(self, index: str) -> str:
+        """The sorted set of the index members' expiries (connectors/expiry.lua)."""
+        return f"{self.prefix}:x:{index}"
+
     def member_of(self, item: ItemId) -> str:
         return fill(self.member, item.key(self.spec))
 
@@ -95,7 +99,7 @@ class ItemLayout:
         now = time.time()
         for item, event in writes:
             data_key, index = self.data_key(item), self.index(item.partition)
-            expiries = f"{self.prefix}:x:{index}" if index else data_key
+            expiries = self.expiries(index) if index else data_key
             keys += (f"{self.prefix}:v:{data_key}", data_key, index or data_key, expiries)
             data = event.data or {}
             score = data.get(self.spec.index_attribute) if self.spec.index_attribute else None
@@ -150,8 +154,9 @@ class ItemLayout:
             return StoredItem(version.decode(), None)
         if expires is not None and is_past(int(expires) / 1000, now):
             return StoredItem(version.decode(), None, expired=True)
-        if held is None:  # a string key that expired a moment before `now`
-            return StoredItem(version.decode(), None, expired=True)
+        if not held and (expires is not None or self.kind == "string"):
+            # Expired by the server's clock, a moment ahead; or deleted behind our back.
+            return StoredItem(version.decode(), None, expired=expires is not None)
         return StoredItem(version.decode(), self._data(held, json_fields, score))
 
     def _data(self, held: Any, json_fields: bytes | None, score: list[Any]) -> Item:

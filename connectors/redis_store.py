@@ -27,7 +27,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from connectors import redis_layout_reads as layout_reads
 from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused
-from connectors.redis_expiry import expiry_field, unread
+from connectors.redis_expiry import expiry_field, stale_members, unread
 from connectors.redis_keys import RedisKeys, quoted
 from connectors.redis_layouts import LAYOUT_SCRIPT, SHARED_LUA, ItemLayout
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
@@ -254,9 +254,11 @@ class RedisStore:
             )
         spec = self.tables[table]
         index = self.keys.index(table, partition)
-        top: list[Any] = await self.client.zrevrange(index, 0, limit - 1, withscores=True)
+        expiries = self.keys.expiries(table, partition)
+        wanted = limit + await stale_members(self.client, spec, expiries)
+        top: list[Any] = await self.client.zrevrange(index, 0, wanted - 1, withscores=True)
         names = {_bytes(member) for member, _ in top}
-        if len(top) == limit:  # ties with the last one, past the limit, may come first
+        if len(top) == wanted:  # ties with the last one, past the limit, may come first
             last = float(top[-1][1])
             names.update(map(_bytes, await self.client.zrangebyscore(index, last, last)))
         items = [ItemId(table, partition, unquote(name.decode())) for name in names]
