@@ -3,8 +3,10 @@
 Layout (`cdc` is `CDC_REDIS_KEY_PREFIX`; key values are percent-encoded, so distinct keys
 never collide and no value can break out of the `{...}` hash tag):
 
-    cdc:{<table>:<partition>}:i:<sort>   hash  v = version token, d = data JSON (absent: tombstone)
+    cdc:{<table>:<partition>}:i:<sort>   hash  v = version token, d = data JSON (absent: tombstone),
+                                               x = expiry in epoch ms (connectors/redis_expiry.py)
     cdc:{<table>:<partition>}:idx        zset  member <sort>, score = index attribute
+    cdc:{<table>:<partition>}:x          zset  member <sort>, score = its expiry, if it has one
 
 All keys of a partition share a hash tag, so a partition lives on one Redis Cluster slot.
 Tables declared with another layout (`hash`, `template`) are written and read through
