@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from connectors.dynamodb_items import EXPIRES_ATTR
 from connectors.dynamodb_schema import table_definition
@@ -16,9 +19,11 @@ from streams.devstack.process import wait_until
 from streams.model.expiry import ExpirySpec
 from streams.model.tables import TableSpec
 from streams.settings import Settings
-from streams.stores import dynamodb_client, open_redis, open_store
+from streams.stores import dynamodb_client, ensure_tables, open_redis, open_store
+from tests.conftest import Services
+from tests.integration.test_stores import run_property, unique_owners
 from tests.integration.worker import write_direct
-from tests.support import REDIS_LAYOUTS, upsert, with_redis_layout
+from tests.support import REDIS_LAYOUTS, histories, upsert, with_redis_layout
 
 pytestmark = pytest.mark.integration
 STORES = ("redis", "dynamodb")
@@ -162,3 +167,25 @@ def test_init_names_expired_items_when_an_existing_table_lacks_ttl(
         f"error: DynamoDB table {name}: TTL is not enabled on {EXPIRES_ATTR}, so tombstones "
         "and expired items would never expire; enable it:"
     ), err
+
+
+@pytest.fixture(scope="module")
+def lasting(services: Services) -> Settings:
+    """One table for the module whose items live an hour; each example has owners of its own."""
+    settings = expiring(services.settings(), "cdc", lifetime_seconds=3600)
+    ensure_tables(settings)
+    return settings
+
+
+RUNS = [*(("redis", layout) for layout in REDIS_LAYOUTS), ("dynamodb", "cdc")]
+
+
+@pytest.mark.parametrize(("store_name", "layout"), RUNS)
+@examples(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), size=st.integers(1, 8))
+def test_an_expiry_not_yet_reached_keeps_the_lww_fold(
+    lasting: Settings, store_name: str, layout: str, data: st.DataObject, size: int
+) -> None:
+    """The expiry bookkeeping (and the sorted set of expiries) changes nothing of LWW."""
+    events = data.draw(histories(owners=unique_owners(), max_events=20))
+    run_property(with_redis_layout(lasting, REDIS_LAYOUTS[layout]), store_name, events, size)
