@@ -6,10 +6,13 @@ the replicator's own, or a `_v` that is not a version token cannot become an eve
 is reported with its key and this cause, never copied nor repaired with a set made a list.
 """
 
+import time
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from streams.model.events import Version
+from streams.model.expiry import ExpirySpec, expires_at, is_past
 
 VERSION_ATTR = "_v"
 DELETED_ATTR = "_deleted"
@@ -52,3 +55,17 @@ def _unsupported_type(value: Mapping[str, Any]) -> str | None:
         return str(kind)
     children = inner.values() if kind == "M" else inner if kind == "L" else ()
     return next((found for child in children if (found := _unsupported_type(child))), None)
+
+
+def expiry_attribute(spec: ExpirySpec | None, data: Mapping[str, Any]) -> dict[str, Any]:
+    """`_expires_at` for an upsert that expires (DynamoDB's TTL attribute, as a tombstone's),
+    or nothing."""
+    at = expires_at(spec, data, time.time())
+    return {} if at is None else {EXPIRES_ATTR: {"N": str(at)}}
+
+
+def past_expiry(raw: Mapping[str, Any]) -> bool:
+    """A live item whose `_expires_at` has passed: TTL deletes it some time later, and until
+    then every reader (get, list, verify) takes it as gone."""
+    at = raw.get(EXPIRES_ATTR, {}).get("N")
+    return DELETED_ATTR not in raw and at is not None and is_past(Decimal(at), time.time())

@@ -1,5 +1,6 @@
-"""Create a declared table in DynamoDB: key schema, the listing LSI and TTL on tombstones; or
-check that an existing one has them (the seed's table existed before the replicator)."""
+"""Create a declared table in DynamoDB: key schema, the listing LSI and TTL on `_expires_at`
+(tombstones', and expiring items' when the table declares an expiry: a table has one TTL
+attribute); or check that an existing one has them (the seed's table existed before)."""
 
 import time
 from typing import TYPE_CHECKING, Any
@@ -53,8 +54,9 @@ def table_problem(table: dict[str, Any], ttl: dict[str, Any], spec: TableSpec) -
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING") or (
         ttl.get("AttributeName") != EXPIRES_ATTR
     ):
+        expiring = "tombstones and expired items" if spec.expiry else "tombstones"
         return (
-            f"TTL is not enabled on {EXPIRES_ATTR}, so tombstones would never expire; "
+            f"TTL is not enabled on {EXPIRES_ATTR}, so {expiring} would never expire; "
             f"enable it: aws dynamodb update-time-to-live --table-name {table['TableName']} "
             f"--time-to-live-specification Enabled=true,AttributeName={EXPIRES_ATTR}"
         )

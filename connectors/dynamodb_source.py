@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from connectors.dynamodb_items import BOOKKEEPING, DELETED_ATTR, uncarried, version_of
+from connectors.dynamodb_items import (
+    BOOKKEEPING,
+    DELETED_ATTR,
+    past_expiry,
+    uncarried,
+    version_of,
+)
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.model.numbers import plain
 from streams.model.tables import TableSpec
@@ -102,9 +108,9 @@ class DynamoDBSource:
             for name, value in raw.items()
             if name not in BOOKKEEPING and name not in key
         }
-        chunk.items.append(
-            SourceItem(self.table, key, data, version_of(raw), deleted=DELETED_ATTR in raw)
-        )
+        # An item past its expiry is gone, as a tombstone is: never published for a new lifetime.
+        deleted = DELETED_ATTR in raw or past_expiry(raw)
+        chunk.items.append(SourceItem(self.table, key, data, version_of(raw), deleted=deleted))
 
     async def estimate(self) -> int | None:
         described = await asyncio.to_thread(

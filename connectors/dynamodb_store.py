@@ -2,8 +2,8 @@
 
 Items carry the key and data attributes at top level; bookkeeping attributes start with `_`:
 `_v` the version token, `_deleted` on tombstones, `_expires_at` (epoch seconds) for DynamoDB's
-TTL on tombstones. Tombstones lack the index attribute, so the sparse local secondary index that
-lists a partition never shows them.
+TTL on tombstones and on the live items of a table that declares an expiry. Tombstones lack the
+index attribute, so the sparse local secondary index that lists a partition never shows them.
 """
 
 import asyncio
@@ -16,7 +16,14 @@ from botocore.exceptions import ClientError
 
 from connectors.dynamodb_attributes import as_item, attribute
 from connectors.dynamodb_client import error_code, write_error_kind
-from connectors.dynamodb_items import DELETED_ATTR, EXPIRES_ATTR, VERSION_ATTR, uncarried
+from connectors.dynamodb_items import (
+    DELETED_ATTR,
+    EXPIRES_ATTR,
+    VERSION_ATTR,
+    expiry_attribute,
+    past_expiry,
+    uncarried,
+)
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import TableSpec
@@ -85,6 +92,7 @@ class DynamoDBStore:
         else:
             for name, value in (event.data or {}).items():
                 item[name] = attribute(value)
+            item |= expiry_attribute(self.tables[event.table].expiry, event.data or {})
         return item
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
@@ -98,7 +106,7 @@ class DynamoDBStore:
             ),
         )
         raw = response.get("Item")
-        if raw is None or DELETED_ATTR in raw:
+        if raw is None or DELETED_ATTR in raw or past_expiry(raw):
             return None
         return as_item(raw)
 
@@ -121,16 +129,22 @@ class DynamoDBStore:
         if len(raws) == limit:  # ties with the last one, past the limit, may come first
             ties = _with_index_equal(query, spec.index_attribute or "", raws[-1])
             raws += await loop.run_in_executor(self._pool, self._query_all, ties)
-        unique = {tuple(raw[k]["S"] for k in spec.key_attributes): raw for raw in raws}
+        live = [raw for raw in raws if not past_expiry(raw)]
+        unique = {tuple(raw[k]["S"] for k in spec.key_attributes): raw for raw in live}
         return listing_order([as_item(raw) for raw in unique.values()], spec, limit)
 
     def _query_all(self, request: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every page of a query, or only the first `Limit` items when it sets one."""
+        """Every page of a query, or only the first `Limit` items when it sets one (reading on
+        past items that have expired but that TTL has not deleted yet)."""
         items: list[dict[str, Any]] = []
         while True:
             response = self.client.query(**request)
             items += response.get("Items", [])
-            if "Limit" in request or "LastEvaluatedKey" not in response:
+            if "Limit" in request:
+                items = [raw for raw in items if not past_expiry(raw)]
+                if len(items) >= request["Limit"]:
+                    return items[: request["Limit"]]
+            if "LastEvaluatedKey" not in response:
                 return items
             request = {**request, "ExclusiveStartKey": response["LastEvaluatedKey"]}
 
@@ -175,12 +189,12 @@ class DynamoDBStore:
     def _stored(self, table: str, raw: Mapping[str, Any]) -> tuple[ItemId, StoredItem]:
         spec = self.tables[table]
         item_id = ItemId.of(table, {name: raw[name]["S"] for name in spec.key_attributes}, spec)
-        data = None
-        if DELETED_ATTR not in raw:
+        data, expired = None, past_expiry(raw)
+        if DELETED_ATTR not in raw and not expired:
             data = {k: v for k, v in as_item(raw).items() if k not in spec.key_attributes}
         # An item written before the replicator has no version: "" sorts before every token.
         version = raw.get(VERSION_ATTR, {}).get("S", "")
-        return item_id, StoredItem(version, data, problem=uncarried(raw))
+        return item_id, StoredItem(version, data, problem=uncarried(raw), expired=expired)
 
     @staticmethod
     def _key(spec: TableSpec, item: ItemId) -> dict[str, Any]:

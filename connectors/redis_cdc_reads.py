@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import unquote
 
+from connectors.redis_expiry import stale_members, unread
 from connectors.redis_keys import RedisKeys
 from connectors.sink import Item, StoredItem, listing_order
 from streams.model.events import ItemId
@@ -13,25 +14,27 @@ from streams.model.tables import TableSpec
 
 
 async def get(client: Any, keys: RedisKeys, spec: TableSpec, item: ItemId) -> Item | None:
-    data = await client.hget(keys.item(item), "d")
-    return None if data is None else _as_item(spec, item, _bytes(data))
+    found: list[Any] = await client.hmget(keys.item(item), ["d", "x"])
+    return None if unread(*found) else _as_item(spec, item, _bytes(found[0]))
 
 
 async def list_partition(
     client: Any, keys: RedisKeys, spec: TableSpec, table: str, partition: str, *, limit: int
 ) -> list[Item]:
     index = keys.index(table, partition)
-    top: list[Any] = await client.zrevrange(index, 0, limit - 1, withscores=True)
+    wanted = limit + await stale_members(client, spec, keys.expiries(table, partition))
+    top: list[Any] = await client.zrevrange(index, 0, wanted - 1, withscores=True)
     names = {_bytes(member) for member, _ in top}
-    if len(top) == limit:  # ties with the last one, past the limit, may come first
+    if len(top) == wanted:  # ties with the last one, past the limit, may come first
         last = float(top[-1][1])
         names.update(map(_bytes, await client.zrangebyscore(index, last, last)))
     items = [ItemId(table, partition, unquote(name.decode())) for name in names]
     pipe = client.pipeline(transaction=False)
     for item in items:
-        pipe.hget(keys.item(item), "d")
+        pipe.hmget(keys.item(item), ["d", "x"])
     found = await pipe.execute()
-    listed = [_as_item(spec, i, d) for i, d in zip(items, found, strict=True) if d is not None]
+    held = [(i, d) for i, (d, x) in zip(items, found, strict=True) if not unread(d, x)]
+    listed = [_as_item(spec, i, d) for i, d in held]
     return listing_order(listed, spec, limit)
 
 
@@ -41,9 +44,9 @@ async def read_many(
     """Versions and data of many items in one round trip (tombstones included)."""
     pipe = client.pipeline(transaction=False)
     for item in items:
-        pipe.hmget(keys.item(item), ["v", "d"])
+        pipe.hmget(keys.item(item), ["v", "d", "x"])
     replies = await pipe.execute()
-    return [_stored(version, data) for version, data in replies]
+    return [_stored(*reply) for reply in replies]
 
 
 async def item_ids(
@@ -61,9 +64,11 @@ async def item_ids(
             return
 
 
-def _stored(version: bytes | None, data: bytes | None) -> StoredItem | None:
+def _stored(version: bytes | None, data: bytes | None, expires: bytes | None) -> StoredItem | None:
     if version is None:
         return None
+    if data is not None and unread(data, expires):
+        return StoredItem(version.decode(), None, expired=True)
     return StoredItem(version.decode(), plain(loads(data)) if data is not None else None)
 
 

@@ -35,6 +35,10 @@ class RedisKeys:
     def index(self, table: str, partition: str) -> str:
         return f"{self.partition(table, partition)}:idx"
 
+    def expiries(self, table: str, partition: str) -> str:
+        """The index members' expiries, for a table that declares one."""
+        return f"{self.partition(table, partition)}:x"
+
     def item_pattern(self, table: str) -> str:
         """A SCAN pattern for every item key of `table` (quoted names hold no glob characters
         but '%', which is not one)."""

@@ -1,9 +1,11 @@
 """Reads of the `hash` and `template` layouts: get, list, and what verify compares."""
 
 import json
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from connectors.redis_expiry import stale_members
 from connectors.redis_layouts import ItemLayout
 from connectors.sink import Item, StoredItem, listing_order
 from streams.model.events import ItemId
@@ -18,7 +20,8 @@ async def read_many(
         layout.queue_read(pipe, item)
     replies = await pipe.execute()
     n = layout.replies_per_item()
-    return [layout.parse(replies[i : i + n]) for i in range(0, len(replies), n)]
+    now = time.time()
+    return [layout.parse(replies[i : i + n], now) for i in range(0, len(replies), n)]
 
 
 async def get(client: Any, layout: ItemLayout, item: ItemId) -> Item | None:
@@ -32,9 +35,10 @@ async def list_partition(client: Any, layout: ItemLayout, partition: str, limit:
     index = layout.index(partition)
     if index is None:
         return []
-    top: list[Any] = await client.zrevrange(index, 0, limit - 1, withscores=True)
+    wanted = limit + await stale_members(client, layout.spec, layout.expiries(index))
+    top: list[Any] = await client.zrevrange(index, 0, wanted - 1, withscores=True)
     members = {member for member, _ in top}
-    if len(top) == limit:  # ties with the last one, past the limit, may come first
+    if len(top) == wanted:  # ties with the last one, past the limit, may come first
         last = float(top[-1][1])
         members.update(await client.zrangebyscore(index, last, last))
     sorts = [layout.sort_of(member.decode()) for member in members]

@@ -5,13 +5,16 @@
     template  <key>        string  the value attribute (text, or JSON), or the data as JSON
     both      <index_key>  zset    member <member>, score = the index attribute
               <prefix>:v:<key>  hash  bookkeeping: v version, k identity, j fields held as
-                                   JSON, t tombstone (then it expires after the grace period)
+                                   JSON, t tombstone (then it expires after the grace period),
+                                   x the expiry in epoch ms (then it expires that much later)
+              <prefix>:x:<index_key>  zset  members' expiries, for a table that declares one
 
 The bookkeeping hash shares the data key's hash tag, so one script per item compares versions
 and writes all of them atomically, on one server or a Redis Cluster slot.
 """
 
 import json
+import time
 from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
@@ -19,12 +22,15 @@ from typing import Any
 from connectors.redis_templates import fill, hash_tag, parser, unescape
 from connectors.sink import Item, StoredItem
 from streams.model.events import ChangeEvent, ItemId
+from streams.model.expiry import expires_at, is_past
 from streams.model.numbers import dumps, loads, of_score, plain
 from streams.model.tables import TableSpec
 
-# Both LWW scripts compare versions with the same Lua function, loaded ahead of each.
-VERSION_ORDER = files("connectors").joinpath("version_order.lua").read_text()
-LAYOUT_SCRIPT = VERSION_ORDER + files("connectors").joinpath("redis_layout.lua").read_text()
+# Both LWW scripts compare versions and expire items with the same Lua functions, loaded ahead.
+SHARED_LUA = "\n".join(
+    files("connectors").joinpath(name).read_text() for name in ("version_order.lua", "expiry.lua")
+)
+LAYOUT_SCRIPT = SHARED_LUA + files("connectors").joinpath("redis_layout.lua").read_text()
 ScriptCall = tuple[list[str], list[Any]]
 
 
@@ -60,6 +66,10 @@ class ItemLayout:
             return None
         return fill(self.index_key, {self.spec.partition_key: partition})
 
+    def expiries(self, index: str) -> str:
+        """The sorted set of the index members' expiries (connectors/expiry.lua)."""
+        return f"{self.prefix}:x:{index}"
+
     def member_of(self, item: ItemId) -> str:
         return fill(self.member, item.key(self.spec))
 
@@ -85,13 +95,16 @@ class ItemLayout:
 
     def call(self, writes: Sequence[tuple[ItemId, ChangeEvent]], tombstone_ms: int) -> ScriptCall:
         keys: list[str] = []
-        args: list[Any] = [tombstone_ms]
+        args: list[Any] = [tombstone_ms, "1" if self.spec.expiry else ""]
+        now = time.time()
         for item, event in writes:
             data_key, index = self.data_key(item), self.index(item.partition)
-            keys += (f"{self.prefix}:v:{data_key}", data_key, index or data_key)
+            expiries = self.expiries(index) if index else data_key
+            keys += (f"{self.prefix}:v:{data_key}", data_key, index or data_key, expiries)
             data = event.data or {}
             score = data.get(self.spec.index_attribute) if self.spec.index_attribute else None
             json_fields, values = self._values(data) if event.op == "upsert" else ([], [])
+            expires = expires_at(self.spec.expiry, event.data, now)
             args += (
                 event.version.token(),
                 "fill" if event.version.fills_only else event.op,
@@ -100,6 +113,7 @@ class ItemLayout:
                 self.member_of(item) if index else "",
                 json.dumps(item),
                 json.dumps(json_fields),
+                "" if expires is None else expires * 1000,
                 len(values),
                 *values,
             )
@@ -119,7 +133,7 @@ class ItemLayout:
 
     def queue_read(self, pipe: Any, item: ItemId) -> None:
         """Queue the reads `parse` takes: bookkeeping, then the data (and the index score)."""
-        pipe.hmget(self.book_key(item), ["v", "t", "j"])
+        pipe.hmget(self.book_key(item), ["v", "t", "j", "x"])
         if self.kind == "hash":
             pipe.hgetall(self.data_key(item))
         else:
@@ -131,12 +145,18 @@ class ItemLayout:
     def replies_per_item(self) -> int:
         return 2 if self.kind == "hash" or self.index_key is None else 3
 
-    def parse(self, replies: Sequence[Any]) -> StoredItem | None:
-        (version, tombstone, json_fields), held, *score = replies
+    def parse(self, replies: Sequence[Any], now: float) -> StoredItem | None:
+        """The item the replies hold; past its expiry (`x`, epoch ms), one without data."""
+        (version, tombstone, json_fields, expires), held, *score = replies
         if version is None:
             return None
         if tombstone is not None:
             return StoredItem(version.decode(), None)
+        if expires is not None and is_past(int(expires) / 1000, now):
+            return StoredItem(version.decode(), None, expired=True)
+        if not held and (expires is not None or self.kind == "string"):
+            # Expired by the server's clock, a moment ahead; or deleted behind our back.
+            return StoredItem(version.decode(), None, expired=expires is not None)
         return StoredItem(version.decode(), self._data(held, json_fields, score))
 
     def _data(self, held: Any, json_fields: bytes | None, score: list[Any]) -> Item:

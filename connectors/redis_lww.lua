@@ -1,17 +1,33 @@
 -- Version-guarded writes of many items (and their places in the partitions' listings).
 -- Each item is applied atomically; one call carries many items to save round trips and
 -- per-command work on both sides.
--- ARGV[1] tombstone lifetime in ms; then per item i (0-based), KEYS[2i+1] item hash,
--- KEYS[2i+2] partition index (sorted set), and ARGV[i+2]: its fields joined by NUL (one
--- argument instead of five is less to pack and parse): version token, op, index score or '',
--- index member, data JSON (last: none of the others can hold a NUL, JSON text escapes it).
+-- ARGV[1] tombstone lifetime in ms; then per item i (0-based), KEYS[3i+1] item hash,
+-- KEYS[3i+2] partition index (sorted set), KEYS[3i+3] its members' expiries (sorted set), and
+-- ARGV[i+2]: its fields joined by NUL (one argument instead of six is less to pack and parse):
+-- version token, op, index score or '', index member, expiry ('' for a table that declares
+-- none, 'never', or epoch ms), data JSON (last: none of the others can hold a NUL, JSON text
+-- escapes it). An expiring item's data is kept, unread (field x: the instant), as long as its
+-- version: this layout holds both in one hash (expiry.lua says why the version stays).
 -- op is 'upsert', 'delete' or 'fill': an upsert at a snapshot's lowest version, which only
 -- creates an item that is absent (it never changes one, whatever the versions).
 -- Returns one integer per item: 1 applied, 0 the stored version was the same or newer.
 
--- older_or_same(new, cur) comes from version_order.lua, loaded before this script.
+-- older_or_same, now_ms, trim and settle come from version_order.lua and expiry.lua, loaded
+-- before this script.
 
-local function apply(item, index, version, op, data, score, member, tombstone_ms)
+local function expire(item, index, expiries, member, score, at, tombstone_ms, now)
+  redis.call('ZREM', expiries, member)
+  trim(index, expiries, now)
+  if at then
+    redis.call('HSET', item, 'x', at)
+    redis.call('PEXPIREAT', item, at + tombstone_ms)
+    if at <= now then redis.call('ZREM', index, member) end  -- already past: never listed
+    if at > now and score ~= '' then redis.call('ZADD', expiries, at, member) end
+  end
+  settle(index, expiries)
+end
+
+local function apply(item, index, expiries, version, op, data, score, member, expires, tombstone_ms)
   local current = redis.call('HGET', item, 'v')
   if current and (op == 'fill' or older_or_same(version, current)) then return 0 end
   if op == 'delete' then
@@ -19,14 +35,19 @@ local function apply(item, index, version, op, data, score, member, tombstone_ms
     redis.call('HSET', item, 'v', version)
     redis.call('PEXPIRE', item, tombstone_ms)
     redis.call('ZREM', index, member)
+    if expires ~= '' then expire(item, index, expiries, member, '', nil, 0, now_ms()) end
     return 1
   end
+  if expires ~= '' then redis.call('HDEL', item, 'x') end
   redis.call('HSET', item, 'v', version, 'd', data)
   redis.call('PERSIST', item)
   if score ~= '' then
     redis.call('ZADD', index, score, member)
   else
     redis.call('ZREM', index, member)
+  end
+  if expires ~= '' then
+    expire(item, index, expiries, member, score, tonumber(expires), tonumber(tombstone_ms), now_ms())
   end
   return 1
 end
@@ -36,13 +57,17 @@ local function fields(packed)
   local b = string.find(packed, '\0', a + 1, true)
   local c = string.find(packed, '\0', b + 1, true)
   local d = string.find(packed, '\0', c + 1, true)
+  local e = string.find(packed, '\0', d + 1, true)
   return string.sub(packed, 1, a - 1), string.sub(packed, a + 1, b - 1),
-    string.sub(packed, b + 1, c - 1), string.sub(packed, c + 1, d - 1), string.sub(packed, d + 1)
+    string.sub(packed, b + 1, c - 1), string.sub(packed, c + 1, d - 1),
+    string.sub(packed, d + 1, e - 1), string.sub(packed, e + 1)
 end
 
 local results = {}
-for i = 1, #KEYS / 2 do
-  local version, op, score, member, data = fields(ARGV[i + 1])
-  results[i] = apply(KEYS[2 * i - 1], KEYS[2 * i], version, op, data, score, member, ARGV[1])
+for i = 1, #KEYS / 3 do
+  local version, op, score, member, expires, data = fields(ARGV[i + 1])
+  local k = 3 * i
+  results[i] = apply(KEYS[k - 2], KEYS[k - 1], KEYS[k], version, op, data, score, member, expires,
+    ARGV[1])
 end
 return results

@@ -3,8 +3,10 @@
 Layout (`cdc` is `CDC_REDIS_KEY_PREFIX`; key values are percent-encoded, so distinct keys
 never collide and no value can break out of the `{...}` hash tag):
 
-    cdc:{<table>:<partition>}:i:<sort>   hash  v = version token, d = data JSON (absent: tombstone)
+    cdc:{<table>:<partition>}:i:<sort>   hash  v = version token, d = data JSON (absent: tombstone),
+                                               x = expiry in epoch ms (connectors/redis_expiry.py)
     cdc:{<table>:<partition>}:idx        zset  member <sort>, score = index attribute
+    cdc:{<table>:<partition>}:x          zset  member <sort>, score = its expiry, if it has one
 
 All keys of a partition share a hash tag, so a partition lives on one Redis Cluster slot.
 Tables declared with another layout (`hash`, `template`) are written and read through
@@ -12,6 +14,7 @@ connectors/redis_layouts.py, with the same batching, retries and failure isolati
 """
 
 import asyncio
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,14 +29,15 @@ from redis.asyncio.cluster import RedisCluster
 from connectors import redis_cdc_reads as cdc_reads
 from connectors import redis_layout_reads as layout_reads
 from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, write_error_kind
+from connectors.redis_expiry import expiry_field
 from connectors.redis_keys import RedisKeys, quoted
-from connectors.redis_layouts import LAYOUT_SCRIPT, VERSION_ORDER, ItemLayout
+from connectors.redis_layouts import LAYOUT_SCRIPT, SHARED_LUA, ItemLayout
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.numbers import dumps
 from streams.model.tables import TableSpec
 
-LWW_SCRIPT = VERSION_ORDER + files("connectors").joinpath("redis_lww.lua").read_text()
+LWW_SCRIPT = SHARED_LUA + files("connectors").joinpath("redis_lww.lua").read_text()
 CLUSTER_IN_FLIGHT = 64
 CALL_ITEMS = 100  # items per script call: fewer round trips, and short enough not to stall Redis
 ScriptCall = tuple[list[str], list[Any]]  # keys and args of one LWW script call
@@ -204,11 +208,16 @@ class RedisStore:
     def _script_call(self, writes: Sequence[Write]) -> ScriptCall:
         keys: list[str] = []
         args: list[Any] = [self.tombstone_ms]
+        now = time.time()
         for item, event in writes:
             spec = self.tables[item.table]
             data = event.data or {}
             score = data.get(spec.index_attribute) if spec.index_attribute else None
-            keys += (self.keys.item(item), self.keys.index(item.table, item.partition))
+            keys += (
+                self.keys.item(item),
+                self.keys.index(item.table, item.partition),
+                self.keys.expiries(item.table, item.partition),
+            )
             # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold.
             op = "fill" if event.version.fills_only else event.op
             args.append(
@@ -217,6 +226,7 @@ class RedisStore:
                     op.encode(),
                     repr(float(score)).encode() if score is not None else b"",
                     quoted(item.sort).encode(),
+                    expiry_field(spec, event, now),
                     dumps(data) if event.op == "upsert" else b"",
                 ))
             )  # fmt: skip

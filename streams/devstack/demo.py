@@ -2,14 +2,21 @@
 
 Publishes a small history with what real systems produce (duplicates, versions arriving out
 of order, deletes), starts the worker in the background, waits until the group has committed
-everything, and prints the list from both stores. Then snapshots a small legacy Redis layout
-through the same path and ends with `verify`: the two stores agree item by item.
+everything, and prints the list from both stores, and as the application's own read path reads
+it from the seed's layout, which the worker maintains (demo-tables.toml). Then snapshots a small
+legacy Redis layout through the same path and ends with `verify`: the two stores agree item by
+item, and so does the seed's layout, read as the legacy source.
 """
 
 import asyncio
+import os
+import shlex
+import subprocess
 import sys
 import time
+from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -28,6 +35,9 @@ from streams.verify.compare import verify_table
 from streams.worker.run import prepare_until_ready
 
 OWNER = "1,a"
+# The seed's layout in Redis (keys under `demo:`), declared as a user would: in a tables file.
+TABLES_FILE = Path(str(files("streams.devstack").joinpath("demo-tables.toml")))
+SEED_ZSET, SEED_META = "demo:opponents:{owner_id}", "demo:opponent:{owner_id}:{opponent_id}"
 # Keys of its own, so the demo never snapshots legacy data a user keeps in the same Redis.
 DEMO_LAYOUT = LegacyLayout(
     zset_pattern="demo-legacy:opponents:{owner_id}",
@@ -96,7 +106,30 @@ async def show_lists(settings: Settings) -> bool:
         print(f"\nopponents of {OWNER} in {name}, newest first:")
         for item in items:
             print(f"  {item['opponent_id']:<5} {item['timestamp']}  {item['metadata']}")
-    return listings["redis"] == listings["dynamodb"]
+    legacy = await legacy_reader(settings, OWNER)
+    print(f"\nopponents of {OWNER} as the application reads them (ZREVRANGE, then MGET):")
+    for opponent, score, metadata in legacy:
+        print(f"  {opponent:<5} {score:.0f}  {metadata}")
+    seen = [(i["opponent_id"], i["timestamp"], i["metadata"]) for i in listings["dynamodb"]]
+    return listings["redis"] == listings["dynamodb"] and legacy == seen
+
+
+async def legacy_reader(settings: Settings, owner: str) -> list[tuple[str, float, str]]:
+    """The application's read path, unchanged by the migration: the owner's sorted set newest
+    first, then every opponent's metadata in one MGET."""
+    client: Any = aioredis.from_url(settings.redis_url)  # replies typed for both APIs
+    try:
+        zset = SEED_ZSET.format(owner_id=owner)
+        members = await client.zrevrange(zset, 0, 9, withscores=True)
+        opponents = [member.decode() for member, _ in members]
+        keys = [SEED_META.format(owner_id=owner, opponent_id=o) for o in opponents]
+        texts = await client.mget(keys) if keys else []
+    finally:
+        await client.aclose()
+    return [
+        (o, score, text.decode() if text is not None else "(gone)")
+        for o, (_, score), text in zip(opponents, members, texts, strict=True)
+    ]
 
 
 async def snapshot_legacy(settings: Settings, worker: ManagedProcess) -> None:
@@ -128,6 +161,17 @@ async def verify_both(settings: Settings) -> bool:
     return report.drifted == 0
 
 
+def verify_seed_layout() -> bool:
+    """`verify --source redis-legacy` on the layout the worker keeps: what the application reads
+    agrees with DynamoDB (the command a user would run, so its exit code is the answer)."""
+    argv = ["verify", "--source", "redis-legacy", "--zset-pattern", SEED_ZSET,
+            "--meta-pattern", SEED_META, "--store", "dynamodb"]  # fmt: skip
+    print(f"\ncdc-replicator {shlex.join(argv)}")
+    done = subprocess.run([sys.executable, "-m", "streams.cli.main", *argv], check=False)
+    print(f"exit code {done.returncode}")
+    return done.returncode == 0
+
+
 async def run(settings: Settings) -> int:
     await prepare_until_ready(settings, ["redis", "dynamodb"])
     events = sample_history(time.time_ns() // 1000)
@@ -138,11 +182,13 @@ async def run(settings: Settings) -> int:
     print(f"worker running as pid {worker.pid()} (log: {worker.logfile})")
     await wait_caught_up(settings, worker)
     agree = await show_lists(settings)
-    print(f"\nthe two listings agree: {'yes' if agree else 'NO'}")
+    print(f"\nthe three listings agree: {'yes' if agree else 'NO'}")
     await snapshot_legacy(settings, worker)
     agree = await verify_both(settings) and agree
+    agree = verify_seed_layout() and agree
     print(
         "\nThe stack and the worker keep running. Try:\n"
+        f"  export CDC_TABLES_FILE={TABLES_FILE}\n"
         f"  .venv/bin/cdc-replicator get --store dynamodb opponents "
         f"owner_id={OWNER} opponent_id=2,b\n"
         f"  .venv/bin/cdc-replicator list --store redis opponents {OWNER}\n"
@@ -153,6 +199,9 @@ async def run(settings: Settings) -> int:
 
 
 def main() -> int:
+    # The worker this starts and the commands it runs read the demo's tables from the file.
+    os.environ.pop("CDC_TABLES", None)
+    os.environ["CDC_TABLES_FILE"] = str(TABLES_FILE)
     return asyncio.run(run(load_settings()))
 
 

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from streams.model.expiry import ExpirySpec
 from streams.model.redis_layout_spec import RedisLayoutSpec, placeholders
 
 Format = Literal["cdc-v1", "debezium"]
@@ -29,6 +30,8 @@ class TableSpec(BaseModel):
 
     # --- Redis layout (issue 16): what Redis readers see; kept apart from the other fields. ---
     redis: RedisLayoutSpec = RedisLayoutSpec()
+    # When live items expire (both stores; streams/model/expiry.py); None: never.
+    expiry: ExpirySpec | None = None
 
     @model_validator(mode="after")
     def _redis_templates_fit(self) -> "TableSpec":
@@ -48,6 +51,8 @@ class TableSpec(BaseModel):
                 raise ValueError(f"redis.{field} {template!r} must name exactly {names}")
         if redis.value_attribute and redis.value_attribute in {*keys, self.index_attribute}:
             raise ValueError("redis.value_attribute must be a data attribute other than the index")
+        if self.expiry and self.expiry.attribute in keys:
+            raise ValueError("expiry.attribute must be a data attribute (key values are text)")
         return self
 
     # --- Keys, DynamoDB table and listing index. ---

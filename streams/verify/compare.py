@@ -3,6 +3,10 @@
 Two passes, a page at a time: every DynamoDB item (a Scan) is looked up in Redis; then every
 Redis item (a SCAN) is looked up in DynamoDB, which finds what only Redis holds. Tombstones
 count as absent data but keep their versions: a newer tombstone beats an older live item.
+Expired items too: each store's read compares the item's expiry with now (Redis: `x` in the
+bookkeeping; DynamoDB: `_expires_at`, as its TTL deletes items later) and marks it `expired`.
+One store may expire a version a moment before the other holds it no more (a lifetime counts
+from each store's write): that is not drift.
 """
 
 import json
@@ -46,9 +50,11 @@ def classify(redis: StoredItem | None, dynamo: StoredItem | None) -> Kind | None
     return None  # deleted or absent on both sides
 
 
-def _one_sided(live: StoredItem, other: StoredItem | None, missing: Kind) -> Kind:
+def _one_sided(live: StoredItem, other: StoredItem | None, missing: Kind) -> Kind | None:
     if other is not None and other.version > live.version:
         return "version_differs"  # a newer delete that the live side missed
+    if other is not None and other.expired and other.version == live.version:
+        return None  # the same version, expired in one store first
     return missing
 
 

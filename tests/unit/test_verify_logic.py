@@ -20,6 +20,10 @@ def tomb(version: str) -> StoredItem:
     return StoredItem(version, None)
 
 
+def expired(version: str) -> StoredItem:
+    return StoredItem(version, None, expired=True)
+
+
 @pytest.mark.parametrize(
     ("redis", "dynamo", "kind"),
     [
@@ -33,6 +37,12 @@ def tomb(version: str) -> StoredItem:
         (live(OLD), tomb(NEW), "version_differs"),
         (live(OLD, metadata="a"), live(OLD, metadata="b"), "data_differs"),
         (live(OLD), live(NEW), "version_differs"),
+        # Expired: gone, with its version; one store may expire a version a moment first.
+        (expired(OLD), live(OLD), None),
+        (live(OLD), expired(OLD), None),
+        (expired(OLD), None, None),
+        (expired(OLD), live(NEW), "missing_in_redis"),
+        (live(OLD), expired(NEW), "version_differs"),
     ],
 )
 def test_classify(redis: StoredItem | None, dynamo: StoredItem | None, kind: str | None) -> None:
