@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr | None = None
     dynamodb_concurrency: int = Field(default=16, ge=1, le=256)
 
+    # The database Debezium reads (`verify --source postgres` reads it too) and the Kafka Connect
+    # worker's REST API: `stack up --with-postgres` runs both on these ports.
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    connect_url: str = "http://127.0.0.1:8083"
+
     # NoDecode: parsed by _tables_from_json, so bad JSON is a one-line error like any other.
     tables: Annotated[dict[str, TableSpec], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_TABLES)
@@ -179,6 +184,18 @@ class Settings(BaseSettings):
             _check_url(value, ("http", "https"), "http://host:port")
         return value
 
+    @field_validator("postgres_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        _check_url(value, ("postgresql", "postgres"), "postgresql://user@host:port/dbname")
+        return value
+
+    @field_validator("connect_url")
+    @classmethod
+    def _connect_url(cls, value: str) -> str:
+        _check_url(value, ("http",), "http://host:port")
+        return value
+
     def table(self, name: str) -> TableSpec:
         """The declared table `name`; a ConfigError naming the declared ones otherwise."""
         spec = self.tables.get(name)
@@ -192,6 +209,7 @@ class Settings(BaseSettings):
         """Every secret these settings hold, as text (for scrubbing logs)."""
         values = [v.get_secret_value() for _, v in self if isinstance(v, SecretStr)]
         values.append(urlsplit(self.redis_url).password or "")
+        values.append(urlsplit(self.postgres_url).password or "")
         return [value for value in values if value]
 
     def as_env(self) -> dict[str, str]:
@@ -220,6 +238,14 @@ class Settings(BaseSettings):
     @cached_property
     def dynamodb_port(self) -> int:
         return urlsplit(self.dynamodb_endpoint_url).port or 8000
+
+    @cached_property
+    def postgres_port(self) -> int:
+        return urlsplit(self.postgres_url).port or 5432
+
+    @cached_property
+    def connect_port(self) -> int:
+        return urlsplit(self.connect_url).port or 8083
 
 
 def load_settings(**overrides: object) -> Settings:

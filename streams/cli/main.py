@@ -101,6 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_replication_commands(sub: Subcommands) -> None:
     stack = sub.add_parser("stack", help="local Kafka, Redis and DynamoDB API without Docker")
     stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument("--with-postgres", action="store_true",
+                       help="up: PostgreSQL and Kafka Connect with Debezium too")  # fmt: skip
     stack.set_defaults(handler=cmd_stack)
 
     worker = sub.add_parser("worker", help="consume the changes topic into the stores (main job)")
@@ -218,7 +220,7 @@ def _add_operations_commands(sub: Subcommands) -> None:
 def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
     from streams.devstack.manager import Stack  # noqa: PLC0415 -- keep other commands light
 
-    stack = Stack.from_settings(settings)
+    stack = Stack.from_settings(settings, with_postgres=args.with_postgres)
     if args.action == "down":
         stack.down()
         return 0

@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 
 from connectors.dynamodb_source import DynamoDBSource
 from connectors.jsonl_source import JsonLinesSource
+from connectors.postgres_source import PostgresSource
 from connectors.redis_legacy import LegacyLayout, RedisLegacySource
 from connectors.source import WHOLE, Part, SnapshotSource
 from streams.cli.arguments import positive_int, redis_url
@@ -15,7 +16,7 @@ from streams.model.errors import ConfigError
 from streams.settings import Settings
 from streams.stores import dynamodb_client
 
-SOURCES = ("redis-legacy", "dynamodb", "jsonl")
+SOURCES = ("redis-legacy", "dynamodb", "jsonl", "postgres")
 
 
 def add_source_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +62,8 @@ def check_source(settings: Settings, name: str, args: argparse.Namespace) -> Non
         layout(args).check(spec)
     elif name == "jsonl":
         _jsonl_file(args)
+    elif name == "postgres" and spec.format != "debezium":
+        raise ConfigError(f"--source postgres: table {args.table!r} is not fed by Debezium")
 
 
 def open_source(
@@ -77,6 +80,8 @@ def open_source(
             dynamodb_client(settings), args.table, spec, segments=segments, page_items=page,
             part=part,
         )  # fmt: skip
+    if name == "postgres":  # the table Debezium reads, through the table's mapping
+        return PostgresSource(settings.postgres_url, args.table, spec, args.chunk, part)
     return JsonLinesSource(_jsonl_file(args), chunk_items=args.chunk, part=part)
 
 
