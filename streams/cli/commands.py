@@ -10,7 +10,13 @@ from typing import Any
 from connectors.sink import Item
 from streams.cli.jsonl import ParsedLines, parse_lines
 from streams.kafka.clients import Kafka
-from streams.kafka.lag import GroupSample, Status, watch_group, worst_status
+from streams.kafka.lag import (
+    GroupSample,
+    Status,
+    consumed_topics,
+    watch_group,
+    worst_status,
+)
 from streams.kafka.publisher import Publisher
 from streams.kafka.topic_health import check_topic
 from streams.model.errors import ConfigError
@@ -100,14 +106,17 @@ async def list_items(
 async def lag_report(
     settings: Settings, groups: Sequence[str], samples: int, interval: float
 ) -> dict[str, Any]:
-    """Every group watched over the same window; the status is the worst of theirs."""
+    """Every group on every topic it consumes (Debezium topics too), watched over the same
+    window; the status is the worst of theirs."""
     kafka = Kafka.of(settings)
+    topics = await consumed_topics(kafka, settings.tables, settings.topic)
+    pairs = [(group, topic) for group in groups for topic in topics]
     watched = await asyncio.gather(
-        *(watch_group(kafka, group, settings.topic, samples, interval) for group in groups)
+        *(watch_group(kafka, group, topic, samples, interval) for group, topic in pairs)
     )
     reports = [
-        _group_report(group, taken, status)
-        for group, (taken, status) in zip(groups, watched, strict=True)
+        _group_report(group, topic, taken, status)
+        for (group, topic), (taken, status) in zip(pairs, watched, strict=True)
     ]
     return {
         "topic": settings.topic,
@@ -116,10 +125,13 @@ async def lag_report(
     }
 
 
-def _group_report(group: str, taken: list[GroupSample], status: Status) -> dict[str, Any]:
+def _group_report(
+    group: str, topic: str, taken: list[GroupSample], status: Status
+) -> dict[str, Any]:
     last = taken[-1]
     return {
         "group": group,
+        "topic": topic,
         "status": status.value,
         "members": last.members,
         "lag": last.lag,
@@ -142,7 +154,7 @@ def print_lag(report: dict[str, Any]) -> None:
             print()
         members, lag = counted(group["members"], "member"), counted(group["lag"], "message")
         status = f"{group['status']}, {members}, lag {lag}"
-        print(f"group {group['group']} on {report['topic']}: {status}")
+        print(f"group {group['group']} on {group['topic']}: {status}")
         print(f"{'partition':>9} {'committed':>10} {'end':>10} {'lag':>8} {'lag s':>8}")
         for p in group["partitions"]:
             committed = "-" if p["committed"] is None else p["committed"]

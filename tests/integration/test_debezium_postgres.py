@@ -135,6 +135,9 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
         )
         assert worker.alive()
         _assert_the_snapshot_raced_the_changes(settings, topic)
+        assert wait_until(
+            lambda: _lag_by_topic(stack, settings) == {topic: 0, settings.topic: 0}, 30
+        )
         _assert_verify_finds_drift_only_once_made(stack, settings, sorted(final, key=int))
     finally:
         worker.stop()
@@ -260,3 +263,12 @@ async def _write_behind(
         assert outcome.applied == 1, outcome
     finally:
         await store.close()
+
+
+def _lag_by_topic(stack: DebeziumStack, settings: Settings) -> dict[str, int]:
+    """`lag`'s messages per topic it watched, summed over the stores' groups."""
+    done = stack.cli("lag", "--json", "--samples", "1", settings=settings)
+    lags: dict[str, int] = {}
+    for group in json.loads(done.stdout)["groups"]:
+        lags[group["topic"]] = lags.get(group["topic"], 0) + group["lag"]
+    return lags
