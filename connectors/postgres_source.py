@@ -5,7 +5,7 @@ renamed by `columns`. Every value is read as PostgreSQL's own text and turned in
 connector we test with sends (`decimal.handling.mode=string`), so numbers and text stay exact:
 integers are numbers, `numeric` stays its text ("1.50"), floats are exact decimals, booleans
 are booleans, text-like types are text. A column of any other type (dates, arrays...) is a
-source problem naming it: comparing it would need Debezium's encoding of that type.
+source problem naming it (unless null): comparing it would need Debezium's encoding of that type.
 
 Rows come in primary-key order, a page at a time; the cursor is the last row's key.
 """
@@ -134,12 +134,12 @@ class PostgresSource:
             if column in keys:
                 continue
             read = READERS.get(columns[column])
-            if read is None:
+            if text is not None and read is None:  # a null is null in Debezium's records too
                 where = f"{self.relation} {json.dumps(key_text)}"
                 reason = f"column {column!r} of type {columns[column]} is not compared"
                 chunk.problems.append(SourceProblem(where, reason))
                 return
-            data[rename.get(column, column)] = None if text is None else read(text)
+            data[rename.get(column, column)] = None if text is None or read is None else read(text)
         chunk.items.append(SourceItem(self.table, key, data))
 
     async def estimate(self) -> int | None:
