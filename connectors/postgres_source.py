@@ -54,21 +54,29 @@ class PostgresSource:
                 self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
             except psycopg.OperationalError as exc:
                 raise PostgresSourceError(
-                    f"cannot reach PostgreSQL (CDC_POSTGRES_URL): {exc}"
+                    f"cannot reach PostgreSQL (CDC_POSTGRES_URL): {_line(exc)}"
                 ) from exc
         return self._conn
+
+    async def _rows(self, query: "sql.Composed | str", params: Any) -> list[tuple[Any, ...]]:
+        """A query's rows; a refusal (no privilege, say) is one line naming the table."""
+        conn = await self._connection()
+        try:
+            async with conn.cursor() as cur:
+                await cur.execute(query, params)
+                return await cur.fetchall()
+        except psycopg.Error as exc:
+            where = f"{self.schema}.{self.relation}"
+            raise PostgresSourceError(f"reading {where} from PostgreSQL: {_line(exc)}") from exc
 
     async def chunks(self, cursor: str | None) -> AsyncIterator[Chunk]:
         if cursor == DONE:
             return
-        conn = await self._connection()
-        columns = await self._columns(conn)
+        columns = await self._columns()
         keys = self._key_columns(columns)
         after = json.loads(cursor) if cursor else None
         while True:
-            async with conn.cursor() as cur:
-                await cur.execute(self._page_query(columns, keys, after), after)
-                rows = await cur.fetchall()
+            rows = await self._rows(self._page_query(columns, keys, after), after)
             chunk = Chunk(cursor=DONE)
             for row in rows:
                 self._add_row(chunk, dict(zip(columns, row, strict=True)), columns, keys)
@@ -79,15 +87,14 @@ class PostgresSource:
             if chunk.cursor == DONE:
                 return
 
-    async def _columns(self, conn: "psycopg.AsyncConnection[Any]") -> dict[str, str]:
+    async def _columns(self) -> dict[str, str]:
         """Each column's type name, in the table's order."""
         query = """SELECT a.attname, t.typname FROM pg_attribute a
                    JOIN pg_type t ON t.oid = a.atttypid
                    WHERE a.attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))
                      AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""
-        async with conn.cursor() as cur:
-            await cur.execute(query, (self.schema, self.relation))
-            found = {str(name): str(kind) for name, kind in await cur.fetchall()}
+        rows = await self._rows(query, (self.schema, self.relation))
+        found = {str(name): str(kind) for name, kind in rows}
         if not found:
             raise PostgresSourceError(f"no table {self.schema}.{self.relation} (CDC_POSTGRES_URL)")
         return found
@@ -143,17 +150,16 @@ class PostgresSource:
         chunk.items.append(SourceItem(self.table, key, data))
 
     async def estimate(self) -> int | None:
-        conn = await self._connection()
-        async with conn.cursor() as cur:
-            await cur.execute(
-                "SELECT reltuples::bigint FROM pg_class"
-                " WHERE oid = to_regclass(format('%%I.%%I', %s::text, %s::text))",
-                (self.schema, self.relation),
-            )
-            found = await cur.fetchone()
-        return int(found[0]) if found and found[0] >= 0 else None
+        query = """SELECT reltuples::bigint FROM pg_class
+                   WHERE oid = to_regclass(format('%%I.%%I', %s::text, %s::text))"""
+        found = await self._rows(query, (self.schema, self.relation))
+        return int(found[0][0]) if found and found[0][0] >= 0 else None  # -1: never analysed
 
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())  # the server's message may span lines

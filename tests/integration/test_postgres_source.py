@@ -84,3 +84,7 @@ def test_a_missing_table_or_database_is_one_clear_error(database: PostgresServic
     closed = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
     with pytest.raises(PostgresSourceError, match="cannot reach PostgreSQL"):
         read(PostgresSource(closed, "pairs", PAIRS))
+    database.psql("DROP ROLE IF EXISTS stranger; CREATE ROLE stranger LOGIN")
+    stranger = database.url.replace("postgres@", "stranger@")
+    with pytest.raises(PostgresSourceError, match=r"reading public\.pairs .*permission denied"):
+        read(PostgresSource(stranger, "pairs", PAIRS))
