@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CLI    := $(BIN)/cdc-replicator
 
-.PHONY: setup system-deps browser prometheus postgres demo test lint typecheck up down status bench clean
+.PHONY: setup system-deps browser prometheus postgres demo test lint typecheck up up-debezium down status bench clean
 
 setup: system-deps $(STAMP)
 
@@ -36,6 +36,10 @@ demo: setup
 
 up: setup
 	$(CLI) stack up
+
+# The stack plus PostgreSQL (wal_level=logical) and Kafka Connect with Debezium's connector.
+up-debezium: setup postgres
+	$(CLI) stack up --with-postgres
 
 down:
 	@[ -x $(CLI) ] && $(CLI) stack down || true

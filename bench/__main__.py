@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import ceilings, latency, layouts, ours, peer, report, snapshot
+from bench import ceilings, debezium, latency, layouts, ours, peer, report, snapshot
 from bench.cpu import CpuMeter, breakdown, totals
 from bench.report import Row, check, ratio_of
 from bench.workload import MIX, make_events, publish_workload
@@ -38,6 +38,7 @@ def main() -> None:
         rows = [
             *_redis_rows(settings, args, quix, meter),
             *layouts.redis_rows(settings, args),
+            *debezium.rows(settings, args, meter),
             *_dynamodb_rows(settings, args),
             *_latency_rows(settings, args),
             *_snapshot_rows(settings, args, Path(tmp), meter),

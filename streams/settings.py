@@ -4,7 +4,6 @@ import difflib
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import fields
 from pathlib import Path
@@ -26,8 +25,9 @@ from streams.model.tables import DEFAULT_TABLES, TableSpec, check_topic_formats
 from streams.model.tables_file import load_tables_file
 from streams.settings_checks import (
     ENV_PREFIX,
-    check_redis_url,
-    check_url,
+    check_bootstrap_servers,
+    check_service_url,
+    check_topic_name,
     describe_validation_error,
 )
 from streams.settings_parts import (
@@ -43,8 +43,6 @@ from streams.settings_parts import (
 log = logging.getLogger(__name__)
 
 SEVEN_DAYS = 7 * 24 * 3600
-# Kafka's topic names, with room for the dead-letter topic's ".dlq" in its 249 characters.
-TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,245}")
 # CDC_* variables that are not settings: the test suite's own (they point tests at services).
 NOT_SETTINGS = ("CDC_TEST_", "CDC_DASHBOARD_SCREENSHOT")
 
@@ -87,6 +85,11 @@ class Settings(BaseSettings):
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None
     dynamodb_concurrency: int = Field(default=16, ge=1, le=256)
+
+    # The database Debezium reads (`verify --source postgres` reads it too) and the Kafka Connect
+    # worker's REST API: `stack up --with-postgres` runs both on these ports.
+    postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
+    connect_url: str = "http://127.0.0.1:8083"
 
     # NoDecode: parsed by _tables_from_json, so bad JSON is a one-line error like any other.
     tables: Annotated[dict[str, TableSpec], NoDecode] = Field(
@@ -163,33 +166,17 @@ class Settings(BaseSettings):
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _host_port_list(cls, value: str) -> str:
-        for server in value.split(","):
-            host, sep, port = server.strip().rpartition(":")
-            if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
-                raise ValueError(f"expected host:port[,host:port...], got {server!r}")
-        return value
+        return check_bootstrap_servers(value)
 
     @field_validator("topic")
     @classmethod
     def _topic_name(cls, value: str) -> str:
-        if not TOPIC_NAME.fullmatch(value) or value in {".", ".."}:
-            raise ValueError(
-                f"expected a Kafka topic name: 1 to 245 of a-z A-Z 0-9 . _ - (room for "
-                f"'.dlq'), not . or .., got {value!r}"
-            )
-        return value
+        return check_topic_name(value)
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "dynamodb_endpoint_url", "postgres_url", "connect_url")
     @classmethod
-    def _redis_url(cls, value: str) -> str:
-        return check_redis_url(value)
-
-    @field_validator("dynamodb_endpoint_url")
-    @classmethod
-    def _endpoint_url(cls, value: str) -> str:
-        if value:  # empty: real AWS
-            check_url(value, ("http", "https"), "http://host:port")
-        return value
+    def _service_url(cls, value: str, info: ValidationInfo) -> str:
+        return check_service_url(str(info.field_name), value)
 
     def table(self, name: str) -> TableSpec:
         """The declared table `name`; a ConfigError naming the declared ones otherwise."""
@@ -204,6 +191,7 @@ class Settings(BaseSettings):
         """Every secret these settings hold, as text (for scrubbing logs)."""
         values = [v.get_secret_value() for _, v in self if isinstance(v, SecretStr)]
         values.append(urlsplit(self.redis_url).password or "")
+        values.append(urlsplit(self.postgres_url).password or "")
         return [value for value in values if value]
 
     def as_env(self) -> dict[str, str]:
@@ -262,6 +250,8 @@ class Settings(BaseSettings):
             kafka_port=int(self.kafka_bootstrap_servers.split(",")[0].rsplit(":", 1)[1]),
             redis_port=urlsplit(self.redis_url).port or 6379,
             dynamodb_port=urlsplit(self.dynamodb_endpoint_url).port or 8000,
+            postgres_port=urlsplit(self.postgres_url).port or 5432,
+            connect_port=urlsplit(self.connect_url).port or 8083,
         )
 
     def _part_values(self, part: type, prefix: str) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """Checks of single settings values, and the one-line message for a bad one."""
 
+import re
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -36,6 +37,42 @@ def _table_problems(exc: ValidationError) -> str:
         table_problem(str(e["loc"][1]), e, e["loc"][2:]).dotted() for e in errors if _in_a_table(e)
     ]
     return one_line(problems, others=len(errors) - len(problems))
+
+
+# Kafka's topic names, with room for the dead-letter topic's ".dlq" in its 249 characters.
+TOPIC_NAME = re.compile(r"[a-zA-Z0-9._-]{1,245}")
+# Each service URL setting: the schemes it takes, and an example for the error.
+URL_SHAPES = {
+    "redis_url": (REDIS_SCHEMES, "redis://host:port/db"),
+    "dynamodb_endpoint_url": (("http", "https"), "http://host:port"),
+    "postgres_url": (("postgresql", "postgres"), "postgresql://user@host:port/dbname"),
+    "connect_url": (("http",), "http://host:port"),
+}
+
+
+def check_bootstrap_servers(value: str) -> str:
+    for server in value.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+            raise ValueError(f"expected host:port[,host:port...], got {server!r}")
+    return value
+
+
+def check_topic_name(value: str) -> str:
+    if not TOPIC_NAME.fullmatch(value) or value in {".", ".."}:
+        raise ValueError(
+            f"expected a Kafka topic name: 1 to 245 of a-z A-Z 0-9 . _ - (room for "
+            f"'.dlq'), not . or .., got {value!r}"
+        )
+    return value
+
+
+def check_service_url(setting: str, url: str) -> str:
+    if setting == "dynamodb_endpoint_url" and not url:  # empty: real AWS
+        return url
+    schemes, example = URL_SHAPES[setting]
+    check_url(url, schemes, example)
+    return url
 
 
 def check_redis_url(url: str) -> str:

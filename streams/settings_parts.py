@@ -98,3 +98,5 @@ class StackSettings:
     kafka_port: int
     redis_port: int
     dynamodb_port: int
+    postgres_port: int
+    connect_port: int

@@ -3,7 +3,7 @@
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -14,17 +14,6 @@ from streams.model.tables import TableSpec
 from streams.pipeline.dlq import DeadLetterTopic, Headers
 from streams.pipeline.lww import coalesce
 from streams.settings import Settings
-
-
-class RawRecord(NamedTuple):
-    """A Kafka record built by hand (streams.kafka.records.Record)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
 
 # Every Redis layout the LWW property tests run with; the template layout is the seed's.
 REDIS_LAYOUTS = {

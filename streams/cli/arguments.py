@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import NoReturn, TypeAlias
 
-from streams.settings import check_redis_url
+from streams.settings_checks import check_redis_url
 from streams.stores import STORE_NAMES
 
 

@@ -47,7 +47,7 @@ def print_lag(report: dict[str, Any]) -> None:
             print()
         members, lag = counted(group["members"], "member"), counted(group["lag"], "message")
         status = f"{group['status']}, {members}, lag {lag}"
-        print(f"group {group['group']} on {report['topic']}: {status}")
+        print(f"group {group['group']} on {group['topic']}: {status}")
         print(f"{'partition':>9} {'committed':>10} {'end':>10} {'lag':>8} {'lag s':>8}")
         for p in group["partitions"]:
             committed = "-" if p["committed"] is None else p["committed"]

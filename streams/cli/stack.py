@@ -10,13 +10,15 @@ def add_commands(sub: Subcommands) -> None:
     stack = sub.add_parser("stack", help="local Kafka, Redis and DynamoDB API without Docker")
     stack.add_argument("action", choices=["up", "down", "status"],
                        help="start the services, stop them, or show their health")  # fmt: skip
+    stack.add_argument("--with-postgres", action="store_true",
+                       help="up: PostgreSQL and Kafka Connect with Debezium too")  # fmt: skip
     stack.set_defaults(handler=cmd_stack)
 
 
 def cmd_stack(settings: Settings, args: argparse.Namespace) -> int:
     from streams.devstack.manager import Stack  # noqa: PLC0415 -- keep other commands light
 
-    stack = Stack.from_settings(settings)
+    stack = Stack.from_settings(settings, with_postgres=args.with_postgres)
     if args.action == "down":
         stack.down()
         return 0

@@ -43,7 +43,7 @@ class ConnectService:
             "listeners": f"http://127.0.0.1:{self.port}",
             "key.converter": "org.apache.kafka.connect.json.JsonConverter",
             "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-            "offset.storage.file.filename": str((self.state_dir / "offsets").resolve()),
+            "offset.storage.file.filename": str((self.state_dir / "connect.offsets").resolve()),
             "offset.flush.interval.ms": "1000",
             "plugin.discovery": "only_scan",  # no plugin.path: the connector is on the classpath
         }
@@ -87,3 +87,30 @@ class ConnectService:
             return dict(self.request("GET", f"/connectors/{name}/status"))
         except urllib.error.HTTPError:
             return {}
+
+
+def postgres_connector(
+    database_port: int, prefix: str, tables: list[str], slot: str
+) -> dict[str, str]:
+    """The Debezium PostgreSQL connector as we test it (README: From a database with Debezium):
+    `tables` as `<schema>.<table>`, read from the initial snapshot on, decimals as exact text,
+    one compacted topic per table that Connect creates."""
+    return {
+        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
+        "plugin.name": "pgoutput",
+        "database.hostname": "127.0.0.1",
+        "database.port": str(database_port),
+        "database.user": "postgres",
+        "database.password": "unused",  # trust authentication on loopback
+        "database.dbname": "postgres",
+        "topic.prefix": prefix,
+        "table.include.list": ",".join(tables),
+        "slot.name": slot,
+        "publication.name": slot,
+        "publication.autocreate.mode": "filtered",
+        "snapshot.mode": "initial",
+        "decimal.handling.mode": "string",
+        "topic.creation.default.replication.factor": "1",
+        "topic.creation.default.partitions": "1",
+        "topic.creation.default.cleanup.policy": "compact",
+    }

@@ -7,6 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.devstack.connect import ConnectService
+from streams.devstack.postgres import PostgresService
 from streams.devstack.process import ManagedProcess, free_port, port_open, wait_until
 from streams.devstack.services import DynamoDBService, KafkaService, RedisService, Service
 from streams.model.errors import StackError
@@ -33,14 +35,25 @@ def background_worker(state_dir: Path) -> ManagedProcess:
 
 
 class Stack:
-    """Kafka, Redis and the DynamoDB API under one state folder."""
+    """Kafka, Redis and the DynamoDB API under one state folder; with PostgreSQL and Kafka
+    Connect (Debezium) too when asked, `later` ones started once the first answer."""
 
-    def __init__(self, services: list[Service], worker: ManagedProcess | None = None) -> None:
+    def __init__(
+        self,
+        services: list[Service],
+        worker: ManagedProcess | None = None,
+        later: list[Service] | None = None,
+    ) -> None:
         self.services = services
+        self.later = later or []  # Connect needs the broker up before it starts
         self.worker = worker  # a worker started in the background (make demo) stops first
 
     @classmethod
-    def from_settings(cls, settings: Settings, controller_port: int | None = None) -> "Stack":
+    def from_settings(
+        cls, settings: Settings, controller_port: int | None = None, with_postgres: bool = False
+    ) -> "Stack":
+        """The stack `settings` describe; PostgreSQL and Connect with `with_postgres`, or when
+        an earlier `up --with-postgres` left them running (so `status` and `down` see them)."""
         state = Path(settings.stack_dir)
         kafka = KafkaService(
             port=settings.stack.kafka_port,
@@ -55,14 +68,18 @@ class Stack:
             DynamoDBService(settings.stack.dynamodb_port, state),
             kafka,
         ]
+        postgres, connect = _debezium_services(settings, state)
+        if with_postgres or postgres.process().pid() or connect.process().pid():
+            return cls([*services, postgres], background_worker(state), later=[connect])
         return cls(services, worker=background_worker(state))
 
     def up(
         self, timeout: float = 180, report: Callable[[str], None] = print
     ) -> list[ServiceStatus]:
-        started = [svc for svc in self.services if self._start(svc, report)]
-        for svc in started:
-            self._wait_ready(svc, timeout)
+        for wave in (self.services, self.later):
+            started = [svc for svc in wave if self._start(svc, report)]
+            for svc in started:
+                self._wait_ready(svc, timeout)
         return self.status()
 
     def _start(self, svc: Service, report: Callable[[str], None]) -> bool:
@@ -99,7 +116,7 @@ class Stack:
     def down(self, report: Callable[[str], None] = print) -> None:
         if self.worker is not None and self.worker.stop():
             report("worker: stopped")
-        for svc in reversed(self.services):
+        for svc in reversed(self.all_services):
             stopped = svc.process().stop()
             report(f"{svc.name}: {'stopped' if stopped else 'was not started by this stack'}")
 
@@ -108,8 +125,23 @@ class Stack:
             ServiceStatus(
                 svc.name, svc.port, svc.process().pid(), port_open(svc.port) and svc.ready()
             )
-            for svc in self.services
+            for svc in self.all_services
         ]
+
+    @property
+    def all_services(self) -> list[Service]:
+        return [*self.services, *self.later]
+
+
+def _debezium_services(settings: Settings, state: Path) -> tuple[PostgresService, ConnectService]:
+    postgres = PostgresService(settings.stack.postgres_port, state)
+    connect = ConnectService(
+        settings.stack.connect_port,
+        settings.kafka_bootstrap_servers,
+        state,
+        Path(settings.cache_dir),
+    )
+    return postgres, connect
 
 
 @contextmanager

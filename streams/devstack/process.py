@@ -26,6 +26,8 @@ class ManagedProcess:
     argv: list[str]
     state_dir: Path
     env: dict[str, str] = field(default_factory=dict)
+    user: str | None = None  # run as this user (PostgreSQL refuses to run as root)
+    stop_signal: signal.Signals = signal.SIGTERM  # the service's own fast, clean shutdown
 
     @property
     def pidfile(self) -> Path:
@@ -63,18 +65,19 @@ class ManagedProcess:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **self.env},
                 start_new_session=True,  # not killed by the terminal's Ctrl-C
+                user=self.user,
             )
         _children[proc.pid] = proc
         self.pidfile.write_text(str(proc.pid))
         return proc.pid
 
     def stop(self, timeout: float = 30) -> bool:
-        """SIGTERM, then SIGKILL after `timeout`; True when a process of ours was stopped."""
+        """`stop_signal`, then SIGKILL after `timeout`; True when a process of ours was stopped."""
         pid = self.pid()
         self.pidfile.unlink(missing_ok=True)
         if pid is None:
             return False
-        _signal(pid, signal.SIGTERM)
+        _signal(pid, self.stop_signal)
         if not _wait_gone(pid, timeout):
             _signal(pid, signal.SIGKILL)
             _wait_gone(pid, 5)

@@ -6,7 +6,7 @@ Kafka. `fetch_lag` and `sample_group` read the numbers from the broker.
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 
 from streams.kafka.clients import KafkaLike, as_kafka
 from streams.kafka.topics import MissingTopicError, kafka_admin, partitions_of
+from streams.model.tables import TableSpec, feed_topics
 
 
 def partition_lag(committed: int | None, end: int) -> int:
@@ -175,3 +176,17 @@ async def fetch_lag_when_ready(
         if not exc.retriable:
             raise
         return []
+
+
+async def consumed_topics(
+    kafka: KafkaLike, tables: Mapping[str, TableSpec], changes: str
+) -> list[str]:
+    """The topics each store's group consumes: the changes topic first, then every declared
+    table's own topic (a Debezium topic) that exists; one Connect has not created yet has no
+    lag to show."""
+    others = [topic for topic in feed_topics(tables, changes) if topic != changes]
+    if not others:
+        return [changes]
+    async with kafka_admin(kafka) as admin:
+        existing = set(await admin.list_topics())
+    return [changes, *(topic for topic in others if topic in existing)]

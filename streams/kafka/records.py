@@ -1,6 +1,6 @@
 """The Kafka record as the replicator sees it, independent of the consumer library."""
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 class Record(Protocol):
@@ -17,3 +17,13 @@ class Record(Protocol):
     def key(self) -> bytes | None: ...
     @property
     def value(self) -> bytes | None: ...
+
+
+class RawRecord(NamedTuple):
+    """A record rebuilt from what a dead letter recorded of it (dlq replay), or by a test."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
-from streams.kafka.records import Record
+from streams.kafka.records import RawRecord, Record
 from streams.kafka.topic_health import check_topic
 from streams.kafka.topics import assign_all
 from streams.model.errors import InvalidEventError
@@ -37,6 +37,7 @@ from streams.pipeline.dlq import (
 )
 from streams.pipeline.end_offsets import EndOffsets
 from streams.pipeline.intake import BatchIntake
+from streams.pipeline.replicator import DecodeRecord, record_decoders
 from streams.settings import Settings
 
 
@@ -199,11 +200,12 @@ def sort_letters(
 ) -> tuple[list[ChangeEvent], list[tuple[bytes | None, bytes | None, list[Any]]]]:
     """The events to republish and the letters to keep; counts all three outcomes."""
     events, kept = [], []
+    decoders = record_decoders(settings.tables)
     for letter in letters:
         summary.read += 1
         recorded = letter.headers.get(HEADER_REASON)
         try:
-            event = decode_event(letter.value, settings.tables)
+            event = decode_letter(letter, settings, decoders)
         except InvalidEventError as exc:
             if exc.reason in discard:
                 summary.discarded += 1
@@ -217,3 +219,18 @@ def sort_letters(
         else:
             events.append(event)
     return events, kept
+
+
+def decode_letter(
+    letter: Letter, settings: Settings, decoders: Mapping[str, DecodeRecord]
+) -> ChangeEvent:
+    """A letter read in its origin topic's format, as the worker read it: a Debezium topic's
+    letters are Debezium records (their key names a deleted row), any other is cdc-v1."""
+    origin = letter.headers.get(HEADER_TOPIC, "")
+    decode = decoders.get(origin)
+    if decode is None:
+        return decode_event(letter.value, settings.tables)
+    partition, offset = letter.headers.get(HEADER_PARTITION), letter.headers.get(HEADER_OFFSET)
+    return decode(
+        RawRecord(origin, _int(partition) or 0, _int(offset) or 0, letter.key, letter.value)
+    )

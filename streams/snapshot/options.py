@@ -8,7 +8,7 @@ from pathlib import Path
 from connectors.redis_legacy import LegacyLayout
 from connectors.source import WHOLE, Part
 
-SOURCES = ("redis-legacy", "dynamodb", "jsonl")
+SOURCES = ("redis-legacy", "dynamodb", "jsonl", "postgres")
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import redis.asyncio as aioredis
 
 from connectors.dynamodb_source import DynamoDBSource
 from connectors.jsonl_source import JsonLinesSource
+from connectors.postgres_source import PostgresSource
 from connectors.redis_legacy import RedisLegacySource, seed_legacy
 from connectors.source import WHOLE, Part, SnapshotSource
 from streams.model.errors import ConfigError
@@ -29,6 +30,8 @@ def check_source(settings: Settings, source: SourceOptions) -> None:
         source.legacy.layout(source.table).check(spec)
     elif source.name == "jsonl":
         _jsonl_file(source)
+    elif source.name == "postgres" and spec.format != "debezium":
+        raise ConfigError(f"--source postgres: table {source.table!r} is not fed by Debezium")
 
 
 def open_source(settings: Settings, source: SourceOptions, part: Part = WHOLE) -> SnapshotSource:
@@ -44,6 +47,8 @@ def open_source(settings: Settings, source: SourceOptions, part: Part = WHOLE) -
             dynamodb_client(settings.dynamodb), source.table, spec,
             segments=segments, page_items=page, part=part,
         )  # fmt: skip
+    if source.name == "postgres":  # the table Debezium reads, through the table's mapping
+        return PostgresSource(settings.postgres_url, source.table, spec, source.chunk, part)
     return JsonLinesSource(_jsonl_file(source), chunk_items=source.chunk, part=part)
 
 

@@ -11,6 +11,7 @@ import pytest
 from streams.devstack.process import free_port, wait_until
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
+from streams.kafka.records import RawRecord
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.model.events import ChangeEvent
 from streams.pipeline.debezium import DebeziumDecoder
@@ -24,7 +25,7 @@ from tests.integration.worker import (
     stores_match,
     wait_for_fold,
 )
-from tests.support import RawRecord, upsert
+from tests.support import upsert
 
 pytestmark = pytest.mark.integration
 

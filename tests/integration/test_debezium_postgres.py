@@ -1,9 +1,17 @@
-"""End to end: PostgreSQL -> Debezium (Kafka Connect standalone) -> the worker -> both stores."""
+"""End to end: PostgreSQL -> Debezium (Kafka Connect standalone) -> the worker -> both stores.
+
+PostgreSQL and Connect come from `cdc-replicator stack up --with-postgres` (a stack folder and
+ports of the module's own; the session's Kafka, Redis and DynamoDB API are found on their ports
+and left alone), and `verify --source postgres` compares each store with the table.
+"""
 
 import asyncio
 import json
 import random
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,61 +20,99 @@ from typing import Any
 
 import pytest
 
-from streams.devstack.connect import ConnectService
-from streams.devstack.process import free_port, wait_until
+from streams.devstack.connect import ConnectService, postgres_connector
+from streams.devstack.postgres import BIN, PostgresService
+from streams.devstack.process import free_port, port_open, wait_until
 from streams.kafka.clients import Kafka
 from streams.kafka.topics import TopicSpec, ensure_topics
+from streams.model import numbers
+from streams.model.events import ItemId, build_event
 from streams.model.tables import TableSpec
 from streams.settings import Settings
 from streams.stores import open_store
 from tests.conftest import PROJECT, Services
-from tests.integration.postgres import BIN, Postgres, postgres
 from tests.integration.worker import WorkerProcess, read_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROWS = 300
+# Beside the text and numeric columns the changes touch: types whose values `verify --source
+# postgres` must read exactly as Debezium sends them (a float's digits, an int64 past 2^53,
+# jsonb as its text).
+EXTRA_COLUMNS = ("ok boolean, ratio double precision, big bigint DEFAULT 9007199254740993,"
+                 " tags jsonb DEFAULT '{\"a\": [1, 2.50]}'")  # fmt: skip
+
+
+class DebeziumStack:
+    """What `stack up --with-postgres` started, and the settings that name it."""
+
+    def __init__(self, services: Services, folder: Path) -> None:
+        self.services = services
+        self.settings = services.settings(
+            stack_dir=str(folder), cache_dir=str(PROJECT / ".cache"),
+            postgres_url=f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
+            connect_url=f"http://127.0.0.1:{free_port()}",
+        )  # fmt: skip
+        self.database = PostgresService(self.settings.stack.postgres_port, folder)
+        self.connect = ConnectService(
+            self.settings.stack.connect_port, services.kafka_bootstrap, folder, PROJECT / ".cache"
+        )
+
+    def cli(
+        self, *argv: str, settings: Settings | None = None
+    ) -> "subprocess.CompletedProcess[str]":
+        env = self.services.env(settings or self.settings)
+        return subprocess.run([sys.executable, "-m", "streams.cli.main", *argv], env=env,
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
-def database() -> Iterator[Postgres]:
-    with postgres() as db:
-        yield db
-
-
-@pytest.fixture(scope="module")
-def connect(
-    services: Services, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[ConnectService]:
-    service = ConnectService(
-        free_port(),
-        services.kafka_bootstrap,
-        tmp_path_factory.mktemp("connect"),
-        PROJECT / ".cache",
-    )
-    service.prepare()
-    process = service.process()
-    process.start()
+def stack(services: Services) -> Iterator[DebeziumStack]:
+    # As root PostgreSQL runs as `nobody`, who must reach its folder: not under pytest's own.
+    folder = Path(tempfile.mkdtemp(prefix="cdc-debezium-stack-"))
+    folder.chmod(0o755)
+    debezium = DebeziumStack(services, folder)
     try:
-        assert wait_until(service.ready, 120), process.log_tail(40)
-        yield service
+        up = debezium.cli("stack", "up", "--with-postgres")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "kafka: using the service already on port" in up.stdout  # the session's
+        assert "postgres: started pid" in up.stdout and "connect: started pid" in up.stdout
+        yield debezium
     finally:
-        process.stop()
+        down = debezium.cli("stack", "down")
+        shutil.rmtree(folder, ignore_errors=True)
+    assert "postgres: stopped" in down.stdout and "connect: stopped" in down.stdout, down.stdout
+    assert "kafka: was not started by this stack" in down.stdout
+    assert not port_open(debezium.database.port) and not port_open(debezium.connect.port)
+
+
+def test_stack_status_shows_postgres_and_connect(stack: DebeziumStack) -> None:
+    status = stack.cli("stack", "status")  # no option: the running ones are found by pid
+    assert status.returncode == 0, status.stdout + status.stderr
+    lines = {line.split()[0]: line for line in status.stdout.splitlines()}
+    for name, port in (("postgres", stack.database.port), ("connect", stack.connect.port)):
+        assert (
+            f"127.0.0.1:{port}" in lines[name] and " up " in lines[name] and "(pid " in lines[name]
+        )
+    assert "not managed" in lines["kafka"]
 
 
 def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
-    services: Services, database: Postgres, connect: ConnectService, tmp_path: Path
+    services: Services, stack: DebeziumStack, tmp_path: Path
 ) -> None:
+    database, connect = stack.database, stack.connect
     suffix = uuid.uuid4().hex[:8]
     table, prefix = f"users_{suffix}", f"app{suffix}"
     database.psql(
-        f"CREATE TABLE {table} (id int PRIMARY KEY, name text NOT NULL, score numeric(10,2));"
-        f"INSERT INTO {table} SELECT g, 'n' || g, g * 1.5 FROM generate_series(1, {ROWS}) g"
+        f"CREATE TABLE {table} (id int PRIMARY KEY, name text NOT NULL, score numeric(10,2),"
+        f" {EXTRA_COLUMNS});"
+        f"INSERT INTO {table} SELECT g, 'n' || g, g * 1.5, g % 2 = 0, g / 3.0::float8"
+        f" FROM generate_series(1, {ROWS}) g"
     )
     users = TableSpec(
         partition_key="user_id", dynamodb_table=f"users-{suffix}", format="debezium",
         source=f"{prefix}.public.{table}", columns={"id": "user_id"},
     )  # fmt: skip
-    settings = services.settings(tables={"users": users})
+    settings = stack.settings.model_copy(update={"tables": {"users": users}})
     topic = users.feed_topic(settings.topic)
     compacted = {"cleanup.policy": "compact"}
     asyncio.run(ensure_topics(Kafka.of(settings.kafka), [TopicSpec(topic, 2, 1, compacted)]))
@@ -78,16 +124,20 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
         during = _changes(table, rng, 150, known)
         changing = _run_script(database, tmp_path / "during.sql", during)
         time.sleep(0.3)  # the changes have begun: the snapshot races them
-        connect.put_connector(prefix, _connector(database, prefix, table, suffix))
+        config = postgres_connector(database.port, prefix, [f"public.{table}"], f"cdc_{suffix}")
+        connect.put_connector(prefix, config)
         assert changing.wait(60) == 0
         assert wait_until(lambda: _running(connect, prefix), 60), connect.connector_state(prefix)
         assert wait_until(lambda: _snapshot_done(settings, topic), 60), "no snapshot's end"
         # More once the snapshot is over, however long the connector took to start.
         later = _changes(table, rng, 30, known)
         assert _run_script(database, tmp_path / "after.sql", later).wait(60) == 0
-        final = database.json(
-            f"SELECT json_object_agg(id, json_build_object('name', name, 'score', score::text))"
-            f" FROM {table}"
+        final = numbers.loads(  # exact numbers, as the stores hold them
+            database.psql(
+                f"SELECT json_object_agg(id, json_build_object('name', name, 'score',"
+                f" score::text, 'ok', ok, 'ratio', ratio, 'big', big, 'tags', tags::text))"
+                f" FROM {table}"
+            )
         )
         expected = {str(i): final.get(str(i)) for i in known}
         assert len(final) > ROWS // 2 and len(expected) > len(final)  # deletes and inserts ran
@@ -96,6 +146,10 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
         )
         assert worker.alive()
         _assert_the_snapshot_raced_the_changes(settings, topic)
+        assert wait_until(
+            lambda: _lag_by_topic(stack, settings) == {topic: 0, settings.topic: 0}, 30
+        )
+        _assert_verify_finds_drift_only_once_made(stack, settings, sorted(final, key=int))
     finally:
         worker.stop()
         _drop(connect, database, prefix, suffix)
@@ -117,11 +171,11 @@ def _assert_the_snapshot_raced_the_changes(settings: Settings, topic: str) -> No
     assert any(e["op"] != "r" for e in events), "no change after the snapshot"
 
 
-def _run_script(database: Postgres, path: Path, sql: str) -> "subprocess.Popen[bytes]":
+def _run_script(database: PostgresService, path: Path, sql: str) -> "subprocess.Popen[bytes]":
     path.write_text(sql)
     return subprocess.Popen(
-        [str(BIN / "psql"), "-h", "127.0.0.1", "-p", str(database.port), "-U", "postgres", "-qAt",
-         "-v", "ON_ERROR_STOP=1", "-f", str(path)],
+        [str(BIN / "psql"), *database.connection_args(), "-qAt", "-v", "ON_ERROR_STOP=1",
+         "-f", str(path)],
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -150,28 +204,6 @@ def _changes(table: str, rng: random.Random, count: int, known: list[int]) -> st
     return "\n".join(statements) + "\n"
 
 
-def _connector(database: Postgres, prefix: str, table: str, suffix: str) -> dict[str, str]:
-    return {
-        "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
-        "plugin.name": "pgoutput",
-        "database.hostname": "127.0.0.1",
-        "database.port": str(database.port),
-        "database.user": "postgres",
-        "database.password": "unused",  # trust authentication on loopback
-        "database.dbname": "postgres",
-        "topic.prefix": prefix,
-        "table.include.list": f"public.{table}",
-        "slot.name": f"cdc_{suffix}",
-        "publication.name": f"cdc_{suffix}",
-        "publication.autocreate.mode": "filtered",
-        "snapshot.mode": "initial",
-        "decimal.handling.mode": "string",
-        "topic.creation.default.replication.factor": "1",
-        "topic.creation.default.partitions": "1",
-        "topic.creation.default.cleanup.policy": "compact",
-    }
-
-
 def _running(connect: ConnectService, name: str) -> bool:
     tasks = connect.connector_state(name).get("tasks", [])
     assert all(task.get("state") != "FAILED" for task in tasks), tasks
@@ -194,10 +226,60 @@ def _stores_hold(settings: Settings, expected: dict[str, dict[str, Any] | None])
     return asyncio.run(check())
 
 
-def _drop(connect: ConnectService, database: Postgres, name: str, suffix: str) -> None:
+def _drop(connect: ConnectService, database: PostgresService, name: str, suffix: str) -> None:
     """Stop the connector, then drop its slot so PostgreSQL keeps no WAL for it."""
     connect.request("DELETE", f"/connectors/{name}")
     wait_until(lambda: not database.json(
         f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'cdc_{suffix}' AND active"
     ), 30)  # fmt: skip
     database.psql(f"SELECT pg_drop_replication_slot('cdc_{suffix}')")
+
+
+def _assert_verify_finds_drift_only_once_made(
+    stack: DebeziumStack, settings: Settings, live_ids: list[str]
+) -> None:
+    """`verify --source postgres` finds both stores equal to the table; then one item changed
+    behind the worker's back in Redis, one deleted in DynamoDB, each reported as drift."""
+    for store in ("redis", "dynamodb"):
+        report = _verify(stack, settings, store)
+        assert (report["agree"], report["counts"]["compared"]) == (True, len(live_ids)), report
+    changed, deleted = live_ids[0], live_ids[-1]
+    asyncio.run(_write_behind(settings, "redis", changed, {"name": "drifted", "score": "0.00"}))
+    asyncio.run(_write_behind(settings, "dynamodb", deleted, None))
+    redis, dynamodb = _verify(stack, settings, "redis"), _verify(stack, settings, "dynamodb")
+    assert redis["counts"] == {"compared": len(live_ids), "data_differs": 1}, redis
+    assert dynamodb["counts"] == {"compared": len(live_ids), "missing_in_dynamodb": 1}, dynamodb
+
+
+def _verify(stack: DebeziumStack, settings: Settings, store: str) -> dict[str, Any]:
+    argv = ["verify", "--source", "postgres", "--store", store, "--table", "users", "--json"]
+    done = stack.cli(*argv, settings=settings)
+    [report] = json.loads(done.stdout)
+    assert done.returncode == (0 if report["agree"] else 1), done.stderr
+    return dict(report)
+
+
+async def _write_behind(
+    settings: Settings, store_name: str, user_id: str, data: dict[str, Any] | None
+) -> None:
+    """An upsert of `data` (None: a delete) newer than anything the table sent."""
+    op = "upsert" if data is not None else "delete"
+    fields = {"table": "users", "op": op, "key": {"user_id": user_id}, "data": data,
+              "ts": 2**52, "origin": "test", "event_id": "drift"}  # fmt: skip
+    event = build_event(fields, settings.tables)
+    store = open_store(settings, store_name)
+    try:
+        item = ItemId.of("users", event.key, settings.tables["users"])
+        outcome = await store.write({item: event})
+        assert outcome.applied == 1, outcome
+    finally:
+        await store.close()
+
+
+def _lag_by_topic(stack: DebeziumStack, settings: Settings) -> dict[str, int]:
+    """`lag`'s messages per topic it watched, summed over the stores' groups."""
+    done = stack.cli("lag", "--json", "--samples", "1", settings=settings)
+    lags: dict[str, int] = {}
+    for group in json.loads(done.stdout)["groups"]:
+        lags[group["topic"]] = lags.get(group["topic"], 0) + group["lag"]
+    return lags

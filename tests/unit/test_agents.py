@@ -6,14 +6,14 @@ import faust
 import pytest
 
 from connectors.sink import Batch, Store, WriteOutcome
-from streams.kafka.records import Record
+from streams.kafka.records import RawRecord, Record
 from streams.model.tables import DEFAULT_TABLES
 from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.worker.agents import BatchJob, add_store_agent
 from streams.worker.app import create_app
-from tests.support import MemoryDeadLetters, MemoryStore, RawRecord, upsert
+from tests.support import MemoryDeadLetters, MemoryStore, upsert
 
 TABLES = dict(DEFAULT_TABLES)
 FAST = Backoff(initial=0.001, maximum=0.002)

@@ -22,6 +22,8 @@ def test_services_and_host_ports_match_the_local_stack() -> None:
         "redis": defaults.stack.redis_port,
         "dynamodb": defaults.stack.dynamodb_port,
         "worker": defaults.web_port,
+        "postgres": defaults.stack.postgres_port,
+        "connect": defaults.stack.connect_port,
     }
     for name, port in expected.items():
         ports = services[name]["ports"]
@@ -40,3 +42,12 @@ def test_the_worker_healthcheck_asks_health_on_its_web_port() -> None:
     check = " ".join(worker["healthcheck"]["test"])
     port = worker["environment"]["CDC_WEB_PORT"]
     assert f"http://127.0.0.1:{port}/health" in check
+
+
+def test_postgres_and_connect_are_optional_as_in_the_local_stack() -> None:
+    """`stack up --with-postgres` is an option: in compose, a profile."""
+    services = load()["services"]
+    optional = {name for name, service in services.items() if service.get("profiles")}
+    assert optional == {"postgres", "connect"}
+    assert all(services[name]["profiles"] == ["debezium"] for name in optional)
+    assert "wal_level=logical" in services["postgres"]["command"]

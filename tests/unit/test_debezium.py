@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 
+from streams.kafka.records import RawRecord
 from streams.model.errors import ConfigError, InvalidEventError
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import OPPONENTS, TableSpec
@@ -9,7 +10,7 @@ from streams.pipeline.debezium import DebeziumDecoder
 from streams.pipeline.replicator import Replicator
 from streams.settings import load_settings
 from tests.debezium_support import SOURCE, USERS, envelope, record_key
-from tests.support import MemoryDeadLetters, MemoryStore, RawRecord, upsert
+from tests.support import MemoryDeadLetters, MemoryStore, upsert
 
 TABLES = {"opponents": OPPONENTS, "users": USERS}
 DECODER = DebeziumDecoder(TABLES)

@@ -5,11 +5,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.kafka.records import RawRecord
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import OPPONENTS
 from streams.pipeline.debezium import DebeziumDecoder
 from tests.debezium_support import SOURCE, USERS, envelope, record_key
-from tests.support import RawRecord, visible_state
+from tests.support import visible_state
 
 TABLES = {"opponents": OPPONENTS, "users": USERS}
 DECODER = DebeziumDecoder(TABLES)

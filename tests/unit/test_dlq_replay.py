@@ -3,9 +3,11 @@ keep the rest with the reason it fails with now."""
 
 import json
 
-from streams.pipeline.dlq import HEADER_REASON
+from streams.model.tables import TableSpec
+from streams.pipeline.dlq import HEADER_REASON, HEADER_TOPIC
 from streams.pipeline.dlq_replay import Letter, ReplaySummary, sort_letters
 from streams.settings import Settings
+from tests.debezium_support import USERS, envelope, record_key
 from tests.support import upsert
 
 SETTINGS = Settings()
@@ -41,3 +43,30 @@ def test_a_store_rejection_is_discarded_only_when_asked() -> None:
     summary = ReplaySummary()
     events, kept = sort_letters(rejected, SETTINGS, {"rejected_by_store"}, summary)
     assert events == [] and kept == [] and summary.discarded == 1
+
+
+def test_a_debezium_letter_is_decoded_as_its_origin_topic_reads() -> None:
+    """A letter from a Debezium topic for a table declared only later: kept (unknown_table)
+    until the table is declared, then republished as the Debezium decoder reads it."""
+    users = USERS.model_copy(update={"topic": "pg.all"})
+    orders = TableSpec(partition_key="order_id", format="debezium", source="pg.public.orders",
+                       topic="pg.all", columns={"id": "order_id"})  # fmt: skip
+    before = Settings(tables={**SETTINGS.tables, "users": users})
+    after = Settings(tables={**before.tables, "orders": orders})
+    origin = {HEADER_REASON: "unknown_table", HEADER_TOPIC: "pg.all"}
+    placed = envelope("c", 900, after={"id": 5, "total": 3}, table="orders")
+    removed = envelope("d", 901, table="orders")  # no `before`: the record key names the row
+    letters = [Letter(0, 0, record_key(5), placed, origin),
+               Letter(1, 0, record_key(6), removed, origin),
+               letter(GOOD, "unknown_table")]  # fmt: skip  # the last from the changes topic
+
+    events, kept = sort_letters(letters, before, (), ReplaySummary())
+    assert [e.table for e in events] == ["opponents"]
+    assert [dict(headers)[HEADER_REASON] for _, _, headers in kept] == [b"unknown_table"] * 2
+
+    events, kept = sort_letters(letters, after, (), ReplaySummary())
+    assert kept == []
+    upserted, deleted, _ = events
+    assert (upserted.op, upserted.key, upserted.data) == ("upsert", {"order_id": "5"}, {"total": 3})
+    assert (deleted.op, deleted.key) == ("delete", {"order_id": "6"})
+    assert upserted.origin == "debezium:pg" and deleted.ts > upserted.ts  # the log's order

@@ -7,12 +7,12 @@ from botocore.exceptions import ClientError
 
 from connectors.dynamodb_client import is_access_refused
 from connectors.sink import WriteOutcome
-from streams.kafka.records import Record
+from streams.kafka.records import RawRecord, Record
 from streams.model.tables import DEFAULT_TABLES
 from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.worker.metrics import ReplicationMetrics
-from tests.support import MemoryDeadLetters, MemoryStore, RawRecord, delete, upsert
+from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
 
 TABLES = dict(DEFAULT_TABLES)
 FAST = Backoff(initial=0.001, maximum=0.002)
