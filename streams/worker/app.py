@@ -107,7 +107,7 @@ class _Feed:
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
         self.health.partitions_assigned(self.store, len(partitions))
-        self.metrics.owned[self.store] = {tp.partition for tp in partitions}
+        self.metrics.owned[self.store] = {(tp.topic, tp.partition) for tp in partitions}
 
 
 def _add_health_tasks(app: faust.App, health: Health, openers: list[Callable[[], Store]]) -> None:

@@ -45,7 +45,7 @@ class ReplicationMetrics:
         self.apply_seconds = Histogram(
             "cdc_apply_seconds", "Time to settle a batch in a store", ["store"], registry=reg
         )
-        lag_labels = ["store", "group", "partition"]
+        lag_labels = ["store", "group", "topic", "partition"]
         self.lag_messages = Gauge(
             "cdc_lag_messages", "Uncommitted messages", lag_labels, registry=reg
         )
@@ -56,12 +56,13 @@ class ReplicationMetrics:
             "cdc_lag_status", "1 for the group's current status (Burrow's rules)",
             ["store", "group", "status"], registry=reg,
         )  # fmt: skip
-        # Per store, the partitions this worker owns: it exports only their lag, so several
-        # workers in a group never export one partition twice.
-        self.owned: dict[str, set[int]] = {}
-        self._exported: dict[str, set[int]] = {}
+        # Per store, the (topic, partition)s this worker owns: it exports only their lag, so
+        # several workers in a group never export one partition twice.
+        self.owned: dict[str, set[tuple[str, int]]] = {}
+        self._exported: dict[tuple[str, str], set[int]] = {}  # (store, topic): partitions
         self.totals: Counter[str] = Counter()
-        self.lag_by_store: dict[str, list[dict[str, Any]]] = {}
+        # Per store, per topic it consumes (the changes topic, Debezium topics), the rows.
+        self.lag_by_store: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self.group_status: dict[str, str] = {}
         self.retrying: set[str] = set()  # stores whose batch in flight is being retried
         self.status = "starting"
@@ -109,39 +110,46 @@ class ReplicationMetrics:
         self.retrying.add(store)
         self.status = "retrying"  # until this store's batch is done
 
-    def set_lag(self, store: str, group: str, partitions: list[PartitionLag], now_ms: int) -> None:
+    def set_lag(
+        self, store: str, group: str, topic: str, partitions: list[PartitionLag], now_ms: int
+    ) -> None:
+        """The group's lag on one topic it consumes."""
         if self.status == "starting":
             self.status = "running"  # assigned and committing, even with nothing to do
         rows = []
-        owned = self.owned.get(store, set())
+        owned = {p for t, p in self.owned.get(store, set()) if t == topic}
         for p in partitions:
             seconds = p.lag_seconds(now_ms)
             if p.partition in owned:
-                self.lag_messages.labels(store, group, str(p.partition)).set(p.lag)
-                self.lag_seconds.labels(store, group, str(p.partition)).set(seconds)
-            rows.append({"store": store, "group": group, "partition": p.partition,
-                         "committed": p.committed, "end": p.end, "lag": p.lag,
-                         "lag_seconds": round(seconds, 3)})  # fmt: skip
-        self._forget(store, group, self._exported.get(store, set()) - owned)
-        self._exported[store] = set(owned)
-        self.lag_by_store[store] = rows
+                self.lag_messages.labels(store, group, topic, str(p.partition)).set(p.lag)
+                self.lag_seconds.labels(store, group, topic, str(p.partition)).set(seconds)
+            rows.append({"store": store, "group": group, "topic": topic,
+                         "partition": p.partition, "committed": p.committed, "end": p.end,
+                         "lag": p.lag, "lag_seconds": round(seconds, 3)})  # fmt: skip
+        self._forget(store, group, topic, self._exported.get((store, topic), set()) - owned)
+        self._exported[(store, topic)] = owned
+        self.lag_by_store.setdefault(store, {})[topic] = rows
 
-    def _forget(self, store: str, group: str, partitions: set[int]) -> None:
+    def _forget(self, store: str, group: str, topic: str, partitions: set[int]) -> None:
         """Partitions given up to another worker: their series are its to export now."""
         for partition in partitions:
             for gauge in (self.lag_messages, self.lag_seconds):
                 with contextlib.suppress(KeyError):
-                    gauge.remove(store, group, str(partition))
+                    gauge.remove(store, group, topic, str(partition))
 
     def set_status(self, store: str, group: str, status: Status) -> None:
         for each in Status:
             self.lag_status.labels(store, group, each.value).set(1 if each == status else 0)
         self.group_status[store] = status.value
 
+    def store_lag(self, store: str) -> list[dict[str, Any]]:
+        """The store's group's partitions, of every topic it consumes."""
+        return [row for rows in self.lag_by_store.get(store, {}).values() for row in rows]
+
     @property
     def lag(self) -> list[dict[str, Any]]:
         """Every store's partitions, stores in the order their lag was first read."""
-        return [row for rows in self.lag_by_store.values() for row in rows]
+        return [row for store in self.lag_by_store for row in self.store_lag(store)]
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -4,7 +4,7 @@ and /health and /ready for supervisors and orchestrators."""
 import ipaddress
 import logging
 import time
-from collections import deque
+from collections import defaultdict, deque
 from importlib.resources import files
 from typing import Any
 
@@ -14,7 +14,15 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.kafka.clients import Kafka
-from streams.kafka.lag import GroupSample, fetch_lag_when_ready, group_members, group_status
+from streams.kafka.lag import (
+    GroupSample,
+    Status,
+    consumed_topics,
+    fetch_lag_when_ready,
+    group_members,
+    group_status,
+    worst_status,
+)
 from streams.settings import Settings
 from streams.settings_parts import WorkerSettings
 from streams.worker.health import Health
@@ -73,7 +81,10 @@ def add_views(
 ) -> None:
     """`groups`: each store's consumer group; /lag, /metrics and the dashboard show each."""
     kafka = Kafka.of(settings.kafka)  # once: with SSL, building it reads the CA file
-    samples = {store: deque[GroupSample](maxlen=STATUS_WINDOW) for store in groups}
+    # Per (store, topic): each topic's partitions are judged on their own.
+    samples: defaultdict[tuple[str, str], deque[GroupSample]] = defaultdict(
+        lambda: deque(maxlen=STATUS_WINDOW)
+    )
 
     @app.page("/health")
     async def alive(self: View, request: Request) -> Response:
@@ -104,14 +115,23 @@ def add_views(
 
     @app.timer(settings.lag_refresh_seconds)
     async def refresh_lag() -> None:
+        topics = await consumed_topics(kafka, settings.tables, settings.topic)
         for store, group in groups.items():
-            await _refresh_lag(metrics, kafka, store, group, settings.topic, samples=samples[store])
+            statuses = [
+                await _refresh_lag(
+                    metrics, kafka, store, group, topic, samples=samples[(store, topic)]
+                )
+                for topic in topics
+            ]
+            known = [status for status in statuses if status is not None]
+            if known:  # the worst topic's status is the group's
+                metrics.set_status(store, group, worst_status(known))
 
 
 def _lag_by_group(metrics: ReplicationMetrics, groups: dict[str, str]) -> list[dict[str, Any]]:
     shown = []
     for store, group in groups.items():
-        partitions = metrics.lag_by_store.get(store, [])
+        partitions = metrics.store_lag(store)
         lag = sum(p["lag"] for p in partitions)
         status = metrics.group_status.get(store)
         shown.append({"store": store, "group": group, "lag": lag, "status": status,
@@ -127,19 +147,19 @@ async def _refresh_lag(
     topic: str,
     *,
     samples: "deque[GroupSample]",
-) -> None:
-    """The group's lag, and its status over the last samples (the rules `cdc-replicator lag`
-    applies)."""
+) -> Status | None:
+    """The group's lag on `topic`, and its status there over the last samples (the rules
+    `cdc-replicator lag` applies); None while it cannot be judged."""
     partitions = await fetch_lag_when_ready(kafka, group, topic, with_times=True)
     if not partitions:
-        return
+        return None
     now_ms = int(time.time() * 1000)
-    metrics.set_lag(store, group, partitions, now_ms)
+    metrics.set_lag(store, group, topic, partitions, now_ms)
     try:
         members = await group_members(kafka, group, topic)
     except KafkaError as exc:  # the coordinator moving: judge the status at the next refresh
         if not exc.retriable:
             raise
-        return
+        return None
     samples.append(GroupSample(now_ms, members, partitions))
-    metrics.set_status(store, group, group_status(list(samples)))
+    return group_status(list(samples))

@@ -4,7 +4,6 @@ import asyncio
 import json
 import os
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -15,16 +14,11 @@ from streams.kafka.groups import store_group
 from streams.settings import Settings
 from tests.conftest import Services
 from tests.integration.browser import Browser, chromium_path
-from tests.integration.worker import WorkerProcess, publish
+from tests.integration.worker import WorkerProcess, fetch, publish
 from tests.support import upsert
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SCREENSHOT = os.environ.get("CDC_DASHBOARD_SCREENSHOT")  # where to keep a picture, if anywhere
-
-
-def fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 -- our loopback server
-        return bytes(response.read())
 
 
 def test_metrics_lag_and_a_live_dashboard(services: Services, tmp_path: Path) -> None:
@@ -45,7 +39,8 @@ def test_metrics_lag_and_a_live_dashboard(services: Services, tmp_path: Path) ->
         lag = json.loads(fetch(f"{base}/lag"))
         for store, shown in zip(("redis", "dynamodb"), lag["groups"], strict=True):
             group = store_group(settings, store)
-            assert f'cdc_lag_messages{{group="{group}",partition="0",store="{store}"}}' in metrics
+            series = f'group="{group}",partition="0",store="{store}",topic="{settings.topic}"'
+            assert f"cdc_lag_messages{{{series}}}" in metrics
             assert shown["group"] == store_group(settings, store)  # each store's own group
             assert [p["partition"] for p in shown["partitions"]] == every
     finally:

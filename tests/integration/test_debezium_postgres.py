@@ -31,7 +31,7 @@ from streams.model.tables import TableSpec
 from streams.settings import Settings
 from streams.stores import open_store
 from tests.conftest import PROJECT, Services
-from tests.integration.worker import WorkerProcess, read_records
+from tests.integration.worker import WorkerProcess, fetch, read_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROWS = 300
@@ -112,7 +112,8 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
         partition_key="user_id", dynamodb_table=f"users-{suffix}", format="debezium",
         source=f"{prefix}.public.{table}", columns={"id": "user_id"},
     )  # fmt: skip
-    settings = stack.settings.model_copy(update={"tables": {"users": users}})
+    web = {"web_enabled": True, "web_port": free_port()}
+    settings = stack.settings.model_copy(update={"tables": {"users": users}, **web})
     topic = users.feed_topic(settings.topic)
     compacted = {"cleanup.policy": "compact"}
     asyncio.run(ensure_topics(Kafka.of(settings.kafka), [TopicSpec(topic, 2, 1, compacted)]))
@@ -149,6 +150,7 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
         assert wait_until(
             lambda: _lag_by_topic(stack, settings) == {topic: 0, settings.topic: 0}, 30
         )
+        assert wait_until(lambda: _exports_lag_of(settings, topic), 30), "no Debezium topic lag"
         _assert_verify_finds_drift_only_once_made(stack, settings, sorted(final, key=int))
     finally:
         worker.stop()
@@ -283,3 +285,12 @@ def _lag_by_topic(stack: DebeziumStack, settings: Settings) -> dict[str, int]:
     for group in json.loads(done.stdout)["groups"]:
         lags[group["topic"]] = lags.get(group["topic"], 0) + group["lag"]
     return lags
+
+
+def _exports_lag_of(settings: Settings, topic: str) -> bool:
+    """The worker's metrics and /lag show the Debezium topic's lag, as the changes topic's."""
+    base = f"http://127.0.0.1:{settings.web_port}"
+    metrics = fetch(f"{base}/metrics").decode()
+    shown = json.loads(fetch(f"{base}/lag"))
+    topics = {p["topic"] for group in shown["groups"] for p in group["partitions"]}
+    return f'topic="{topic}"' in metrics and topics == {topic, settings.topic}

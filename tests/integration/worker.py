@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -220,3 +221,9 @@ async def snapshot_into_stores(
     for name in ("redis", "dynamodb"):
         await write_direct(settings, name, events)
     return summary
+
+
+def fetch(url: str) -> bytes:
+    """A page of a worker's web server (loopback)."""
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 -- our loopback server
+        return bytes(response.read())

@@ -23,30 +23,47 @@ def test_records_count_per_store_and_the_total_is_what_every_store_applied() -> 
 
 def test_lag_is_shown_per_store_group() -> None:
     metrics = ReplicationMetrics(["redis", "dynamodb"])
-    metrics.owned = {"redis": {0}, "dynamodb": {0}}
-    metrics.set_lag("redis", "g-redis", [PartitionLag(0, 10, 10)], now_ms=0)
-    metrics.set_lag("dynamodb", "g-dynamodb", [PartitionLag(0, 4, 10)], now_ms=0)
+    metrics.owned = {"redis": {("changes", 0)}, "dynamodb": {("changes", 0)}}
+    metrics.set_lag("redis", "g-redis", "changes", [PartitionLag(0, 10, 10)], now_ms=0)
+    metrics.set_lag("dynamodb", "g-dynamodb", "changes", [PartitionLag(0, 4, 10)], now_ms=0)
     assert [(row["group"], row["lag"]) for row in metrics.lag] == [
         ("g-redis", 0),
         ("g-dynamodb", 6),
     ]
     exposition = metrics.exposition().decode()
-    assert 'cdc_lag_messages{group="g-dynamodb",partition="0",store="dynamodb"} 6.0' in exposition
+    shown = 'cdc_lag_messages{group="g-dynamodb",partition="0",store="dynamodb",topic="changes"}'
+    assert f"{shown} 6.0" in exposition
 
 
 def test_a_worker_exports_the_lag_of_the_partitions_it_owns_only() -> None:
     """Two workers in a group: each partition's series comes from its owner alone."""
     lags = [PartitionLag(p, 0, 10 + p, oldest_unconsumed_ms=1000) for p in range(4)]
     first, second = ReplicationMetrics(["redis"]), ReplicationMetrics(["redis"])
-    first.owned["redis"], second.owned["redis"] = {0, 1}, {2, 3}
+    first.owned["redis"] = {("changes", 0), ("changes", 1)}
+    second.owned["redis"] = {("changes", 2), ("changes", 3)}
     for worker in (first, second):
-        worker.set_lag("redis", "g", lags, now_ms=3000)
+        worker.set_lag("redis", "g", "changes", lags, now_ms=3000)
     assert _series(first, "cdc_lag_messages") == {"0": 10.0, "1": 11.0}
     assert _series(second, "cdc_lag_seconds") == {"2": 2.0, "3": 2.0}
-    first.owned["redis"] = {0}  # partition 1 moved to another worker: its series goes
-    first.set_lag("redis", "g", lags, now_ms=3000)
+    first.owned["redis"] = {("changes", 0)}  # partition 1 moved to another worker: its series goes
+    first.set_lag("redis", "g", "changes", lags, now_ms=3000)
     assert _series(first, "cdc_lag_messages") == {"0": 10.0}
     assert len(first.lag) == 4  # /lag and the dashboard still show the whole group
+
+
+def test_each_consumed_topic_has_its_own_lag_series() -> None:
+    """A group that also reads a Debezium topic shows that topic's lag beside the changes'."""
+    metrics = ReplicationMetrics(["redis"])
+    metrics.owned["redis"] = {("changes", 0), ("pg.public.users", 0)}
+    metrics.set_lag("redis", "g", "changes", [PartitionLag(0, 10, 10)], now_ms=0)
+    metrics.set_lag("redis", "g", "pg.public.users", [PartitionLag(0, 3, 10)], now_ms=0)
+    assert [(row["topic"], row["lag"]) for row in metrics.lag] == [
+        ("changes", 0),
+        ("pg.public.users", 7),
+    ]
+    exposition = metrics.exposition().decode()
+    assert 'partition="0",store="redis",topic="pg.public.users"} 7.0' in exposition
+    assert 'partition="0",store="redis",topic="changes"} 0.0' in exposition
 
 
 def test_the_status_gauge_is_one_for_the_current_status_only() -> None:
