@@ -48,4 +48,17 @@ async def rebuild_store(
         f"({summary.rate:,.0f}/s): {summary.applied:,} applied, {summary.stale:,} already newer, "
         f"{summary.invalid:,} invalid (dead-lettered before); group {summary.group}"
     )
+    for line in debezium_notes(settings):
+        print(line)
     return 0
+
+
+def debezium_notes(settings: Settings) -> list[str]:
+    """A table fed by a Debezium topic is not in the changes topic, so the replay left it out;
+    its database holds its whole state (a Debezium topic usually keeps days, not history)."""
+    return [
+        f"note: table {name} is fed by {spec.source}, not by {settings.topic}: refill it from "
+        f"the database with `cdc-replicator snapshot --source postgres --table {name}`"
+        for name, spec in settings.tables.items()
+        if spec.format == "debezium"
+    ]

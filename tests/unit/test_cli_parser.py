@@ -11,7 +11,10 @@ import pytest
 
 from connectors.source import Part
 from streams.cli.main import build_parser
+from streams.cli.rebuild import debezium_notes
 from streams.cli.snapshot import snapshot_options
+from streams.model.tables import OPPONENTS, TableSpec
+from streams.settings import Settings
 
 STREAMS = Path(__file__).parents[2] / "streams"
 
@@ -92,3 +95,12 @@ def test_no_command_mutates_its_arguments() -> None:
         if re.match(r"\s*args\.\w+\s*(=|\+=)", line)
     ]
     assert mutating == []
+
+
+def test_rebuild_names_the_tables_it_cannot_replay() -> None:
+    users = TableSpec(partition_key="user_id", format="debezium", source="pg.public.users")
+    settings = Settings(tables={"opponents": OPPONENTS, "users": users})
+    [note] = debezium_notes(settings)
+    assert "users is fed by pg.public.users" in note
+    assert "snapshot --source postgres --table users" in note
+    assert debezium_notes(Settings()) == []
