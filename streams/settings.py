@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None
     dynamodb_concurrency: int = Field(default=16, ge=1, le=256)
+    # put: one conditional PutItem per item (1 write unit each); transact: TransactWriteItems of
+    # up to 100 conditional Puts (2 write units each, far less client CPU per item).
+    dynamodb_write_mode: Literal["put", "transact"] = "put"
 
     # NoDecode: parsed by _tables_from_json, so bad JSON is a one-line error like any other.
     tables: Annotated[dict[str, TableSpec], NoDecode] = Field(

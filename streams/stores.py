@@ -35,6 +35,7 @@ def open_dynamodb(settings: Settings) -> DynamoDBStore:
         settings.tables,
         concurrency=settings.dynamodb_concurrency,
         tombstone_grace_seconds=settings.tombstone_grace_seconds,
+        write_mode=settings.dynamodb_write_mode,
     )
 
 
