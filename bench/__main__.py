@@ -10,12 +10,15 @@ the machine's description and bench/HISTORY.md, to bench/RESULTS.md.
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from bench import ceilings, latency, ours, peer, report, snapshot
 from bench.cpu import CpuMeter, breakdown, totals
+from bench.dynamodb_client import client_ceiling
+from bench.dynamodb_endpoint import instant_endpoint
 from bench.report import Row, check, ratio_of
 from bench.workload import MIX, make_events, publish_workload
 from streams.devstack.manager import Stack, private_stack
@@ -38,6 +41,7 @@ def main() -> None:
         rows = [
             *_redis_rows(settings, args, quix, meter),
             *_dynamodb_rows(settings, args),
+            *_dynamodb_client_rows(settings, args),
             *_latency_rows(settings, args),
             *_snapshot_rows(settings, args, Path(tmp), meter),
         ]
@@ -60,6 +64,12 @@ def _arguments() -> argparse.Namespace:
         type=int,
         default=4_000,
         help="the DynamoDB workload (same mix; moto applies a few hundred writes/s)",
+    )
+    parser.add_argument(
+        "--client-items",
+        type=int,
+        default=20_000,
+        help="items our DynamoDB client writes to the instant endpoint, per write mode and run",
     )
     parser.add_argument("--latency-rate", type=float, default=50.0)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
@@ -159,6 +169,36 @@ def _dynamodb_one_write_each(base: Settings, args: argparse.Namespace) -> list[R
         Row("Ceiling: DynamoDB direct, a different item per event", "ops/s", direct),
         Row("Ours -> DynamoDB, a different item per event", "events/s", mine,
             f"{100 * vs_direct:.0f}% of direct", ">= 80% of direct", check(vs_direct, 0.8)),
+    ]  # fmt: skip
+
+
+def _dynamodb_client_rows(base: Settings, args: argparse.Namespace) -> list[Row]:
+    """Our DynamoDB client against an endpoint that answers at once: its own CPU per item and
+    the items/s one process can reach, per write mode."""
+    events = make_events(args.client_items, args.client_items * 1000, duplicates=0)
+    print(f"DynamoDB client -> instant endpoint: {len(events):,} items, a different one each")
+    rates: dict[str, list[float]] = {"put": [], "transact": []}
+    cpus: dict[str, list[float]] = {"put": [], "transact": []}
+    with instant_endpoint() as (url, pid):
+        for run in range(args.runs):
+            for mode, rate in rates.items():
+                result = asyncio.run(client_ceiling(base, events, url, pid, mode))
+                rate.append(result.rate)
+                cpus[mode].append(result.cpu_us)
+            print(f"  run {run + 1}: " + ", ".join(
+                f"{mode} {rates[mode][-1]:,.0f}/s ({cpus[mode][-1]:.0f} us/item)" for mode in rates
+            ), flush=True)  # fmt: skip
+    transact_vs_put = ratio_of(rates["transact"], rates["put"])
+    return [
+        Row("Our DynamoDB client -> instant endpoint, conditional PutItem", "items/s",
+            rates["put"]),
+        Row("  its CPU per item (PutItem)", "us", cpus["put"],
+            f"at most {1e6 / statistics.median(cpus['put']):,.0f} items/s per process"),
+        Row("Our DynamoDB client -> instant endpoint, TransactWriteItems of 100", "items/s",
+            rates["transact"], f"{transact_vs_put:.1f}x PutItem", ">= 5,000 items/s",
+            check(statistics.median(rates["transact"]), 5000)),
+        Row("  its CPU per item (TransactWriteItems)", "us", cpus["transact"],
+            f"at most {1e6 / statistics.median(cpus['transact']):,.0f} items/s per process"),
     ]  # fmt: skip
 
 
