@@ -26,7 +26,7 @@ from redis.asyncio.cluster import RedisCluster
 
 from connectors import redis_layout_reads as layout_reads
 from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused
-from connectors.redis_keys import RedisKeys, quoted
+from connectors.redis_keys import RedisKeys
 from connectors.redis_layouts import LAYOUT_SCRIPT, VERSION_ORDER, ItemLayout
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
 from streams.model.events import ChangeEvent, ItemId
@@ -211,24 +211,20 @@ class RedisStore:
             outcome.stale += 1
 
     def _script_call(self, writes: Sequence[Write]) -> ScriptCall:
+        """Keys and packed arguments of one script call, built in one pass over the writes."""
         keys: list[str] = []
         args: list[Any] = [self.tombstone_ms]
+        item_keys, tables = self.keys.item_keys, self.tables
         for item, event in writes:
-            spec = self.tables[item.table]
-            data = event.data or {}
-            score = data.get(spec.index_attribute) if spec.index_attribute else None
-            keys += (self.keys.item(item), self.keys.index(item.table, item.partition))
+            item_key, index_key, member = item_keys(item)
+            keys += (item_key, index_key)
+            index, data, version = tables[item.table].index_attribute, event.data, event.version
+            score = data.get(index) if index and data else None
             # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold.
-            op = "fill" if event.version.fills_only else event.op
-            args.append(
-                b"\0".join((
-                    event.version.token().encode(),
-                    op.encode(),
-                    repr(float(score)).encode() if score is not None else b"",
-                    quoted(item.sort).encode(),
-                    dumps(data) if event.op == "upsert" else b"",
-                ))
-            )  # fmt: skip
+            op = "fill" if version.fills_only else event.op
+            fields = f"{version.token()}\0{op}\0{'' if score is None else repr(float(score))}"
+            packed = f"{fields}\0{member}\0".encode()
+            args.append(packed + dumps(data or {}) if event.op == "upsert" else packed)
         return keys, args
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
