@@ -12,9 +12,9 @@ DynamoDB names each item's reason, in order:
   - ValidationError: the item can never be written: rejected (dead-lettered by the replicator);
   - anything else (TransactionConflict, throttling): every item not settled is retried with
     backoff by the caller, never dead-lettered.
-A request refused whole as invalid (too large, a malformed item) is split in halves until the
-culprit stands alone. A transaction may not hold two operations on one item: a coalesced batch
-holds each item once.
+A request refused whole as invalid (too large, a malformed item, by DynamoDB or by botocore's
+own check) is split in halves until the culprit stands alone. A transaction may not hold two
+operations on one item: a coalesced batch holds each item once.
 """
 
 import asyncio
@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from streams.model.events import ChangeEvent
 
@@ -63,11 +63,15 @@ def transact(client: "DynamoDBClient", puts: Sequence[Mapping[str, Any]]) -> lis
         try:
             client.transact_write_items(TransactItems=[{"Put": puts[i]} for i in pending])  # type: ignore[typeddict-item]
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code == "TransactionCanceledException":
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 pending = _settle_cancelled(exc, pending, results)
                 continue
-            if code == "ValidationException" and len(pending) > 1:
+            if _refused_whole(exc) and len(pending) > 1:
+                _split(client, puts, pending, results)
+            else:
+                results.update(dict.fromkeys(pending, exc))
+        except ParamValidationError as exc:  # botocore's own check of the request, item by item
+            if len(pending) > 1:
                 _split(client, puts, pending, results)
             else:
                 results.update(dict.fromkeys(pending, exc))
@@ -101,6 +105,10 @@ def _settle_cancelled(
         results.update(dict.fromkeys(again, exc))
         return []
     return again
+
+
+def _refused_whole(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ValidationException"
 
 
 def _split(

@@ -3,7 +3,8 @@
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
+import pytest
+from botocore.exceptions import ClientError, ParamValidationError
 
 from connectors.dynamodb_store import is_permanent
 from connectors.dynamodb_transact import transact
@@ -76,10 +77,15 @@ def test_an_item_invalid_in_the_cancellation_is_rejected_alone() -> None:
     assert is_permanent(results[1])
 
 
-def test_a_request_refused_whole_as_invalid_is_split_until_the_culprit_stands_alone() -> None:
+@pytest.mark.parametrize(
+    "error", [refused("ValidationException"), ParamValidationError(report="bad item")]
+)
+def test_a_request_refused_whole_as_invalid_is_split_until_the_culprit_stands_alone(
+    error: Exception,
+) -> None:
     def answer(names: list[str]) -> None:
         if "e" in names:
-            raise refused("ValidationException")
+            raise error
 
     results, _ = run(answer, *"abcdefg")
     assert [r is True for r in results] == [n != "e" for n in "abcdefg"]
