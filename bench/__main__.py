@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import ceilings, latency, ours, peer, report, snapshot
 from bench.cpu import CpuMeter, breakdown, totals
-from bench.dynamodb_client import client_ceiling
+from bench.dynamodb_client import ClientRun, client_ceiling
 from bench.dynamodb_endpoint import instant_endpoint
 from bench.report import Row, check, ratio_of
 from bench.workload import MIX, make_events, publish_workload
@@ -191,29 +191,33 @@ def _dynamodb_client_rows(base: Settings, args: argparse.Namespace) -> list[Row]
     the items/s one process can reach, per write mode."""
     events = make_events(args.client_items, args.client_items * 1000, duplicates=0)
     print(f"DynamoDB client -> instant endpoint: {len(events):,} items, a different one each")
-    rates: dict[str, list[float]] = {"put": [], "transact": []}
-    cpus: dict[str, list[float]] = {"put": [], "transact": []}
+    runs: dict[str, list[ClientRun]] = {"put": [], "transact": []}
     with instant_endpoint() as (url, pid):
         for run in range(args.runs):
-            for mode, rate in rates.items():
-                result = asyncio.run(client_ceiling(base, events, url, pid, mode))
-                rate.append(result.rate)
-                cpus[mode].append(result.cpu_us)
+            for mode, results in runs.items():
+                results.append(asyncio.run(client_ceiling(base, events, url, pid, mode)))
             print(f"  run {run + 1}: " + ", ".join(
-                f"{mode} {rates[mode][-1]:,.0f}/s ({cpus[mode][-1]:.0f} us/item)" for mode in rates
+                f"{mode} {r[-1].rate:,.0f}/s ({r[-1].cpu_us:.0f} us/item)"
+                for mode, r in runs.items()
             ), flush=True)  # fmt: skip
-    transact_vs_put = ratio_of(rates["transact"], rates["put"])
+    put, transact = ([r.rate for r in runs[mode]] for mode in ("put", "transact"))
     return [
-        Row("Our DynamoDB client -> instant endpoint, conditional PutItem", "items/s",
-            rates["put"]),
-        Row("  its CPU per item (PutItem)", "us", cpus["put"],
-            f"at most {1e6 / statistics.median(cpus['put']):,.0f} items/s per process"),
+        Row("Our DynamoDB client -> instant endpoint, conditional PutItem", "items/s", put),
+        _client_cpu_row("  its CPU per item (PutItem)", runs["put"]),
         Row("Our DynamoDB client -> instant endpoint, TransactWriteItems of 100", "items/s",
-            rates["transact"], f"{transact_vs_put:.1f}x PutItem", ">= 5,000 items/s",
-            check(statistics.median(rates["transact"]), 5000)),
-        Row("  its CPU per item (TransactWriteItems)", "us", cpus["transact"],
-            f"at most {1e6 / statistics.median(cpus['transact']):,.0f} items/s per process"),
+            transact, f"{ratio_of(transact, put):.1f}x PutItem", ">= 5,000 items/s",
+            check(statistics.median(transact), 5000)),
+        _client_cpu_row("  its CPU per item (TransactWriteItems)", runs["transact"]),
     ]  # fmt: skip
+
+
+def _client_cpu_row(name: str, runs: list[ClientRun]) -> Row:
+    cpu = [r.cpu_us for r in runs]
+    endpoint = statistics.median(r.endpoint_cpu_us for r in runs)
+    bound = 1e6 / statistics.median(cpu)
+    return Row(
+        name, "us", cpu, f"at most {bound:,.0f} items/s per process; endpoint {endpoint:.1f} us"
+    )
 
 
 def _rss_row(name: str, rss: list[float]) -> Row:
