@@ -10,12 +10,15 @@ the machine's description and bench/HISTORY.md, to bench/RESULTS.md.
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 from pathlib import Path
 
 from bench import ceilings, debezium, latency, layouts, ours, peer, report, snapshot
 from bench.cpu import CpuMeter, breakdown, totals
+from bench.dynamodb_client import ClientRun, client_ceiling
+from bench.dynamodb_endpoint import instant_endpoint
 from bench.report import Row, check, ratio_of
 from bench.workload import MIX, make_events, publish_workload
 from streams.devstack.manager import Stack, private_stack
@@ -40,6 +43,7 @@ def main() -> None:
             *layouts.redis_rows(settings, args),
             *debezium.rows(settings, args, meter),
             *_dynamodb_rows(settings, args),
+            *_dynamodb_client_rows(settings, args),
             *_latency_rows(settings, args),
             *_snapshot_rows(settings, args, Path(tmp), meter),
         ]
@@ -63,6 +67,12 @@ def _arguments() -> argparse.Namespace:
         default=4_000,
         help="the DynamoDB workload (same mix; moto applies a few hundred writes/s)",
     )
+    parser.add_argument(
+        "--client-items",
+        type=int,
+        default=20_000,
+        help="items our DynamoDB client writes to the instant endpoint, per write mode and run",
+    )
     parser.add_argument("--latency-rate", type=float, default=50.0)
     parser.add_argument("--latency-seconds", type=float, default=20.0)
     parser.add_argument("--snapshot-owners", type=int, default=10_000)
@@ -83,6 +93,8 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
     wl = asyncio.run(publish_workload(base, make_events(args.events, args.items), "redis"))
     n = len(wl.events)
     bare, direct, mine, theirs, rss, cpu = [], [], [], [], [], []
+    bytewax_python = peer.peer_python(PROJECT / ".cache", "bytewax", peer.BYTEWAX)
+    others: dict[str, list[float]] = {"Bytewax": [], "Faust": []}
     for run in range(args.runs):
         bare.append(n / asyncio.run(ceilings.bare_consumer(wl)))
         direct.append(n / asyncio.run(ceilings.redis_direct(wl)))
@@ -91,20 +103,32 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
         rss.append(drain.peak_rss_mb)
         cpu.append(drain.cpu_us)
         theirs.append(n / peer.quix_drain(wl, quix, db=1 + run))
+        others["Bytewax"].append(n / peer.bytewax_drain(wl, bytewax_python, db=14))
+        others["Faust"].append(n / peer.faust_drain(wl, db=15))
         print(
             f"  run {run + 1}: bare {bare[-1]:,.0f}/s, LWW script {direct[-1]:,.0f}/s, ours "
-            f"{mine[-1]:,.0f}/s ({rss[-1]:.0f} MB), Quix {theirs[-1]:,.0f}/s",
+            f"{mine[-1]:,.0f}/s ({rss[-1]:.0f} MB), Quix {theirs[-1]:,.0f}/s, "
+            f"Bytewax {others['Bytewax'][-1]:,.0f}/s, Faust agent {others['Faust'][-1]:,.0f}/s",
             flush=True,
         )
     vs_bare, vs_quix = ratio_of(mine, bare), ratio_of(mine, theirs)
+    vs_bytewax, vs_faust = ratio_of(mine, others["Bytewax"]), ratio_of(mine, others["Faust"])
     return [
         Row("Ceiling: bare aiokafka consumer, reads only", "events/s", bare),
         Row("Ceiling: Redis LWW script driven directly, pipelined", "ops/s", direct),
         Row("Peer: Quix Streams RedisSink (plain SET, no LWW)", "events/s", theirs),
+        Row("Peer: Bytewax, Kafka source, pipelined Redis SETs (no LWW)", "events/s",
+            others["Bytewax"]),
+        Row("Peer: plain Faust agent, one Redis SET per event (no LWW)", "events/s",
+            others["Faust"]),
         Row("Ours: one worker -> Redis (LWW)", "events/s", mine,
-            f"{vs_quix:.2f}x Quix; {100 * vs_bare:.0f}% of bare consumer",
-            ">= 1.5x Quix; >= 60% of bare", check(vs_quix, 1.5) and check(vs_bare, 0.6)),
+            f"{vs_quix:.2f}x Quix, {vs_bytewax:.2f}x Bytewax, {vs_faust:.1f}x Faust agent; "
+            f"{100 * vs_bare:.0f}% of bare consumer",
+            ">= 1.5x Quix, > 1x Bytewax; >= 60% of bare",
+            check(vs_quix, 1.5) and check(vs_bytewax, 1.0001) and check(vs_bare, 0.6)),
         _rss_row("Ours: worker peak RSS (Redis runs)", rss),
+        Row("Ours -> Redis: the worker's CPU per event", "us", [run["worker"] for run in cpu],
+            "", "<= 15 us", statistics.median(run["worker"] for run in cpu) <= 15),
         _cpu_row("Ours -> Redis: CPU per event, all processes", cpu, "events"),
     ]  # fmt: skip
 
@@ -162,6 +186,40 @@ def _dynamodb_one_write_each(base: Settings, args: argparse.Namespace) -> list[R
         Row("Ours -> DynamoDB, a different item per event", "events/s", mine,
             f"{100 * vs_direct:.0f}% of direct", ">= 80% of direct", check(vs_direct, 0.8)),
     ]  # fmt: skip
+
+
+def _dynamodb_client_rows(base: Settings, args: argparse.Namespace) -> list[Row]:
+    """Our DynamoDB client against an endpoint that answers at once: its own CPU per item and
+    the items/s one process can reach, per write mode."""
+    events = make_events(args.client_items, args.client_items * 1000, duplicates=0)
+    print(f"DynamoDB client -> instant endpoint: {len(events):,} items, a different one each")
+    runs: dict[str, list[ClientRun]] = {"put": [], "transact": []}
+    with instant_endpoint() as (url, pid):
+        for run in range(args.runs):
+            for mode, results in runs.items():
+                results.append(asyncio.run(client_ceiling(base, events, url, pid, mode)))
+            print(f"  run {run + 1}: " + ", ".join(
+                f"{mode} {r[-1].rate:,.0f}/s ({r[-1].cpu_us:.0f} us/item)"
+                for mode, r in runs.items()
+            ), flush=True)  # fmt: skip
+    put, transact = ([r.rate for r in runs[mode]] for mode in ("put", "transact"))
+    return [
+        Row("Our DynamoDB client -> instant endpoint, conditional PutItem", "items/s", put),
+        _client_cpu_row("  its CPU per item (PutItem)", runs["put"]),
+        Row("Our DynamoDB client -> instant endpoint, TransactWriteItems of 100", "items/s",
+            transact, f"{ratio_of(transact, put):.1f}x PutItem", ">= 5,000 items/s",
+            check(statistics.median(transact), 5000)),
+        _client_cpu_row("  its CPU per item (TransactWriteItems)", runs["transact"]),
+    ]  # fmt: skip
+
+
+def _client_cpu_row(name: str, runs: list[ClientRun]) -> Row:
+    cpu = [r.cpu_us for r in runs]
+    endpoint = statistics.median(r.endpoint_cpu_us for r in runs)
+    bound = 1e6 / statistics.median(cpu)
+    return Row(
+        name, "us", cpu, f"at most {bound:,.0f} items/s per process; endpoint {endpoint:.1f} us"
+    )
 
 
 def _rss_row(name: str, rss: list[float]) -> Row:

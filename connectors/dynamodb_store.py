@@ -24,6 +24,7 @@ from connectors.dynamodb_items import (
     past_expiry,
     uncarried,
 )
+from connectors.dynamodb_transact import write_transactions
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import TableSpec
@@ -45,38 +46,47 @@ class DynamoDBStore:
         tables: Mapping[str, TableSpec],
         concurrency: int = 16,
         tombstone_grace_seconds: int = 7 * 24 * 3600,
+        write_mode: str = "put",
     ) -> None:
         self.client = client
         self.tables = tables
         self.tombstone_grace = tombstone_grace_seconds
+        self.write_mode = write_mode  # "put" or "transact" (connectors/dynamodb_transact.py)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="dynamodb")
 
     async def write(self, batch: Batch) -> WriteOutcome:
-        loop = asyncio.get_running_loop()
-        futures = [loop.run_in_executor(self._pool, self._put, e) for e in batch.values()]
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        events = list(batch.values())
+        if self.write_mode == "transact":
+            results = await write_transactions(self.client, self._pool, events, self._request)
+        else:
+            loop = asyncio.get_running_loop()
+            futures = [loop.run_in_executor(self._pool, self._put, e) for e in events]
+            results = await asyncio.gather(*futures, return_exceptions=True)
         outcome = WriteOutcome()
         for (item, event), result in zip(batch.items(), results, strict=True):
             outcome.count(item, event, result, self.name, write_error_kind)
         return outcome
 
-    def _put(self, event: ChangeEvent) -> bool:
-        """True when written, False when the stored version was the same or newer."""
+    def _request(self, event: ChangeEvent) -> dict[str, Any]:
+        """The conditional Put of `event`: PutItem's arguments, or a transaction's Put."""
         spec = self.tables[event.table]
-        condition: dict[str, Any] = {
+        request: dict[str, Any] = {
+            "TableName": spec.physical_name(event.table),
+            "Item": self._item(event),
             "ConditionExpression": NEWER_ONLY,
             "ExpressionAttributeNames": {"#v": VERSION_ATTR},
             "ExpressionAttributeValues": {":v": {"S": event.version.token()}},
         }
         if event.version.fills_only:
-            condition = {
-                "ConditionExpression": ABSENT_ONLY,
-                "ExpressionAttributeNames": {"#pk": spec.partition_key},
-            }
+            request["ConditionExpression"] = ABSENT_ONLY
+            request["ExpressionAttributeNames"] = {"#pk": spec.partition_key}
+            del request["ExpressionAttributeValues"]
+        return request
+
+    def _put(self, event: ChangeEvent) -> bool:
+        """True when written, False when the stored version was the same or newer."""
         try:
-            self.client.put_item(
-                TableName=spec.physical_name(event.table), Item=self._item(event), **condition
-            )
+            self.client.put_item(**self._request(event))
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False

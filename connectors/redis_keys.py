@@ -32,6 +32,13 @@ class RedisKeys:
     def item(self, item: ItemId) -> str:
         return f"{self.partition(item.table, item.partition)}:i:{quoted(item.sort)}"
 
+    def item_keys(self, item: ItemId) -> tuple[str, str, str, str]:
+        """The item's key, its partition's index and expiries keys, and its member in the
+        index, each value quoted once: a write needs all four."""
+        partition = self.partition(item.table, item.partition)
+        member = quoted(item.sort)
+        return f"{partition}:i:{member}", f"{partition}:idx", f"{partition}:x", member
+
     def index(self, table: str, partition: str) -> str:
         return f"{self.partition(table, partition)}:idx"
 

@@ -30,7 +30,7 @@ from connectors import redis_cdc_reads as cdc_reads
 from connectors import redis_layout_reads as layout_reads
 from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, write_error_kind
 from connectors.redis_expiry import expiry_field
-from connectors.redis_keys import RedisKeys, quoted
+from connectors.redis_keys import RedisKeys
 from connectors.redis_layouts import LAYOUT_SCRIPT, SHARED_LUA, ItemLayout
 from connectors.sink import Batch, Item, StoredItem, WriteOutcome
 from streams.model.events import ChangeEvent, ItemId
@@ -206,30 +206,21 @@ class RedisStore:
         outcome.count(item, event, written, self.name, write_error_kind)
 
     def _script_call(self, writes: Sequence[Write]) -> ScriptCall:
+        """Keys and packed arguments of one script call, built in one pass over the writes."""
         keys: list[str] = []
         args: list[Any] = [self.tombstone_ms]
-        now = time.time()
+        item_keys, tables, now = self.keys.item_keys, self.tables, time.time()
         for item, event in writes:
-            spec = self.tables[item.table]
-            data = event.data or {}
-            score = data.get(spec.index_attribute) if spec.index_attribute else None
-            keys += (
-                self.keys.item(item),
-                self.keys.index(item.table, item.partition),
-                self.keys.expiries(item.table, item.partition),
-            )
+            item_key, index_key, expiries_key, member = item_keys(item)
+            keys += (item_key, index_key, expiries_key)
+            spec = tables[item.table]
+            index, data, version = spec.index_attribute, event.data, event.version
+            score = data.get(index) if index and data else None
             # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold.
-            op = "fill" if event.version.fills_only else event.op
-            args.append(
-                b"\0".join((
-                    event.version.token().encode(),
-                    op.encode(),
-                    repr(float(score)).encode() if score is not None else b"",
-                    quoted(item.sort).encode(),
-                    expiry_field(spec, event, now),
-                    dumps(data) if event.op == "upsert" else b"",
-                ))
-            )  # fmt: skip
+            op = "fill" if version.fills_only else event.op
+            fields = f"{version.token()}\0{op}\0{'' if score is None else repr(float(score))}"
+            packed = f"{fields}\0{member}\0".encode() + expiry_field(spec, event, now) + b"\0"
+            args.append(packed + dumps(data or {}) if event.op == "upsert" else packed)
         return keys, args
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     aws_access_key_id: SecretStr | None = None
     aws_secret_access_key: SecretStr | None = None
     dynamodb_concurrency: int = Field(default=16, ge=1, le=256)
+    # put: one conditional PutItem per item (1 write unit each); transact: TransactWriteItems of
+    # up to 100 conditional Puts (2 write units each, far less client CPU per item).
+    dynamodb_write_mode: Literal["put", "transact"] = "put"
 
     # The database Debezium reads (`verify --source postgres` reads it too) and the Kafka Connect
     # worker's REST API: `stack up --with-postgres` runs both on these ports.
@@ -234,6 +237,7 @@ class Settings(BaseSettings):
             self.aws_access_key_id,
             self.aws_secret_access_key,
             self.dynamodb_concurrency,
+            self.dynamodb_write_mode,
         )
 
     @property

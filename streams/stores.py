@@ -38,6 +38,7 @@ def open_dynamodb(settings: Settings) -> DynamoDBStore:
         settings.tables,
         concurrency=settings.dynamodb.concurrency,
         tombstone_grace_seconds=settings.tombstone_grace_seconds,
+        write_mode=settings.dynamodb.write_mode,
     )
 
 

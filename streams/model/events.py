@@ -195,7 +195,7 @@ def _schema_error(exc: ValidationError) -> InvalidEventError:
 
 
 def _check_key(key: dict[str, str], spec: TableSpec) -> None:
-    if len(key) != len(spec.key_attributes) or any(name not in key for name in spec.key_attributes):
+    if key.keys() != spec.key_set:
         expected = sorted(spec.key_attributes)
         raise InvalidEventError("bad_key", f"key must have exactly {expected}, got {sorted(key)}")
     for name, value in key.items():

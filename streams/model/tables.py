@@ -90,6 +90,10 @@ class TableSpec(BaseModel):
     def key_attributes(self) -> tuple[str, ...]:
         return (self.partition_key, self.sort_key) if self.sort_key else (self.partition_key,)
 
+    @cached_property  # compared with every event's key
+    def key_set(self) -> frozenset[str]:
+        return frozenset(self.key_attributes)
+
     def physical_name(self, logical: str) -> str:
         return self.dynamodb_table or logical
 

@@ -78,8 +78,7 @@ class Replicator:
         report.outcomes = {
             store.name: result for store, result in zip(self.stores, results, strict=True)
         }
-        record_of = {id(event): record for event, record in decoded}
-        letters.extend(_rejected(results, record_of))
+        letters.extend(_rejected(results, decoded))
         await self.dead_letters.send(letters)
         report.dead_letters = letters
         return report
@@ -115,8 +114,13 @@ def record_decoders(tables: Mapping[str, TableSpec]) -> dict[str, DecodeRecord]:
     return {spec.feed_topic(""): debezium for spec in tables.values() if spec.format == "debezium"}
 
 
-def _rejected(results: Sequence[WriteOutcome], record_of: Mapping[int, Record]) -> list[DeadLetter]:
+def _rejected(
+    results: Sequence[WriteOutcome], decoded: Sequence[tuple[ChangeEvent, Record]]
+) -> list[DeadLetter]:
     """A write either store refused as invalid, once per event even if both refused it."""
+    if not any(result.rejected for result in results):
+        return []  # the common case: no record to look up
+    record_of = {id(event): record for event, record in decoded}
     letters: dict[int, DeadLetter] = {}
     for result in results:
         for event, message in result.rejected:

@@ -25,6 +25,7 @@ from streams.settings import Settings
 from streams.settings_parts import KafkaSettings, revealed
 from streams.stores import prepare_store
 from streams.worker.agents import add_store_agent, submit
+from streams.worker.gc_tuning import tune_for_batches
 from streams.worker.health import HEARTBEAT_SECONDS, Health, probe_stores
 from streams.worker.metrics import ReplicationMetrics
 from streams.worker.startup import until_ready
@@ -185,6 +186,7 @@ def _add_feed(
         await until_ready(partial(prepare_store, settings, store_name), store_name, wait)
         await until_ready(partial(seed_from_shared_group, kafka, settings, group), "Kafka", wait)
         log.info("agent %s applies the batches of group %s", agent.name, group)
+        tune_for_batches()  # start-up is over: freeze what it made (streams/worker/gc_tuning.py)
         intake = BatchIntake(settings, group, feed_of.apply, on_batch, feed_of.assigned)
         await intake.run()
 
