@@ -78,10 +78,25 @@ async def ensure_topics(kafka: KafkaLike, topics: list[TopicSpec]) -> list[str]:
                 for t in missing
             ]
         )
-    for name, code, *_ in response.topic_errors:
-        if code not in (0, TOPIC_ALREADY_EXISTS):
-            raise ReplicatorError(f"creating topic {name} failed: {for_code(code).__name__}")
-    return [t.name for t in missing]
+        for name, code, *_ in response.topic_errors:
+            if code not in (0, TOPIC_ALREADY_EXISTS):
+                raise ReplicatorError(f"creating topic {name} failed: {for_code(code).__name__}")
+        created = [t.name for t in missing]
+        await _until_described(admin, created)
+    return created
+
+
+async def _until_described(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """A created topic reaches the broker's metadata a moment after the controller made it:
+    wait for it, so the caller's next step (a publisher's existence check, a consumer's
+    assignment) never finds the topic it just created missing."""
+    deadline = time.monotonic() + METADATA_PATIENCE_SECONDS
+    while time.monotonic() < deadline:
+        described = await admin.describe_topics()
+        ready = {d["topic"] for d in described if d["error_code"] == 0 and d["partitions"]}
+        if ready.issuperset(names):
+            return
+        await asyncio.sleep(0.1)
 
 
 @asynccontextmanager
