@@ -183,7 +183,15 @@ def check_item(
             raise InvalidEventError("schema", "an upsert needs 'data', an object")
         _check_data(data, spec)
         _check_size(key, data)
+        if spec.redis.layout != "cdc":  # the default layout holds any data
+            _check_layout(table, data, spec)
     return spec
+
+
+def _check_layout(table: str, data: dict[str, Any], spec: TableSpec) -> None:
+    problem = spec.redis.cannot_hold(table, data, spec.index_attribute)
+    if problem:
+        raise InvalidEventError("bad_data", f"redis: {problem}")
 
 
 def _schema_error(exc: ValidationError) -> InvalidEventError:

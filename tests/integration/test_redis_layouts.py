@@ -4,6 +4,7 @@ cluster check. (The LWW property test runs for every layout in test_stores and t
 import asyncio
 import random
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,16 +13,20 @@ import pytest
 import redis
 
 from connectors.redis_templates import fill
+from connectors.sink import Store
 from streams.cli.main import main
+from streams.kafka.records import RawRecord, Record
 from streams.kafka.topics import changes_topics, ensure_topics
-from streams.model.events import ChangeEvent
+from streams.model.errors import InvalidEventError
 from streams.model.numbers import plain
+from streams.pipeline.replicator import Replicator
+from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import open_redis, open_store
 from tests.conftest import Services
 from tests.integration.test_fuzz import TRICKY_KEYS, exact_event
 from tests.integration.worker import WorkerProcess, publish, wait_for_fold, write_direct
-from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
+from tests.support import REDIS_LAYOUTS, MemoryDeadLetters, delete, upsert, with_redis_layout
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +62,8 @@ def test_a_reader_sees_one_hash_field_per_attribute_with_exact_numbers(settings:
     assert asyncio.run(get(settings, owner, "p")) == expected
 
 
-async def get(settings: Settings, owner: str, opponent: str) -> object:
-    store = open_store(settings, "redis")
+async def get(settings: Settings, owner: str, opponent: str, store_name: str = "redis") -> object:
+    store = open_store(settings, store_name)
     try:
         return await store.get("opponents", {"owner_id": owner, "opponent_id": opponent})
     finally:
@@ -100,27 +105,51 @@ def test_a_legacy_reader_sees_the_seed_layout(settings: Settings) -> None:
     ]
 
 
-def test_the_template_layout_rejects_what_it_cannot_hold(settings: Settings) -> None:
-    settings = with_redis_layout(settings, REDIS_LAYOUTS["template"])
+def test_an_upsert_the_template_cannot_hold_reaches_neither_store(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Refused by the publisher and dead-lettered once by the worker's decode, never rejected by
+    Redis after DynamoDB took it; what DynamoDB took before is not republished by a repair."""
+    settings = with_redis_layout(env_settings, REDIS_LAYOUTS["template"])
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
     owner = uuid.uuid4().hex
+    tags = upsert(owner, "tags", 1, metadata="m", timestamp=1, tags=["x"])
+    bare = upsert(owner, "bare", 1, timestamp=2)
+    good = upsert(owner, "good", 1, metadata="m", timestamp=3)
+    with pytest.raises(InvalidEventError, match="holds no attribute 'tags'"):
+        asyncio.run(publish(settings, [tags]))
+    lines = tmp_path / "events.jsonl"
+    lines.write_bytes(bare.to_json() + b"\n")
+    assert main(["publish", str(lines)]) == 2
+    assert "redis: the template layout of opponents needs 'metadata'" in capsys.readouterr().err
 
-    async def write() -> list[tuple[ChangeEvent, str]]:
-        store = open_redis(settings)
-        try:
-            events = [upsert(owner, "p", 1, metadata="m", extra=1),
-                      upsert(owner, "q", 1, timestamp=3)]  # fmt: skip
-            outcome = await store.write(
-                {e.item_id(settings.tables["opponents"]): e for e in events}
-            )
-            return outcome.rejected
-        finally:
+    dead_letters = MemoryDeadLetters()
+    stores = [open_store(settings, name) for name in ("redis", "dynamodb")]
+    replicator = Replicator(settings.tables, stores, dead_letters, Backoff())
+    values = [tags.to_json(), bare.to_json(), good.to_json()]
+    records = [RawRecord(settings.topic, 0, n, b"k", v) for n, v in enumerate(values)]
+    report = asyncio.run(replicate(replicator, records, stores))
+    assert dead_letters.reasons() == ["bad_data", "bad_data"]
+    assert all(o.applied == 1 and not o.rejected for o in report.outcomes.values())
+    for store_name in ("redis", "dynamodb"):
+        assert asyncio.run(get(settings, owner, "tags", store_name)) is None, store_name
+        assert asyncio.run(get(settings, owner, "good", store_name)) is not None, store_name
+
+    # Taken by DynamoDB before the rule: verify names it, and a repair does not republish it.
+    asyncio.run(write_direct(settings, "dynamodb", [tags]))
+    assert main(["verify", "--repair"]) == 1
+    out = capsys.readouterr().out
+    assert "missing_in_redis 1" in out and "republished 0, unrepairable 1" in out, out
+    assert "could not republish" in out and "holds no attribute 'tags'" in out, out
+
+
+async def replicate(replicator: Replicator, records: Sequence[Record], stores: list[Store]) -> Any:
+    try:
+        return await replicator.process(records)
+    finally:
+        for store in stores:
             await store.close()
-
-    reasons = sorted(reason for _, reason in asyncio.run(write()))
-    assert reasons == [
-        "redis: the template layout of opponents holds no attribute 'extra'",
-        "redis: the template layout of opponents needs 'metadata'",
-    ]
 
 
 @pytest.mark.parametrize("layout", ["hash", "template"])
