@@ -2,7 +2,8 @@
 
 Items carry the key and data attributes at top level; bookkeeping attributes start with `_`:
 `_v` the version token, `_deleted` on tombstones, `_expires_at` (epoch seconds) for DynamoDB's
-TTL on tombstones and on the live items of a table that declares an expiry. Tombstones lack the
+TTL on tombstones and on the live items of a table that declares an expiry (their instant, in
+`_live_until`, plus the tombstone grace period). Tombstones lack the
 index attribute, so the sparse local secondary index that lists a partition never shows them.
 """
 
@@ -20,7 +21,7 @@ from connectors.dynamodb_items import (
     DELETED_ATTR,
     EXPIRES_ATTR,
     VERSION_ATTR,
-    expiry_attribute,
+    expiry_attributes,
     past_expiry,
     uncarried,
 )
@@ -92,7 +93,8 @@ class DynamoDBStore:
         else:
             for name, value in (event.data or {}).items():
                 item[name] = attribute(value)
-            item |= expiry_attribute(self.tables[event.table].expiry, event.data or {})
+            spec = self.tables[event.table]
+            item |= expiry_attributes(spec.expiry, event, self.tombstone_grace)
         return item
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:

@@ -14,7 +14,6 @@ and writes all of them atomically, on one server or a Redis Cluster slot.
 """
 
 import json
-import time
 from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
@@ -87,7 +86,6 @@ class ItemLayout:
     def call(self, writes: Sequence[tuple[ItemId, ChangeEvent]], tombstone_ms: int) -> ScriptCall:
         keys: list[str] = []
         args: list[Any] = [tombstone_ms, "1" if self.spec.expiry else ""]
-        now = time.time()
         for item, event in writes:
             data_key, index = self.data_key(item), self.index(item.partition)
             expiries = self.expiries(index) if index else data_key
@@ -95,7 +93,7 @@ class ItemLayout:
             data = event.data or {}
             score = data.get(self.spec.index_attribute) if self.spec.index_attribute else None
             json_fields, values = self._values(data) if event.op == "upsert" else ([], [])
-            expires = expires_at(self.spec.expiry, event.data, now)
+            expires = expires_at(self.spec.expiry, event.data, event.ts)
             args += (
                 event.version.token(),
                 "fill" if event.version.fills_only else event.op,

@@ -14,7 +14,6 @@ connectors/redis_layouts.py, with the same batching, retries and failure isolati
 """
 
 import asyncio
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -208,7 +207,6 @@ class RedisStore:
     def _script_call(self, writes: Sequence[Write]) -> ScriptCall:
         keys: list[str] = []
         args: list[Any] = [self.tombstone_ms]
-        now = time.time()
         for item, event in writes:
             spec = self.tables[item.table]
             data = event.data or {}
@@ -226,7 +224,7 @@ class RedisStore:
                     op.encode(),
                     repr(float(score)).encode() if score is not None else b"",
                     quoted(item.sort).encode(),
-                    expiry_field(spec, event, now),
+                    expiry_field(spec, event),
                     dumps(data) if event.op == "upsert" else b"",
                 ))
             )  # fmt: skip

@@ -4,9 +4,9 @@ Two passes, a page at a time: every DynamoDB item (a Scan) is looked up in Redis
 Redis item (a SCAN) is looked up in DynamoDB, which finds what only Redis holds. Tombstones
 count as absent data but keep their versions: a newer tombstone beats an older live item.
 Expired items too: each store's read compares the item's expiry with now (Redis: `x` in the
-bookkeeping; DynamoDB: `_expires_at`, as its TTL deletes items later) and marks it `expired`.
-One store may expire a version a moment before the other holds it no more (a lifetime counts
-from each store's write): that is not drift.
+bookkeeping; DynamoDB: `_live_until`, as its TTL deletes items later) and marks it `expired`.
+Both stores compute the same instant from the event, but one may drop an expired version a
+moment before the other: the same version, expired on one side, is not drift.
 """
 
 import json
