@@ -143,8 +143,9 @@ class ItemLayout:
             return StoredItem(version.decode(), None)
         if expires is not None and is_past(int(expires) / 1000, now):
             return StoredItem(version.decode(), None, expired=True)
-        if not held and (expires is not None or self.kind == "string"):
-            # Expired by the server's clock, a moment ahead; or deleted behind our back.
+        if held is None or held == {}:  # a hash layout's item always has a field
+            # Expired by the server's clock, a moment ahead; or deleted behind our back, and
+            # then missing: bookkeeping alone is no item.
             return StoredItem(version.decode(), None, expired=expires is not None)
         return StoredItem(version.decode(), self._data(held, json_fields, score))
 

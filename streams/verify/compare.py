@@ -168,16 +168,20 @@ def repair_event(
     drift: Drift, spec: TableSpec, tables: Mapping[str, TableSpec], prefer: str
 ) -> ChangeEvent:
     """The write that heals `drift` when it goes through the topic: the winning version, as it
-    was; for equal versions with different data, the preferred store's data, a hair newer.
+    was; for equal versions (different data, or data one store lost), a hair newer, with the
+    preferred store's data when both hold some.
     ValueError for an item no event can carry: neither store is touched."""
     if drift.problem:
         raise ValueError(drift.problem)
     sides = {"redis": drift.redis, "dynamodb": drift.dynamodb}
     present = [s for s in sides.values() if s is not None]
-    winner = max(present, key=lambda s: s.version)
+    winner = max(present, key=lambda s: (s.version, s.live))  # a tie: the side holding data
     version = Version.from_token(winner.version)
-    if drift.kind == "data_differs" and all(s.version == winner.version for s in present):
-        winner = sides[prefer] or winner
+    if len(present) == 2 and all(s.version == winner.version for s in present):
+        # Both stores hold the version (one lost its data behind our back, or the data
+        # differs): only a newer one can be applied again.
+        if drift.kind == "data_differs":
+            winner = sides[prefer] or winner
         version = version._replace(event_id=version.event_id + REPAIR_SUFFIX)
         if version.fills_only:  # a tie at a snapshot's version: a fill would change neither store
             version = version._replace(ts=SNAPSHOT_TS + 1)

@@ -2,6 +2,7 @@
 cluster check. (The LWW property test runs for every layout in test_stores and test_cluster.)"""
 
 import asyncio
+import json
 import random
 import uuid
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import redis
 
+from connectors.redis_layouts import ItemLayout
 from connectors.redis_templates import fill
 from connectors.sink import Store
 from streams.cli.main import main
@@ -280,3 +282,36 @@ def test_the_worker_maintains_the_seed_layout_from_the_topic(
         assert client.mget([f"opponent:{owner}:3,c", f"opponent:{owner}:2,b"]) == [b"new", b"hi"]
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("layout", ["hash", "template"])
+def test_an_item_whose_data_key_was_deleted_is_missing(
+    env_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    layout: str,
+) -> None:
+    """Its bookkeeping alone is no item: `get` finds nothing, verify says missing_in_redis."""
+    settings = with_redis_layout(env_settings, REDIS_LAYOUTS[layout])
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    owner, opponent = f"t2 ключ/✓{uuid.uuid4().hex[:6]}", "x:{y}"
+    events = [upsert(owner, opponent, 1, metadata="m", timestamp=1)]
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(settings, store, events))
+    spec = settings.tables["opponents"]
+    data_key = ItemLayout("opponents", spec, settings.redis_key_prefix).data_key(
+        events[0].item_id(spec)
+    )
+    client = raw(settings)
+    try:
+        assert client.delete(data_key) == 1
+    finally:
+        client.close()
+    assert asyncio.run(get(settings, owner, opponent)) is None
+    key = [f"owner_id={owner}", f"opponent_id={opponent}"]
+    assert main(["get", "--store", "redis", "opponents", *key]) == 1
+    capsys.readouterr()
+    code = main(["verify", "--json"])
+    [report] = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["counts"].get("missing_in_redis") == 1, report
+    assert "data_differs" not in report["counts"]

@@ -72,3 +72,13 @@ def test_a_tie_at_a_snapshot_version_is_repaired_by_a_write_that_changes_items()
     event = repair_event(drift, TABLES["opponents"], TABLES, prefer="redis")
     assert not event.version.fills_only and event.version > Version.from_token(filled)
     assert event.version.ts == 1  # still below any live write's real timestamp
+
+
+def test_an_item_whose_data_redis_lost_is_repaired_a_hair_newer() -> None:
+    """The `hash`/`template` layouts keep the version apart from the data: with the data key
+    deleted behind our back, Redis holds the version, so only a newer write restores it."""
+    drift = Drift("missing_in_redis", ITEM, tomb(OLD), live(OLD, metadata="d"))
+    assert classify(drift.redis, drift.dynamodb) == "missing_in_redis"
+    event = repair_event(drift, TABLES["opponents"], TABLES, prefer="redis")
+    assert event.op == "upsert" and event.data == {"metadata": "d"}
+    assert event.version == Version(1, "svc", "a!")
