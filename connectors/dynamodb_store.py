@@ -25,7 +25,7 @@ from connectors.dynamodb_items import (
     past_expiry,
     uncarried,
 )
-from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
+from connectors.sink import Batch, Item, StoredItem, Strays, WriteOutcome, listing_order
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import TableSpec
 
@@ -152,6 +152,7 @@ class DynamoDBStore:
 
     async def read_many(self, table: str, items: Sequence[ItemId]) -> dict[ItemId, StoredItem]:
         """Versions and data of many items (BatchGetItem, consistent), tombstones included."""
+        items = list(dict.fromkeys(items))  # BatchGetItem refuses a key named twice
         found: dict[ItemId, StoredItem] = {}
         for start in range(0, len(items), BATCH_GET_LIMIT):
             part = items[start : start + BATCH_GET_LIMIT]
@@ -175,7 +176,7 @@ class DynamoDBStore:
         return out
 
     async def item_pages(
-        self, table: str, page_size: int = 1000
+        self, table: str, page_size: int = 1000, strays: Strays | None = None
     ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
         """Every item of a table (tombstones included), a consistent Scan page at a time."""
         name = self.tables[table].physical_name(table)

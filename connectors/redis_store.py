@@ -31,7 +31,7 @@ from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, wr
 from connectors.redis_expiry import expiry_field
 from connectors.redis_keys import RedisKeys, quoted
 from connectors.redis_layouts import LAYOUT_SCRIPT, SHARED_LUA, ItemLayout
-from connectors.sink import Batch, Item, StoredItem, WriteOutcome
+from connectors.sink import Batch, Item, StoredItem, Strays, WriteOutcome
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.numbers import dumps
 from streams.model.tables import TableSpec
@@ -256,11 +256,11 @@ class RedisStore:
         return {item: held for item, held in zip(items, found, strict=True) if held is not None}
 
     async def item_pages(
-        self, table: str, page_size: int = 1000
+        self, table: str, page_size: int = 1000, strays: Strays | None = None
     ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
         """Every item of a table that Redis holds (tombstones included), a SCAN page at a time."""
         if table in self.layouts:
-            pages = layout_reads.item_ids(self.client, self.keys.prefix, table, page_size)
+            pages = layout_reads.item_ids(self.client, self.layouts[table], page_size, strays)
         else:
             pages = cdc_reads.item_ids(self.client, self.keys, table, page_size)
         async for items in pages:

@@ -80,6 +80,20 @@ class StoredItem:
         return self.data is not None
 
 
+@dataclass
+class Strays:
+    """Keys met while paging a table that belong to none of its items: bookkeeping an earlier
+    layout or key template left (live items' never expires). Not compared; counted, a few named."""
+
+    count: int = 0
+    samples: list[str] = field(default_factory=list)
+
+    def add(self, key: str) -> None:
+        self.count += 1
+        if len(self.samples) < 3:
+            self.samples.append(key)
+
+
 class Store(Protocol):
     """A target store: version-guarded writes, plus the reads the CLI and verify use."""
 
@@ -108,9 +122,10 @@ class Store(Protocol):
         ...
 
     def item_pages(
-        self, table: str, page_size: int = 1000
+        self, table: str, page_size: int = 1000, strays: Strays | None = None
     ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
-        """Every item of `table` the store holds (tombstones included), a page at a time."""
+        """Every item of `table` the store holds (tombstones included), a page at a time, each
+        once per page; keys it passes that hold no item are counted in `strays`."""
         ...
 
     async def ping(self) -> None:

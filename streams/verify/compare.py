@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from connectors.sink import Store, StoredItem
+from connectors.sink import Store, StoredItem, Strays
 from connectors.source import SourceItem
 from streams.model.errors import InvalidEventError
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event
@@ -91,6 +91,7 @@ class VerifyReport:
     samples: dict[str, list[Drift]] = field(default_factory=dict)
     unrepairable: list[str] = field(default_factory=list)  # samples: the item, and why
     problems: list[str] = field(default_factory=list)  # samples: where in a source, and why
+    notes: list[str] = field(default_factory=list)  # what is no drift but needs an operator
 
     @property
     def drifted(self) -> int:
@@ -101,6 +102,17 @@ class VerifyReport:
         sample = self.samples.setdefault(drift.kind, [])
         if len(sample) < SAMPLES:
             sample.append(drift)
+
+    def note_strays(self, strays: Strays) -> None:
+        """Bookkeeping an earlier layout left is no drift (its items are compared where the
+        layout keeps them now), but it never expires: say so, once."""
+        self.counts["stray_bookkeeping"] = strays.count
+        shown = ", ".join(repr(key) for key in strays.samples)
+        self.notes.append(
+            f"{strays.count} Redis bookkeeping keys of {self.table} are not where its layout "
+            f"keeps them (left by an earlier layout or key template; not compared, safe to "
+            f"delete), e.g. {shown}"
+        )
 
     def add_problem(self, problem: str) -> None:
         """Source data that cannot become an item: `problem` names where it is, and why."""
@@ -118,6 +130,7 @@ class VerifyReport:
             },
             "unrepairable": self.unrepairable,
             "problems": self.problems,
+            "notes": self.notes,
         }
 
 
@@ -133,12 +146,15 @@ async def drifts(
             drift = _compared(report, item, in_redis.get(item), _versioned(item, stored, spec))
             if drift:
                 yield drift
-    async for page in redis.item_pages(table):
+    strays = Strays()
+    async for page in redis.item_pages(table, strays=strays):
         in_dynamo = await dynamo.read_many(table, [item for item, _ in page])
         for item, stored in page:
             drift = None if item in in_dynamo else _compared(report, item, stored, None)
             if drift:
                 yield drift
+    if strays.count:
+        report.note_strays(strays)
 
 
 def _compared(

@@ -315,3 +315,38 @@ def test_an_item_whose_data_key_was_deleted_is_missing(
     [report] = json.loads(capsys.readouterr().out)
     assert code == 1 and report["counts"].get("missing_in_redis") == 1, report
     assert "data_differs" not in report["counts"]
+
+
+def test_bookkeeping_an_earlier_layout_left_is_a_note_not_a_crash(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make demo` after a change of key template: two bookkeeping keys name each item."""
+    before = with_redis_layout(env_settings, REDIS_LAYOUTS["template"])
+    tag = uuid.uuid4().hex[:6]
+    moved = REDIS_LAYOUTS["template"].model_copy(
+        update={"key": f"{tag}:opponent:{{owner_id}}:{{opponent_id}}",
+                "index_key": f"{tag}:opponents:{{owner_id}}"}
+    )  # fmt: skip
+    after = with_redis_layout(env_settings, moved)
+    monkeypatch.setenv("CDC_TABLES", after.as_env()["CDC_TABLES"])
+    owner = uuid.uuid4().hex
+    events = [upsert(owner, f"{i},b", 1, metadata="m", timestamp=i) for i in range(3)]
+    asyncio.run(write_direct(before, "redis", events))
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(after, store, events))
+
+    async def read_twice() -> int:  # one page naming an item twice: DynamoDB refuses that
+        store = open_store(after, "dynamodb")
+        try:
+            item = events[0].item_id(after.tables["opponents"])
+            return len(await store.read_many("opponents", [item, item]))
+        finally:
+            await store.close()
+
+    assert asyncio.run(read_twice()) == 1
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert "compared 3" in out and "stray_bookkeeping 3" in out, out
+    note = next(line for line in out.splitlines() if line.startswith("  note: "))
+    assert "3 Redis bookkeeping keys of opponents are not where its layout keeps them" in note
+    assert f":v:opponent:{owner}:0,b" in note
