@@ -29,6 +29,7 @@ from connectors import redis_cdc_reads as cdc_reads
 from connectors import redis_layout_reads as layout_reads
 from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, write_error_kind
 from connectors.redis_expiry import expiry_field
+from connectors.redis_index_check import Place, check_listing
 from connectors.redis_keys import RedisKeys, quoted
 from connectors.redis_layouts import LAYOUT_SCRIPT, SHARED_LUA, ItemLayout
 from connectors.sink import Batch, Item, StoredItem, Strays, WriteOutcome
@@ -253,7 +254,19 @@ class RedisStore:
             found = await layout_reads.read_many(self.client, self.layouts[table], items)
         else:
             found = await cdc_reads.read_many(self.client, self.keys, items)
-        return {item: held for item, held in zip(items, found, strict=True) if held is not None}
+        held = {item: held for item, held in zip(items, found, strict=True) if held is not None}
+        place = self._listing_place(table)
+        index = self.tables[table].index_attribute
+        return await check_listing(self.client, index, place, held) if place and index else held
+
+    def _listing_place(self, table: str) -> Place | None:
+        """Where an item of `table` is listed, for a layout whose index verify must check."""
+        layout = self.layouts.get(table)
+        if layout is None:
+            return lambda item: (self.keys.index(table, item.partition), quoted(item.sort))
+        if layout.kind != "hash":
+            return None  # the template layout reads its index attribute from the score
+        return lambda item: (layout.index(item.partition) or "", layout.member_of(item))
 
     async def item_pages(
         self, table: str, page_size: int = 1000, strays: Strays | None = None

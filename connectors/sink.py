@@ -68,12 +68,14 @@ class StoredItem:
     """What a store holds for an item: its version token, and its data (None: a tombstone).
     `problem` says why a change event cannot carry the item unaltered (a DynamoDB set, say):
     such an item is reported, never compared nor repaired. `expired`: a live item past its
-    expiry (no data), which verify does not count as drift."""
+    expiry (no data), which verify does not count as drift. `unlisted`: why Redis's listing
+    index does not list the item as its data says."""
 
     version: str
     data: Item | None
     problem: str | None = None
     expired: bool = False
+    unlisted: str | None = None
 
     @property
     def live(self) -> bool:

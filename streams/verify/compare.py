@@ -24,10 +24,10 @@ from streams.snapshot.seed import snapshot_version
 
 Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
 Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
-               "source_problems"]  # fmt: skip
+               "index_differs", "source_problems"]  # fmt: skip
 # What counts as disagreement; the other counts (compared, live items, repairs) are bookkeeping.
 DRIFT_KINDS = ("missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
-               "source_problems")  # fmt: skip
+               "index_differs", "source_problems")  # fmt: skip
 UNVERSIONED = ""  # an item written before the replicator (no `_v`): older than every version
 SAMPLES = 10
 REPAIR_SUFFIX = "!"  # the least event-id character: the very next version after the tie
@@ -40,14 +40,20 @@ def classify(redis: StoredItem | None, dynamo: StoredItem | None) -> Kind | None
     if dynamo is not None and dynamo.problem:
         return "source_problems"
     if redis is not None and redis.live and dynamo is not None and dynamo.live:
-        if redis.data != dynamo.data:
-            return "data_differs"
-        return "version_differs" if redis.version != dynamo.version else None
+        return _both_live(redis, dynamo)
     if redis is not None and redis.live:
         return _one_sided(redis, dynamo, "missing_in_dynamodb")
     if dynamo is not None and dynamo.live:
         return _one_sided(dynamo, redis, "missing_in_redis")
     return None  # deleted or absent on both sides
+
+
+def _both_live(redis: StoredItem, dynamo: StoredItem) -> Kind | None:
+    if redis.data != dynamo.data:
+        return "data_differs"
+    if redis.version != dynamo.version:
+        return "version_differs"
+    return "index_differs" if redis.unlisted else None  # `list` would not show it so
 
 
 def _one_sided(live: StoredItem, other: StoredItem | None, missing: Kind) -> Kind | None:
@@ -77,7 +83,12 @@ class Drift:
             "redis": _side(self.redis),
             "dynamodb": _side(self.dynamodb),
         }
-        return shown | ({"problem": self.problem} if self.problem else {})
+        unlisted = self.redis.unlisted if self.redis else None
+        return (
+            shown
+            | ({"problem": self.problem} if self.problem else {})
+            | ({"unlisted": unlisted} if unlisted else {})
+        )
 
 
 def _side(stored: StoredItem | None) -> dict[str, Any] | None:
