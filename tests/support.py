@@ -123,6 +123,7 @@ async def assert_store_matches(
         assert got == as_item(winner), (item, got, winner)
         held = stored.get(item)
         assert held is not None and held.version == winner.version.token(), (item, held)
+        assert held.unlisted is None, (item, held)  # Redis lists it as its data says
 
 
 def _stored(event: ChangeEvent) -> StoredItem:
