@@ -4,6 +4,7 @@ index attribute back from the score, so a drift there already shows as different
 
 import dataclasses
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from connectors.sink import StoredItem
@@ -24,15 +25,17 @@ async def check_listing(
         pipe.zscore(*place(item))
     checked = dict(held)
     for (item, stored), score in zip(live, await pipe.execute(), strict=True):
-        why = _why_unlisted(index_attribute, (stored.data or {}).get(index_attribute), score)
+        why = why_unlisted(index_attribute, (stored.data or {}).get(index_attribute), score)
         if why:
             checked[item] = dataclasses.replace(stored, unlisted=why)
     return checked
 
 
-def _why_unlisted(name: str, value: Any, score: float | None) -> str | None:
+def why_unlisted(name: str, value: Any, score: float | None) -> str | None:
     if value is None:
         return None if score is None else f"listed with score {score!r} but has no {name!r}"
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return None  # written behind our back: verify reports the data itself
     if score is None:
         return f"not in its partition's listing index ({name!r} {value})"
     if float(value) != score:  # index values are exact doubles (checked at decode)
