@@ -11,13 +11,14 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from streams.model.events import Version
+from streams.model.events import ChangeEvent, Version
 from streams.model.expiry import ExpirySpec, expires_at, is_past
 
 VERSION_ATTR = "_v"
 DELETED_ATTR = "_deleted"
-EXPIRES_ATTR = "_expires_at"
-BOOKKEEPING = frozenset({VERSION_ATTR, DELETED_ATTR, EXPIRES_ATTR})
+EXPIRES_ATTR = "_expires_at"  # the table's TTL attribute: when DynamoDB may delete the item
+LIVE_UNTIL_ATTR = "_live_until"  # an expiring item's instant, which readers compare with now
+BOOKKEEPING = frozenset({VERSION_ATTR, DELETED_ATTR, EXPIRES_ATTR, LIVE_UNTIL_ATTR})
 # DynamoDB types with no JSON form: an event would turn a set into a list, or fail on bytes.
 NOT_IN_JSON = {"SS": "a string set", "NS": "a number set", "BS": "a binary set", "B": "binary"}
 
@@ -57,15 +58,17 @@ def _unsupported_type(value: Mapping[str, Any]) -> str | None:
     return next((found for child in children if (found := _unsupported_type(child))), None)
 
 
-def expiry_attribute(spec: ExpirySpec | None, data: Mapping[str, Any]) -> dict[str, Any]:
-    """`_expires_at` for an upsert that expires (DynamoDB's TTL attribute, as a tombstone's),
-    or nothing."""
-    at = expires_at(spec, data, time.time())
-    return {} if at is None else {EXPIRES_ATTR: {"N": str(at)}}
+def expiry_attributes(spec: ExpirySpec | None, event: ChangeEvent, grace: int) -> dict[str, Any]:
+    """For an upsert that expires: its instant, and the TTL attribute `grace` seconds later, so
+    DynamoDB keeps the version as long as Redis does (an older event stays stale); or nothing."""
+    at = expires_at(spec, event.data, event.ts)
+    if at is None:
+        return {}
+    return {LIVE_UNTIL_ATTR: {"N": str(at)}, EXPIRES_ATTR: {"N": str(at + grace)}}
 
 
 def past_expiry(raw: Mapping[str, Any]) -> bool:
-    """A live item whose `_expires_at` has passed: TTL deletes it some time later, and until
-    then every reader (get, list, verify) takes it as gone."""
-    at = raw.get(EXPIRES_ATTR, {}).get("N")
+    """A live item past its instant: until TTL deletes it, every reader (get, list, verify)
+    takes it as gone. (An item written before `_live_until` has its instant in `_expires_at`.)"""
+    at = raw.get(LIVE_UNTIL_ATTR, raw.get(EXPIRES_ATTR, {})).get("N")
     return DELETED_ATTR not in raw and at is not None and is_past(Decimal(at), time.time())

@@ -2,7 +2,8 @@
 
 Items carry the key and data attributes at top level; bookkeeping attributes start with `_`:
 `_v` the version token, `_deleted` on tombstones, `_expires_at` (epoch seconds) for DynamoDB's
-TTL on tombstones and on the live items of a table that declares an expiry. Tombstones lack the
+TTL on tombstones and on the live items of a table that declares an expiry (their instant, in
+`_live_until`, plus the tombstone grace period). Tombstones lack the
 index attribute, so the sparse local secondary index that lists a partition never shows them.
 """
 
@@ -20,12 +21,12 @@ from connectors.dynamodb_items import (
     DELETED_ATTR,
     EXPIRES_ATTR,
     VERSION_ATTR,
-    expiry_attribute,
+    expiry_attributes,
     past_expiry,
     uncarried,
 )
 from connectors.dynamodb_transact import write_transactions
-from connectors.sink import Batch, Item, StoredItem, WriteOutcome, listing_order
+from connectors.sink import Batch, Item, StoredItem, Strays, WriteOutcome, listing_order
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import TableSpec
 
@@ -102,7 +103,8 @@ class DynamoDBStore:
         else:
             for name, value in (event.data or {}).items():
                 item[name] = attribute(value)
-            item |= expiry_attribute(self.tables[event.table].expiry, event.data or {})
+            spec = self.tables[event.table]
+            item |= expiry_attributes(spec.expiry, event, self.tombstone_grace)
         return item
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
@@ -160,6 +162,7 @@ class DynamoDBStore:
 
     async def read_many(self, table: str, items: Sequence[ItemId]) -> dict[ItemId, StoredItem]:
         """Versions and data of many items (BatchGetItem, consistent), tombstones included."""
+        items = list(dict.fromkeys(items))  # BatchGetItem refuses a key named twice
         found: dict[ItemId, StoredItem] = {}
         for start in range(0, len(items), BATCH_GET_LIMIT):
             part = items[start : start + BATCH_GET_LIMIT]
@@ -183,7 +186,7 @@ class DynamoDBStore:
         return out
 
     async def item_pages(
-        self, table: str, page_size: int = 1000
+        self, table: str, page_size: int = 1000, strays: Strays | None = None
     ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
         """Every item of a table (tombstones included), a consistent Scan page at a time."""
         name = self.tables[table].physical_name(table)

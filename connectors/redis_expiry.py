@@ -10,12 +10,12 @@ from streams.model.expiry import expires_at, is_past
 from streams.model.tables import TableSpec
 
 
-def expiry_field(spec: TableSpec, event: ChangeEvent, now: float) -> bytes:
+def expiry_field(spec: TableSpec, event: ChangeEvent) -> bytes:
     """The script's expiry field: empty for a table that declares none, else the instant in
     epoch ms or `never`."""
     if spec.expiry is None:
         return b""
-    at = expires_at(spec.expiry, event.data, now)
+    at = expires_at(spec.expiry, event.data, event.ts)
     return b"never" if at is None else str(at * 1000).encode()
 
 

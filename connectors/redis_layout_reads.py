@@ -7,7 +7,7 @@ from typing import Any
 
 from connectors.redis_expiry import stale_members
 from connectors.redis_layouts import ItemLayout
-from connectors.sink import Item, StoredItem, listing_order
+from connectors.sink import Item, StoredItem, Strays, listing_order
 from streams.model.events import ItemId
 
 
@@ -53,19 +53,28 @@ async def list_partition(client: Any, layout: ItemLayout, partition: str, limit:
 
 
 async def item_ids(
-    client: Any, prefix: str, table: str, page_size: int
+    client: Any, layout: ItemLayout, page_size: int, strays: Strays | None = None
 ) -> AsyncIterator[list[ItemId]]:
-    """Every item of `table` Redis holds (tombstones included), found by its bookkeeping hash,
-    which names the item (a key template cannot always be read back)."""
+    """Every item of the layout's table Redis holds (tombstones included), once per page, found
+    by its bookkeeping hash, which names the item (a key template cannot always be read back).
+    A bookkeeping hash that is not where this layout keeps the item's is a stray."""
     cursor = 0
     while True:
         cursor, keys = await client.scan(
-            cursor, match=f"{prefix}:v:*", count=page_size, _type="hash"
+            cursor, match=f"{layout.prefix}:v:*", count=page_size, _type="hash"
         )
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.hget(key, "k")
-        named = [ItemId(*json.loads(k)) for k in await pipe.execute() if k is not None]
-        yield [item for item in named if item.table == table]
+        page: dict[ItemId, None] = {}
+        for key, named in zip(keys, await pipe.execute(), strict=True):
+            item = ItemId(*json.loads(named)) if named is not None else None
+            if item is None or item.table != layout.table:
+                continue
+            if key.decode() == layout.book_key(item):
+                page[item] = None
+            elif strays is not None:
+                strays.add(key.decode(errors="replace"))
+        yield list(page)
         if not cursor:
             return

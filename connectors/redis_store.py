@@ -14,7 +14,6 @@ connectors/redis_layouts.py, with the same batching, retries and failure isolati
 """
 
 import asyncio
-import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -30,9 +29,10 @@ from connectors import redis_cdc_reads as cdc_reads
 from connectors import redis_layout_reads as layout_reads
 from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, write_error_kind
 from connectors.redis_expiry import expiry_field
-from connectors.redis_keys import RedisKeys
+from connectors.redis_index_check import Place, check_listing
+from connectors.redis_keys import RedisKeys, quoted
 from connectors.redis_layouts import LAYOUT_SCRIPT, SHARED_LUA, ItemLayout
-from connectors.sink import Batch, Item, StoredItem, WriteOutcome
+from connectors.sink import Batch, Item, StoredItem, Strays, WriteOutcome
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.numbers import dumps
 from streams.model.tables import TableSpec
@@ -209,7 +209,7 @@ class RedisStore:
         """Keys and packed arguments of one script call, built in one pass over the writes."""
         keys: list[str] = []
         args: list[Any] = [self.tombstone_ms]
-        item_keys, tables, now = self.keys.item_keys, self.tables, time.time()
+        item_keys, tables = self.keys.item_keys, self.tables
         for item, event in writes:
             item_key, index_key, expiries_key, member = item_keys(item)
             keys += (item_key, index_key, expiries_key)
@@ -219,7 +219,7 @@ class RedisStore:
             # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold.
             op = "fill" if version.fills_only else event.op
             fields = f"{version.token()}\0{op}\0{'' if score is None else repr(float(score))}"
-            packed = f"{fields}\0{member}\0".encode() + expiry_field(spec, event, now) + b"\0"
+            packed = f"{fields}\0{member}\0".encode() + expiry_field(spec, event) + b"\0"
             args.append(packed + dumps(data or {}) if event.op == "upsert" else packed)
         return keys, args
 
@@ -246,14 +246,26 @@ class RedisStore:
             found = await layout_reads.read_many(self.client, self.layouts[table], items)
         else:
             found = await cdc_reads.read_many(self.client, self.keys, items)
-        return {item: held for item, held in zip(items, found, strict=True) if held is not None}
+        held = {item: held for item, held in zip(items, found, strict=True) if held is not None}
+        place = self._listing_place(table)
+        index = self.tables[table].index_attribute
+        return await check_listing(self.client, index, place, held) if place and index else held
+
+    def _listing_place(self, table: str) -> Place | None:
+        """Where an item of `table` is listed, for a layout whose index verify must check."""
+        layout = self.layouts.get(table)
+        if layout is None:
+            return lambda item: (self.keys.index(table, item.partition), quoted(item.sort))
+        if layout.kind != "hash":
+            return None  # the template layout reads its index attribute from the score
+        return lambda item: (layout.index(item.partition) or "", layout.member_of(item))
 
     async def item_pages(
-        self, table: str, page_size: int = 1000
+        self, table: str, page_size: int = 1000, strays: Strays | None = None
     ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
         """Every item of a table that Redis holds (tombstones included), a SCAN page at a time."""
         if table in self.layouts:
-            pages = layout_reads.item_ids(self.client, self.keys.prefix, table, page_size)
+            pages = layout_reads.item_ids(self.client, self.layouts[table], page_size, strays)
         else:
             pages = cdc_reads.item_ids(self.client, self.keys, table, page_size)
         async for items in pages:

@@ -68,16 +68,32 @@ class StoredItem:
     """What a store holds for an item: its version token, and its data (None: a tombstone).
     `problem` says why a change event cannot carry the item unaltered (a DynamoDB set, say):
     such an item is reported, never compared nor repaired. `expired`: a live item past its
-    expiry (no data), which verify does not count as drift."""
+    expiry (no data), which verify does not count as drift. `unlisted`: why Redis's listing
+    index does not list the item as its data says."""
 
     version: str
     data: Item | None
     problem: str | None = None
     expired: bool = False
+    unlisted: str | None = None
 
     @property
     def live(self) -> bool:
         return self.data is not None
+
+
+@dataclass
+class Strays:
+    """Keys met while paging a table that belong to none of its items: bookkeeping an earlier
+    layout or key template left (live items' never expires). Not compared; counted, a few named."""
+
+    count: int = 0
+    samples: list[str] = field(default_factory=list)
+
+    def add(self, key: str) -> None:
+        self.count += 1
+        if len(self.samples) < 3:
+            self.samples.append(key)
 
 
 class Store(Protocol):
@@ -108,9 +124,10 @@ class Store(Protocol):
         ...
 
     def item_pages(
-        self, table: str, page_size: int = 1000
+        self, table: str, page_size: int = 1000, strays: Strays | None = None
     ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
-        """Every item of `table` the store holds (tombstones included), a page at a time."""
+        """Every item of `table` the store holds (tombstones included), a page at a time, each
+        once per page; keys it passes that hold no item are counted in `strays`."""
         ...
 
     async def ping(self) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from connectors.sink import Batch, Item, StoredItem, WriteOutcome
+from connectors.sink import Batch, Item, StoredItem, Strays, WriteOutcome
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.model.tables import TableSpec
@@ -123,6 +123,7 @@ async def assert_store_matches(
         assert got == as_item(winner), (item, got, winner)
         held = stored.get(item)
         assert held is not None and held.version == winner.version.token(), (item, held)
+        assert held.unlisted is None, (item, held)  # Redis lists it as its data says
 
 
 def _stored(event: ChangeEvent) -> StoredItem:
@@ -171,7 +172,7 @@ class MemoryStore:
         return {item: _stored(self.items[item]) for item in items if item in self.items}
 
     async def item_pages(
-        self, table: str, page_size: int = 1000
+        self, table: str, page_size: int = 1000, strays: Strays | None = None
     ) -> AsyncIterator[list[tuple[ItemId, StoredItem]]]:
         held = [(item, _stored(event)) for item, event in self.items.items() if item.table == table]
         for start in range(0, len(held), page_size):

@@ -58,6 +58,8 @@ def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
                 print(f"  {kind}: {key}" + (f" ({drift.problem})" if drift.problem else ""))
         for problem in report.problems:
             print(f"  source problem: {problem}")
+        for note in report.notes:
+            print(f"  note: {note}")
         for failure in report.unrepairable:
             print(f"  could not republish {failure}")
         if report.counts["unrepairable"]:

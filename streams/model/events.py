@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from streams.model import numbers
 from streams.model.errors import InvalidEventError
+from streams.model.expiry import ExpirySpec, expiry_problem
 from streams.model.tables import TableSpec
 
 MAX_TS = 2**53 - 1  # microseconds, year 2255; exact in a Lua number and a JSON double
@@ -183,7 +184,23 @@ def check_item(
             raise InvalidEventError("schema", "an upsert needs 'data', an object")
         _check_data(data, spec)
         _check_size(key, data)
+        if spec.redis.layout != "cdc":  # the default layout holds any data
+            _check_layout(table, data, spec)
+        if spec.expiry is not None and spec.expiry.attribute in data:
+            _check_expiry(spec.expiry, data)
     return spec
+
+
+def _check_layout(table: str, data: dict[str, Any], spec: TableSpec) -> None:
+    problem = spec.redis.cannot_hold(table, data, spec.index_attribute)
+    if problem:
+        raise InvalidEventError("bad_data", f"redis: {problem}")
+
+
+def _check_expiry(expiry: ExpirySpec, data: dict[str, Any]) -> None:
+    problem = expiry_problem(expiry, data)
+    if problem:
+        raise InvalidEventError("bad_data", problem)
 
 
 def _schema_error(exc: ValidationError) -> InvalidEventError:

@@ -2,11 +2,15 @@
 
 A table declares one of
     attribute         a data attribute holding the instant, in epoch seconds (a cache entry's
-                      `expires_at`); an item without it (or not a number there) never expires
-    lifetime_seconds  a fixed lifetime, counted from the write in each store (a cache TTL)
+                      `expires_at`); an item without it (or not a number there) never expires;
+                      a value over MAX_SECONDS (year 5138) is refused: it is milliseconds
+    lifetime_seconds  a fixed lifetime, counted from the event's version time `ts` (microseconds
+                      since the epoch in cdc-v1), so every store and every replay of the event
+                      (rebuild, repair) computes the same instant; a replay never restarts it
 
 Redis drops the item's data keys at that instant; DynamoDB's TTL deletes the item some time
-later, so its readers compare the instant with now (`is_past`). Tombstones expire as before.
+later, so its readers compare the instant with now (`is_past`). Both keep the version for the
+tombstone grace period after it. Tombstones expire as before.
 """
 
 import math
@@ -18,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Beyond the year 9999 an expiry means never (and stays exact as milliseconds in Lua).
 LATEST = 253_402_300_799
+# Above it an instant is refused as milliseconds (10^11 s is the year 5138; now in ms is 10^12).
+MAX_SECONDS = 10**11
 
 
 class ExpirySpec(BaseModel):
@@ -35,17 +41,28 @@ class ExpirySpec(BaseModel):
         return self
 
 
-def expires_at(spec: ExpirySpec | None, data: Mapping[str, Any] | None, now: float) -> int | None:
-    """Epoch seconds (whole: DynamoDB's TTL counts seconds) when an upsert with `data`, written
-    at `now`, expires; None: never."""
+def expires_at(spec: ExpirySpec | None, data: Mapping[str, Any] | None, ts: int) -> int | None:
+    """Epoch seconds (whole: DynamoDB's TTL counts seconds) when an upsert with `data` and
+    version time `ts` (microseconds) expires; None: never."""
     if spec is None or data is None:
         return None
     if spec.lifetime_seconds is not None:
-        return int(now) + spec.lifetime_seconds
+        return -(-ts // 1_000_000) + spec.lifetime_seconds
     value = data.get(spec.attribute or "")
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         return None
     return math.ceil(value) if value <= LATEST else None
+
+
+def expiry_problem(spec: ExpirySpec, data: Mapping[str, Any]) -> str | None:
+    """Why the data's expiry instant cannot be meant as epoch seconds, or None."""
+    value = data.get(spec.attribute or "")
+    if isinstance(value, int | float | Decimal) and value > MAX_SECONDS:
+        return (
+            f"expiry attribute {spec.attribute!r} is {value}: epoch seconds are expected, "
+            f"and anything above {MAX_SECONDS} (the year 5138) is taken for milliseconds"
+        )
+    return None
 
 
 def is_past(at: int | float | Decimal | None, now: float) -> bool:

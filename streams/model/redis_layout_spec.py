@@ -9,7 +9,8 @@ source's do; any other brace is literal, so `{{owner_id}}` makes a Redis Cluster
 """
 
 import re
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -29,6 +30,24 @@ class RedisLayoutSpec(BaseModel):
     member: str | None = None
     value_attribute: str | None = None
     value_format: Literal["text", "json"] = "text"
+
+    def cannot_hold(self, table: str, data: Mapping[str, Any], index: str | None) -> str | None:
+        """Why an upsert with `data` does not fit this layout, or None. Checked when an event
+        is published or decoded, so no store takes what the other must refuse."""
+        if self.layout == "hash":
+            return None if data else f"the hash layout of {table} cannot hold an item without data"
+        if self.layout != "template" or self.value_attribute is None:
+            return None  # `cdc`, or a template holding the data as JSON: anything fits
+        value = self.value_attribute
+        extra = next((name for name in data if name not in (value, index)), None)
+        if extra is not None:
+            held = f"{value!r}" + (f" and the index {index!r}" if index else "")
+            return f"the template layout of {table} holds no attribute {extra!r} (only {held})"
+        if value not in data:
+            return f"the template layout of {table} needs {value!r}"
+        if self.value_format == "text" and type(data[value]) is not str:
+            return f"the template layout of {table} holds {value!r} as text (value_format 'text')"
+        return None
 
 
 def placeholders(template: str) -> list[str]:

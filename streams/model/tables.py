@@ -53,6 +53,11 @@ class TableSpec(BaseModel):
             raise ValueError("redis.value_attribute must be a data attribute other than the index")
         if self.expiry and self.expiry.attribute in keys:
             raise ValueError("expiry.attribute must be a data attribute (key values are text)")
+        if self.expiry and self.expiry.lifetime_seconds and self.format == "debezium":
+            raise ValueError(
+                "expiry.lifetime_seconds counts from the version time, and a debezium table's "
+                "versions are log positions: declare expiry.attribute instead"
+            )
         return self
 
     # --- Keys, DynamoDB table and listing index. ---

@@ -4,9 +4,9 @@ Two passes, a page at a time: every DynamoDB item (a Scan) is looked up in Redis
 Redis item (a SCAN) is looked up in DynamoDB, which finds what only Redis holds. Tombstones
 count as absent data but keep their versions: a newer tombstone beats an older live item.
 Expired items too: each store's read compares the item's expiry with now (Redis: `x` in the
-bookkeeping; DynamoDB: `_expires_at`, as its TTL deletes items later) and marks it `expired`.
-One store may expire a version a moment before the other holds it no more (a lifetime counts
-from each store's write): that is not drift.
+bookkeeping; DynamoDB: `_live_until`, as its TTL deletes items later) and marks it `expired`.
+Both stores compute the same instant from the event, but one may drop an expired version a
+moment before the other: the same version, expired on one side, is not drift.
 """
 
 import json
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from connectors.sink import Store, StoredItem
+from connectors.sink import Store, StoredItem, Strays
 from connectors.source import SourceItem
 from streams.model.errors import InvalidEventError
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event
@@ -24,10 +24,10 @@ from streams.snapshot.seed import snapshot_version
 
 Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
 Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
-               "source_problems"]  # fmt: skip
+               "index_differs", "source_problems"]  # fmt: skip
 # What counts as disagreement; the other counts (compared, live items, repairs) are bookkeeping.
 DRIFT_KINDS = ("missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
-               "source_problems")  # fmt: skip
+               "index_differs", "source_problems")  # fmt: skip
 UNVERSIONED = ""  # an item written before the replicator (no `_v`): older than every version
 SAMPLES = 10
 REPAIR_SUFFIX = "!"  # the least event-id character: the very next version after the tie
@@ -40,14 +40,20 @@ def classify(redis: StoredItem | None, dynamo: StoredItem | None) -> Kind | None
     if dynamo is not None and dynamo.problem:
         return "source_problems"
     if redis is not None and redis.live and dynamo is not None and dynamo.live:
-        if redis.data != dynamo.data:
-            return "data_differs"
-        return "version_differs" if redis.version != dynamo.version else None
+        return _both_live(redis, dynamo)
     if redis is not None and redis.live:
         return _one_sided(redis, dynamo, "missing_in_dynamodb")
     if dynamo is not None and dynamo.live:
         return _one_sided(dynamo, redis, "missing_in_redis")
     return None  # deleted or absent on both sides
+
+
+def _both_live(redis: StoredItem, dynamo: StoredItem) -> Kind | None:
+    if redis.data != dynamo.data:
+        return "data_differs"
+    if redis.version != dynamo.version:
+        return "version_differs"
+    return "index_differs" if redis.unlisted else None  # `list` would not show it so
 
 
 def _one_sided(live: StoredItem, other: StoredItem | None, missing: Kind) -> Kind | None:
@@ -77,7 +83,12 @@ class Drift:
             "redis": _side(self.redis),
             "dynamodb": _side(self.dynamodb),
         }
-        return shown | ({"problem": self.problem} if self.problem else {})
+        unlisted = self.redis.unlisted if self.redis else None
+        return (
+            shown
+            | ({"problem": self.problem} if self.problem else {})
+            | ({"unlisted": unlisted} if unlisted else {})
+        )
 
 
 def _side(stored: StoredItem | None) -> dict[str, Any] | None:
@@ -91,6 +102,7 @@ class VerifyReport:
     samples: dict[str, list[Drift]] = field(default_factory=dict)
     unrepairable: list[str] = field(default_factory=list)  # samples: the item, and why
     problems: list[str] = field(default_factory=list)  # samples: where in a source, and why
+    notes: list[str] = field(default_factory=list)  # what is no drift but needs an operator
 
     @property
     def drifted(self) -> int:
@@ -101,6 +113,17 @@ class VerifyReport:
         sample = self.samples.setdefault(drift.kind, [])
         if len(sample) < SAMPLES:
             sample.append(drift)
+
+    def note_strays(self, strays: Strays) -> None:
+        """Bookkeeping an earlier layout left is no drift (its items are compared where the
+        layout keeps them now), but it never expires: say so, once."""
+        self.counts["stray_bookkeeping"] = strays.count
+        shown = ", ".join(repr(key) for key in strays.samples)
+        self.notes.append(
+            f"{strays.count} Redis bookkeeping keys of {self.table} are not where its layout "
+            f"keeps them (left by an earlier layout or key template; not compared, safe to "
+            f"delete), e.g. {shown}"
+        )
 
     def add_problem(self, problem: str) -> None:
         """Source data that cannot become an item: `problem` names where it is, and why."""
@@ -118,6 +141,7 @@ class VerifyReport:
             },
             "unrepairable": self.unrepairable,
             "problems": self.problems,
+            "notes": self.notes,
         }
 
 
@@ -133,12 +157,15 @@ async def drifts(
             drift = _compared(report, item, in_redis.get(item), _versioned(item, stored, spec))
             if drift:
                 yield drift
-    async for page in redis.item_pages(table):
+    strays = Strays()
+    async for page in redis.item_pages(table, strays=strays):
         in_dynamo = await dynamo.read_many(table, [item for item, _ in page])
         for item, stored in page:
             drift = None if item in in_dynamo else _compared(report, item, stored, None)
             if drift:
                 yield drift
+    if strays.count:
+        report.note_strays(strays)
 
 
 def _compared(
@@ -168,16 +195,20 @@ def repair_event(
     drift: Drift, spec: TableSpec, tables: Mapping[str, TableSpec], prefer: str
 ) -> ChangeEvent:
     """The write that heals `drift` when it goes through the topic: the winning version, as it
-    was; for equal versions with different data, the preferred store's data, a hair newer.
+    was; for equal versions (different data, or data one store lost), a hair newer, with the
+    preferred store's data when both hold some.
     ValueError for an item no event can carry: neither store is touched."""
     if drift.problem:
         raise ValueError(drift.problem)
     sides = {"redis": drift.redis, "dynamodb": drift.dynamodb}
     present = [s for s in sides.values() if s is not None]
-    winner = max(present, key=lambda s: s.version)
+    winner = max(present, key=lambda s: (s.version, s.live))  # a tie: the side holding data
     version = Version.from_token(winner.version)
-    if drift.kind == "data_differs" and all(s.version == winner.version for s in present):
-        winner = sides[prefer] or winner
+    if len(present) == 2 and all(s.version == winner.version for s in present):
+        # Both stores hold the version (one lost its data behind our back, or the data
+        # differs): only a newer one can be applied again.
+        if drift.kind == "data_differs":
+            winner = sides[prefer] or winner
         version = version._replace(event_id=version.event_id + REPAIR_SUFFIX)
         if version.fills_only:  # a tie at a snapshot's version: a fill would change neither store
             version = version._replace(ts=SNAPSHOT_TS + 1)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from connectors.dynamodb_items import EXPIRES_ATTR
+from connectors.dynamodb_items import EXPIRES_ATTR, LIVE_UNTIL_ATTR
 from connectors.dynamodb_schema import table_definition
 from streams.cli.main import main
 from streams.devstack.process import wait_until
@@ -22,7 +22,7 @@ from streams.settings import Settings
 from streams.stores import dynamodb_client, ensure_tables, open_redis, open_store
 from tests.conftest import Services
 from tests.integration.test_stores import run_property, unique_owners
-from tests.integration.worker import write_direct
+from tests.integration.worker import publish, write_direct
 from tests.support import REDIS_LAYOUTS, histories, upsert, with_redis_layout
 
 pytestmark = pytest.mark.integration
@@ -67,6 +67,11 @@ async def index_members(settings: Settings, owner: str) -> set[bytes]:
         return set(members)
     finally:
         await store.close()
+
+
+def now_ts() -> int:
+    """A version time of now (microseconds), as a publisher stamps it."""
+    return time.time_ns() // 1000
 
 
 def seen(settings: Settings, owner: str) -> dict[str, Any]:
@@ -121,15 +126,16 @@ def test_what_a_reader_sees_expires_in_redis_and_dynamodb_holds_the_ttl_attribut
     at last the sorted set itself go; the version stays for the tombstone lifetime."""
     settings = expiring(env_settings, "template", lifetime_seconds=1)
     owner = f"{uuid.uuid4().hex[:6]},a"
-    events = [upsert(owner, "2,b", 5, metadata="hi", timestamp=100)]
+    events = [upsert(owner, "2,b", now_ts(), metadata="hi", timestamp=100)]
     for name in STORES:
         asyncio.run(write_direct(settings, name, events))
     client: Any = redis.Redis.from_url(settings.redis_url)
     book = f"{settings.redis_key_prefix}:v:opponent:{owner}:2,b"
     try:
         assert client.get(f"opponent:{owner}:2,b") == b"hi"
-        assert 0 < client.pttl(f"opponent:{owner}:2,b") <= 1000
-        assert 0 < client.pttl(f"opponents:{owner}") <= 1000  # its only member expires
+        # A second from its version time, rounded up to whole seconds (DynamoDB's TTL unit).
+        assert 0 < client.pttl(f"opponent:{owner}:2,b") <= 2000
+        assert 0 < client.pttl(f"opponents:{owner}") <= 2000  # its only member expires
         assert wait_until(lambda: not client.exists(f"opponent:{owner}:2,b"), timeout=5)
         assert not client.exists(f"opponents:{owner}")
         assert client.hget(book, "v") == events[0].version.token().encode()
@@ -142,7 +148,9 @@ def test_what_a_reader_sees_expires_in_redis_and_dynamodb_holds_the_ttl_attribut
         name = settings.tables["opponents"].physical_name("opponents")
         key = {"owner_id": {"S": owner}, "opponent_id": {"S": "2,b"}}
         item = dynamo.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
-        assert abs(int(item[EXPIRES_ATTR]["N"]) - (time.time() + 1)) < 5
+        at = int(item[LIVE_UNTIL_ATTR]["N"])
+        assert abs(at - (time.time() + 1)) < 5
+        assert int(item[EXPIRES_ATTR]["N"]) == at + settings.tombstone_grace_seconds  # as Redis
         ttl = dynamo.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         assert ttl["TimeToLiveStatus"] == "ENABLED" and ttl["AttributeName"] == EXPIRES_ATTR
     finally:
@@ -171,8 +179,9 @@ def test_init_names_expired_items_when_an_existing_table_lacks_ttl(
 
 @pytest.fixture(scope="module")
 def lasting(services: Services) -> Settings:
-    """One table for the module whose items live an hour; each example has owners of its own."""
-    settings = expiring(services.settings(), "cdc", lifetime_seconds=3600)
+    """One table for the module whose items live a century from their version time (the
+    histories' versions are in 1970); each example has owners of its own."""
+    settings = expiring(services.settings(), "cdc", lifetime_seconds=100 * 365 * 24 * 3600)
     ensure_tables(settings)
     return settings
 
@@ -189,3 +198,75 @@ def test_an_expiry_not_yet_reached_keeps_the_lww_fold(
     """The expiry bookkeeping (and the sorted set of expiries) changes nothing of LWW."""
     events = data.draw(histories(owners=unique_owners(), max_events=20))
     run_property(with_redis_layout(lasting, REDIS_LAYOUTS[layout]), store_name, events, size)
+
+
+def ttl_sweep(settings: Settings) -> int:
+    """What DynamoDB's TTL does, at once: delete the items whose TTL attribute has passed."""
+    client = dynamodb_client(settings.dynamodb)
+    name = settings.tables["opponents"].physical_name("opponents")
+    try:
+        items = client.scan(TableName=name, ConsistentRead=True)["Items"]
+        gone = [
+            i for i in items if EXPIRES_ATTR in i and float(i[EXPIRES_ATTR]["N"]) <= time.time()
+        ]
+        for item in gone:
+            key = {k: item[k] for k in ("owner_id", "opponent_id")}
+            client.delete_item(TableName=name, Key=key)
+        return len(gone)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("grace", [3600, 1])
+def test_both_stores_keep_an_expired_version_for_the_grace_period(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, grace: int
+) -> None:
+    """DynamoDB's TTL deletes an expired item only after the grace period, as Redis drops its
+    version: an older event is stale in both until then, and may come back in both after."""
+    settings = expiring(env_settings, "hash", attribute="expires_at")
+    settings = settings.model_copy(update={"tombstone_grace_seconds": grace})
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    monkeypatch.setenv("CDC_TOMBSTONE_GRACE_SECONDS", str(grace))
+    owner, now = uuid.uuid4().hex, time.time()
+    expired = upsert(owner, "soon", 5, metadata="new", timestamp=1, expires_at=now - 2)
+    older = upsert(owner, "soon", 4, metadata="OLD DATA BACK", timestamp=1)
+    for name in STORES:
+        asyncio.run(write_direct(settings, name, [expired]))
+    ttl_sweep(settings)  # deletes it only once the grace period has passed
+    for name in STORES:
+        asyncio.run(write_direct(settings, name, [older]))
+    back = grace == 1  # both stores forgot the version: the older event is as good as new
+    got = {name: asyncio.run(read(settings, name, owner))["get"]["soon"] for name in STORES}
+    assert got == {"redis": back, "dynamodb": back}
+    assert main(["verify"]) == 0
+
+
+def test_a_rebuild_does_not_restart_a_lifetime(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A lifetime counts from the event's version time, so replaying it (rebuild) into a store
+    that lost it writes it expired again, as the other store holds it."""
+    settings = expiring(env_settings, "hash", lifetime_seconds=1)
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    owner = uuid.uuid4().hex
+    event = upsert(owner, "soon", now_ts(), metadata="cached", timestamp=1)
+    asyncio.run(publish(settings, [event]))
+    for name in STORES:
+        asyncio.run(write_direct(settings, name, [event]))
+    assert all(asyncio.run(read(settings, name, owner))["get"]["soon"] for name in STORES)
+
+    def gone() -> bool:
+        return not any(asyncio.run(read(settings, n, owner))["get"]["soon"] for n in STORES)
+
+    assert wait_until(gone, timeout=10)
+    client: Any = redis.Redis.from_url(settings.redis_url)
+    try:  # Redis loses everything of the item, bookkeeping included
+        lost = list(client.scan_iter(f"*{owner}*"))
+        assert lost
+        client.delete(*lost)
+    finally:
+        client.close()
+    assert main(["rebuild", "--store", "redis"]) == 0
+    capsys.readouterr()
+    assert gone()
+    assert main(["verify"]) == 0

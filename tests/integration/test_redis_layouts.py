@@ -2,8 +2,10 @@
 cluster check. (The LWW property test runs for every layout in test_stores and test_cluster.)"""
 
 import asyncio
+import json
 import random
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -11,17 +13,22 @@ from typing import Any
 import pytest
 import redis
 
+from connectors.redis_layouts import ItemLayout
 from connectors.redis_templates import fill
+from connectors.sink import Store
 from streams.cli.main import main
+from streams.kafka.records import RawRecord, Record
 from streams.kafka.topics import changes_topics, ensure_topics
-from streams.model.events import ChangeEvent
+from streams.model.errors import InvalidEventError
 from streams.model.numbers import plain
+from streams.pipeline.replicator import Replicator
+from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import open_redis, open_store
 from tests.conftest import Services
 from tests.integration.test_fuzz import TRICKY_KEYS, exact_event
 from tests.integration.worker import WorkerProcess, publish, wait_for_fold, write_direct
-from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
+from tests.support import REDIS_LAYOUTS, MemoryDeadLetters, delete, upsert, with_redis_layout
 
 pytestmark = pytest.mark.integration
 
@@ -57,8 +64,8 @@ def test_a_reader_sees_one_hash_field_per_attribute_with_exact_numbers(settings:
     assert asyncio.run(get(settings, owner, "p")) == expected
 
 
-async def get(settings: Settings, owner: str, opponent: str) -> object:
-    store = open_store(settings, "redis")
+async def get(settings: Settings, owner: str, opponent: str, store_name: str = "redis") -> object:
+    store = open_store(settings, store_name)
     try:
         return await store.get("opponents", {"owner_id": owner, "opponent_id": opponent})
     finally:
@@ -100,27 +107,51 @@ def test_a_legacy_reader_sees_the_seed_layout(settings: Settings) -> None:
     ]
 
 
-def test_the_template_layout_rejects_what_it_cannot_hold(settings: Settings) -> None:
-    settings = with_redis_layout(settings, REDIS_LAYOUTS["template"])
+def test_an_upsert_the_template_cannot_hold_reaches_neither_store(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Refused by the publisher and dead-lettered once by the worker's decode, never rejected by
+    Redis after DynamoDB took it; what DynamoDB took before is not republished by a repair."""
+    settings = with_redis_layout(env_settings, REDIS_LAYOUTS["template"])
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
     owner = uuid.uuid4().hex
+    tags = upsert(owner, "tags", 1, metadata="m", timestamp=1, tags=["x"])
+    bare = upsert(owner, "bare", 1, timestamp=2)
+    good = upsert(owner, "good", 1, metadata="m", timestamp=3)
+    with pytest.raises(InvalidEventError, match="holds no attribute 'tags'"):
+        asyncio.run(publish(settings, [tags]))
+    lines = tmp_path / "events.jsonl"
+    lines.write_bytes(bare.to_json() + b"\n")
+    assert main(["publish", str(lines)]) == 2
+    assert "redis: the template layout of opponents needs 'metadata'" in capsys.readouterr().err
 
-    async def write() -> list[tuple[ChangeEvent, str]]:
-        store = open_redis(settings)
-        try:
-            events = [upsert(owner, "p", 1, metadata="m", extra=1),
-                      upsert(owner, "q", 1, timestamp=3)]  # fmt: skip
-            outcome = await store.write(
-                {e.item_id(settings.tables["opponents"]): e for e in events}
-            )
-            return outcome.rejected
-        finally:
+    dead_letters = MemoryDeadLetters()
+    stores = [open_store(settings, name) for name in ("redis", "dynamodb")]
+    replicator = Replicator(settings.tables, stores, dead_letters, Backoff())
+    values = [tags.to_json(), bare.to_json(), good.to_json()]
+    records = [RawRecord(settings.topic, 0, n, b"k", v) for n, v in enumerate(values)]
+    report = asyncio.run(replicate(replicator, records, stores))
+    assert dead_letters.reasons() == ["bad_data", "bad_data"]
+    assert all(o.applied == 1 and not o.rejected for o in report.outcomes.values())
+    for store_name in ("redis", "dynamodb"):
+        assert asyncio.run(get(settings, owner, "tags", store_name)) is None, store_name
+        assert asyncio.run(get(settings, owner, "good", store_name)) is not None, store_name
+
+    # Taken by DynamoDB before the rule: verify names it, and a repair does not republish it.
+    asyncio.run(write_direct(settings, "dynamodb", [tags]))
+    assert main(["verify", "--repair"]) == 1
+    out = capsys.readouterr().out
+    assert "missing_in_redis 1" in out and "republished 0, unrepairable 1" in out, out
+    assert "could not republish" in out and "holds no attribute 'tags'" in out, out
+
+
+async def replicate(replicator: Replicator, records: Sequence[Record], stores: list[Store]) -> Any:
+    try:
+        return await replicator.process(records)
+    finally:
+        for store in stores:
             await store.close()
-
-    reasons = sorted(reason for _, reason in asyncio.run(write()))
-    assert reasons == [
-        "redis: the template layout of opponents holds no attribute 'extra'",
-        "redis: the template layout of opponents needs 'metadata'",
-    ]
 
 
 @pytest.mark.parametrize("layout", ["hash", "template"])
@@ -251,3 +282,71 @@ def test_the_worker_maintains_the_seed_layout_from_the_topic(
         assert client.mget([f"opponent:{owner}:3,c", f"opponent:{owner}:2,b"]) == [b"new", b"hi"]
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("layout", ["hash", "template"])
+def test_an_item_whose_data_key_was_deleted_is_missing(
+    env_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    layout: str,
+) -> None:
+    """Its bookkeeping alone is no item: `get` finds nothing, verify says missing_in_redis."""
+    settings = with_redis_layout(env_settings, REDIS_LAYOUTS[layout])
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    owner, opponent = f"t2 ключ/✓{uuid.uuid4().hex[:6]}", "x:{y}"
+    events = [upsert(owner, opponent, 1, metadata="m", timestamp=1)]
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(settings, store, events))
+    spec = settings.tables["opponents"]
+    data_key = ItemLayout("opponents", spec, settings.redis_key_prefix).data_key(
+        events[0].item_id(spec)
+    )
+    client = raw(settings)
+    try:
+        assert client.delete(data_key) == 1
+    finally:
+        client.close()
+    assert asyncio.run(get(settings, owner, opponent)) is None
+    key = [f"owner_id={owner}", f"opponent_id={opponent}"]
+    assert main(["get", "--store", "redis", "opponents", *key]) == 1
+    capsys.readouterr()
+    code = main(["verify", "--json"])
+    [report] = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["counts"].get("missing_in_redis") == 1, report
+    assert "data_differs" not in report["counts"]
+
+
+def test_bookkeeping_an_earlier_layout_left_is_a_note_not_a_crash(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make demo` after a change of key template: two bookkeeping keys name each item."""
+    before = with_redis_layout(env_settings, REDIS_LAYOUTS["template"])
+    tag = uuid.uuid4().hex[:6]
+    moved = REDIS_LAYOUTS["template"].model_copy(
+        update={"key": f"{tag}:opponent:{{owner_id}}:{{opponent_id}}",
+                "index_key": f"{tag}:opponents:{{owner_id}}"}
+    )  # fmt: skip
+    after = with_redis_layout(env_settings, moved)
+    monkeypatch.setenv("CDC_TABLES", after.as_env()["CDC_TABLES"])
+    owner = uuid.uuid4().hex
+    events = [upsert(owner, f"{i},b", 1, metadata="m", timestamp=i) for i in range(3)]
+    asyncio.run(write_direct(before, "redis", events))
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(after, store, events))
+
+    async def read_twice() -> int:  # one page naming an item twice: DynamoDB refuses that
+        store = open_store(after, "dynamodb")
+        try:
+            item = events[0].item_id(after.tables["opponents"])
+            return len(await store.read_many("opponents", [item, item]))
+        finally:
+            await store.close()
+
+    assert asyncio.run(read_twice()) == 1
+    assert main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert "compared 3" in out and "stray_bookkeeping 3" in out, out
+    note = next(line for line in out.splitlines() if line.startswith("  note: "))
+    assert "3 Redis bookkeeping keys of opponents are not where its layout keeps them" in note
+    assert f":v:opponent:{owner}:0,b" in note

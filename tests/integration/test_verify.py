@@ -10,15 +10,16 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from connectors.redis_layouts import ItemLayout
 from connectors.redis_legacy import LegacyLayout, seed_legacy
 from connectors.redis_store import RedisKeys
 from streams.cli.main import main
-from streams.model.events import ItemId
+from streams.model.events import ItemId, decode_event
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, wait_caught_up, write_direct
-from tests.support import delete, upsert
+from tests.integration.worker import WorkerProcess, read_topic, wait_caught_up, write_direct
+from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
 
 pytestmark = pytest.mark.integration
 
@@ -252,3 +253,46 @@ def test_verify_against_a_file_names_each_bad_line_and_goes_on(
     assert "'other'" in by_line[f"{path}:5"]
     assert main(["verify", *flags]) == 1
     assert f"source problem: {path}:2: bad_data" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("layout", ["cdc", "hash"])
+def test_verify_finds_listing_index_drift_and_repair_heals_it(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    layout: str,
+) -> None:  # fmt: skip
+    """A member removed from the partition's sorted set, or scored otherwise than its data
+    says: `list` no longer shows the item as DynamoDB does."""
+    settings = with_redis_layout(env_settings, REDIS_LAYOUTS[layout])
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    owner = uuid.uuid4().hex
+    events = [upsert(owner, f"s{i}", 1, metadata="m", timestamp=i) for i in range(5)]
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(settings, store, events))
+    assert main(["verify"]) == 0
+    spec = settings.tables["opponents"]
+    if layout == "cdc":
+        index = RedisKeys(settings.redis_key_prefix).index("opponents", owner)
+    else:
+        index = ItemLayout("opponents", spec, settings.redis_key_prefix).index(owner) or ""
+    member = "s{}"
+    client: Any = redis.Redis.from_url(settings.redis_url)
+    try:
+        assert client.zrem(index, member.format(4)) == 1
+        client.zadd(index, {member.format(1): 99})
+    finally:
+        client.close()
+    capsys.readouterr()
+    code, report = verify_json(capsys)
+    assert code == 1 and report["counts"]["index_differs"] == 2, report
+    reasons = sorted(s["unlisted"] for s in report["samples"]["index_differs"])
+    assert reasons == ["listed with score 99.0, but its 'timestamp' is 1",
+                       "not in its partition's listing index ('timestamp' 4)"]  # fmt: skip
+
+    code, report = verify_json(capsys, "--repair")
+    assert report["counts"]["republished"] == 2
+    repairs = asyncio.run(read_topic(settings, settings.topic, 2))
+    repaired = [decode_event(value, settings.tables) for value, _ in repairs]
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(settings, store, repaired))
+    code, report = verify_json(capsys)
+    assert code == 0, report

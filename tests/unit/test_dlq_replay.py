@@ -8,7 +8,7 @@ from streams.pipeline.dlq import HEADER_REASON, HEADER_TOPIC
 from streams.pipeline.dlq_replay import Letter, ReplaySummary, sort_letters
 from streams.settings import Settings
 from tests.debezium_support import USERS, envelope, record_key
-from tests.support import upsert
+from tests.support import REDIS_LAYOUTS, upsert, with_redis_layout
 
 SETTINGS = Settings()
 
@@ -70,3 +70,17 @@ def test_a_debezium_letter_is_decoded_as_its_origin_topic_reads() -> None:
     assert (upserted.op, upserted.key, upserted.data) == ("upsert", {"order_id": "5"}, {"total": 3})
     assert (deleted.op, deleted.key) == ("delete", {"order_id": "6"})
     assert upserted.origin == "debezium:pg" and deleted.ts > upserted.ts  # the log's order
+
+
+def test_a_store_rejection_the_layout_cannot_hold_is_kept_not_republished() -> None:
+    """Redis rejected it before the rule moved to decode: a replay would send it straight back
+    to the dead letters, so it stays here, failing for the reason decode now gives."""
+    seed = REDIS_LAYOUTS["template"]
+    settings = Settings(tables=with_redis_layout(SETTINGS, seed).tables)
+    tagged = upsert("o", "p", 1, metadata="m", timestamp=1, tags=["x"]).to_json()
+    summary = ReplaySummary()
+    events, kept = sort_letters([letter(tagged, "rejected_by_store")], settings, (), summary)
+    assert events == [] and summary.still_invalid == 1
+    [(_, _, headers)] = kept
+    assert dict(headers)[HEADER_REASON] == b"bad_data"
+    assert b"holds no attribute 'tags'" in dict(headers)["cdc.error.message"]

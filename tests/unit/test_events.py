@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from streams.model.errors import InvalidEventError
 from streams.model.events import MAX_TS, ChangeEvent, ItemId, Version, decode_event
+from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.model.tables import DEFAULT_TABLES, TableSpec
 
 TABLES = dict(DEFAULT_TABLES) | {"single": TableSpec(partition_key="id")}
@@ -132,3 +133,43 @@ def test_a_malformed_version_token_is_refused_with_its_cause(token: str, why: st
 def test_a_version_token_reads_back_as_its_version() -> None:
     version = Version(MAX_TS, "snapshot:dynamodb", "a!")
     assert Version.from_token(version.token()) == version
+
+
+SEED_LAYOUT = RedisLayoutSpec(
+    layout="template", index_key="opponents:{owner_id}", key="opponent:{owner_id}:{opponent_id}",
+    value_attribute="metadata",
+)  # fmt: skip
+IN_LAYOUTS = {
+    "template": TABLES | {"opponents": DEFAULT_TABLES["opponents"].model_copy(
+        update={"redis": SEED_LAYOUT})},
+    "hash": TABLES | {"opponents": DEFAULT_TABLES["opponents"].model_copy(
+        update={"redis": RedisLayoutSpec(layout="hash")})},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("layout", "data", "why"),
+    [
+        ("template", {"metadata": "m", "timestamp": 1, "tags": ["x"]},
+         "redis: the template layout of opponents holds no attribute 'tags' "
+         "(only 'metadata' and the index 'timestamp')"),
+        ("template", {"timestamp": 1}, "redis: the template layout of opponents needs 'metadata'"),
+        ("template", {"metadata": 5}, "holds 'metadata' as text (value_format 'text')"),
+        ("hash", {}, "redis: the hash layout of opponents cannot hold an item without data"),
+    ],
+)  # fmt: skip
+def test_an_upsert_the_redis_layout_cannot_hold_is_refused_at_decode(
+    layout: str, data: dict[str, Any], why: str
+) -> None:
+    """Refused before any store, so Redis never rejects what DynamoDB took."""
+    with pytest.raises(InvalidEventError) as caught:
+        decode_event(raw(data=data), IN_LAYOUTS[layout])
+    assert caught.value.reason == "bad_data" and why in str(caught.value)
+
+
+def test_what_a_layout_holds_decodes() -> None:
+    for data in ({"metadata": "m", "timestamp": 1}, {"metadata": "m"}):
+        decode_event(raw(data=data), IN_LAYOUTS["template"])
+    decode_event(raw(op="delete", data=...), IN_LAYOUTS["template"])
+    decode_event(raw(op="delete", data=...), IN_LAYOUTS["hash"])
+    decode_event(raw(data={}), TABLES)  # the cdc layout holds anything

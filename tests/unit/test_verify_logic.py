@@ -1,7 +1,10 @@
 """verify's classification and repair, without stores."""
 
+from decimal import Decimal
+
 import pytest
 
+from connectors.redis_index_check import why_unlisted
 from connectors.sink import StoredItem
 from streams.model.events import ItemId, Version
 from streams.model.tables import DEFAULT_TABLES
@@ -72,3 +75,29 @@ def test_a_tie_at_a_snapshot_version_is_repaired_by_a_write_that_changes_items()
     event = repair_event(drift, TABLES["opponents"], TABLES, prefer="redis")
     assert not event.version.fills_only and event.version > Version.from_token(filled)
     assert event.version.ts == 1  # still below any live write's real timestamp
+
+
+def test_an_item_whose_data_redis_lost_is_repaired_a_hair_newer() -> None:
+    """The `hash`/`template` layouts keep the version apart from the data: with the data key
+    deleted behind our back, Redis holds the version, so only a newer write restores it."""
+    drift = Drift("missing_in_redis", ITEM, tomb(OLD), live(OLD, metadata="d"))
+    assert classify(drift.redis, drift.dynamodb) == "missing_in_redis"
+    event = repair_event(drift, TABLES["opponents"], TABLES, prefer="redis")
+    assert event.op == "upsert" and event.data == {"metadata": "d"}
+    assert event.version == Version(1, "svc", "a!")
+
+
+@pytest.mark.parametrize(
+    ("value", "score", "why"),
+    [
+        (5, 5.0, None),
+        (Decimal("0.5"), 0.5, None),
+        (None, None, None),
+        (5, None, "not in its partition's listing index ('timestamp' 5)"),
+        (5, 6.0, "listed with score 6.0, but its 'timestamp' is 5"),
+        (None, 6.0, "listed with score 6.0 but has no 'timestamp'"),
+        ("corrupt", 6.0, None),  # not a number: the data differs, reported as such
+    ],
+)
+def test_why_an_item_is_unlisted(value: object, score: float | None, why: str | None) -> None:
+    assert why_unlisted("timestamp", value, score) == why
