@@ -10,6 +10,7 @@ source problem naming it (unless null): comparing it would need Debezium's encod
 Rows come in primary-key order, a page at a time; the cursor is the last row's key.
 """
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -32,7 +33,8 @@ READERS: dict[str, Callable[[str], Any]] = {
 
 
 class PostgresSourceError(ReplicatorError):
-    """The database cannot be reached, or holds no such table: one line for the CLI."""
+    """The database cannot be reached, refuses us, or holds no such table: one line for the
+    CLI."""
 
 
 class PostgresSource:
@@ -53,9 +55,7 @@ class PostgresSource:
             try:
                 self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
             except psycopg.OperationalError as exc:
-                raise PostgresSourceError(
-                    f"cannot reach PostgreSQL (CDC_POSTGRES_URL): {_line(exc)}"
-                ) from exc
+                raise await _connect_error(exc) from exc
         return self._conn
 
     async def _rows(self, query: "sql.Composed | str", params: Any) -> list[tuple[Any, ...]]:
@@ -159,6 +159,32 @@ class PostgresSource:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+
+
+async def _connect_error(exc: psycopg.OperationalError) -> PostgresSourceError:
+    """Refused (a role, password or database the server turned down) or unreachable. libpq
+    gives such failures no SQLSTATE: a server that still accepts a connection on the same
+    address answered, so it refused."""
+    pgconn = getattr(exc, "pgconn", None)
+    host, port = (pgconn.host.decode(), pgconn.port.decode()) if pgconn else ("", "")
+    answered = bool(host) and await _accepts(host, port)
+    what = "PostgreSQL refused the connection" if answered else "cannot reach PostgreSQL"
+    return PostgresSourceError(f"{what} (CDC_POSTGRES_URL): {_line(exc)}")
+
+
+async def _accepts(host: str, port: str) -> bool:
+    """Whether a PostgreSQL server listens at `host` (a name, an address or a socket folder)."""
+    try:
+        if host.startswith("/"):
+            opening = asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port or 5432}")
+        else:
+            opening = asyncio.open_connection(host, int(port or 5432))
+        _, writer = await asyncio.wait_for(opening, 3)
+    except (OSError, ValueError, TimeoutError):
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
 
 
 def _line(exc: BaseException) -> str:

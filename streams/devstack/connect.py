@@ -94,7 +94,8 @@ def postgres_connector(
 ) -> dict[str, str]:
     """The Debezium PostgreSQL connector as we test it (README: From a database with Debezium):
     `tables` as `<schema>.<table>`, read from the initial snapshot on, decimals as exact text,
-    one compacted topic per table that Connect creates."""
+    one compacted topic per table that Connect creates. `skipped.operations=none`: Debezium
+    skips truncates by default, which would leave the stores holding every truncated row."""
     return {
         "connector.class": "io.debezium.connector.postgresql.PostgresConnector",
         "plugin.name": "pgoutput",
@@ -110,6 +111,7 @@ def postgres_connector(
         "publication.autocreate.mode": "filtered",
         "snapshot.mode": "initial",
         "decimal.handling.mode": "string",
+        "skipped.operations": "none",
         "topic.creation.default.replication.factor": "1",
         "topic.creation.default.partitions": "1",
         "topic.creation.default.cleanup.policy": "compact",
