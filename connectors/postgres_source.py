@@ -12,7 +12,7 @@ Rows come in primary-key order, a page at a time; the cursor is the last row's k
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -21,9 +21,11 @@ from psycopg import sql
 
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.model.errors import ReplicatorError
+from streams.model.events import ItemId
 from streams.model.tables import TableSpec
 
 DONE = "done"
+MAX_PARAMETERS = 30_000  # a query may bind 65,535
 READERS: dict[str, Callable[[str], Any]] = {
     **dict.fromkeys(("int2", "int4", "int8"), int),
     **dict.fromkeys(("float4", "float8"), Decimal),
@@ -49,6 +51,7 @@ class PostgresSource:
         self.url, self.table, self.spec = url, table, spec
         self.chunk_items, self.part = chunk_items, part
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._column_types: dict[str, str] | None = None
 
     async def _connection(self) -> "psycopg.AsyncConnection[Any]":
         if self._conn is None:
@@ -88,7 +91,12 @@ class PostgresSource:
                 return
 
     async def _columns(self) -> dict[str, str]:
-        """Each column's type name, in the table's order."""
+        """Each column's type name, in the table's order (read once)."""
+        if self._column_types is None:
+            self._column_types = await self._read_columns()
+        return self._column_types
+
+    async def _read_columns(self) -> dict[str, str]:
         query = """SELECT a.attname, t.typname FROM pg_attribute a
                    JOIN pg_type t ON t.oid = a.atttypid
                    WHERE a.attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))
@@ -134,8 +142,19 @@ class PostgresSource:
         key_text = [row[k] or "" for k in keys]
         if not self.part.owns(json.dumps(key_text).encode()):
             return
+        read = self._read_row(row, columns, keys)
+        if isinstance(read, SourceProblem):
+            chunk.problems.append(read)
+        else:
+            chunk.items.append(read)
+
+    def _read_row(
+        self, row: dict[str, str | None], columns: dict[str, str], keys: list[str]
+    ) -> SourceItem | SourceProblem:
+        """A row as Debezium would send it, renamed; a problem if a column cannot be compared."""
+        key_text = [row[k] or "" for k in keys]
         rename = self.spec.columns
-        key = {rename.get(k, k): text for k, text in zip(keys, key_text, strict=True)}
+        key = self._renamed_key(row, keys)
         data: dict[str, Any] = {}
         for column, text in row.items():
             if column in keys:
@@ -144,10 +163,41 @@ class PostgresSource:
             if text is not None and read is None:  # a null is null in Debezium's records too
                 where = f"{self.relation} {json.dumps(key_text)}"
                 reason = f"column {column!r} of type {columns[column]} is not compared"
-                chunk.problems.append(SourceProblem(where, reason))
-                return
+                return SourceProblem(where, reason)
             data[rename.get(column, column)] = None if text is None or read is None else read(text)
-        chunk.items.append(SourceItem(self.table, key, data))
+        return SourceItem(self.table, key, data)
+
+    def _renamed_key(self, row: dict[str, str | None], keys: list[str]) -> dict[str, str]:
+        return {self.spec.columns.get(k, k): row[k] or "" for k in keys}
+
+    async def rows_of(self, items: Sequence[ItemId]) -> dict[ItemId, SourceItem | SourceProblem]:
+        """The rows that hold these items now, read as `chunks` reads them; an item no row
+        holds is absent from the answer (`verify` looks up what a store holds this way)."""
+        columns = await self._columns()
+        keys = self._key_columns(columns)
+        found: dict[ItemId, SourceItem | SourceProblem] = {}
+        size = min(self.chunk_items, MAX_PARAMETERS // len(keys))
+        for start in range(0, len(items), size):
+            page = items[start : start + size]
+            params = [item.key(self.spec)[a] for item in page for a in self.spec.key_attributes]
+            for values in await self._rows(self._keys_query(columns, keys, len(page)), params):
+                row = dict(zip(columns, values, strict=True))
+                read = self._read_row(row, columns, keys)
+                key = read.key if isinstance(read, SourceItem) else self._renamed_key(row, keys)
+                found[ItemId.of(self.table, key, self.spec)] = read
+        return found
+
+    def _keys_query(self, columns: dict[str, str], keys: list[str], count: int) -> sql.Composed:
+        """The rows of `count` keys, each key's values as parameters in key order."""
+        select = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns)
+        key_list = sql.SQL(", ").join(sql.Identifier("t", k) for k in keys)
+        one = sql.SQL("({})").format(
+            sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.Identifier(columns[k])) for k in keys)
+        )
+        return sql.SQL("SELECT {} FROM {}.{} AS t WHERE ({}) IN ({})").format(
+            select, sql.Identifier(self.schema), sql.Identifier(self.relation), key_list,
+            sql.SQL(", ").join([one] * count),
+        )  # fmt: skip
 
     async def estimate(self) -> int | None:
         query = """SELECT reltuples::bigint FROM pg_class
