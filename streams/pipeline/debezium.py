@@ -63,9 +63,9 @@ class DebeziumDecoder:
         return build_event(fields, self.tables)
 
     def _table(self, source: dict[str, Any]) -> tuple[str, TableSpec]:
-        found = self.by_source.get(_source_table(source))
+        name = _source_table(source)
+        found = self.by_source.get(name)
         if found is None:
-            name = _source_table(source)
             raise InvalidEventError("unknown_table", f"source table {name!r} is not declared")
         return found
 
