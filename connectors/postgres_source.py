@@ -10,8 +10,9 @@ source problem naming it (unless null): comparing it would need Debezium's encod
 Rows come in primary-key order, a page at a time; the cursor is the last row's key.
 """
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +21,11 @@ from psycopg import sql
 
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.model.errors import ReplicatorError
+from streams.model.events import ItemId
 from streams.model.tables import TableSpec
 
 DONE = "done"
+MAX_PARAMETERS = 30_000  # a query may bind 65,535
 READERS: dict[str, Callable[[str], Any]] = {
     **dict.fromkeys(("int2", "int4", "int8"), int),
     **dict.fromkeys(("float4", "float8"), Decimal),
@@ -32,7 +35,8 @@ READERS: dict[str, Callable[[str], Any]] = {
 
 
 class PostgresSourceError(ReplicatorError):
-    """The database cannot be reached, or holds no such table: one line for the CLI."""
+    """The database cannot be reached, refuses us, or holds no such table: one line for the
+    CLI."""
 
 
 class PostgresSource:
@@ -47,15 +51,14 @@ class PostgresSource:
         self.url, self.table, self.spec = url, table, spec
         self.chunk_items, self.part = chunk_items, part
         self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._column_types: dict[str, str] | None = None
 
     async def _connection(self) -> "psycopg.AsyncConnection[Any]":
         if self._conn is None:
             try:
                 self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
             except psycopg.OperationalError as exc:
-                raise PostgresSourceError(
-                    f"cannot reach PostgreSQL (CDC_POSTGRES_URL): {_line(exc)}"
-                ) from exc
+                raise await _connect_error(exc) from exc
         return self._conn
 
     async def _rows(self, query: "sql.Composed | str", params: Any) -> list[tuple[Any, ...]]:
@@ -88,7 +91,12 @@ class PostgresSource:
                 return
 
     async def _columns(self) -> dict[str, str]:
-        """Each column's type name, in the table's order."""
+        """Each column's type name, in the table's order (read once)."""
+        if self._column_types is None:
+            self._column_types = await self._read_columns()
+        return self._column_types
+
+    async def _read_columns(self) -> dict[str, str]:
         query = """SELECT a.attname, t.typname FROM pg_attribute a
                    JOIN pg_type t ON t.oid = a.atttypid
                    WHERE a.attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))
@@ -134,8 +142,19 @@ class PostgresSource:
         key_text = [row[k] or "" for k in keys]
         if not self.part.owns(json.dumps(key_text).encode()):
             return
+        read = self._read_row(row, columns, keys)
+        if isinstance(read, SourceProblem):
+            chunk.problems.append(read)
+        else:
+            chunk.items.append(read)
+
+    def _read_row(
+        self, row: dict[str, str | None], columns: dict[str, str], keys: list[str]
+    ) -> SourceItem | SourceProblem:
+        """A row as Debezium would send it, renamed; a problem if a column cannot be compared."""
+        key_text = [row[k] or "" for k in keys]
         rename = self.spec.columns
-        key = {rename.get(k, k): text for k, text in zip(keys, key_text, strict=True)}
+        key = self._renamed_key(row, keys)
         data: dict[str, Any] = {}
         for column, text in row.items():
             if column in keys:
@@ -144,10 +163,41 @@ class PostgresSource:
             if text is not None and read is None:  # a null is null in Debezium's records too
                 where = f"{self.relation} {json.dumps(key_text)}"
                 reason = f"column {column!r} of type {columns[column]} is not compared"
-                chunk.problems.append(SourceProblem(where, reason))
-                return
+                return SourceProblem(where, reason)
             data[rename.get(column, column)] = None if text is None or read is None else read(text)
-        chunk.items.append(SourceItem(self.table, key, data))
+        return SourceItem(self.table, key, data)
+
+    def _renamed_key(self, row: dict[str, str | None], keys: list[str]) -> dict[str, str]:
+        return {self.spec.columns.get(k, k): row[k] or "" for k in keys}
+
+    async def rows_of(self, items: Sequence[ItemId]) -> dict[ItemId, SourceItem | SourceProblem]:
+        """The rows that hold these items now, read as `chunks` reads them; an item no row
+        holds is absent from the answer (`verify` looks up what a store holds this way)."""
+        columns = await self._columns()
+        keys = self._key_columns(columns)
+        found: dict[ItemId, SourceItem | SourceProblem] = {}
+        size = min(self.chunk_items, MAX_PARAMETERS // len(keys))
+        for start in range(0, len(items), size):
+            page = items[start : start + size]
+            params = [item.key(self.spec)[a] for item in page for a in self.spec.key_attributes]
+            for values in await self._rows(self._keys_query(columns, keys, len(page)), params):
+                row = dict(zip(columns, values, strict=True))
+                read = self._read_row(row, columns, keys)
+                key = read.key if isinstance(read, SourceItem) else self._renamed_key(row, keys)
+                found[ItemId.of(self.table, key, self.spec)] = read
+        return found
+
+    def _keys_query(self, columns: dict[str, str], keys: list[str], count: int) -> sql.Composed:
+        """The rows of `count` keys, each key's values as parameters in key order."""
+        select = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns)
+        key_list = sql.SQL(", ").join(sql.Identifier("t", k) for k in keys)
+        one = sql.SQL("({})").format(
+            sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.Identifier(columns[k])) for k in keys)
+        )
+        return sql.SQL("SELECT {} FROM {}.{} AS t WHERE ({}) IN ({})").format(
+            select, sql.Identifier(self.schema), sql.Identifier(self.relation), key_list,
+            sql.SQL(", ").join([one] * count),
+        )  # fmt: skip
 
     async def estimate(self) -> int | None:
         query = """SELECT reltuples::bigint FROM pg_class
@@ -159,6 +209,32 @@ class PostgresSource:
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
+
+
+async def _connect_error(exc: psycopg.OperationalError) -> PostgresSourceError:
+    """Refused (a role, password or database the server turned down) or unreachable. libpq
+    gives such failures no SQLSTATE: a server that still accepts a connection on the same
+    address answered, so it refused."""
+    pgconn = getattr(exc, "pgconn", None)
+    host, port = (pgconn.host.decode(), pgconn.port.decode()) if pgconn else ("", "")
+    answered = bool(host) and await _accepts(host, port)
+    what = "PostgreSQL refused the connection" if answered else "cannot reach PostgreSQL"
+    return PostgresSourceError(f"{what} (CDC_POSTGRES_URL): {_line(exc)}")
+
+
+async def _accepts(host: str, port: str) -> bool:
+    """Whether a PostgreSQL server listens at `host` (a name, an address or a socket folder)."""
+    try:
+        if host.startswith("/"):
+            opening = asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port or 5432}")
+        else:
+            opening = asyncio.open_connection(host, int(port or 5432))
+        _, writer = await asyncio.wait_for(opening, 3)
+    except (OSError, ValueError, TimeoutError):
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
 
 
 def _line(exc: BaseException) -> str:

@@ -2,7 +2,8 @@
 
 The envelope comes with or without `schema`/`payload` (`value.converter.schemas.enable`).
 `op` c, u and r (a snapshot read) upsert `after`; d deletes the row `before` or the record key
-names; t (truncate) cannot be replayed row by row and is dead-lettered as `truncate`. The
+names; t (truncate, sent when the connector's `skipped.operations` leaves it in) cannot be
+replayed row by row and is dead-lettered as `truncate`, naming the table. The
 source table, `<source.name>.<source.schema>.<source.table>`, names the declared table.
 
 Version: Debezium's `ts_ms` is a wall clock and does not follow the database's commit order (a
@@ -39,11 +40,11 @@ class DebeziumDecoder:
         """One record's change; `InvalidEventError` naming why it can never apply."""
         payload = _payload(record.value, "value")
         op = payload.get("op")
-        if op == "t":
-            raise InvalidEventError("truncate", "a truncate cannot be replicated row by row")
         source = payload.get("source")
         if type(source) is not dict:
             raise InvalidEventError("schema", "source: an object is required")
+        if op == "t":
+            raise self._truncated(source)
         name, spec = self._table(source)
         ts, origin, event_id = postgres_version(source, op)
         version = {"ts": ts, "origin": origin, "event_id": event_id}
@@ -62,11 +63,29 @@ class DebeziumDecoder:
         return build_event(fields, self.tables)
 
     def _table(self, source: dict[str, Any]) -> tuple[str, TableSpec]:
-        name = f"{source.get('name')}.{source.get('schema')}.{source.get('table')}"
+        name = _source_table(source)
         found = self.by_source.get(name)
         if found is None:
             raise InvalidEventError("unknown_table", f"source table {name!r} is not declared")
         return found
+
+    def _truncated(self, source: dict[str, Any]) -> InvalidEventError:
+        """A truncate's letter names the table and the command that empties the stores' copy."""
+        found = self.by_source.get(_source_table(source))
+        where = f"source table {_source_table(source)!r}"
+        if found is None:
+            return InvalidEventError("truncate", f"{where} was truncated (a table not declared)")
+        return InvalidEventError(
+            "truncate",
+            f"{where} was truncated: a truncate cannot be replicated row by row; delete what the"
+            f" stores still hold of table {found[0]!r} with `cdc-replicator verify --source"
+            f" postgres --table {found[0]} --store dynamodb --repair`",
+        )
+
+
+def _source_table(source: Mapping[str, Any]) -> str:
+    """`<topic.prefix>.<schema>.<table>`, as a declaration's `source` names it."""
+    return f"{source.get('name')}.{source.get('schema')}.{source.get('table')}"
 
 
 def _payload(raw: bytes | None, what: str) -> dict[str, Any]:
@@ -93,18 +112,21 @@ def split_row(row: Mapping[str, Any], spec: TableSpec) -> tuple[dict[str, str], 
     for column, value in row.items():
         name = rename.get(column, column)
         if name in spec.key_attributes:
-            key[name] = _key_text(name, value)
+            key[name] = _key_text(column, name, value)
         else:
             data[name] = value
     return key, data
 
 
-def _key_text(name: str, value: object) -> str:
+def _key_text(column: str, attribute: str, value: object) -> str:
     if type(value) is str:
         return value
     if type(value) is int:
         return str(value)
-    raise InvalidEventError("bad_key", f"key column {name!r} must be a string or an integer")
+    renamed = f" (attribute {attribute!r})" if attribute != column else ""
+    raise InvalidEventError(
+        "bad_key", f"key column {column!r}{renamed} must be a string or an integer"
+    )
 
 
 def postgres_version(source: Mapping[str, Any], op: object) -> tuple[int, str, str]:

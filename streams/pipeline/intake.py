@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streams.kafka.clients import Kafka
+from streams.kafka.missing_topics import MISSING_TOPICS, watch_missing_topics
 from streams.kafka.records import Record
 from streams.model.errors import OperatorError
 from streams.model.tables import feed_topics
@@ -69,6 +70,7 @@ class _SettleFirst(ConsumerRebalanceListener):
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned %d partitions", len(assigned))
+        MISSING_TOPICS.appeared(tp.topic for tp in assigned)
         self.intake.on_assignment(set(assigned))
 
 
@@ -76,6 +78,7 @@ def batch_consumer(settings: Settings, group_id: str, topics: Sequence[str]) -> 
     """The intake's real consumer: committed by hand, a batch at most per poll."""
     s = settings
     refresh = {"metadata_max_age_ms": NEW_TOPIC_SECONDS * 1000} if len(topics) > 1 else {}
+    watch_missing_topics()  # a topic not created yet: one warning, not an error every refresh
     return Kafka.of(s.kafka).consumer(
         group_id=group_id,
         client_id=f"cdc-replicator-{group_id}",

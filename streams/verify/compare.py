@@ -24,10 +24,11 @@ from streams.snapshot.seed import snapshot_version
 
 Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
 Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
-               "index_differs", "source_problems"]  # fmt: skip
+               "index_differs", "source_problems", "missing_in_postgres"]  # fmt: skip
 # What counts as disagreement; the other counts (compared, live items, repairs) are bookkeeping.
+# missing_in_postgres: a store item no row of the table Debezium reads holds (verify --source).
 DRIFT_KINDS = ("missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
-               "index_differs", "source_problems")  # fmt: skip
+               "index_differs", "source_problems", "missing_in_postgres")  # fmt: skip
 UNVERSIONED = ""  # an item written before the replicator (no `_v`): older than every version
 SAMPLES = 10
 REPAIR_SUFFIX = "!"  # the least event-id character: the very next version after the tie

@@ -1,21 +1,25 @@
 """What `verify` compares: each table in Redis against DynamoDB, or a store against a snapshot
 source (the check before cutover); with `repair`, the fixes are republished."""
 
-import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from connectors.source import SnapshotSource, SourceItem
+from connectors.postgres_source import PostgresSource
+from connectors.source import SnapshotSource
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
-from streams.model.errors import ConfigError, InvalidEventError
-from streams.model.events import ChangeEvent, ItemId, check_item
-from streams.model.tables import TableSpec
+from streams.model.errors import ConfigError
+from streams.model.events import ChangeEvent
 from streams.settings import Settings
 from streams.snapshot.options import SourceOptions
-from streams.snapshot.seed import snapshot_event
 from streams.snapshot.sources import check_source, open_source
-from streams.stores import open_store
+from streams.stores import STORE_NAMES, open_store
+from streams.verify.against_source import (
+    SourceCheck,
+    compare_source,
+    repair_from_table,
+    republish_missing,
+)
 from streams.verify.compare import DriftHandler, VerifyReport, verify_table
 
 Publish = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
@@ -76,53 +80,24 @@ async def verify_stores(
 async def verify_source(
     settings: Settings, options: VerifyOptions, source_options: SourceOptions, publish: Publish
 ) -> VerifyReport:
-    """Every source item must be in the store with the same data (the check before cutover).
-    Source data that cannot become an event is a source problem, named, and the rest goes on."""
-    table, store_name = source_options.table, options.store
+    """The store against the source; source data that cannot become an event is a source
+    problem, named, and the rest goes on."""
+    table = source_options.table
     source: SnapshotSource = open_source(settings, source_options)
-    store = open_store(settings, store_name)
-    spec = settings.tables[table]
+    store = open_store(settings, options.store)
+    # A repair from the table reads both stores' versions, so that both take it.
+    stores = [open_store(settings, name) for name in STORE_NAMES] if options.repair else []
+    repair = None
+    if options.repair and isinstance(source, PostgresSource):
+        repair = repair_from_table(source, stores, publish, settings.tables)
+    elif options.repair:
+        repair = republish_missing(publish, source_options.name, settings.tables)
     report = VerifyReport(table)
     try:
-        async for chunk in source.chunks(None):
-            for problem in chunk.problems:
-                report.add_problem(f"{problem.key}: {problem.reason}")
-            items = [i for i in chunk.items if _valid(i, table, settings.tables, report)]
-            ids = [ItemId.of(i.table, i.key, spec) for i in items]
-            held = await store.read_many(table, ids) if ids else {}
-            missing = []
-            for item, item_id in zip(items, ids, strict=True):
-                stored = held.get(item_id)
-                report.counts["compared"] += 1
-                if stored is None or not stored.live:
-                    report.counts[f"missing_in_{store_name}"] += 1
-                    missing.append(snapshot_event(item, source_options.name, settings.tables))
-                elif stored.data != item.data:
-                    report.counts["data_differs"] += 1
-            if options.repair and missing:
-                report.counts["republished"] += await publish(missing)
+        check = SourceCheck(table, source, store, settings.tables, repair)
+        await compare_source(check, report)
     finally:
         await source.close()
-        await store.close()
+        for opened in (store, *stores):
+            await opened.close()
     return report
-
-
-def _valid(
-    item: SourceItem, table: str, tables: Mapping[str, TableSpec], report: VerifyReport
-) -> bool:
-    """Whether a snapshot could publish `item` (of `table`); if not, a named source problem."""
-    why = _why_invalid(item, table, tables)
-    if why:
-        report.add_problem(f"{item.where or json.dumps(item.key, ensure_ascii=False)}: {why}")
-    return why is None
-
-
-def _why_invalid(item: SourceItem, table: str, tables: Mapping[str, TableSpec]) -> str | None:
-    if item.table != table:
-        return f"unknown_table: table {item.table!r}, not {table!r}"
-    op, data = ("delete", None) if item.deleted else ("upsert", item.data)
-    try:
-        check_item(item.table, op, item.key, data, tables)
-    except InvalidEventError as exc:
-        return f"{exc.reason}: {exc}"
-    return None

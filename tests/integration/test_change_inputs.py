@@ -2,6 +2,7 @@
 and a Debezium topic."""
 
 import asyncio
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -15,6 +16,7 @@ from streams.kafka.records import RawRecord
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.model.events import ChangeEvent
 from streams.pipeline.debezium import DebeziumDecoder
+from streams.pipeline.intake import NEW_TOPIC_SECONDS
 from streams.settings import Settings
 from tests.conftest import Services
 from tests.debezium_support import USERS, envelope, record_key
@@ -110,6 +112,9 @@ def test_a_debezium_topic_feeds_its_table_and_bad_records_are_dead_lettered(
     try:
         # Connect creates the topic when the connector starts, often after the worker.
         assert wait_until(lambda: "assigned" in worker.log.read_text(), 60), worker.log_tail()
+        waiting = f"topic {topic} does not exist yet"
+        assert wait_until(lambda: waiting in worker.log.read_text(), 30), worker.log_tail()
+        time.sleep(NEW_TOPIC_SECONDS + 1)  # a metadata refresh later: aiokafka logged it again
         asyncio.run(ensure_topics(Kafka.of(settings.kafka), [TopicSpec(topic, 2, 1, {})]))
         asyncio.run(send())
         assert wait_until(lambda: _stores_hold(settings, expected), 90), worker.log_tail()
@@ -119,6 +124,9 @@ def test_a_debezium_topic_feeds_its_table_and_bad_records_are_dead_lettered(
         ]  # fmt: skip
         assert {h["cdc.original.topic"] for _, h in letters} == {topic}
         assert worker.alive()
+        log = worker.log.read_text()  # one line each, for both stores' consumers together
+        assert log.count(waiting) == 1 and "not found in cluster metadata" not in log, log
+        assert log.count(f"topic {topic} now exists") == 1, log
     finally:
         worker.stop()
 

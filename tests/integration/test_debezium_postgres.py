@@ -29,9 +29,9 @@ from streams.model import numbers
 from streams.model.events import ItemId, build_event
 from streams.model.tables import TableSpec
 from streams.settings import Settings
-from streams.stores import open_store
+from streams.stores import dynamodb_client, open_store
 from tests.conftest import PROJECT, Services
-from tests.integration.worker import WorkerProcess, fetch, read_records
+from tests.integration.worker import WorkerProcess, fetch, read_records, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 ROWS = 300
@@ -115,8 +115,8 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
     web = {"web_enabled": True, "web_port": free_port()}
     settings = stack.settings.model_copy(update={"tables": {"users": users}, **web})
     topic = users.feed_topic(settings.topic)
-    compacted = {"cleanup.policy": "compact"}
-    asyncio.run(ensure_topics(Kafka.of(settings.kafka), [TopicSpec(topic, 2, 1, compacted)]))
+    kept = {"cleanup.policy": "delete"}  # as the connector creates it
+    asyncio.run(ensure_topics(Kafka.of(settings.kafka), [TopicSpec(topic, 2, 1, kept)]))
     worker = WorkerProcess(services, settings, tmp_path / "worker.log")
     worker.start()
     rng = random.Random(17)
@@ -155,6 +155,96 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
     finally:
         worker.stop()
         _drop(connect, database, prefix, suffix)
+
+
+def test_drift_and_a_truncate_are_named_by_verify_and_one_repair_heals_both_stores(
+    services: Services, stack: DebeziumStack, tmp_path: Path
+) -> None:
+    """A row changed and one removed behind the worker in DynamoDB, then `TRUNCATE`: verify
+    --source postgres names each item (exit 1), and one `--repair` run leaves both stores equal
+    to the table and to each other."""
+    database, connect = stack.database, stack.connect
+    suffix = uuid.uuid4().hex[:8]
+    table, prefix = f"people_{suffix}", f"tr{suffix}"
+    database.psql(
+        f"CREATE TABLE {table} (id int PRIMARY KEY, name text, score numeric(10,2));"
+        f"INSERT INTO {table} SELECT g, 'n' || g, g * 1.5 FROM generate_series(1, 4) g"
+    )
+    users = TableSpec(
+        partition_key="user_id", dynamodb_table=f"people-{suffix}", format="debezium",
+        source=f"{prefix}.public.{table}", columns={"id": "user_id"},
+    )  # fmt: skip
+    own = services.settings()  # a changes topic, group and Redis prefix of this test's own
+    fresh = {name: getattr(own, name) for name in ("topic", "group_id", "redis_key_prefix")}
+    settings = stack.settings.model_copy(update={"tables": {"users": users}, **fresh})
+    topic = users.feed_topic(settings.topic)
+    kept = {"cleanup.policy": "delete"}  # compacted, it would refuse the truncate (no key)
+    asyncio.run(ensure_topics(Kafka.of(settings.kafka), [TopicSpec(topic, 1, 1, kept)]))
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log")
+    worker.start()
+    try:
+        config = postgres_connector(database.port, prefix, [f"public.{table}"], f"cdc_{suffix}")
+        connect.put_connector(prefix, config)
+        rows: dict[str, dict[str, Any] | None] = {
+            str(i): {"name": f"n{i}", "score": f"{i * 1.5:.2f}"} for i in range(1, 5)
+        }
+        assert wait_until(lambda: _stores_hold(settings, rows), 120, interval=1), worker.log_tail()
+        asyncio.run(_write_behind(settings, "dynamodb", "1", {"name": "drifted", "score": "0"}))
+        dynamodb_client(settings.dynamodb).delete_item(
+            TableName=users.physical_name("users"), Key={"user_id": {"S": "2"}}
+        )  # gone without a trace: the repair must still give both stores one version
+        shown = _verify_text(stack, settings, "dynamodb")
+        assert shown.returncode == 1, shown.stdout + shown.stderr
+        assert 'data_differs: ["users", "1", ""]' in shown.stdout, shown.stdout
+        assert 'missing_in_dynamodb: ["users", "2", ""]' in shown.stdout, shown.stdout
+        report = _verify(stack, settings, "dynamodb")
+        assert report["samples"]["data_differs"][0]["postgres"]["data"] == rows["1"], report
+        _repair_once_then_all_agree(stack, settings, "dynamodb", rows)
+
+        database.psql(f"TRUNCATE {table}")
+        assert wait_until(lambda: _truncate_letter(settings, table), 60), (
+            connect.connector_state(prefix),  # a compacted topic fails the task: no key
+            worker.log_tail(),
+        )
+        shown = _verify_text(stack, settings, "redis")
+        assert shown.returncode == 1, shown.stdout + shown.stderr
+        assert "missing_in_postgres 4" in shown.stdout, shown.stdout
+        assert 'missing_in_postgres: ["users", "3", ""]' in shown.stdout, shown.stdout
+        gone: dict[str, dict[str, Any] | None] = dict.fromkeys(rows)
+        _repair_once_then_all_agree(stack, settings, "redis", gone)
+    finally:
+        worker.stop()
+        _drop(connect, database, prefix, suffix)
+
+
+def _verify_text(
+    stack: DebeziumStack, settings: Settings, store: str, *more: str
+) -> "subprocess.CompletedProcess[str]":
+    argv = ["verify", "--source", "postgres", "--store", store, "--table", "users", *more]
+    return stack.cli(*argv, settings=settings)
+
+
+def _repair_once_then_all_agree(
+    stack: DebeziumStack, settings: Settings, store: str, rows: dict[str, dict[str, Any] | None]
+) -> None:
+    """One `verify --source postgres --repair`; once the worker applied it, both stores equal
+    the table and store-vs-store `verify` finds no drift (not even of versions)."""
+    repaired = _verify_text(stack, settings, store, "--repair")
+    assert repaired.returncode == 1 and "republished" in repaired.stdout, repaired.stdout
+    assert wait_until(lambda: _stores_hold(settings, rows), 60, interval=1)
+    both = stack.cli("verify", "--table", "users", settings=settings)
+    assert both.returncode == 0, both.stdout + both.stderr
+    for name in ("redis", "dynamodb"):
+        assert _verify(stack, settings, name)["agree"]
+
+
+def _truncate_letter(settings: Settings, table: str) -> bool:
+    letters = asyncio.run(read_topic(settings, settings.dlq_topic, 10, wait_seconds=1))
+    return any(
+        headers.get("cdc.error.reason") == "truncate"
+        and f"public.{table}' was truncated" in headers.get("cdc.error.message", "")
+        for _, headers in letters
+    )
 
 
 def _snapshot_done(settings: Settings, topic: str) -> bool:

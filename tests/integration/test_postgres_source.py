@@ -84,6 +84,9 @@ def test_a_missing_table_or_database_is_one_clear_error(database: PostgresServic
     closed = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
     with pytest.raises(PostgresSourceError, match="cannot reach PostgreSQL"):
         read(PostgresSource(closed, "pairs", PAIRS))
+    nobody = database.url.replace("postgres@", "nobody_at_all@")  # the server answers: refused
+    with pytest.raises(PostgresSourceError, match=r"^PostgreSQL refused .*nobody_at_all"):
+        read(PostgresSource(nobody, "pairs", PAIRS))
     database.psql("DROP ROLE IF EXISTS stranger; CREATE ROLE stranger LOGIN")
     stranger = database.url.replace("postgres@", "stranger@")
     with pytest.raises(PostgresSourceError, match=r"reading public\.pairs .*permission denied"):

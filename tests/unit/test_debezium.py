@@ -79,6 +79,13 @@ def test_malformed_records_are_refused_with_their_reason(
     assert reason(value, key) == expected
 
 
+def test_a_truncate_letter_names_the_table_and_a_bad_key_its_column() -> None:
+    with pytest.raises(InvalidEventError, match=r"'pg.public.users' was truncated.*--table users"):
+        decode(envelope("t", 9))
+    with pytest.raises(InvalidEventError, match=r"key column 'id' \(attribute 'user_id'\)"):
+        decode(envelope("c", 9, after={"id": True}))
+
+
 def test_a_snapshot_read_loses_to_a_change_at_or_after_its_lsn() -> None:
     read = decode(envelope("r", 500, after={"id": 1, "v": "old"}))
     same = decode(envelope("u", 500, after={"id": 1, "v": "new"}))
