@@ -9,14 +9,19 @@ from typing import TypeVar
 from aiokafka.errors import KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
 
+from connectors import redis_errors
 from connectors.dynamodb_client import access_refused, is_access_refused
+from connectors.sink import Store
 from streams.kafka.topics import TopicUnavailableError
-from streams.model.errors import ConfigError
+from streams.model.errors import AccessRefusedError, ConfigError
 from streams.retry import Backoff
 
 log = logging.getLogger(__name__)
 
-STARTUP_TRANSIENT = (KafkaError, BotoCoreError, ClientError, OSError, TopicUnavailableError)
+STARTUP_TRANSIENT = (
+    KafkaError, BotoCoreError, ClientError, OSError, TopicUnavailableError,
+    *redis_errors.TRANSIENT_ERRORS,  # its refusals too: they subclass its ConnectionError
+)  # fmt: skip
 T = TypeVar("T")
 
 
@@ -27,11 +32,28 @@ async def until_ready(step: Callable[[], Awaitable[T]], what: str, max_backoff: 
         try:
             return await step()
         except STARTUP_TRANSIENT as exc:
-            if is_access_refused(exc):  # waiting cannot help: an operator must fix it
-                raise access_refused(exc) from exc
+            refusal = _refusal(exc)
+            if refusal is not None:  # waiting cannot help: an operator must fix it
+                raise refusal from exc
             delay = next(delays)
             log.warning("waiting for %s to answer (%r); retrying in %.1fs", what, exc, delay)
             await asyncio.sleep(delay)
+
+
+def _refusal(exc: BaseException) -> AccessRefusedError | None:
+    if isinstance(exc, redis_errors.ACCESS_ERRORS):
+        return redis_errors.refused(exc)
+    return access_refused(exc) if is_access_refused(exc) else None
+
+
+async def store_answers(open_store: Callable[[], Store]) -> None:
+    """Ping the store once: a store refusing our credentials (a wrong Redis password) stops
+    the worker at start, rather than when the first event reaches it."""
+    store = open_store()
+    try:
+        await store.ping()
+    finally:
+        await store.close()
 
 
 def ensure_port_free(host: str, port: int, variable: str) -> None:
