@@ -20,10 +20,16 @@ def add_commands(sub: Subcommands) -> None:
     )
     lag.add_argument("--json", action="store_true", help="print the report as JSON")
     lag.add_argument(
-        "--samples", type=positive_int, default=3, help="samples over the window (status needs >1)"
+        "--samples",
+        type=positive_int,
+        default=3,
+        help="samples over the window; status needs >1 (default %(default)s)",
     )
     lag.add_argument(
-        "--interval", type=positive_number, default=2.0, help="seconds between samples"
+        "--interval",
+        type=positive_number,
+        default=2.0,
+        help="seconds between samples (default %(default)s)",
     )
     lag.set_defaults(handler=cmd_lag)
 
