@@ -40,6 +40,17 @@ def test_publish_refuses_a_file_with_a_bad_line_unless_told(
     )
 
 
+def test_publish_skipping_every_line_publishes_nothing_and_exits_1(
+    env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"table": "opponents"}\nnot json\n')
+    assert main(["publish", str(path), "--skip-invalid"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:1: schema" in err and f"{path}:2: not_json" in err
+    assert err.endswith(f"nothing published: every line of {path} is invalid\n")
+
+
 def test_publish_accepts_a_utf8_byte_order_mark(
     env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
