@@ -56,14 +56,16 @@ def test_a_wrong_redis_password_stops_the_worker_with_one_line(
     assert "Traceback" not in log and PASSWORD not in log
 
 
-def test_a_wrong_redis_password_stops_an_idle_worker_at_start(
-    services: Services, tmp_path: Path
+@pytest.mark.parametrize("password", ["not-" + PASSWORD, None])  # WRONGPASS, NOAUTH
+def test_a_refused_redis_password_stops_an_idle_worker_at_start(
+    services: Services, tmp_path: Path, password: str | None
 ) -> None:
     """No event ever arrives: the refusal is found by the agent's start, not by a write."""
     with password_redis(tmp_path / "redis") as redis_server:
         settings = services.settings(redis_url=redis_server.url())
         worker = WorkerProcess(services, settings, tmp_path / "worker.log")
-        worker.env["CDC_REDIS_PASSWORD"] = "not-" + PASSWORD
+        if password is not None:
+            worker.env["CDC_REDIS_PASSWORD"] = password
         code = worker.start().exit_code(timeout=60)
     log = worker.log.read_text()
     assert code == 2, log
