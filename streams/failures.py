@@ -27,7 +27,7 @@ def describe_failure(
     what aiokafka logged before "Unable to bootstrap" (it does not chain it); `redis_auth`
     says whether a Redis password was given (refused without one: say which setting)."""
     if isinstance(exc, KafkaConnectionError) and kafka_cause is not None:
-        line = f"cannot reach {_kafka(kafka_servers)}: {kafka_cause}"
+        line = f"cannot reach {_kafka(kafka_servers)}: {_kafka_cause(kafka_cause)}"
     elif isinstance(exc, AuthenticationError) and not redis_auth:
         line = "Redis requires a password: set CDC_REDIS_PASSWORD (or put it in CDC_REDIS_URL)"
     else:
@@ -57,6 +57,16 @@ def _unreachable(exc: BaseException) -> bool:
         return False
     unreachable = (KafkaConnectionError, RedisConnectionError, RedisTimeoutError)
     return isinstance(exc, (*unreachable, BotoConnectionError))
+
+
+def _kafka_cause(cause: BaseException) -> str:
+    """Never empty: a server that does not speak Kafka (Redis, say) leaves the request
+    unanswered, and aiokafka logs a bare TimeoutError."""
+    if str(cause):
+        return str(cause)
+    if isinstance(cause, TimeoutError):
+        return "no answer in Kafka's protocol in time (TimeoutError); is the server there Kafka?"
+    return f"{type(cause).__name__} (no detail given)"
 
 
 def _kafka(servers: str) -> str:

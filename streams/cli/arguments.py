@@ -3,6 +3,7 @@ line with exit code 2, before anything connects or writes."""
 
 import argparse
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, TypeAlias
 
@@ -15,6 +16,16 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {self.prog}: {message} (--help shows the usage)\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """A command's parser refuses what it does not know itself: left to the top parser,
+        the error would not name the command (`cdc-replicator seed-legacy: unrecognized ...`)."""
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
 
 
 # A command group adds its commands to these; each command sets its handler as `handler`,

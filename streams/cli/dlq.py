@@ -11,23 +11,33 @@ from streams.settings import Settings
 
 def add_commands(sub: Subcommands) -> None:
     dlq = sub.add_parser("dlq", help="dead letters: list them, or replay those that now pass")
-    dlq.add_argument("action", choices=["list", "replay"],
-                     help="show the waiting letters, or republish those that now pass")  # fmt: skip
-    dlq.add_argument("--limit", type=positive_int, default=50, help="list at most this many")
-    dlq.add_argument("--json", action="store_true", help="list: one JSON object per letter")
-    dlq.add_argument("--discard", action="append", default=[], choices=REASONS, metavar="REASON",
-                     help="replay: drop the letters failing for REASON (repeatable)")  # fmt: skip
-    dlq.set_defaults(handler=cmd_dlq)
+    # Each action its own flags: `dlq replay --limit 3` is refused, not silently ignored.
+    actions = dlq.add_subparsers(
+        dest="action", metavar="{list,replay}", required=True, help="what to do with them"
+    )
+    show = actions.add_parser("list", help="show the waiting letters, with reason and origin")
+    show.add_argument("--limit", type=positive_int, default=50,
+                      help="list at most this many (default %(default)s)")  # fmt: skip
+    show.add_argument("--json", action="store_true", help="one JSON object per letter")
+    show.set_defaults(handler=cmd_list)
+    replay = actions.add_parser("replay", help="republish the letters that now pass")
+    replay.add_argument("--discard", action="append", default=[], choices=REASONS,
+                        metavar="REASON",
+                        help="drop the letters failing for REASON (repeatable)")  # fmt: skip
+    replay.set_defaults(handler=cmd_replay)
 
 
-def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.pipeline.dlq_replay import list_letters, replay_letters  # noqa: PLC0415
+def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.pipeline.dlq_replay import replay_letters  # noqa: PLC0415
 
-    if args.action == "replay":
-        print(asyncio.run(replay_letters(settings, args.discard)).describe())
-        return 0
-    letters = asyncio.run(list_letters(settings, args.limit))
-    for letter in letters:
+    print(asyncio.run(replay_letters(settings, args.discard)).describe())
+    return 0
+
+
+def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.pipeline.dlq_replay import list_letters  # noqa: PLC0415
+
+    for letter in asyncio.run(list_letters(settings, args.limit)):
         shown = letter.as_json()
         if args.json:
             print(json.dumps(shown, ensure_ascii=False))

@@ -84,13 +84,18 @@ def read_lines(path: str) -> list[bytes]:
 async def publish_lines(
     settings: Settings, path: str, lines: list[bytes], skip_invalid: bool
 ) -> int:
-    """Validate every line first: a file with a bad line publishes nothing, unless told to."""
+    """Validate every line first: a file with a bad line publishes nothing, unless told to;
+    told to, a file with no valid line publishes nothing and exits 1."""
     parsed = parse_lines(lines, settings.tables)
     for number, why in parsed.errors:
         print(f"{path}:{number}: {why}", file=sys.stderr)
     if parsed.errors and not skip_invalid:
         print(_refused(parsed, path), file=sys.stderr)
         return 2
+    if parsed.errors and not parsed.events:  # skipping every line is no success: exit 1
+        where = "stdin" if path == "-" else path
+        print(f"nothing published: every line of {where} is invalid", file=sys.stderr)
+        return 1
     async with Publisher(
         Kafka.of(settings.kafka), settings.topic, settings.tables, settings.origin
     ) as publisher:

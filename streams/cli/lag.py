@@ -20,25 +20,42 @@ def add_commands(sub: Subcommands) -> None:
     )
     lag.add_argument("--json", action="store_true", help="print the report as JSON")
     lag.add_argument(
-        "--samples", type=positive_int, default=3, help="samples over the window (status needs >1)"
+        "--samples",
+        type=positive_int,
+        default=3,
+        help="samples over the window; status needs >1 (default %(default)s)",
     )
     lag.add_argument(
-        "--interval", type=positive_number, default=2.0, help="seconds between samples"
+        "--interval",
+        type=positive_number,
+        default=2.0,
+        help="seconds between samples (default %(default)s)",
     )
     lag.set_defaults(handler=cmd_lag)
 
 
 def cmd_lag(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.kafka.groups import store_group  # noqa: PLC0415
-    from streams.kafka.lag_report import lag_report  # noqa: PLC0415
-
-    groups = [args.group] if args.group else [store_group(settings, s) for s in STORE_NAMES]
-    report = asyncio.run(lag_report(settings, groups, max(1, args.samples), args.interval))
+    report = asyncio.run(_report(settings, args.group, args.samples, args.interval))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print_lag(report)
     return 0 if report["status"] == "OK" else 1
+
+
+async def _report(
+    settings: Settings, group: str | None, samples: int, interval: float
+) -> dict[str, Any]:
+    """Each store's group, or the group named: one the broker knows (a store's group that
+    never consumed is reported, as STOPPED: nothing consumes for that store)."""
+    from streams.kafka.clients import Kafka  # noqa: PLC0415
+    from streams.kafka.groups import require_group, store_group  # noqa: PLC0415
+    from streams.kafka.lag_report import lag_report  # noqa: PLC0415
+
+    if group:
+        await require_group(Kafka.of(settings.kafka), group)
+    groups = [group] if group else [store_group(settings, s) for s in STORE_NAMES]
+    return await lag_report(settings, groups, samples, interval)
 
 
 def print_lag(report: dict[str, Any]) -> None:

@@ -29,12 +29,20 @@ def add_commands(sub: Subcommands) -> None:
         "--checkpoint", type=Path, help="checkpoint file (default under CDC_STACK_DIR)"
     )
     snap.add_argument("--workers", type=positive_int, default=1,
-                      help="processes, each snapshotting a part of the source")  # fmt: skip
-    snap.add_argument("--part", type=part_argument, default=WHOLE,
-                      help="K/N: only the K-th of N parts (e.g. one per machine)")  # fmt: skip
+                      help="processes, each snapshotting a part (default %(default)s)")  # fmt: skip
+    snap.add_argument(
+        "--part",
+        type=part_argument,
+        default=WHOLE,
+        help="K/N: only the K-th of N parts, e.g. per machine (default 1/1)",
+    )
     snap.add_argument("--metrics-port", type=port_number,
                       help="serve progress as Prometheus metrics on CDC_WEB_HOST:PORT")  # fmt: skip
-    add_source_arguments(snap, table_help=f"declared table (default {DEFAULT_TABLE})")
+    add_source_arguments(
+        snap,
+        table_help=f"declared table (default {DEFAULT_TABLE})",
+        chunk_help="items per checkpointed chunk",
+    )
     snap.set_defaults(handler=cmd_snapshot)
 
     seed = sub.add_parser("seed-legacy", help="write a synthetic legacy Redis dataset")

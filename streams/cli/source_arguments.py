@@ -24,15 +24,18 @@ def add_legacy_arguments(parser: argparse.ArgumentParser) -> None:
                         help="metadata as UTF-8 text or a JSON value (default text)")  # fmt: skip
 
 
-def add_source_arguments(parser: argparse.ArgumentParser, *, table_help: str) -> None:
+def add_source_arguments(
+    parser: argparse.ArgumentParser, *, table_help: str, chunk_help: str
+) -> None:
     """Every source's flags; each applies to the --source its help names."""
     parser.add_argument("--table", default=DEFAULT_TABLE, help=table_help)
     add_legacy_arguments(parser)
     parser.add_argument("--file", type=Path, help="JSON Lines file (--source jsonl)")
+    segments_help = "parallel Scan segments, --source dynamodb (default %(default)s)"
     parser.add_argument("--segments", type=positive_int, default=SourceOptions.segments,
-                        help="parallel Scan segments (dynamodb)")  # fmt: skip
+                        help=segments_help)  # fmt: skip
     parser.add_argument("--chunk", type=positive_int, default=SourceOptions.chunk,
-                        help="items per checkpointed chunk")  # fmt: skip
+                        help=f"{chunk_help} (default %(default)s)")  # fmt: skip
 
 
 def part_argument(text: str) -> Part:

@@ -18,14 +18,20 @@ def add_commands(sub: Subcommands) -> None:
     check = sub.add_parser("verify", help="compare Redis and DynamoDB (or a store and a source)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.add_argument("--repair", action="store_true", help="republish the winner of each drift")
-    check.add_argument("--prefer", choices=["dynamodb", "redis"], default="dynamodb",
-                       help="whose data wins when versions tie but data differs")  # fmt: skip
+    check.add_argument(
+        "--prefer",
+        choices=["dynamodb", "redis"],
+        default="dynamodb",
+        help="who wins when versions tie but data differs (default %(default)s)",
+    )
     check.add_argument("--source", choices=SOURCES,
                        help="compare --store against this snapshot source instead")  # fmt: skip
     check.add_argument("--store", choices=STORE_NAMES, default="dynamodb",
                        help="the store compared against --source (default dynamodb)")  # fmt: skip
     add_source_arguments(
-        check, table_help="declared table (default every table; with --source the first)"
+        check,
+        table_help="declared table (default every table; with --source the first)",
+        chunk_help="items read from the source at a time",
     )
     check.set_defaults(handler=cmd_verify, table=None)
 

@@ -11,8 +11,12 @@ from streams.stores import STORE_NAMES
 
 def add_commands(sub: Subcommands) -> None:
     worker = sub.add_parser("worker", help="consume the changes topic into the stores (main job)")
-    worker.add_argument("--sinks", type=store_list, default=list(STORE_NAMES),
-                        help="the stores to write, comma-separated: redis,dynamodb")  # fmt: skip
+    worker.add_argument(
+        "--sinks",
+        type=store_list,
+        default=list(STORE_NAMES),
+        help="stores to write, comma-separated (default redis,dynamodb)",
+    )
     worker.add_argument("--loglevel", default="info", choices=list(LOG_LEVELS),
                         help="log this level and above (default info)")  # fmt: skip
     worker.set_defaults(handler=cmd_worker)

@@ -13,10 +13,31 @@ from aiokafka.errors import KafkaError
 
 from streams.kafka.clients import Kafka
 from streams.kafka.topics import kafka_admin
+from streams.model.errors import ReplicatorError
 from streams.settings import Settings
 from streams.stores import STORE_NAMES
 
 log = logging.getLogger(__name__)
+
+
+class MissingGroupError(ReplicatorError):
+    """A group named on the command line that the broker does not know."""
+
+    def __init__(self, group: str, known: Sequence[str]) -> None:
+        shown = ", ".join(known[:5]) + (f" and {len(known) - 5} more" if len(known) > 5 else "")
+        super().__init__(
+            f"no consumer group {group!r} on this Kafka cluster; "
+            + (f"its groups: {shown}" if known else "it has no consumer group")
+        )
+
+
+async def require_group(kafka: Kafka, group: str) -> None:
+    """Refuse a group the broker does not know: its lag would be the whole topic's, as if a
+    stopped group had consumed nothing."""
+    async with kafka_admin(kafka) as admin:
+        known = sorted({str(listed[0]) for listed in await admin.list_consumer_groups()})
+    if group not in known:
+        raise MissingGroupError(group, known)
 
 
 def store_group(settings: Settings, store: str) -> str:

@@ -22,6 +22,7 @@ from streams.model.tables import TableSpec
 
 VARIABLE = "CDC_TABLES_FILE"
 YAML_SUFFIXES = (".yaml", ".yml")
+SUFFIXES = (".toml", *YAML_SUFFIXES)
 
 
 class TablesFileError(ValueError):
@@ -37,6 +38,9 @@ def load_tables_file(path: str) -> dict[str, TableSpec]:
 
 
 def _parse(path: Path) -> object:
+    if path.suffix.lower() not in SUFFIXES:  # a JSON file would otherwise be "not valid TOML"
+        found = f"extension {path.suffix!r} is not supported" if path.suffix else "no extension"
+        raise _error(str(path), f"{found}: name it .toml, .yaml or .yml")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

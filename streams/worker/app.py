@@ -1,5 +1,6 @@
 """The Faust app: one agent and one consumer group per store, the web views and the producer."""
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
@@ -28,7 +29,7 @@ from streams.worker.agents import add_store_agent, submit
 from streams.worker.gc_tuning import tune_for_batches
 from streams.worker.health import HEARTBEAT_SECONDS, Health, probe_stores
 from streams.worker.metrics import ReplicationMetrics
-from streams.worker.startup import until_ready
+from streams.worker.startup import store_answers, until_ready
 from streams.worker.web import add_views, web_options
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,15 @@ def create_app(
     stores = in_store_order(store_names)
     metrics = ReplicationMetrics(stores)
     health = Health(stores, settings.health_stuck_seconds)
+    # Set once a store's agent prepared it: probed before, a table about to be created would
+    # be reported as "not answering".
+    prepared = {name: asyncio.Event() for name in stores}
     if settings.web_enabled:
         groups = {name: store_group(settings, name) for name in stores}
         add_views(app, metrics, health, settings, groups)
-        _add_health_tasks(app, health, [partial(open_store, name) for name in stores])
+        _add_health_tasks(
+            app, health, {name: partial(open_store, name) for name in stores}, prepared
+        )
     backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
 
     def on_batch(report: BatchReport) -> None:
@@ -81,9 +87,10 @@ def create_app(
             _replicator, settings, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
         )
         running = partial(health.agent_running, name)
-        agent = add_store_agent(app, name, partial(open_store, name), replicator, running)
-        feed = _Feed(name, agent, health, metrics)
-        _add_feed(app, settings, feed, on_batch=on_batch, fatal=fatal)
+        opener = partial(open_store, name)
+        agent = add_store_agent(app, name, opener, replicator, running)
+        feed = _Feed(name, agent, health, metrics, prepared[name])
+        _add_feed(app, settings, feed, opener, on_batch=on_batch, fatal=fatal)
     return app
 
 
@@ -92,12 +99,18 @@ class _Feed:
     /ready and /metrics."""
 
     def __init__(
-        self, store: str, agent: AgentT, health: Health, metrics: ReplicationMetrics
+        self,
+        store: str,
+        agent: AgentT,
+        health: Health,
+        metrics: ReplicationMetrics,
+        prepared: asyncio.Event,
     ) -> None:
         self.store = store
         self.agent = agent
         self.health = health
         self.metrics = metrics
+        self.prepared = prepared
 
     async def apply(self, records: Sequence[Record]) -> BatchReport:
         self.health.batch_started(self.store)
@@ -111,20 +124,28 @@ class _Feed:
         self.metrics.owned[self.store] = {(tp.topic, tp.partition) for tp in partitions}
 
 
-def _add_health_tasks(app: faust.App, health: Health, openers: list[Callable[[], Store]]) -> None:
+def _add_health_tasks(
+    app: faust.App,
+    health: Health,
+    openers: dict[str, Callable[[], Store]],
+    prepared: dict[str, asyncio.Event],
+) -> None:
     @app.timer(HEARTBEAT_SECONDS)
     async def heartbeat() -> None:
         health.beat()
 
+    async def probe_once_prepared(name: str) -> None:
+        await prepared[name].wait()
+        # Its own connection: a probe must not queue behind a batch that retries.
+        store = openers[name]()
+        try:
+            await probe_stores(health, [store])
+        finally:
+            await store.close()
+
     @app.task
     async def probe() -> None:
-        # Their own connections: a probe must not queue behind a batch that retries.
-        stores = [opener() for opener in openers]
-        try:
-            await probe_stores(health, stores)
-        finally:
-            for store in stores:
-                await store.close()
+        await asyncio.gather(*(probe_once_prepared(name) for name in openers))
 
 
 def _faust_app(settings: Settings) -> faust.App:
@@ -169,12 +190,14 @@ def _add_feed(
     app: faust.App,
     settings: Settings,
     feed_of: _Feed,
+    open_store: Callable[[], Store],
     *,
     on_batch: OnBatch,
     fatal: OnFatal,
 ) -> None:
     """The task that fetches the store's group's batches and hands them to its agent. It waits
-    for its own store only: a store down at start never keeps the other one's agent idle."""
+    for its own store only: a store down at start never keeps the other one's agent idle; a
+    store refusing our credentials stops the worker at once, events or not."""
     store_name, agent = feed_of.store, feed_of.agent
     group = store_group(settings, store_name)
     kafka = Kafka.of(settings.kafka)
@@ -184,6 +207,8 @@ def _add_feed(
         # Named at once, even while its store is still being waited for.
         log.info("agent %s will apply the batches of group %s", agent.name, group)
         await until_ready(partial(prepare_store, settings, store_name), store_name, wait)
+        await until_ready(partial(store_answers, open_store), store_name, wait)
+        feed_of.prepared.set()
         await until_ready(partial(seed_from_shared_group, kafka, settings, group), "Kafka", wait)
         log.info("agent %s applies the batches of group %s", agent.name, group)
         tune_for_batches()  # start-up is over: freeze what it made (streams/worker/gc_tuning.py)

@@ -5,7 +5,8 @@ agent runs, and no store's batch is wedged. A batch waiting on a store that is d
 wedged: it retries, and every retry is progress. A batch is wedged when it made no progress
 (no retry, not done) for `CDC_HEALTH_STUCK_SECONDS`, far longer than one attempt and backoff.
 
-Ready: each store's group gave this worker partitions, and every store answers a probe.
+Ready: the heartbeat has started, each store's group gave this worker partitions, and every
+store answers a probe.
 A store that is down makes the worker not ready, but not unhealthy: restarting it would not help.
 """
 
@@ -113,7 +114,9 @@ class Health:
         return Verdict(not reasons, reasons)
 
     def readiness(self) -> Verdict:
-        reasons = [
+        # Before its first beat, /health could not tell a stalled loop: not ready yet.
+        reasons = ["event loop heartbeat not started yet"] if self.last_beat is None else []
+        reasons += [
             f"{store}: no partitions assigned"
             for store in self.stores
             if not self.assigned.get(store)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -38,6 +39,17 @@ def test_publish_refuses_a_file_with_a_bad_line_unless_told(
     assert sorted(json.loads(value)["event_id"] for value, _ in published) == sorted(
         e.event_id for e in good
     )
+
+
+def test_publish_skipping_every_line_publishes_nothing_and_exits_1(
+    env_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(b'{"table": "opponents"}\nnot json\n')
+    assert main(["publish", str(path), "--skip-invalid"]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}:1: schema" in err and f"{path}:2: not_json" in err
+    assert err.endswith(f"nothing published: every line of {path} is invalid\n")
 
 
 def test_publish_accepts_a_utf8_byte_order_mark(
@@ -230,6 +242,19 @@ def run_cli(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CDC_")}
     return subprocess.run([sys.executable, "-m", "streams.cli.main", *argv], env=clean | env,
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
+@pytest.mark.slow  # aiokafka waits its request timeout (40 s) for an answer
+def test_kafka_bootstrap_at_a_port_that_is_not_kafka_names_a_cause(services: Services) -> None:
+    redis_port = urlsplit(services.redis_url).port  # a server that never answers Kafka's request
+    done = run_cli(
+        ["lag", "--samples", "1"], {"CDC_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{redis_port}"}
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == (
+        f"error: cannot reach Kafka at 127.0.0.1:{redis_port} (CDC_KAFKA_BOOTSTRAP_SERVERS): "
+        "no answer in Kafka's protocol in time (TimeoutError); is the server there Kafka?\n"
+    )
 
 
 def test_a_split_snapshot_that_cannot_reach_kafka_is_one_line_before_any_part(

@@ -6,6 +6,7 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from streams.cli.main import main
 from streams.kafka.lag import GroupSample, Status, watch_group
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.settings import Settings
@@ -78,3 +79,36 @@ def test_a_topic_nobody_consumes_is_stopped_even_if_its_group_has_members(
     consumed, status, unread = asyncio.run(run())
     assert consumed.members == 1
     assert unread.members == 0 and status is Status.STOPPED
+
+
+def test_lag_of_a_group_the_broker_does_not_know_says_so(
+    env_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = env_settings
+    asyncio.run(publish(settings, [upsert("o", "p", 1)]))
+    known = f"lag-{uuid.uuid4().hex[:8]}"
+
+    async def commit_once() -> None:
+        consumer = AIOKafkaConsumer(
+            settings.topic, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=known,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+        )  # fmt: skip
+        await consumer.start()
+        try:
+            await consumer.getmany(timeout_ms=3000)
+            await consumer.commit()
+        finally:
+            await consumer.stop()
+
+    asyncio.run(commit_once())
+    missing = f"nosuch-{uuid.uuid4().hex[:8]}"
+    assert main(["lag", "--group", missing, "--samples", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"error: no consumer group '{missing}' on this Kafka cluster; its groups:"
+    )
+    assert err.count("\n") == 1, err
+    assert main(["lag", "--group", known, "--samples", "1"]) == 1  # known: reported, STOPPED
+    assert (
+        f"group {known} on {settings.topic}: STOPPED, 0 members, lag 0" in capsys.readouterr().out
+    )

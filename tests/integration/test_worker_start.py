@@ -1,6 +1,7 @@
 """The worker starts from any folder, and stops (rather than retrying) on refused credentials."""
 
 import asyncio
+import json
 import subprocess
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from streams.devstack.services import DynamoDBService
 from streams.worker.run import prepare
 from tests.conftest import Services
 from tests.integration.password_redis import PASSWORD, password_redis
-from tests.integration.worker import WorkerProcess, publish, wait_for_fold
+from tests.integration.worker import WorkerProcess, fetch, publish, wait_for_fold
 from tests.support import upsert
 
 pytestmark = pytest.mark.integration
@@ -53,6 +54,45 @@ def test_a_wrong_redis_password_stops_the_worker_with_one_line(
     assert code == 2, log
     assert log.splitlines()[-1].startswith("error: redis refused access (AuthenticationError")
     assert "Traceback" not in log and PASSWORD not in log
+
+
+@pytest.mark.parametrize("password", ["not-" + PASSWORD, None])  # WRONGPASS, NOAUTH
+def test_a_refused_redis_password_stops_an_idle_worker_at_start(
+    services: Services, tmp_path: Path, password: str | None
+) -> None:
+    """No event ever arrives: the refusal is found by the agent's start, not by a write."""
+    with password_redis(tmp_path / "redis") as redis_server:
+        settings = services.settings(redis_url=redis_server.url())
+        worker = WorkerProcess(services, settings, tmp_path / "worker.log")
+        if password is not None:
+            worker.env["CDC_REDIS_PASSWORD"] = password
+        code = worker.start().exit_code(timeout=60)
+    log = worker.log.read_text()
+    assert code == 2, log
+    assert log.splitlines()[-1].startswith("error: redis refused access (AuthenticationError")
+    assert "Traceback" not in log and PASSWORD not in log
+
+
+def test_a_table_the_worker_creates_is_never_reported_as_not_answering(
+    services: Services, tmp_path: Path
+) -> None:
+    port = free_port()
+    settings = services.settings(web_enabled=True, web_port=port)  # its table does not exist
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log").start()
+    try:
+        assert wait_until(lambda: _ready(port), 90), worker.log_tail()
+    finally:
+        worker.stop()
+    log = worker.log.read_text()
+    assert "created DynamoDB tables" in log, log
+    assert "not answering" not in log, log
+
+
+def _ready(port: int) -> bool:
+    try:
+        return bool(json.loads(fetch(f"http://127.0.0.1:{port}/ready"))["status"] == "ok")
+    except OSError:
+        return False
 
 
 def test_refused_dynamodb_credentials_stop_the_worker_with_one_line(

@@ -104,3 +104,50 @@ def test_rebuild_names_the_tables_it_cannot_replay() -> None:
     assert "users is fed by pg.public.users" in note
     assert "snapshot --source postgres --table users" in note
     assert debezium_notes(Settings()) == []
+
+
+def test_every_option_with_a_default_shows_it_in_its_help() -> None:
+    hidden = [
+        f"{path}: {'/'.join(action.option_strings)}"
+        for path, parser in commands(build_parser())
+        for action in parser._actions
+        if action.option_strings
+        and action.default not in (None, False, [], argparse.SUPPRESS)
+        and "(default " not in parser._get_formatter()._expand_help(action)
+    ]
+    assert hidden == []
+
+
+def test_verify_help_does_not_speak_of_checkpoints() -> None:
+    help_text = dict(commands(build_parser()))["cdc-replicator verify"].format_help()
+    assert "checkpoint" not in help_text
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["seed-legacy", "--owners", "1", "--per-owner", "1", "--segments", "3"],
+         "cdc-replicator seed-legacy: unrecognized arguments: --segments 3"),
+        (["dlq", "list", "--discard", "not_json"],
+         "cdc-replicator dlq list: unrecognized arguments: --discard not_json"),
+        (["dlq", "replay", "--limit", "3"],
+         "cdc-replicator dlq replay: unrecognized arguments: --limit 3"),
+        (["dlq", "replay", "--json"], "cdc-replicator dlq replay: unrecognized arguments: --json"),
+        (["dlq"], "cdc-replicator dlq: the following arguments are required"),
+    ],
+)  # fmt: skip
+def test_a_flag_a_command_does_not_take_is_refused_naming_the_command(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(argv)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.startswith(f"error: {named}")
+
+
+def test_dlq_command_lines_keep_working() -> None:
+    parse = build_parser().parse_args
+    listed = parse(["dlq", "list", "--limit", "3", "--json"])
+    assert (listed.action, listed.limit, listed.json) == ("list", 3, True)
+    replayed = parse(["dlq", "replay", "--discard", "not_json", "--discard", "schema"])
+    assert (replayed.action, replayed.discard) == ("replay", ["not_json", "schema"])

@@ -66,6 +66,20 @@ def test_kafka_names_the_cause_it_logged_instead_of_raising(
     )
 
 
+@pytest.mark.parametrize(
+    ("cause", "said"),
+    [
+        (TimeoutError(), "no answer in Kafka's protocol in time (TimeoutError); is the server "
+         "there Kafka?"),
+        (ConnectionResetError(), "ConnectionResetError (no detail given)"),
+    ],
+)  # fmt: skip
+def test_a_kafka_cause_without_a_message_is_still_named(cause: BaseException, said: str) -> None:
+    """What a bootstrap pointed at a port that is not Kafka's (Redis's, say) logs."""
+    line = describe_failure(KafkaConnectionError("Unable to bootstrap"), "h:1", cause)
+    assert line == f"cannot reach Kafka at h:1 (CDC_KAFKA_BOOTSTRAP_SERVERS): {said}"
+
+
 def test_a_reader_that_went_away_ends_the_command_quietly() -> None:
     """`cdc-replicator verify | head`: no 'error: [Errno 32] Broken pipe', the shell's 141."""
     read_end, write_end = os.pipe()

@@ -99,11 +99,13 @@ def test_an_agent_that_stopped_is_unhealthy_until_it_runs_again() -> None:
 def test_ready_needs_partitions_and_every_store_answering() -> None:
     h = health(Clock())
     assert h.readiness().reasons == [
+        "event loop heartbeat not started yet",
         "redis: no partitions assigned",
         "dynamodb: no partitions assigned",
         "dynamodb: not probed yet",
         "redis: not probed yet",
     ]
+    h.beat()
     h.partitions_assigned("redis", 3)
     h.partitions_assigned("dynamodb", 3)
     h.probed("redis", None)

@@ -66,6 +66,9 @@ def test_a_file_declares_the_tables(
         ("t.yaml", "- a\n- b\n", "expected a mapping of table names to tables"),
         ("t.toml", "", "expected a mapping of table names to tables"),
         ("missing.toml", None, "cannot read it (FileNotFoundError"),
+        ("t.json", '{"o": {"partition_key": "a"}}',
+         "extension '.json' is not supported: name it .toml, .yaml or .yml"),
+        ("tables", '[o]\npartition_key = "a"\n', "no extension: name it .toml"),
     ],
 )  # fmt: skip
 def test_a_bad_file_is_one_line_naming_file_table_and_field(
