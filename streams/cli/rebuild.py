@@ -55,10 +55,13 @@ async def rebuild_store(
 
 def debezium_notes(settings: Settings) -> list[str]:
     """A table fed by a Debezium topic is not in the changes topic, so the replay left it out;
-    its database holds its whole state (a Debezium topic usually keeps days, not history)."""
+    its database holds its whole state (a Debezium topic usually keeps days, not history). A
+    repair from the table writes above whatever the store holds (tombstones the replay brought
+    back included), where a snapshot would only fill what is missing."""
     return [
-        f"note: table {name} is fed by {spec.source}, not by {settings.topic}: refill it from "
-        f"the database with `cdc-replicator snapshot --source postgres --table {name}`"
+        f"note: table {name} is fed by {spec.source}, not by {settings.topic}: bring it back "
+        f"from the database with `cdc-replicator verify --source postgres --table {name} "
+        "--store <the store> --repair`"
         for name, spec in settings.tables.items()
         if spec.format == "debezium"
     ]

@@ -31,6 +31,7 @@ async def run_snapshot_job(settings: Settings, options: SnapshotOptions) -> Snap
     """One process (the whole source, or the part `options.part` names) or `options.workers`."""
     source = options.source
     check_source(settings, source)
+    _refuse_lifetime_table(settings, source.table)
     parts = split(options)
     checkpoints = PartCheckpoints(options.checkpoint or default_checkpoint(settings, source))
     checkpoints.check(parts, resume=options.resume)
@@ -97,3 +98,15 @@ async def _estimate(settings: Settings, options: SnapshotOptions) -> int | None:
     finally:
         await source.close()
     return total // options.part.count if total else total
+
+
+def _refuse_lifetime_table(settings: Settings, table: str) -> None:
+    """A lifetime counts from the change's time, and a snapshot's items carry none (their
+    version is the lowest): every one would arrive expired, and the run would report success."""
+    expiry = settings.table(table).expiry
+    if expiry is not None and expiry.lifetime_seconds is not None:
+        raise ConfigError(
+            f"table {table} expires items {expiry.lifetime_seconds}s after their change's time, "
+            "and a snapshot's items have none: they would arrive expired; publish them as "
+            "changes instead (cdc-replicator publish)"
+        )

@@ -4,6 +4,7 @@ its instant, an older event arriving afterwards stays stale, verify counts no dr
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -270,3 +271,20 @@ def test_a_rebuild_does_not_restart_a_lifetime(
     capsys.readouterr()
     assert gone()
     assert main(["verify"]) == 0
+
+
+def test_a_snapshot_refuses_a_lifetime_table(
+    env_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """A snapshot's items carry no change time: with a lifetime they would all arrive expired
+    while the run reported success, so it refuses before publishing anything."""
+    settings = expiring(env_settings, "hash", lifetime_seconds=60)
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"owner_id": "o", "opponent_id": "p", "metadata": "m", "timestamp": 1}\n')
+    code = main(["snapshot", "--source", "jsonl", "--file", str(items)])
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and "they would arrive expired" in line

@@ -102,7 +102,7 @@ def test_rebuild_names_the_tables_it_cannot_replay() -> None:
     settings = Settings(tables={"opponents": OPPONENTS, "users": users})
     [note] = debezium_notes(settings)
     assert "users is fed by pg.public.users" in note
-    assert "snapshot --source postgres --table users" in note
+    assert "verify --source postgres --table users --store <the store> --repair" in note
     assert debezium_notes(Settings()) == []
 
 
