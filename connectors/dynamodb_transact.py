@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError, ParamValidationError
 
-from connectors.dynamodb_client import error_code
+from connectors.dynamodb_client import error_code, is_permanent
 from streams.model.events import ChangeEvent
 
 if TYPE_CHECKING:
@@ -63,16 +63,13 @@ def transact(client: "DynamoDBClient", puts: Sequence[Mapping[str, Any]]) -> lis
     while pending:
         try:
             client.transact_write_items(TransactItems=[{"Put": puts[i]} for i in pending])  # type: ignore[typeddict-item]
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+        except (ClientError, ParamValidationError) as exc:
+            if isinstance(exc, ClientError) and error_code(exc) == "TransactionCanceledException":
                 pending = _settle_cancelled(exc, pending, results)
                 continue
-            if _refused_whole(exc) and len(pending) > 1:
-                _split(client, puts, pending, results)
-            else:
-                results.update(dict.fromkeys(pending, exc))
-        except ParamValidationError as exc:  # botocore's own check of the request, item by item
-            if len(pending) > 1:
+            # Refused whole as malformed, by DynamoDB or by botocore's own check of the request:
+            # halves until the bad item stands alone.
+            if is_permanent(exc) and len(pending) > 1:
                 _split(client, puts, pending, results)
             else:
                 results.update(dict.fromkeys(pending, exc))
@@ -106,10 +103,6 @@ def _settle_cancelled(
         results.update(dict.fromkeys(again, exc))
         return []
     return again
-
-
-def _refused_whole(exc: ClientError) -> bool:
-    return error_code(exc) == "ValidationException"
 
 
 def _split(
