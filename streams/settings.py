@@ -31,7 +31,6 @@ from streams.settings_checks import (
     describe_validation_error,
 )
 from streams.settings_parts import (
-    DLQ_SUFFIX,
     DynamoDBSettings,
     KafkaSettings,
     RedisSettings,
@@ -209,7 +208,7 @@ class Settings(BaseSettings):
 
     @property
     def dlq_topic(self) -> str:
-        return f"{self.topic}{DLQ_SUFFIX}"
+        return self.changes.dlq
 
     # The parts modules receive (streams/settings_parts.py).
     @property
