@@ -3,7 +3,6 @@ and a Debezium topic."""
 
 import asyncio
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from tests.debezium_support import USERS, envelope, record_key
 from tests.integration.worker import (
     WorkerProcess,
     create_topics,
+    fetch,
     read_topic,
     stores_match,
     wait_for_fold,
@@ -35,8 +35,7 @@ pytestmark = pytest.mark.integration
 def metrics_text(port: int) -> str:
     url = f"http://127.0.0.1:{port}/metrics"
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode())
+        return fetch(url).decode()
     except OSError:
         return ""  # not listening yet
 
