@@ -75,6 +75,25 @@ def test_create_compacted_topic_with_partitions(services: Services) -> None:
     assert config["cleanup.policy"] == "compact"
 
 
+def test_the_broker_never_auto_creates_topics(services: Services) -> None:
+    """As production clusters usually run: a topic made by a send would have the broker's
+    defaults (1 partition, cleanup.policy=delete), not the changes topic's settings."""
+
+    async def auto_create_setting() -> str:
+        admin = AIOKafkaAdminClient(bootstrap_servers=services.kafka_bootstrap)
+        await admin.start()
+        try:
+            [broker] = (await admin.describe_cluster())["brokers"]
+            resource = ConfigResource(ConfigResourceType.BROKER, str(broker["node_id"]))
+            [response] = await admin.describe_configs([resource])
+        finally:
+            await admin.close()
+        entries = {entry[0]: entry[1] for entry in response.resources[0][4]}
+        return str(entries["auto.create.topics.enable"])
+
+    assert asyncio.run(auto_create_setting()) == "false"
+
+
 def test_redis_round_trip(services: Services) -> None:
     client = redis.Redis.from_url(services.redis_url)
     key = f"probe:{uuid.uuid4().hex}"

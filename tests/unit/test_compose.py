@@ -51,3 +51,9 @@ def test_postgres_and_connect_are_optional_as_in_the_local_stack() -> None:
     assert optional == {"postgres", "connect"}
     assert all(services[name]["profiles"] == ["debezium"] for name in optional)
     assert "wal_level=logical" in services["postgres"]["command"]
+
+
+def test_the_broker_never_auto_creates_topics_as_in_the_local_stack() -> None:
+    """A send to a missing changes topic must fail, not make it with 1 partition and deletion."""
+    environment = load()["services"]["kafka"]["environment"]
+    assert environment["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
