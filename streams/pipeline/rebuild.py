@@ -82,7 +82,7 @@ async def rebuild(
         ends = await _assign(consumer, Kafka.of(settings.kafka), settings.topic, from_time, summary)
         starts = {tp.partition: await consumer.position(tp) for tp in ends}
         if not allow_partial:
-            await _refuse_lost_history(consumer, list(ends), starts, store.name)
+            await _refuse_lost_history(consumer, list(ends), starts, store.name, settings.topic)
         # Offsets, not records (compaction leaves gaps): only "some but none read" is checkable.
         expected = sum(max(summary.targets[p] - start, 0) for p, start in starts.items())
         await intake.consume(consumer, until=EndOffsets(ends))
@@ -100,6 +100,7 @@ async def _refuse_lost_history(
     partitions: Sequence[TopicPartition],
     starts: dict[int, int],
     store: str,
+    topic: str,
 ) -> None:
     earliest = await consumer.beginning_offsets(partitions)
     lost = lost_history({tp.partition: offset for tp, offset in earliest.items()}, starts)
@@ -109,10 +110,11 @@ async def _refuse_lost_history(
     instead = (
         "refill Redis from DynamoDB with `cdc-replicator snapshot --source dynamodb`"
         if store == "redis"
-        else "refill it from where the data comes from (`cdc-replicator snapshot`)"
+        else "refill DynamoDB from Redis with `cdc-replicator verify --repair` (a running "
+        "worker applies what it republishes) or from the data's source (`cdc-replicator snapshot`)"
     )
     raise PartialHistoryError(
-        f"the topic has lost history ({where}, not 0: retention or delete-records removed the "
+        f"topic {topic} has lost history ({where}, not 0: retention or delete-records removed the "
         f"oldest records), so a rebuild would restore only part of the data; {instead}, or "
         "pass --allow-partial to replay what is left"
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import redis
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import RecordsToDelete
 
 from streams.cli.main import main
@@ -23,6 +23,8 @@ from streams.kafka.topics import (
     ensure_topics,
     kafka_admin,
 )
+from streams.pipeline import rebuild as rebuild_module
+from streams.pipeline.end_offsets import EndOffsets
 from streams.pipeline.rebuild import rebuild
 from streams.settings import Settings
 from tests.conftest import Services
@@ -101,6 +103,7 @@ def test_a_topic_made_with_broker_defaults_is_warned_about_and_rebuild_refuses_l
         worker.stop()
     assert "cleanup.policy=delete, not compact" in log
     assert "1 partition, fewer than CDC_TOPIC_PARTITIONS=3" in log
+    assert "delete.retention.ms=86400000, shorter than CDC_TOMBSTONE_GRACE_SECONDS" in log
 
     # Retention (here delete-records) removes the oldest 10 records: a rebuild would be partial.
     asyncio.run(delete_records_before(settings, 10))
@@ -110,9 +113,19 @@ def test_a_topic_made_with_broker_defaults_is_warned_about_and_rebuild_refuses_l
     assert main(["rebuild", "--store", "redis"]) == 2
     err = capsys.readouterr().err
     assert "warning: topic" in err and "cleanup.policy=delete" in err
+    assert f"topic {settings.topic} has lost history" in err
     assert "partition 0 starts at offset 10" in err and "--allow-partial" in err
     assert "snapshot --source dynamodb" in err
     assert not list(client.scan_iter(f"{settings.redis_key_prefix}:*"))  # nothing replayed
+    assert main(["rebuild", "--store", "dynamodb"]) == 2
+    assert "refill DynamoDB from Redis with `cdc-replicator verify --repair`" in (
+        capsys.readouterr().err
+    )  # the other store, as Redis is pointed to DynamoDB
+
+    assert main(["dlq", "replay"]) == 0  # it sends letters back to that topic: warned too
+    err = capsys.readouterr().err
+    assert "cleanup.policy=delete, not compact" in err and "init --fix" in err
+    assert "1 partition, fewer than CDC_TOPIC_PARTITIONS=3" in err
 
     assert main(["rebuild", "--store", "redis", "--allow-partial"]) == 0
     assert "replayed 20 records into redis" in capsys.readouterr().out
@@ -138,7 +151,7 @@ class ErrorThenRealAdmin:
 
 
 def test_a_describe_error_makes_rebuild_retry_or_fail_never_succeed_empty(
-    env_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings = env_settings
     events = [upsert("o", f"p{i}", i + 1) for i in range(12)]
@@ -153,6 +166,29 @@ def test_a_describe_error_makes_rebuild_retry_or_fail_never_succeed_empty(
     monkeypatch.setattr(Kafka, "admin", lambda _: ErrorThenRealAdmin(settings, 5, errors=99))
     with pytest.raises(TopicUnavailableError, match="LeaderNotAvailableError"):
         asyncio.run(rebuild(settings, MemoryStore()))
+    assert main(["rebuild", "--store", "redis"]) == 2  # the command: one line, no success
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: describing topic {settings.topic} failed: LeaderNot"), line
+
+
+class ReachedAtOnce(EndOffsets):
+    """A replay loop that believes it is at the end before reading anything: what a topic
+    described as having no partitions once made a rebuild do."""
+
+    async def reached(self, consumer: AIOKafkaConsumer) -> bool:
+        return True
+
+
+def test_a_rebuild_that_read_nothing_the_end_offsets_promised_exits_2(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(publish(env_settings, [upsert("o", f"p{i}", i + 1) for i in range(12)]))
+    monkeypatch.setattr(rebuild_module, "EndOffsets", ReachedAtOnce)
+    assert main(["rebuild", "--store", "redis"]) == 2
+    captured = capsys.readouterr()
+    [line] = [line for line in captured.err.splitlines() if line.startswith("error:")]
+    assert "promised 12 offsets to replay but no record was read" in line, line
+    assert "replayed" not in captured.out
 
 
 async def topic_state(settings: Settings) -> tuple[int, dict[str, str]]:
