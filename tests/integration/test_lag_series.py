@@ -45,30 +45,35 @@ def test_each_partition_lag_series_comes_from_one_worker_of_the_group(
     asyncio.run(create_topics(base))
     every = {str(p) for p in range(base.topic_partitions)}
     first, first_port = start_worker(services, base, tmp_path / "first.log")
-    second, second_port = start_worker(services, base, tmp_path / "second.log")
+    second = None
     try:
         deadline = time.monotonic() + 90
-        while True:  # both assigned, and both exporting (a refresh after the rebalance)
+        while exported(first_port) != dict.fromkeys(STORES, every):  # alone, it owns them all
+            _still_waiting([first], deadline)
+        # The second one joins: the first gives up some partitions, which the second exports.
+        second, second_port = start_worker(services, base, tmp_path / "second.log")
+        deadline, split_since = time.monotonic() + 90, None
+        while split_since is None or time.monotonic() - split_since < 5:
             seen = exported(first_port), exported(second_port)
-            if all(seen[0][s] and seen[1][s] and seen[0][s] | seen[1][s] == every for s in STORES):
-                break
-            _still_waiting([first, second], deadline)
-        for _ in range(5):  # over several refreshes, no partition from both
-            for store in STORES:
+            for store in STORES:  # at every scrape, from before the rebalance to well after
                 assert not seen[0][store] & seen[1][store], seen
-            time.sleep(1)
-            seen = exported(first_port), exported(second_port)
+            if all(seen[0][s] and seen[1][s] and seen[0][s] | seen[1][s] == every for s in STORES):
+                split_since = split_since or time.monotonic()  # both together cover them all
+            else:
+                split_since = None
+            _still_waiting([first, second], deadline, pause=0.1)
         second.signal(signal.SIGTERM)
         deadline = time.monotonic() + 60
         while exported(first_port) != dict.fromkeys(STORES, every):  # it owns them all now
             _still_waiting([first], deadline)
     finally:
-        first.stop()
-        second.stop()
+        for worker in (first, second):
+            if worker is not None:
+                worker.stop()
 
 
-def _still_waiting(workers: list[WorkerProcess], deadline: float) -> None:
+def _still_waiting(workers: list[WorkerProcess], deadline: float, pause: float = 0.5) -> None:
     for worker in workers:
         assert worker.alive(), worker.log_tail()
     assert time.monotonic() < deadline, "\n".join(w.log_tail() for w in workers)
-    time.sleep(0.5)
+    time.sleep(pause)
