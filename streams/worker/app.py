@@ -121,7 +121,7 @@ class _Feed:
 
     def assigned(self, partitions: set[TopicPartition]) -> None:
         self.health.partitions_assigned(self.store, len(partitions))
-        self.metrics.owned[self.store] = {(tp.topic, tp.partition) for tp in partitions}
+        self.metrics.assigned(self.store, {(tp.topic, tp.partition) for tp in partitions})
 
 
 def _add_health_tasks(

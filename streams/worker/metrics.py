@@ -59,7 +59,7 @@ class ReplicationMetrics:
         # Per store, the (topic, partition)s this worker owns: it exports only their lag, so
         # several workers in a group never export one partition twice.
         self.owned: dict[str, set[tuple[str, int]]] = {}
-        self._exported: dict[tuple[str, str], set[int]] = {}  # (store, topic): partitions
+        self._exported: dict[tuple[str, str, str], set[int]] = {}  # (store, group, topic)
         self.totals: Counter[str] = Counter()
         # Per store, per topic it consumes (the changes topic, Debezium topics), the rows.
         self.lag_by_store: dict[str, dict[str, list[dict[str, Any]]]] = {}
@@ -126,9 +126,24 @@ class ReplicationMetrics:
             rows.append({"store": store, "group": group, "topic": topic,
                          "partition": p.partition, "committed": p.committed, "end": p.end,
                          "lag": p.lag, "lag_seconds": round(seconds, 3)})  # fmt: skip
-        self._forget(store, group, topic, self._exported.get((store, topic), set()) - owned)
-        self._exported[(store, topic)] = owned
+        self._forget(store, group, topic, self._exported.get((store, group, topic), set()) - owned)
+        self._exported[(store, group, topic)] = owned
         self.lag_by_store.setdefault(store, {})[topic] = rows
+
+    def assigned(self, store: str, partitions: set[tuple[str, int]]) -> None:
+        """The (topic, partition)s this worker owns for `store` now. A new assignment drops the
+        series of the partitions given up at once, not at the next refresh: their new owner
+        may export them first. A revocation (nothing owned, mid-rebalance) keeps them until
+        the next refresh: every member revokes at once, and a group whose series all vanish
+        restarts its alerts' `for`."""
+        self.owned[store] = partitions
+        if not partitions:
+            return
+        for (exporter, group, topic), exported in self._exported.items():
+            if exporter == store:
+                kept = {p for t, p in partitions if t == topic}
+                self._forget(store, group, topic, exported - kept)
+                exported.intersection_update(kept)
 
     def _forget(self, store: str, group: str, topic: str, partitions: set[int]) -> None:
         """Partitions given up to another worker: their series are its to export now."""

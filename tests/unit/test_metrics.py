@@ -51,6 +51,19 @@ def test_a_worker_exports_the_lag_of_the_partitions_it_owns_only() -> None:
     assert len(first.lag) == 4  # /lag and the dashboard still show the whole group
 
 
+def test_partitions_given_up_in_a_rebalance_stop_being_exported_at_the_new_assignment() -> None:
+    """Not at this worker's next refresh: their new owner may export them before it."""
+    lags = [PartitionLag(p, 0, 10 + p) for p in range(4)]
+    metrics = ReplicationMetrics(["redis"])
+    metrics.assigned("redis", {("changes", p) for p in range(4)})
+    metrics.set_lag("redis", "g", "changes", lags, now_ms=0)
+    metrics.assigned("redis", set())  # revoked: every member of the group revokes at once
+    assert set(_series(metrics, "cdc_lag_messages")) == {"0", "1", "2", "3"}  # no gap yet
+    metrics.assigned("redis", {("changes", 0), ("changes", 1)})
+    assert _series(metrics, "cdc_lag_messages") == {"0": 10.0, "1": 11.0}
+    assert set(_series(metrics, "cdc_lag_seconds")) == {"0", "1"}
+
+
 def test_each_consumed_topic_has_its_own_lag_series() -> None:
     """A group that also reads a Debezium topic shows that topic's lag beside the changes'."""
     metrics = ReplicationMetrics(["redis"])
