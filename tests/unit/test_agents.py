@@ -17,6 +17,7 @@ from tests.support import MemoryDeadLetters, MemoryStore, upsert
 
 TABLES = dict(DEFAULT_TABLES)
 FAST = Backoff(initial=0.001, maximum=0.002)
+STORES = ("redis", "dynamodb")
 
 
 def records(*values: bytes) -> list[Record]:
@@ -107,3 +108,10 @@ def test_one_agent_per_store_and_only_the_first_dead_letters_malformed_records()
     asyncio.run(run())
     assert all(len(store.items) == 1 for store in stores.values())
     assert dlq.reasons() == ["not_json"]  # once, by the redis agent, not once per store
+
+
+def test_faust_log_lines_name_each_agent_by_its_store() -> None:
+    """Faust labels its "Agent: ...: Starting" and "Crashed" lines by the agent's function."""
+    redis, dynamodb = (agent_over(MemoryStore(name), MemoryDeadLetters()) for name in STORES)
+    assert redis.label.endswith("apply-redis"), redis.label
+    assert dynamodb.label.endswith("apply-dynamodb"), dynamodb.label
