@@ -115,3 +115,15 @@ def test_faust_log_lines_name_each_agent_by_its_store() -> None:
     redis, dynamodb = (agent_over(MemoryStore(name), MemoryDeadLetters()) for name in STORES)
     assert redis.label.endswith("apply-redis"), redis.label
     assert dynamodb.label.endswith("apply-dynamodb"), dynamodb.label
+
+
+def test_a_store_named_twice_gets_one_agent_and_one_feed() -> None:
+    """Two feeds in one group but one agent (Faust keeps agents by name): half the partitions
+    would be sent to an agent that never runs."""
+
+    async def run() -> tuple[list[str], list[str]]:
+        app = create_app(Settings(web_enabled=False), ["redis", "redis"], MemoryStore)
+        return sorted(app.agents), [task.__name__ for task in app._app_tasks]
+
+    agents, tasks = asyncio.run(run())
+    assert agents == ["apply-redis"] and tasks.count("feed") == 1, tasks
