@@ -88,7 +88,8 @@ def key_value(text: str) -> tuple[str, str]:
 
 
 def store_list(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    # Once each: `redis,redis` would give a worker two feeds in one group, one never applied.
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
     unknown = set(names) - set(STORE_NAMES)
     if not names or unknown:
         raise argparse.ArgumentTypeError(f"choose from {', '.join(STORE_NAMES)}")

@@ -45,8 +45,9 @@ def store_group(settings: Settings, store: str) -> str:
 
 
 def in_store_order(stores: Sequence[str]) -> list[str]:
-    """In STORE_NAMES' order: the first store a worker feeds dead-letters malformed records."""
-    return sorted(stores, key=STORE_NAMES.index)
+    """In STORE_NAMES' order, once each: the first store a worker feeds dead-letters malformed
+    records, and a store named twice would get two feeds in one group but a single agent."""
+    return sorted(set(stores), key=STORE_NAMES.index)
 
 
 async def committed_offsets(kafka: Kafka, group: str, topic: str) -> dict[TopicPartition, int]:

@@ -9,6 +9,7 @@ cost is paid once per batch of up to `CDC_BATCH_MAX_EVENTS` records.
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import faust
 from faust.types import AgentT, StreamT
@@ -19,6 +20,7 @@ from streams.model.errors import AccessRefusedError
 from streams.pipeline.replicator import BatchReport, Replicator
 
 ReplicatorFor = Callable[[Store], Replicator]
+F = TypeVar("F", bound=Callable[..., Any])
 # Told True as the agent starts (or Faust restarts it), False as it ends.
 OnRunning = Callable[[bool], None]
 
@@ -43,6 +45,7 @@ def add_store_agent(
     running = on_running or (lambda alive: None)
 
     @app.agent(app.channel(), name=f"apply-{store_name}", concurrency=1)
+    @_labelled(f"apply-{store_name}")
     async def apply(batches: StreamT[BatchJob]) -> None:
         running(True)
         store = open_store()
@@ -55,6 +58,17 @@ def add_store_agent(
             await store.close()
 
     return apply
+
+
+def _labelled(name: str) -> Callable[[F], F]:
+    """Faust's own log lines ("Agent: ...: Starting", "Crashed") label an agent by its
+    function's name: without this, both agents read `add_store_agent.<locals>.apply`."""
+
+    def label(fun: F) -> F:
+        fun.__name__ = fun.__qualname__ = name
+        return fun
+
+    return label
 
 
 async def _run(job: BatchJob, replicator: Replicator) -> None:

@@ -34,7 +34,9 @@ async def prepare(
 
 
 async def prepare_until_ready(settings: Settings, store_names: Sequence[str]) -> None:
-    what = "Kafka/DynamoDB" if "dynamodb" in store_names else "Kafka"
+    # A wrong address is waited for too: say which, and where it comes from.
+    what = f"Kafka at {settings.kafka_bootstrap_servers} (CDC_KAFKA_BOOTSTRAP_SERVERS)"
+    what += " or DynamoDB" if "dynamodb" in store_names else ""
     await until_ready(
         lambda: prepare(settings, store_names), what, settings.retry_max_backoff_seconds
     )

@@ -12,7 +12,7 @@ from streams.devstack.services import DynamoDBService
 from streams.worker.run import prepare
 from tests.conftest import Services
 from tests.integration.password_redis import PASSWORD, password_redis
-from tests.integration.worker import WorkerProcess, fetch, publish, wait_for_fold
+from tests.integration.worker import WorkerProcess, committed, fetch, publish, wait_for_fold
 from tests.support import upsert
 
 pytestmark = pytest.mark.integration
@@ -133,3 +133,23 @@ def _exit_code(worker: WorkerProcess, timeout: float = 90) -> int | None:
     except subprocess.TimeoutExpired:
         worker.stop()
         return None
+
+
+def test_a_crashed_agent_stops_the_worker_with_exit_code_1_naming_it(
+    services: Services, tmp_path: Path
+) -> None:
+    """A bug in a store's write crashes its agent: the worker exits 1 (for a supervisor to
+    restart it) instead of living on with a dead agent, and nothing is committed past it."""
+    settings = services.settings()
+    asyncio.run(prepare(settings, ["redis", "dynamodb"]))
+    asyncio.run(publish(settings, [upsert("owner", "p", 7)]))
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log")
+    worker.module = "tests.integration.buggy_worker"
+    worker.env["CDC_TEST_BUGGY_STORE"] = "redis"
+    code = _exit_code(worker.start())
+    log = worker.log.read_text()
+    assert code == 1, log
+    crashed = [line for line in log.splitlines() if "Crashed reason=RuntimeError" in line]
+    assert crashed and "apply-redis" in crashed[0], log  # Faust's line names the agent
+    assert "replication stopped by an unexpected error" in log
+    assert not any(p.committed for p in committed(settings, ["redis"]))

@@ -40,6 +40,7 @@ class WorkerProcess:
         self.sinks = sinks
         self.loglevel = loglevel
         self.cwd: Path | None = None  # None: this process's working directory
+        self.module = "streams.cli.main"  # tests.integration.buggy_worker: a store with a bug
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":
@@ -48,7 +49,7 @@ class WorkerProcess:
                 [
                     sys.executable,
                     "-m",
-                    "streams.cli.main",
+                    self.module,
                     "worker",
                     "--sinks",
                     self.sinks,

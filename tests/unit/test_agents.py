@@ -17,6 +17,7 @@ from tests.support import MemoryDeadLetters, MemoryStore, upsert
 
 TABLES = dict(DEFAULT_TABLES)
 FAST = Backoff(initial=0.001, maximum=0.002)
+STORES = ("redis", "dynamodb")
 
 
 def records(*values: bytes) -> list[Record]:
@@ -107,3 +108,22 @@ def test_one_agent_per_store_and_only_the_first_dead_letters_malformed_records()
     asyncio.run(run())
     assert all(len(store.items) == 1 for store in stores.values())
     assert dlq.reasons() == ["not_json"]  # once, by the redis agent, not once per store
+
+
+def test_faust_log_lines_name_each_agent_by_its_store() -> None:
+    """Faust labels its "Agent: ...: Starting" and "Crashed" lines by the agent's function."""
+    redis, dynamodb = (agent_over(MemoryStore(name), MemoryDeadLetters()) for name in STORES)
+    assert redis.label.endswith("apply-redis"), redis.label
+    assert dynamodb.label.endswith("apply-dynamodb"), dynamodb.label
+
+
+def test_a_store_named_twice_gets_one_agent_and_one_feed() -> None:
+    """Two feeds in one group but one agent (Faust keeps agents by name): half the partitions
+    would be sent to an agent that never runs."""
+
+    async def run() -> tuple[list[str], list[str]]:
+        app = create_app(Settings(web_enabled=False), ["redis", "redis"], MemoryStore)
+        return sorted(app.agents), [task.__name__ for task in app._app_tasks]
+
+    agents, tasks = asyncio.run(run())
+    assert agents == ["apply-redis"] and tasks.count("feed") == 1, tasks

@@ -151,3 +151,8 @@ def test_dlq_command_lines_keep_working() -> None:
     assert (listed.action, listed.limit, listed.json) == ("list", 3, True)
     replayed = parse(["dlq", "replay", "--discard", "not_json", "--discard", "schema"])
     assert (replayed.action, replayed.discard) == ("replay", ["not_json", "schema"])
+
+
+def test_a_store_named_twice_in_sinks_is_fed_once() -> None:
+    args = build_parser().parse_args(["worker", "--sinks", "dynamodb, redis,dynamodb"])
+    assert args.sinks == ["dynamodb", "redis"]

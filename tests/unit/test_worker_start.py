@@ -1,5 +1,7 @@
 """Clear failures when the worker starts, before it talks to any service."""
 
+import asyncio
+import logging
 import os
 import socket
 import subprocess
@@ -9,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from streams.model.errors import ConfigError
+from streams.settings import Settings
+from streams.worker.run import prepare_until_ready
 from streams.worker.startup import ensure_port_free, ephemeral_ports
 
 
@@ -26,6 +30,26 @@ def test_a_taken_web_port_is_one_line_naming_cdc_web_port() -> None:
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.startswith(f"error: CDC_WEB_PORT: cannot listen on 127.0.0.1:{port}")
+
+
+def test_kafka_down_at_start_is_waited_for_naming_the_address_and_its_variable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The worker waits for a broker that is not up yet, as for a store; a wrong address must
+    show in what it says while waiting."""
+    settings = Settings(kafka_bootstrap_servers="127.0.0.1:1", web_enabled=False)
+    caplog.set_level(logging.WARNING, "streams.worker.startup")
+
+    async def start() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(prepare_until_ready(settings, ()), 3)
+
+    asyncio.run(start())
+    waiting = [r.getMessage() for r in caplog.records if r.name == "streams.worker.startup"]
+    assert waiting, caplog.text
+    assert waiting[0].startswith(
+        "waiting for Kafka at 127.0.0.1:1 (CDC_KAFKA_BOOTSTRAP_SERVERS) to answer"
+    ), waiting[0]
 
 
 @pytest.mark.parametrize("in_range", [True, False])
