@@ -1,6 +1,7 @@
 """Checks of single settings values, and the one-line message for a bad one."""
 
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -10,6 +11,24 @@ from streams.model.table_errors import one_line, table_problem
 
 ENV_PREFIX = "CDC_"
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+
+
+def is_utf8(text: str) -> bool:
+    """False for text holding bytes the locale could not decode (kept by Python as lone
+    surrogates): no client can send it, and each fails its own way, deep inside."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def undecodable_variables(environ: Mapping[str, str]) -> list[str]:
+    """The CDC_* variables whose value is not UTF-8 text; a value is never shown (secrets)."""
+    return sorted(
+        name for name, value in environ.items()
+        if name.upper().startswith(ENV_PREFIX) and not is_utf8(value)
+    )  # fmt: skip
 
 
 def describe_validation_error(exc: ValidationError) -> str:
