@@ -2,7 +2,7 @@
 
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -89,6 +89,8 @@ def check_topic_name(value: str) -> str:
 def check_service_url(setting: str, url: str) -> str:
     if setting == "dynamodb_endpoint_url" and not url:  # empty: real AWS
         return url
+    if setting == "redis_url":
+        return check_redis_url(url)
     schemes, example = URL_SHAPES[setting]
     check_url(url, schemes, example)
     return url
@@ -96,7 +98,14 @@ def check_service_url(setting: str, url: str) -> str:
 
 def check_redis_url(url: str) -> str:
     """`url` if it is a Redis URL redis-py (or our cluster scheme) can open; else ValueError."""
-    check_url(url, REDIS_SCHEMES, "redis://host:port/db")
+    schemes, example = URL_SHAPES["redis_url"]
+    check_url(url, schemes, example)
+    parts = urlsplit(url)
+    databases = parse_qs(parts.query).get("db", [])
+    if parts.scheme != "unix":  # a unix URL's path is its socket
+        databases.append(parts.path.strip("/") or "0")
+    if not all(db.isdigit() for db in databases):  # redis-py would use 0 without a word
+        raise ValueError(f"the database in {redact_url(url)!r} must be a number")
     return url
 
 
