@@ -5,7 +5,7 @@ else that escapes is a bug, and keeps its traceback.
 """
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -56,7 +56,7 @@ def _unreachable(exc: BaseException) -> bool:
     if isinstance(exc, AuthenticationError):  # a ConnectionError to redis-py, not to a user
         return False
     unreachable = (KafkaConnectionError, RedisConnectionError, RedisTimeoutError)
-    return isinstance(exc, (*unreachable, BotoConnectionError))
+    return isinstance(exc, (*unreachable, BotoConnectionError, ReadTimeoutError))
 
 
 def _kafka_cause(cause: BaseException) -> str:

@@ -29,6 +29,7 @@ from streams.settings_checks import (
     check_service_url,
     check_topic_name,
     describe_validation_error,
+    undecodable_variables,
 )
 from streams.settings_parts import (
     DynamoDBSettings,
@@ -266,6 +267,9 @@ def load_settings(**overrides: object) -> Settings:
     warning for each CDC_* variable that is no setting (a typo would go unnoticed)."""
     for warning in unknown_variables(os.environ):
         log.warning("%s", warning)
+    undecodable = undecodable_variables(os.environ)
+    if undecodable:
+        raise ConfigError(f"{', '.join(undecodable)}: not UTF-8 text")
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -1,7 +1,8 @@
 """Checks of single settings values, and the one-line message for a bad one."""
 
 import re
-from urllib.parse import urlsplit
+from collections.abc import Mapping
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -10,6 +11,24 @@ from streams.model.table_errors import one_line, table_problem
 
 ENV_PREFIX = "CDC_"
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
+
+
+def is_utf8(text: str) -> bool:
+    """False for text holding bytes the locale could not decode (kept by Python as lone
+    surrogates): no client can send it, and each fails its own way, deep inside."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def undecodable_variables(environ: Mapping[str, str]) -> list[str]:
+    """The CDC_* variables whose value is not UTF-8 text; a value is never shown (secrets)."""
+    return sorted(
+        name for name, value in environ.items()
+        if name.upper().startswith(ENV_PREFIX) and not is_utf8(value)
+    )  # fmt: skip
 
 
 def describe_validation_error(exc: ValidationError) -> str:
@@ -70,6 +89,8 @@ def check_topic_name(value: str) -> str:
 def check_service_url(setting: str, url: str) -> str:
     if setting == "dynamodb_endpoint_url" and not url:  # empty: real AWS
         return url
+    if setting == "redis_url":
+        return check_redis_url(url)
     schemes, example = URL_SHAPES[setting]
     check_url(url, schemes, example)
     return url
@@ -77,7 +98,14 @@ def check_service_url(setting: str, url: str) -> str:
 
 def check_redis_url(url: str) -> str:
     """`url` if it is a Redis URL redis-py (or our cluster scheme) can open; else ValueError."""
-    check_url(url, REDIS_SCHEMES, "redis://host:port/db")
+    schemes, example = URL_SHAPES["redis_url"]
+    check_url(url, schemes, example)
+    parts = urlsplit(url)
+    databases = parse_qs(parts.query).get("db", [])
+    if parts.scheme != "unix":  # a unix URL's path is its socket
+        databases.append(parts.path.strip("/") or "0")
+    if not all(db.isdigit() for db in databases):  # redis-py would use 0 without a word
+        raise ValueError(f"the database in {redact_url(url)!r} must be a number")
     return url
 
 

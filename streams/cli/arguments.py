@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn, TypeAlias
 
-from streams.settings_checks import check_redis_url
+from streams.settings_checks import check_redis_url, is_utf8
 from streams.stores import STORE_NAMES
 
 
@@ -71,11 +71,19 @@ def input_file(text: str) -> str:
     return text
 
 
+def utf8_text(text: str) -> str:
+    """Text that reaches a store or Kafka. Bytes the locale cannot decode (a Latin-1 terminal,
+    say) reach Python as lone surrogates, which every client refuses deep inside."""
+    if not is_utf8(text):
+        raise argparse.ArgumentTypeError("not UTF-8 text")
+    return text
+
+
 def non_empty(text: str) -> str:
     """A key value: stores refuse an empty one (DynamoDB with an error, Redis never holds it)."""
     if not text:
         raise argparse.ArgumentTypeError("must not be empty")
-    return text
+    return utf8_text(text)
 
 
 def key_value(text: str) -> tuple[str, str]:
@@ -84,6 +92,8 @@ def key_value(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"expected attribute=value, got {text!r}")
     if not value:
         raise argparse.ArgumentTypeError(f"{name}: a key attribute's value must not be empty")
+    if not is_utf8(text):
+        raise argparse.ArgumentTypeError(f"{name}: not UTF-8 text")
     return name, value
 
 

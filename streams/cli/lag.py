@@ -5,7 +5,7 @@ import asyncio
 import json
 from typing import Any
 
-from streams.cli.arguments import Subcommands, positive_int, positive_number
+from streams.cli.arguments import Subcommands, positive_int, positive_number, utf8_text
 from streams.model.numbers import counted
 from streams.settings import Settings
 from streams.stores import STORE_NAMES
@@ -16,7 +16,9 @@ def add_commands(sub: Subcommands) -> None:
         "lag", help="consumer lag per partition, in messages and seconds, and status"
     )
     lag.add_argument(
-        "--group", help="one consumer group (default: each store's, <CDC_GROUP_ID>-<store>)"
+        "--group",
+        type=utf8_text,
+        help="one consumer group (default: each store's, <CDC_GROUP_ID>-<store>)",
     )
     lag.add_argument("--json", action="store_true", help="print the report as JSON")
     lag.add_argument(

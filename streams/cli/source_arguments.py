@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from connectors.source import Part
-from streams.cli.arguments import positive_int, redis_url
+from streams.cli.arguments import positive_int, redis_url, utf8_text
 from streams.snapshot.options import LegacyOptions, SourceOptions
 
 DEFAULT_TABLE = "opponents"
@@ -15,9 +15,9 @@ def add_legacy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--legacy-url", type=redis_url, help="legacy Redis URL (default CDC_REDIS_URL)"
     )
-    parser.add_argument("--zset-pattern", default=LegacyOptions.zset_pattern,
+    parser.add_argument("--zset-pattern", default=LegacyOptions.zset_pattern, type=utf8_text,
                         help="key of an owner's sorted set (default %(default)s)")  # fmt: skip
-    parser.add_argument("--meta-pattern", default=LegacyOptions.meta_pattern,
+    parser.add_argument("--meta-pattern", default=LegacyOptions.meta_pattern, type=utf8_text,
                         help="key of an item's metadata (default %(default)s)")  # fmt: skip
     parser.add_argument("--meta-format", default=LegacyOptions.meta_format,
                         choices=["text", "json"],

@@ -203,6 +203,17 @@ ONE_LINE_ERRORS = [
      "--zset-pattern 'nope' must hold {owner_id} once"),
     ("meta-pattern-no-placeholder", [*LEGACY, "--meta-pattern", "m:{owner_id}"], {},
      "--meta-pattern 'm:{owner_id}' must hold {opponent_id}"),
+    # Bytes the locale cannot decode (a Latin-1 terminal, say) reach Python as surrogates.
+    ("get-key-not-utf8", [*GET[:4], "owner_id=\udcff", "opponent_id=p"], {},
+     "owner_id: not UTF-8 text"),
+    ("list-partition-not-utf8", ["list", "--store", "redis", "opponents", "o\udcff"], {},
+     "argument partition: not UTF-8 text"),
+    ("zset-pattern-not-utf8", [*LEGACY, "--zset-pattern", "\udcff:{owner_id}"], {},
+     "--zset-pattern: not UTF-8 text"),
+    ("group-not-utf8", ["lag", "--group", "g\udcff"], {}, "--group: not UTF-8 text"),
+    ("group-id-not-utf8", ["lag"], {"CDC_GROUP_ID": "g\udcff"}, "CDC_GROUP_ID: not UTF-8 text"),
+    ("password-not-utf8", GET, {"CDC_REDIS_PASSWORD": "pw\udcff"},
+     "CDC_REDIS_PASSWORD: not UTF-8 text"),
 ]
 # fmt: on
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -25,6 +25,8 @@ DENIED: Any = {"Error": {"Code": "AccessDeniedException", "Message": "no"}}
         (AuthenticationError("invalid password"), "Redis: invalid password"),
         (EndpointConnectionError(endpoint_url="http://h:1/"), "cannot reach DynamoDB: Could not "
          'connect to the endpoint URL: "http://h:1/"'),
+        (ReadTimeoutError(endpoint_url="http://h:1/"), "cannot reach DynamoDB: Read timeout on "
+         'endpoint URL: "http://h:1/"'),  # a frozen server, as Redis's timeout says it
         (ClientError(DENIED, "PutItem"), "DynamoDB: An error occurred (AccessDeniedException) "
          "when calling the PutItem operation: no"),
         (FileNotFoundError(2, "No such file or directory", "f"),

@@ -108,6 +108,9 @@ def test_table_declarations_are_checked(spec: dict[str, str], error: str) -> Non
         ("CDC_TABLES", '{"t": {"sort_key": "s"}}', "CDC_TABLES: t.partition_key: Field required"),
         ("CDC_REDIS_URL", "notaurl", "CDC_REDIS_URL: expected a URL like redis://"),
         ("CDC_REDIS_URL", "redis://:pw@host:port/0", "CDC_REDIS_URL: bad port in 'redis://:***@"),
+        # redis-py would silently use database 0 for a database it cannot read as a number.
+        ("CDC_REDIS_URL", "redis://:pw@host:6379/abc", "CDC_REDIS_URL: the database in 'redis://"),
+        ("CDC_REDIS_URL", "redis://host:6379/1?db=x", "must be a number"),
         ("CDC_KAFKA_BOOTSTRAP_SERVERS", "host:abc", "expected host:port[,host:port...]"),
         ("CDC_KAFKA_BOOTSTRAP_SERVERS", "a:9092,b", "got 'b'"),
         ("CDC_DYNAMODB_ENDPOINT_URL", "localhost:8000", "expected a URL like http://host:port"),
