@@ -39,8 +39,10 @@ def drain(
     until every event is applied.
 
     The rate counts from the first applied batch (start-up is reported apart), as for the
-    other contenders: (events - applied at first sight) / (time from first sight to the end).
-    The CPU time of the workers and of `meter`'s processes is taken over that same window.
+    other contenders: (events - applied at first sight) / (time from first sight to the end);
+    with several workers, from the moment every one of them has applied a batch (the first
+    to join the group starts alone). The CPU time of the workers and of `meter`'s processes is
+    taken over that same window.
     """
     base = workload.for_run(f"ours-{mode}")
     begin = time.perf_counter()
@@ -56,13 +58,16 @@ def drain(
                 if proc.poll() is not None:
                     raise RuntimeError(f"worker exited with {proc.returncode}; see {log}")
             peak_kb = max(peak_kb, *(peak_rss_kb(proc.pid) for proc, _, _ in spawned))
-            totals = _summed(_totals(url) for _, _, url in spawned)
+            each_worker = [_totals(url) for _, _, url in spawned]
+            totals = _summed(each_worker)
             done = int(totals.get("records", 0))  # in every store
             now = time.perf_counter()
             for store, watched in stores.items():
                 watched.see(now, int(totals.get(f"{store}.records", 0)))
-            if done and first is None:
+            if first is None and all(t.get("records", 0) for t in each_worker):
                 first, cpu_first = (now, done), meter.read()
+            if first is None and done >= total:
+                raise RuntimeError("a worker applied nothing: the others drained the topic first")
             if first and done >= total:
                 (t0, n0) = first
                 each = {store: watched.seconds(begin) for store, watched in stores.items()}
