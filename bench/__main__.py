@@ -13,6 +13,7 @@ import asyncio
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import ceilings, debezium, latency, layouts, ours, peer, report, snapshot
@@ -20,7 +21,7 @@ from bench.cpu import CpuMeter, breakdown, totals
 from bench.dynamodb_client import ClientRun, client_ceiling
 from bench.dynamodb_endpoint import instant_endpoint
 from bench.report import Row, check, ratio_of
-from bench.workload import MIX, make_events, publish_workload
+from bench.workload import MIX, Workload, make_events, publish_workload
 from streams.devstack.manager import Stack, private_stack
 from streams.settings import Settings
 
@@ -95,6 +96,7 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
     bare, direct, mine, theirs, rss, cpu = [], [], [], [], [], []
     bytewax_python = peer.peer_python(PROJECT / ".cache", "bytewax", peer.BYTEWAX)
     others: dict[str, list[float]] = {"Bytewax": [], "Faust": []}
+    two = _TwoWorkers([], [])
     for run in range(args.runs):
         bare.append(n / asyncio.run(ceilings.bare_consumer(wl)))
         direct.append(n / asyncio.run(ceilings.redis_direct(wl)))
@@ -105,6 +107,7 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
         theirs.append(n / peer.quix_drain(wl, quix, db=1 + run))
         others["Bytewax"].append(n / peer.bytewax_drain(wl, bytewax_python, db=14))
         others["Faust"].append(n / peer.faust_drain(wl, db=15))
+        two.measure(wl, meter)
         print(
             f"  run {run + 1}: bare {bare[-1]:,.0f}/s, LWW script {direct[-1]:,.0f}/s, ours "
             f"{mine[-1]:,.0f}/s ({rss[-1]:.0f} MB), Quix {theirs[-1]:,.0f}/s, "
@@ -130,7 +133,33 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
         Row("Ours -> Redis: the worker's CPU per event", "us", [run["worker"] for run in cpu],
             "", "<= 15 us", statistics.median(run["worker"] for run in cpu) <= 15),
         _cpu_row("Ours -> Redis: CPU per event, all processes", cpu, "events"),
+        *two.rows(mine, theirs, others["Bytewax"]),
     ]  # fmt: skip
+
+
+@dataclass
+class _TwoWorkers:
+    """Scaling out on this machine's two cores: two workers in one group, on the same topic in
+    the same runs. (Quix Streams in two processes of one group was tried too: its second
+    process got no partition before the first had drained the topic, so it has no figure.)"""
+
+    rates: list[float]
+    cpu: list[dict[str, float]]
+
+    def measure(self, wl: Workload, meter: CpuMeter) -> None:
+        drain = ours.drain(wl, "redis", meter, workers=2)
+        self.rates.append(len(wl.events) / drain.seconds)
+        self.cpu.append(drain.cpu_us)
+        print(f"  two workers: {self.rates[-1]:,.0f}/s", flush=True)
+
+    def rows(self, one: list[float], quix: list[float], bytewax: list[float]) -> list[Row]:
+        return [
+            Row("Ours: two workers in one group -> Redis (LWW)", "events/s", self.rates,
+                f"{ratio_of(self.rates, one):.2f}x one worker; {ratio_of(self.rates, quix):.2f}x "
+                f"Quix, {ratio_of(self.rates, bytewax):.2f}x Bytewax (one process each)"),
+            _cpu_row("Ours (two workers) -> Redis: CPU per event, all processes", self.cpu,
+                     "events", one_process=False),
+        ]  # fmt: skip
 
 
 def _dynamodb_rows(base: Settings, args: argparse.Namespace) -> list[Row]:

@@ -1,4 +1,4 @@
-"""One worker process draining the benchmark topic into Redis, DynamoDB or both."""
+"""Worker processes draining the benchmark topic into Redis, DynamoDB or both."""
 
 import json
 import os
@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,35 +29,45 @@ class Drain:
 
 
 def drain(
-    workload: Workload, mode: str, meter: CpuMeter | None = None, timeout: float = 1800
+    workload: Workload,
+    mode: str,
+    meter: CpuMeter | None = None,
+    timeout: float = 1800,
+    workers: int = 1,
 ) -> Drain:
-    """Spawn `cdc-replicator worker` and watch its /stats until every event is applied.
+    """Spawn `cdc-replicator worker` (`workers` of them, one group) and watch their /stats
+    until every event is applied.
 
     The rate counts from the first applied batch (start-up is reported apart), as for the
-    other contenders: (events - applied at first sight) / (time from first sight to the end).
-    The CPU time of the worker and of `meter`'s processes is taken over that same window.
+    other contenders: (events - applied at first sight) / (time from first sight to the end);
+    with several workers, from the moment every one of them has applied a batch (the first
+    to join the group starts alone). The CPU time of the workers and of `meter`'s processes is
+    taken over that same window.
     """
-    settings = workload.for_run(f"ours-{mode}").model_copy(
-        update={"web_enabled": True, "web_port": free_port()}
-    )
+    base = workload.for_run(f"ours-{mode}")
     begin = time.perf_counter()
-    proc, log = spawn_worker(settings, mode)
-    stats_url = f"http://127.0.0.1:{settings.web_port}/stats"
-    meter = (meter or CpuMeter({})).with_process("worker", proc.pid)
+    spawned = [_spawn_one(base, mode, n) for n in range(workers)]
+    meter = meter or CpuMeter({})
+    for n, (proc, _, _) in reversed(list(enumerate(spawned))):  # worker 1 is named first
+        meter = meter.with_process(_worker_name(n), proc.pid)
     total, first, peak_kb, cpu_first = len(workload.events), None, 0, {}
     stores = {store: _StoreDrain(total) for store in MODES[mode]}
     try:
         while time.perf_counter() - begin < timeout:
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {proc.returncode}; see {log}")
-            peak_kb = max(peak_kb, peak_rss_kb(proc.pid))
-            totals = _totals(stats_url)
+            for proc, log, _ in spawned:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"worker exited with {proc.returncode}; see {log}")
+            peak_kb = max(peak_kb, *(peak_rss_kb(proc.pid) for proc, _, _ in spawned))
+            each_worker = [_totals(url) for _, _, url in spawned]
+            totals = _summed(each_worker)
             done = int(totals.get("records", 0))  # in every store
             now = time.perf_counter()
             for store, watched in stores.items():
                 watched.see(now, int(totals.get(f"{store}.records", 0)))
-            if done and first is None:
+            if first is None and all(t.get("records", 0) for t in each_worker):
                 first, cpu_first = (now, done), meter.read()
+            if first is None and done >= total:
+                raise RuntimeError("a worker applied nothing: the others drained the topic first")
             if first and done >= total:
                 (t0, n0) = first
                 each = {store: watched.seconds(begin) for store, watched in stores.items()}
@@ -66,10 +77,33 @@ def drain(
                 seconds = (now - t0) * total / (total - n0)
                 return Drain(seconds, t0 - begin, peak_kb / 1024, cpu, each)
             time.sleep(POLL_SECONDS)
-        raise TimeoutError(f"worker did not drain {total} events in {timeout}s; see {log}")
+        raise TimeoutError(f"workers did not drain {total} events in {timeout}s; see {log}")
     finally:
-        proc.terminate()
-        proc.wait(60)
+        for proc, _, _ in spawned:
+            proc.terminate()
+        for proc, _, _ in spawned:
+            proc.wait(60)
+
+
+def _spawn_one(base: Settings, mode: str, n: int) -> tuple[subprocess.Popen[bytes], Path, str]:
+    """One worker of the run's group, with a web port and a data folder of its own."""
+    settings = base.model_copy(
+        update={"web_enabled": True, "web_port": free_port(), "data_dir": f"{base.data_dir}-{n}"}
+    )
+    proc, log = spawn_worker(settings, mode)
+    return proc, log, f"http://127.0.0.1:{settings.web_port}/stats"
+
+
+def _worker_name(n: int) -> str:
+    return "worker" if n == 0 else f"worker {n + 1}"
+
+
+def _summed(totals: Iterable[dict[str, float]]) -> dict[str, float]:
+    summed: dict[str, float] = {}
+    for each in totals:
+        for name, value in each.items():
+            summed[name] = summed.get(name, 0) + value
+    return summed
 
 
 def spawn_worker(settings: Settings, mode: str) -> tuple[subprocess.Popen[bytes], Path]:

@@ -1,9 +1,10 @@
 -- Version-guarded writes of many items (and their places in the partitions' listings).
 -- Each item is applied atomically; one call carries many items to save round trips and
 -- per-command work on both sides.
--- ARGV[1] tombstone lifetime in ms; then per item i (0-based), KEYS[3i+1] item hash,
--- KEYS[3i+2] partition index (sorted set), KEYS[3i+3] its members' expiries (sorted set), and
--- ARGV[i+2]: its fields joined by NUL (one argument instead of six is less to pack and parse):
+-- ARGV[1] tombstone lifetime in ms; then per item, in order, its keys: the item hash, its
+-- partition's index (sorted set) and, only for a table that declares an expiry, its members'
+-- expiries (sorted set; fewer keys are less to pack and parse); and ARGV[i+1]: its fields
+-- joined by NUL (one argument instead of six is less to pack and parse):
 -- version token, op, index score or '', index member, expiry ('' for a table that declares
 -- none, 'never', or epoch ms), data JSON (last: none of the others can hold a NUL, JSON text
 -- escapes it). An expiring item's data is kept, unread (field x: the instant), as long as its
@@ -63,11 +64,13 @@ local function fields(packed)
     string.sub(packed, d + 1, e - 1), string.sub(packed, e + 1)
 end
 
-local results = {}
-for i = 1, #KEYS / 3 do
+local results, k = {}, 1
+for i = 1, #ARGV - 1 do
   local version, op, score, member, expires, data = fields(ARGV[i + 1])
-  local k = 3 * i
-  results[i] = apply(KEYS[k - 2], KEYS[k - 1], KEYS[k], version, op, data, score, member, expires,
+  local expiries = nil
+  if expires ~= '' then expiries = KEYS[k + 2] end
+  results[i] = apply(KEYS[k], KEYS[k + 1], expiries, version, op, data, score, member, expires,
     ARGV[1])
+  k = k + (expiries and 3 or 2)
 end
 return results

@@ -212,8 +212,9 @@ class RedisStore:
         item_keys, tables = self.keys.item_keys, self.tables
         for item, event in writes:
             item_key, index_key, expiries_key, member = item_keys(item)
-            keys += (item_key, index_key, expiries_key)
             spec = tables[item.table]
+            # The expiries key only where the script reads it (redis_lww.lua).
+            keys += (item_key, index_key, expiries_key) if spec.expiry else (item_key, index_key)
             index, data, version = spec.index_attribute, event.data, event.version
             score = data.get(index) if index and data else None
             # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold.

@@ -4,8 +4,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from functools import cached_property
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Generic, Literal, NamedTuple, TypeVar
 
 import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
@@ -97,10 +96,27 @@ class ItemId(NamedTuple):
         return pydantic_core.to_json(parts)
 
 
+Computed = TypeVar("Computed")
+
+
+class _once(Generic[Computed]):  # noqa: N801 -- used as a decorator, like cached_property
+    """`functools.cached_property` without its lock: Python 3.11 takes one on every first read,
+    which made an event's version cost 1.0 us instead of 0.4 (about 5% of the worker's CPU)."""
+
+    def __init__(self, compute: Callable[[Any], Computed]) -> None:
+        self.compute = compute
+        self.name = compute.__name__
+
+    def __get__(self, event: Any, owner: type | None = None) -> Computed:
+        # Stored in the instance's dict, which Python reads before this (non-data) descriptor.
+        value = event.__dict__[self.name] = self.compute(event)
+        return value
+
+
 class ChangeEvent(BaseModel):
     """One write of one item, as published on the changes topic."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(_once,))
 
     table: Annotated[str, Field(min_length=1, max_length=255, description="a declared table")]
     op: Literal["upsert", "delete"] = Field(description="upsert replaces the whole item")
@@ -114,7 +130,7 @@ class ChangeEvent(BaseModel):
     origin: Origin = Field(description="the writer; breaks ties on ts")
     event_id: EventId = Field(description="unique per event; breaks ties on ts and origin")
 
-    @cached_property  # compared while coalescing, then written: build it once
+    @_once  # compared while coalescing, then written: build it once
     def version(self) -> Version:
         return Version(self.ts, self.origin, self.event_id)
 

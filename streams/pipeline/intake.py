@@ -7,7 +7,9 @@ every fetched batch, whole, to that store's Faust agent (streams/worker/agents.p
 is paid once per batch, not per record.
 
 Commit rule: a batch's offsets are committed after the agent finished it, which is after the
-store holds it and its dead letters are acknowledged. A rebalance waits for the batch in flight
+store holds it and its dead letters are acknowledged; at most every COMMIT_EVERY_SECONDS (each
+commit is a request both the worker and the broker pay for), and always before partitions are
+given up or the consumer stops. A rebalance waits for the batch in flight
 to be written and committed, so partitions move with their offsets committed. A batch cut short
 by a stop is never committed; it is consumed again, and LWW makes that harmless.
 
@@ -40,6 +42,7 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 STOP_COMMIT_SECONDS = 5.0
+COMMIT_EVERY_SECONDS = 0.5  # one commit per batch cost the worker ~5% of its CPU
 PAUSE_AFTER_SECONDS = 10.0  # a batch in flight this long: its store is failing, or very slow
 # A Debezium topic may be created (by Connect) after the worker started: the consumer sees a
 # new topic only when it refreshes its metadata, every 5 minutes by default.
@@ -112,7 +115,11 @@ class BatchIntake(Generic[Report]):
         self.topics = list(topics or feed_topics(settings.tables, settings.topic))
         self.consumer_factory = consumer_factory
         self.in_flight = asyncio.Lock()  # held while a batch is written
-        self._committing: asyncio.Future[None] | None = None  # the last batch's commit
+        self._committing: asyncio.Future[None] | None = None  # the last commit sent
+        self._owed: dict[TopicPartition, int] = {}  # applied, not committed yet
+        self._commit_timer: asyncio.TimerHandle | None = None
+        self._next_commit = 0.0  # the event loop's clock
+        self._consumer: AIOKafkaConsumer | None = None
         self._fetching: asyncio.Future[Fetched] | None = None  # the next batch, or a keep-alive
         self._give_up: asyncio.Event | None = None  # set while a batch waits, paused
         self.pause_after = min(PAUSE_AFTER_SECONDS, settings.kafka_max_poll_interval_seconds / 4)
@@ -144,6 +151,7 @@ class BatchIntake(Generic[Report]):
 
         The next batch is fetched, and the last one committed, while this one is written
         (the worker is CPU-bound; those are the waits worth hiding). Commits stay in order."""
+        self._consumer = consumer  # the one whose offsets are owed
         if until is not None and await until.reached(consumer):
             return
         self._fetching = self._fetch(consumer)
@@ -172,9 +180,31 @@ class BatchIntake(Generic[Report]):
                             "applied again", self.group_id)  # fmt: skip
                 return
             self.on_batch(report)
-            await self.settle()
-            offsets = {tp: ms[-1].offset + 1 for tp, ms in fetched.items()}
-            self._committing = asyncio.ensure_future(_commit(consumer, offsets))
+            self._owed.update({tp: ms[-1].offset + 1 for tp, ms in fetched.items()})
+            self._commit_when_due()
+
+    def _commit_when_due(self) -> None:
+        if self._commit_timer is not None:
+            return  # the owed offsets go with the commit already scheduled
+        loop = asyncio.get_running_loop()
+        delay = self._next_commit - loop.time()
+        if delay > 0:
+            self._commit_timer = loop.call_later(delay, self._commit_owed)
+        else:
+            self._commit_owed()
+
+    def _commit_owed(self) -> None:
+        """Send the owed offsets, after the last commit sent: commits stay in order."""
+        if self._commit_timer is not None:
+            self._commit_timer.cancel()
+            self._commit_timer = None
+        if not self._owed or self._consumer is None:
+            return
+        owed, self._owed = self._owed, {}
+        self._committing = asyncio.ensure_future(
+            _commit_after(self._committing, self._consumer, owed)
+        )
+        self._next_commit = asyncio.get_running_loop().time() + COMMIT_EVERY_SECONDS
 
     async def _applied(self, consumer: AIOKafkaConsumer, records: list[Record]) -> Report | None:
         """The batch's report, or None when a rebalance gave it up while its store failed.
@@ -226,7 +256,8 @@ class BatchIntake(Generic[Report]):
         return asyncio.ensure_future(consumer.getmany(timeout_ms=timeout_ms, max_records=size))
 
     async def settle(self) -> None:
-        """Wait until the last batch's commit is done."""
+        """Commit what is owed now and wait until that commit is done."""
+        self._commit_owed()
         if self._committing is not None:
             await asyncio.shield(self._committing)
 
@@ -239,8 +270,15 @@ async def _merged(held: Fetched, polled: Awaitable[Fetched]) -> Fetched:
     return fetched
 
 
-async def _commit(consumer: AIOKafkaConsumer, offsets: Mapping[TopicPartition, int]) -> None:
-    """Commit; if the partitions moved meanwhile, their new owner applies the batch again."""
+async def _commit_after(
+    previous: "asyncio.Future[None] | None",
+    consumer: AIOKafkaConsumer,
+    offsets: Mapping[TopicPartition, int],
+) -> None:
+    """Commit once the previous commit is done; if the partitions moved meanwhile, their new
+    owner applies the batches again."""
+    if previous is not None:
+        await previous
     try:
         await consumer.commit(dict(offsets))
     except (CommitFailedError, IllegalStateError) as exc:
