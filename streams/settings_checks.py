@@ -78,10 +78,10 @@ def check_bootstrap_servers(value: str) -> str:
 
 
 def check_topic_name(value: str) -> str:
-    if not TOPIC_NAME.fullmatch(value) or value in {".", ".."}:
+    if not TOPIC_NAME.fullmatch(value) or value in {".", ".."} or value.startswith("__"):
         raise ValueError(
             f"expected a Kafka topic name: 1 to 245 of a-z A-Z 0-9 . _ - (room for "
-            f"'.dlq'), not . or .., got {value!r}"
+            f"'.dlq'), not . or .., not starting with __ (Kafka's own), got {value!r}"
         )
     return value
 

@@ -2,10 +2,12 @@
 
 import argparse
 import asyncio
+import time
 from datetime import datetime
 
 from streams.cli.arguments import Subcommands
 from streams.kafka.topic_health import check_topic
+from streams.model.errors import ConfigError
 from streams.pipeline.rebuild import rebuild
 from streams.settings import Settings
 from streams.snapshot.progress import progress_reporter
@@ -26,6 +28,9 @@ def add_commands(sub: Subcommands) -> None:
 
 
 def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
+    if args.from_time is not None and args.from_time.timestamp() > time.time():
+        # Nothing was written after it: a replay would read nothing and look like success.
+        raise ConfigError(f"--from-time {args.from_time.isoformat()} is in the future")
     return asyncio.run(rebuild_store(settings, args.store, args.from_time, args.allow_partial))
 
 

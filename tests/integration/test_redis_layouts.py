@@ -20,6 +20,7 @@ from streams.cli.main import main
 from streams.kafka.records import RawRecord, Record
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.model.errors import InvalidEventError
+from streams.model.events import ChangeEvent
 from streams.model.numbers import plain
 from streams.pipeline.replicator import Replicator
 from streams.retry import Backoff
@@ -27,7 +28,13 @@ from streams.settings import Settings
 from streams.stores import open_redis, open_store
 from tests.conftest import Services
 from tests.integration.test_fuzz import TRICKY_KEYS, exact_event
-from tests.integration.worker import WorkerProcess, publish, wait_for_fold, write_direct
+from tests.integration.worker import (
+    WorkerProcess,
+    publish,
+    read_topic,
+    wait_for_fold,
+    write_direct,
+)
 from tests.support import REDIS_LAYOUTS, MemoryDeadLetters, delete, upsert, with_redis_layout
 
 pytestmark = pytest.mark.integration
@@ -191,6 +198,48 @@ def test_tricky_keys_stay_distinct_and_verify_compares_the_layout(
     finally:
         client.close()
     assert main(["verify"]) == 1
+
+
+@pytest.mark.parametrize("layout", ["hash", "template"])
+def test_a_snapshot_never_changes_data_the_readers_application_wrote(
+    env_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    layout: str,
+) -> None:
+    topic = f"adopt-{uuid.uuid4().hex[:8]}"  # where the repair goes, and nothing else
+    settings = with_redis_layout(env_settings, REDIS_LAYOUTS[layout]).model_copy(
+        update={"topic": topic}
+    )
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    monkeypatch.setenv("CDC_TOPIC", topic)
+    asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
+    owner = uuid.uuid4().hex
+    client = raw(settings)
+    try:  # the reader's application wrote this item before the replicator ran
+        if layout == "hash":
+            key = f"opponents:{{{owner}}}:p"
+            client.hset(key, mapping={"metadata": "theirs"})
+        else:
+            key = f"opponent:{owner}:p"
+            client.set(key, "theirs")
+        snapshot = upsert(owner, "p", 0, "snapshot:dynamodb", "digest", metadata="ours")
+        asyncio.run(write_direct(settings, "redis", [snapshot]))
+        asyncio.run(write_direct(settings, "dynamodb", [snapshot]))
+        held = client.hgetall(key) if layout == "hash" else client.get(key)
+        assert held in ({b"metadata": b"theirs"}, b"theirs")  # untouched
+        item = {"owner_id": owner, "opponent_id": "p", "metadata": "theirs"}
+        assert asyncio.run(get(settings, owner, "p")) == item  # seen, with the snapshot's version
+        assert main(["verify"]) == 1  # the data differs at one version: drift, not agreement
+        assert "data_differs" in capsys.readouterr().out
+        assert main(["verify", "--repair", "--prefer", "dynamodb"]) == 1
+        ((value, _),) = asyncio.run(read_topic(settings, topic, 1))
+        repair = ChangeEvent.model_validate_json(value)
+        assert repair.ts > 0 and repair.data == {"metadata": "ours"}  # above the snapshot's
+        asyncio.run(write_direct(settings, "redis", [repair]))
+        assert asyncio.run(get(settings, owner, "p")) == {**item, "metadata": "ours"}
+    finally:
+        client.close()
 
 
 def test_the_worker_refuses_a_cluster_for_keys_without_a_shared_hash_tag(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from connectors.source import Part
-from streams.cli.main import build_parser
+from streams.cli.main import build_parser, main
 from streams.cli.rebuild import debezium_notes
 from streams.cli.snapshot import snapshot_options
 from streams.model.tables import OPPONENTS, TableSpec
@@ -156,3 +156,13 @@ def test_dlq_command_lines_keep_working() -> None:
 def test_a_store_named_twice_in_sinks_is_fed_once() -> None:
     args = build_parser().parse_args(["worker", "--sinks", "dynamodb, redis,dynamodb"])
     assert args.sinks == ["dynamodb", "redis"]
+
+
+def test_a_rebuild_from_a_time_in_the_future_is_refused_before_reading(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Nothing lies after it: the replay would read nothing and exit 0. No service is reached.
+    assert main(["rebuild", "--store", "redis", "--from-time", "2999-01-01T00:00Z"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --from-time 2999-01-01T00:00:00+00:00 is in the future")
+    assert err.count("\n") == 1

@@ -46,7 +46,7 @@ def test_bad_value_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPat
     assert message.startswith("CDC_TOPIC_PARTITIONS: ") and "\n" not in message
 
 
-@pytest.mark.parametrize("topic", ["", "bad topic!", "x" * 246, "..", "é"])
+@pytest.mark.parametrize("topic", ["", "bad topic!", "x" * 246, "..", "é", "__consumer_offsets"])
 def test_a_topic_name_kafka_would_refuse_is_refused_up_front(
     topic: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
