@@ -180,6 +180,8 @@ class BatchIntake(Generic[Report]):
                             "applied again", self.group_id)  # fmt: skip
                 return
             self.on_batch(report)
+            if self._committing is not None and self._committing.done():
+                self._committing.result()  # a commit that failed stops the intake, as it would
             self._owed.update({tp: ms[-1].offset + 1 for tp, ms in fetched.items()})
             self._commit_when_due()
 

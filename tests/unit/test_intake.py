@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
 
 from connectors.sink import Batch, WriteOutcome
 from streams.kafka.groups import store_group
@@ -213,3 +214,35 @@ def test_each_store_has_its_own_group() -> None:
     settings = Settings()
     assert store_group(settings, "redis") == "cdc-replicator-redis"
     assert store_group(settings, "dynamodb") == "cdc-replicator-dynamodb"
+
+
+class RefusingConsumer(FakeConsumer):
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        raise KafkaError("the coordinator refused the commit")
+
+
+def test_a_commit_that_fails_stops_the_intake() -> None:
+    store, fatal = MemoryStore(), list[BaseException]()
+    events = [upsert("o", f"p{i}", 1).to_json() for i in range(3)]
+    batches = [[Message(i, value)] for i, value in enumerate(events)]
+    consumer = RefusingConsumer(batches, store)
+    failing = intake(store, MemoryDeadLetters(), [], consumer)
+
+    async def run() -> None:
+        async def on_fatal(exc: BaseException) -> None:
+            fatal.append(exc)
+
+        await asyncio.wait_for(run_with(failing.consume(consumer), on_fatal), 5)
+
+    asyncio.run(run())
+    assert [type(e) for e in fatal] == [KafkaError]  # not dropped, not retried for ever
+    assert len(store.items) >= 2  # the first commit failed while a later batch was applied
+
+
+def test_batches_applied_within_the_commit_interval_share_one_commit() -> None:
+    store = MemoryStore()
+    batches = [[Message(i, upsert("o", f"p{i}", 1).to_json())] for i in range(3)]
+    consumer = FakeConsumer(batches, store)
+    asyncio.run(consume_until(consumer, intake(store, MemoryDeadLetters(), []), commits=2))
+    # The first at once; the next two, applied within 0.5 s of it, in one commit after it.
+    assert consumer.commits == [(1, 1), (3, 3)]
