@@ -96,7 +96,7 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
     bare, direct, mine, theirs, rss, cpu = [], [], [], [], [], []
     bytewax_python = peer.peer_python(PROJECT / ".cache", "bytewax", peer.BYTEWAX)
     others: dict[str, list[float]] = {"Bytewax": [], "Faust": []}
-    two = _TwoWorkers([], [])
+    two = _TwoWorkers.published(base, args)
     for run in range(args.runs):
         bare.append(n / asyncio.run(ceilings.bare_consumer(wl)))
         direct.append(n / asyncio.run(ceilings.redis_direct(wl)))
@@ -107,7 +107,7 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
         theirs.append(n / peer.quix_drain(wl, quix, db=1 + run))
         others["Bytewax"].append(n / peer.bytewax_drain(wl, bytewax_python, db=14))
         others["Faust"].append(n / peer.faust_drain(wl, db=15))
-        two.measure(wl, meter)
+        two.measure(meter)
         print(
             f"  run {run + 1}: bare {bare[-1]:,.0f}/s, LWW script {direct[-1]:,.0f}/s, ours "
             f"{mine[-1]:,.0f}/s ({rss[-1]:.0f} MB), Quix {theirs[-1]:,.0f}/s, "
@@ -139,16 +139,24 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
 
 @dataclass
 class _TwoWorkers:
-    """Scaling out on this machine's two cores: two workers in one group, on the same topic in
-    the same runs. (Quix Streams in two processes of one group was tried too: its second
-    process got no partition before the first had drained the topic, so it has no figure.)"""
+    """Scaling out on this machine's two cores: two workers in one group, in the same runs as
+    the one-process contenders. Their workload is three times as long (same mix), so that most
+    of the drain has both workers at work: the first to join the group starts alone. (Quix
+    Streams in two processes of one group was tried too: its second process got no partition
+    before the first had drained the topic, so it has no figure.)"""
 
+    workload: Workload
     rates: list[float]
     cpu: list[dict[str, float]]
 
-    def measure(self, wl: Workload, meter: CpuMeter) -> None:
-        drain = ours.drain(wl, "redis", meter, workers=2)
-        self.rates.append(len(wl.events) / drain.seconds)
+    @classmethod
+    def published(cls, base: Settings, args: argparse.Namespace) -> "_TwoWorkers":
+        events = make_events(3 * args.events, 3 * args.items)
+        return cls(asyncio.run(publish_workload(base, events, "redis-x3")), [], [])
+
+    def measure(self, meter: CpuMeter) -> None:
+        drain = ours.drain(self.workload, "redis", meter, workers=2)
+        self.rates.append(len(self.workload.events) / drain.seconds)
         self.cpu.append(drain.cpu_us)
         print(f"  two workers: {self.rates[-1]:,.0f}/s", flush=True)
 
