@@ -7,9 +7,9 @@ every fetched batch, whole, to that store's Faust agent (streams/worker/agents.p
 is paid once per batch, not per record.
 
 Commit rule: a batch's offsets are committed after the agent finished it, which is after the
-store holds it and its dead letters are acknowledged; at most every COMMIT_EVERY_SECONDS (each
-commit is a request both the worker and the broker pay for), and always before partitions are
-given up or the consumer stops. A rebalance waits for the batch in flight
+store holds it and its dead letters are acknowledged; at most twice a second
+(streams/pipeline/commits.py), and always before partitions are given up or the consumer
+stops. A rebalance waits for the batch in flight
 to be written and committed, so partitions move with their offsets committed. A batch cut short
 by a stop is never committed; it is consumed again, and LWW makes that harmless.
 
@@ -25,24 +25,23 @@ polling (as Kafka Connect does with retriable errors); they resume once the stor
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from streams.kafka.clients import Kafka
 from streams.kafka.missing_topics import MISSING_TOPICS, watch_missing_topics
 from streams.kafka.records import Record
 from streams.model.errors import OperatorError
 from streams.model.tables import feed_topics
+from streams.pipeline.commits import Commits
 from streams.pipeline.end_offsets import EndOffsets, Fetched
 from streams.pipeline.replicator import BatchReport
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 STOP_COMMIT_SECONDS = 5.0
-COMMIT_EVERY_SECONDS = 0.5  # one commit per batch cost the worker ~5% of its CPU
 PAUSE_AFTER_SECONDS = 10.0  # a batch in flight this long: its store is failing, or very slow
 # A Debezium topic may be created (by Connect) after the worker started: the consumer sees a
 # new topic only when it refreshes its metadata, every 5 minutes by default.
@@ -115,11 +114,7 @@ class BatchIntake(Generic[Report]):
         self.topics = list(topics or feed_topics(settings.tables, settings.topic))
         self.consumer_factory = consumer_factory
         self.in_flight = asyncio.Lock()  # held while a batch is written
-        self._committing: asyncio.Future[None] | None = None  # the last commit sent
-        self._owed: dict[TopicPartition, int] = {}  # applied, not committed yet
-        self._commit_timer: asyncio.TimerHandle | None = None
-        self._next_commit = 0.0  # the event loop's clock
-        self._consumer: AIOKafkaConsumer | None = None
+        self.commits = Commits()
         self._fetching: asyncio.Future[Fetched] | None = None  # the next batch, or a keep-alive
         self._give_up: asyncio.Event | None = None  # set while a batch waits, paused
         self.pause_after = min(PAUSE_AFTER_SECONDS, settings.kafka_max_poll_interval_seconds / 4)
@@ -151,7 +146,7 @@ class BatchIntake(Generic[Report]):
 
         The next batch is fetched, and the last one committed, while this one is written
         (the worker is CPU-bound; those are the waits worth hiding). Commits stay in order."""
-        self._consumer = consumer  # the one whose offsets are owed
+        self.commits.consumer = consumer
         if until is not None and await until.reached(consumer):
             return
         self._fetching = self._fetch(consumer)
@@ -180,33 +175,7 @@ class BatchIntake(Generic[Report]):
                             "applied again", self.group_id)  # fmt: skip
                 return
             self.on_batch(report)
-            if self._committing is not None and self._committing.done():
-                self._committing.result()  # a commit that failed stops the intake, as it would
-            self._owed.update({tp: ms[-1].offset + 1 for tp, ms in fetched.items()})
-            self._commit_when_due()
-
-    def _commit_when_due(self) -> None:
-        if self._commit_timer is not None:
-            return  # the owed offsets go with the commit already scheduled
-        loop = asyncio.get_running_loop()
-        delay = self._next_commit - loop.time()
-        if delay > 0:
-            self._commit_timer = loop.call_later(delay, self._commit_owed)
-        else:
-            self._commit_owed()
-
-    def _commit_owed(self) -> None:
-        """Send the owed offsets, after the last commit sent: commits stay in order."""
-        if self._commit_timer is not None:
-            self._commit_timer.cancel()
-            self._commit_timer = None
-        if not self._owed or self._consumer is None:
-            return
-        owed, self._owed = self._owed, {}
-        self._committing = asyncio.ensure_future(
-            _commit_after(self._committing, self._consumer, owed)
-        )
-        self._next_commit = asyncio.get_running_loop().time() + COMMIT_EVERY_SECONDS
+            self.commits.owe({tp: ms[-1].offset + 1 for tp, ms in fetched.items()})
 
     async def _applied(self, consumer: AIOKafkaConsumer, records: list[Record]) -> Report | None:
         """The batch's report, or None when a rebalance gave it up while its store failed.
@@ -259,9 +228,7 @@ class BatchIntake(Generic[Report]):
 
     async def settle(self) -> None:
         """Commit what is owed now and wait until that commit is done."""
-        self._commit_owed()
-        if self._committing is not None:
-            await asyncio.shield(self._committing)
+        await self.commits.settle()
 
 
 async def _merged(held: Fetched, polled: Awaitable[Fetched]) -> Fetched:
@@ -270,21 +237,6 @@ async def _merged(held: Fetched, polled: Awaitable[Fetched]) -> Fetched:
     for tp, messages in (await polled).items():
         fetched[tp] = [*fetched.get(tp, []), *messages]
     return fetched
-
-
-async def _commit_after(
-    previous: "asyncio.Future[None] | None",
-    consumer: AIOKafkaConsumer,
-    offsets: Mapping[TopicPartition, int],
-) -> None:
-    """Commit once the previous commit is done; if the partitions moved meanwhile, their new
-    owner applies the batches again."""
-    if previous is not None:
-        await previous
-    try:
-        await consumer.commit(dict(offsets))
-    except (CommitFailedError, IllegalStateError) as exc:
-        log.warning("batch applied but not committed (%s); it will be applied again", exc)
 
 
 async def run_with(feeding: Awaitable[None], on_fatal: OnFatal) -> None:
