@@ -31,6 +31,11 @@ from streams.retry import Backoff
 DecodeRecord = Callable[[Record], ChangeEvent]
 
 log = logging.getLogger(__name__)
+# A batch is decoded and written in parts of this many records, so that the stores apply one
+# part while the next is decoded: whole, redis-server ran a batch's scripts while the worker
+# waited (a quarter of the drain's time). Parts are coalesced apart: an item in two parts is
+# written twice, harmlessly (LWW).
+PART_RECORDS = 250
 
 
 @dataclass
@@ -64,6 +69,25 @@ class Replicator:
         self.on_retry = on_retry
 
     async def process(self, records: Sequence[Record]) -> BatchReport:
+        """Decode, write and dead-letter a batch, a part at a time: each part's writes go out
+        before the next part is decoded, so the stores work while the worker does."""
+        parts: list[asyncio.Future[BatchReport]] = []
+        try:
+            for start in range(0, len(records), PART_RECORDS):
+                part = records[start : start + PART_RECORDS]
+                parts.append(asyncio.ensure_future(self._written(part)))
+                await asyncio.sleep(0)  # the part runs until its requests are sent
+            done = await asyncio.gather(*parts)
+        except BaseException:
+            for part_task in parts:  # stopping, or a part failed: abandon the rest
+                part_task.cancel()
+            raise
+        report = _merged(done, len(records), [store.name for store in self.stores])
+        await self.dead_letters.send(report.dead_letters)
+        return report
+
+    async def _written(self, records: Sequence[Record]) -> BatchReport:
+        """One part in the stores; its dead letters are returned, not sent yet."""
         decoded, letters, tombstones = self.decode(records)
         if not self.owns_invalid:
             letters, tombstones = [], 0
@@ -79,7 +103,6 @@ class Replicator:
             store.name: result for store, result in zip(self.stores, results, strict=True)
         }
         letters.extend(_rejected(results, decoded))
-        await self.dead_letters.send(letters)
         report.dead_letters = letters
         return report
 
@@ -112,6 +135,22 @@ def record_decoders(tables: Mapping[str, TableSpec]) -> dict[str, DecodeRecord]:
         return {}
     debezium = DebeziumDecoder(tables).decode
     return {spec.feed_topic(""): debezium for spec in tables.values() if spec.format == "debezium"}
+
+
+def _merged(parts: Sequence[BatchReport], records: int, stores: Sequence[str]) -> BatchReport:
+    """One report for the batch: its parts' counts added up, per store."""
+    report = BatchReport(records=records, items=0)
+    report.outcomes = {name: WriteOutcome() for name in stores}
+    for part in parts:
+        report.items += part.items
+        report.tombstones += part.tombstones
+        report.dead_letters.extend(part.dead_letters)
+        for name, outcome in part.outcomes.items():
+            whole = report.outcomes[name]
+            whole.add_done(outcome)
+            whole.retries += outcome.retries
+            whole.seconds = max(whole.seconds, outcome.seconds)
+    return report
 
 
 def _rejected(
