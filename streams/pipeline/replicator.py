@@ -1,6 +1,8 @@
 """One consumed batch, from raw records to stores, in the order that makes commits safe.
 
-Commit order (the intake commits a batch's offsets only after `process` returns for it):
+Commit order (the intake commits a batch's offsets only after `process` returns for it), steps
+1 to 3 a part of the batch at a time (PART_RECORDS), so the stores apply one part while the
+next is decoded:
   1. decode: every record becomes a valid `ChangeEvent` or a dead letter with its reason; a
      Kafka tombstone (no value) is skipped and counted: it only tells compaction to drop a key;
   2. coalesce: per item only the greatest version is kept, the one write that matters;

@@ -9,7 +9,7 @@ from connectors.dynamodb_client import is_access_refused
 from connectors.sink import WriteOutcome
 from streams.kafka.records import RawRecord, Record
 from streams.model.tables import DEFAULT_TABLES
-from streams.pipeline.replicator import BatchReport, Replicator
+from streams.pipeline.replicator import PART_RECORDS, BatchReport, Replicator
 from streams.retry import Backoff
 from streams.worker.metrics import ReplicationMetrics
 from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
@@ -163,3 +163,35 @@ def test_dynamodb_access_refusals_are_told_from_transient_errors(
                      "ResponseMetadata": {"HTTPStatusCode": status}}  # fmt: skip
     error = ClientError(response, "PutItem")
     assert is_access_refused(error) is refused
+
+
+class SlowMemoryStore(MemoryStore):
+    """Records when each write was sent and when it finished, in decode steps."""
+
+    def __init__(self) -> None:
+        super().__init__("redis")
+        self.log: list[str] = []
+
+    async def write(self, batch: Any) -> WriteOutcome:
+        self.log.append(f"sent {len(batch)}")
+        await asyncio.sleep(0.01)  # the server at work
+        outcome = await super().write(batch)
+        self.log.append("done")
+        return outcome
+
+
+def test_a_batch_is_written_in_parts_each_sent_before_the_next_is_decoded() -> None:
+    store = SlowMemoryStore()
+    replicator, dlq = make([store])
+    events = [upsert("o", f"p{i}", 1) for i in range(PART_RECORDS * 2)]
+    newest = upsert("o", "p0", 9)  # the same item in the second part, newer
+    bad = b"garbage"
+    batch = records(*(e.to_json() for e in events), newest.to_json(), bad)
+    report = asyncio.run(replicator.process(batch))
+    # Three parts, all sent before the first finished: the store worked while the rest
+    # was decoded.
+    assert store.log[:3] == [f"sent {PART_RECORDS}", f"sent {PART_RECORDS}", "sent 1"]
+    assert report.records == len(batch) and report.items == len(events) + 1
+    assert report.outcomes["redis"].applied == len(events) + 1  # p0 twice: 1, then 9
+    assert store.items[newest.item_id(TABLES["opponents"])] == newest
+    assert dlq.reasons() == ["not_json"]
