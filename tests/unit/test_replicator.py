@@ -195,3 +195,12 @@ def test_a_batch_is_written_in_parts_each_sent_before_the_next_is_decoded() -> N
     assert report.outcomes["redis"].applied == len(events) + 1  # p0 twice: 1, then 9
     assert store.items[newest.item_id(TABLES["opponents"])] == newest
     assert dlq.reasons() == ["not_json"]
+
+
+def test_dynamodb_gets_the_batch_coalesced_whole() -> None:
+    # Each DynamoDB write costs a write unit: duplicates across parts must not be written twice.
+    store = MemoryStore("dynamodb")
+    replicator, _ = make([store])
+    events = [upsert("o", "p", ts) for ts in range(1, PART_RECORDS * 2 + 2)]
+    report = asyncio.run(replicator.process(records(*(e.to_json() for e in events))))
+    assert store.writes == 1 and report.items == 1 and report.outcomes["dynamodb"].applied == 1
