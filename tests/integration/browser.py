@@ -31,7 +31,9 @@ class Browser:
         self.errors: list[str] = []
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
-        self._profile = tempfile.TemporaryDirectory()
+        # Chromium's helper processes may still write to the profile as the browser exits
+        # (a fresh-clone CI run failed on "Directory not empty"): what is left is only tmp.
+        self._profile = tempfile.TemporaryDirectory(ignore_cleanup_errors=True)
         self._proc: subprocess.Popen[bytes] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
