@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,7 +59,7 @@ def drain(
                     raise RuntimeError(f"worker exited with {proc.returncode}; see {log}")
             peak_kb = max(peak_kb, *(peak_rss_kb(proc.pid) for proc, _, _ in spawned))
             each_worker = [_totals(url) for _, _, url in spawned]
-            totals = _summed(each_worker)
+            totals = sum(map(Counter, each_worker), Counter[str]())
             done = int(totals.get("records", 0))  # in every store
             now = time.perf_counter()
             for store, watched in stores.items():
@@ -77,7 +77,8 @@ def drain(
                 seconds = (now - t0) * total / (total - n0)
                 return Drain(seconds, t0 - begin, peak_kb / 1024, cpu, each)
             time.sleep(POLL_SECONDS)
-        raise TimeoutError(f"workers did not drain {total} events in {timeout}s; see {log}")
+        logs = ", ".join(str(log) for _, log, _ in spawned)
+        raise TimeoutError(f"workers did not drain {total} events in {timeout}s; see {logs}")
     finally:
         for proc, _, _ in spawned:
             proc.terminate()
@@ -96,14 +97,6 @@ def _spawn_one(base: Settings, mode: str, n: int) -> tuple[subprocess.Popen[byte
 
 def _worker_name(n: int) -> str:
     return "worker" if n == 0 else f"worker {n + 1}"
-
-
-def _summed(totals: Iterable[dict[str, float]]) -> dict[str, float]:
-    summed: dict[str, float] = {}
-    for each in totals:
-        for name, value in each.items():
-            summed[name] = summed.get(name, 0) + value
-    return summed
 
 
 def spawn_worker(settings: Settings, mode: str) -> tuple[subprocess.Popen[bytes], Path]:
