@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -59,12 +59,11 @@ def create_app(
     # Set once a store's agent prepared it: probed before, a table about to be created would
     # be reported as "not answering".
     prepared = {name: asyncio.Event() for name in stores}
+    openers = {name: partial(open_store, name) for name in stores}
     if settings.web_enabled:
         groups = {name: store_group(settings, name) for name in stores}
         add_views(app, metrics, health, settings, groups)
-        _add_health_tasks(
-            app, health, {name: partial(open_store, name) for name in stores}, prepared
-        )
+        _add_health_tasks(app, health, openers, prepared)
     backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
 
     def on_batch(report: BatchReport) -> None:
@@ -87,10 +86,9 @@ def create_app(
             _replicator, settings, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
         )
         running = partial(health.agent_running, name)
-        opener = partial(open_store, name)
-        agent = add_store_agent(app, name, opener, replicator, running)
+        agent = add_store_agent(app, name, openers[name], replicator, running)
         feed = _Feed(name, agent, health, metrics, prepared[name])
-        _add_feed(app, settings, feed, opener, on_batch=on_batch, fatal=fatal)
+        _add_feed(app, settings, feed, openers[name], on_batch=on_batch, fatal=fatal)
     return app
 
 
@@ -127,7 +125,7 @@ class _Feed:
 def _add_health_tasks(
     app: faust.App,
     health: Health,
-    openers: dict[str, Callable[[], Store]],
+    openers: Mapping[str, Callable[[], Store]],
     prepared: dict[str, asyncio.Event],
 ) -> None:
     @app.timer(HEARTBEAT_SECONDS)
