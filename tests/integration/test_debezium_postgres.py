@@ -31,6 +31,7 @@ from streams.model.tables import TableSpec
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import PROJECT, Services
+from tests.debezium_support import USERS
 from tests.integration.worker import WorkerProcess, fetch, read_records, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -108,10 +109,7 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
         f"INSERT INTO {table} SELECT g, 'n' || g, g * 1.5, g % 2 = 0, g / 3.0::float8"
         f" FROM generate_series(1, {ROWS}) g"
     )
-    users = TableSpec(
-        partition_key="user_id", dynamodb_table=f"users-{suffix}", format="debezium",
-        source=f"{prefix}.public.{table}", columns={"id": "user_id"},
-    )  # fmt: skip
+    users = users_of(f"{prefix}.public.{table}", f"users-{suffix}")
     web = {"web_enabled": True, "web_port": free_port()}
     settings = stack.settings.model_copy(update={"tables": {"users": users}, **web})
     topic = users.feed_topic(settings.topic)
@@ -170,10 +168,7 @@ def test_drift_and_a_truncate_are_named_by_verify_and_one_repair_heals_both_stor
         f"CREATE TABLE {table} (id int PRIMARY KEY, name text, score numeric(10,2));"
         f"INSERT INTO {table} SELECT g, 'n' || g, g * 1.5 FROM generate_series(1, 4) g"
     )
-    users = TableSpec(
-        partition_key="user_id", dynamodb_table=f"people-{suffix}", format="debezium",
-        source=f"{prefix}.public.{table}", columns={"id": "user_id"},
-    )  # fmt: skip
+    users = users_of(f"{prefix}.public.{table}", f"people-{suffix}")
     own = services.settings()  # a changes topic, group and Redis prefix of this test's own
     fresh = {name: getattr(own, name) for name in ("topic", "group_id", "redis_key_prefix")}
     settings = stack.settings.model_copy(update={"tables": {"users": users}, **fresh})
@@ -384,3 +379,10 @@ def _exports_lag_of(settings: Settings, topic: str) -> bool:
     shown = json.loads(fetch(f"{base}/lag"))
     topics = {p["topic"] for group in shown["groups"] for p in group["partitions"]}
     return f'topic="{topic}"' in metrics and topics == {topic, settings.topic}
+
+
+def users_of(source: str, dynamodb_table: str) -> TableSpec:
+    """The `users` declaration of the unit tests (id renamed user_id), for a table of its own."""
+    return TableSpec.model_validate(
+        {**USERS.model_dump(), "source": source, "dynamodb_table": dynamodb_table}
+    )

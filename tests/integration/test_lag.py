@@ -24,10 +24,7 @@ def test_a_member_that_never_commits_is_stalled_and_a_gone_one_stopped(
     asyncio.run(publish(settings, [upsert("o", f"p{i}", i + 1) for i in range(30)]))
 
     async def run() -> tuple[Status, int, float, Status]:
-        consumer = AIOKafkaConsumer(
-            settings.topic, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-        )  # fmt: skip
+        consumer = hand_committed(settings, group)
         await consumer.start()
         try:
             await consumer.getmany(timeout_ms=3000)  # joined and assigned, commits nothing
@@ -89,10 +86,7 @@ def test_lag_of_a_group_the_broker_does_not_know_says_so(
     known = f"lag-{uuid.uuid4().hex[:8]}"
 
     async def commit_once() -> None:
-        consumer = AIOKafkaConsumer(
-            settings.topic, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=known,
-            enable_auto_commit=False, auto_offset_reset="earliest",
-        )  # fmt: skip
+        consumer = hand_committed(settings, known)
         await consumer.start()
         try:
             await consumer.getmany(timeout_ms=3000)
@@ -112,3 +106,11 @@ def test_lag_of_a_group_the_broker_does_not_know_says_so(
     assert (
         f"group {known} on {settings.topic}: STOPPED, 0 members, lag 0" in capsys.readouterr().out
     )
+
+
+def hand_committed(settings: Settings, group: str) -> AIOKafkaConsumer:
+    """A member of `group` reading the topic from its start, which commits only when told."""
+    return AIOKafkaConsumer(
+        settings.topic, bootstrap_servers=settings.kafka_bootstrap_servers, group_id=group,
+        enable_auto_commit=False, auto_offset_reset="earliest",
+    )  # fmt: skip
