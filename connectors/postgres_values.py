@@ -106,8 +106,8 @@ class Column:
 
     @property
     def _reader(self) -> Callable[[str], Any] | None:
-        if self.kind == "bit":
-            return _boolean_bit if self.typmod == 1 else _bits
+        if self.kind in ("bit", "varbit"):  # bit(1) is a boolean; varbit(1) is not
+            return _boolean_bit if self.kind == "bit" and self.typmod == 1 else _bits
         if self.kind == "timestamptz":
             digits = 6 if self.typmod < 0 else self.typmod
             return lambda text: zoned_timestamp(text, digits)
