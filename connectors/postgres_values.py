@@ -62,24 +62,22 @@ class Column:
         return self.type_name in OMITTED
 
     def expression(self) -> sql.Composable:
-        """What the query selects for this column: its text."""
+        """What the query selects for this column: the text its type's output function
+        writes (a cast to text differs: it drops a char(n)'s padding, adds an inet's /32)."""
         value: sql.Composable = sql.Identifier("t", self.name)
         if self.omitted or (self.array and self.kind in NULL_ARRAYS):
             return sql.SQL("NULL")
-        if self.kind == "bpchar":  # as it is: a cast to text drops the padding
-            return sql.SQL("array_to_json({})::text" if self.array else "{}").format(value)
-        if self.kind == "money":
-            value = sql.SQL("{}::numeric").format(value)  # its text follows lc_monetary
-        elif self.kind == "hstore" and self.array:
+        if self.kind == "hstore" and self.array:
             return sql.SQL(
                 "CASE WHEN {0} IS NULL THEN NULL ELSE array_to_json(ARRAY("
                 "SELECT hstore_to_json(h)::text FROM unnest({0}) AS h))::text END"
             ).format(value)
+        if self.kind == "money":
+            value = sql.SQL("{}::numeric").format(value)  # its text follows lc_monetary
         elif self.kind == "hstore":
             value = sql.SQL("hstore_to_json({})").format(value)
-        if self.array:
-            return sql.SQL("array_to_json({}::text[])::text").format(value)
-        return sql.SQL("{}::text").format(value)
+        # format() writes NULL as '': keep the null
+        return sql.SQL("CASE WHEN {0} IS NULL THEN NULL ELSE format('%s', {0}) END").format(value)
 
     def read(self, text: str) -> Any:
         """The stored value of this column's text; ValueError for one Debezium cannot send
@@ -91,7 +89,7 @@ class Column:
             return reader(text)
         if self.kind in NULL_ARRAYS:
             return None
-        elements = json.loads(text)
+        elements = json.loads(text) if self.kind == "hstore" else array_elements(text)
         if any(type(e) is list for e in elements):
             raise ValueError(
                 f"column {self.name!r} holds a multi-dimensional array, which Debezium does not"
@@ -114,6 +112,48 @@ class Column:
         if self.kind in TEXT_TYPES or self.kind == "enum":
             return _same
         return READERS.get(self.kind)
+
+
+def array_elements(text: str) -> list[Any]:
+    """PostgreSQL's text of an array (`{a,"b c",NULL,{1,2}}`): its elements' text, None for
+    NULL, a list for each inner dimension."""
+    if text.startswith("["):  # `[0:1]={...}`: bounds other than 1
+        text = text[text.index("=") + 1 :]
+    stack: list[list[Any]] = [[]]
+    i = 1
+    while i < len(text):
+        char = text[i]
+        if char == "{":
+            stack.append([])
+            i += 1
+        elif char == "}":
+            if len(stack) > 1:
+                inner = stack.pop()
+                stack[-1].append(inner)
+            i += 1
+        elif char == ",":
+            i += 1
+        elif char == '"':
+            i, element = _quoted(text, i + 1)
+            stack[-1].append(element)
+        else:
+            end = i
+            while text[end] not in ",}":
+                end += 1
+            element = text[i:end]
+            stack[-1].append(None if element.upper() == "NULL" else element)
+            i = end
+    return stack[0]
+
+
+def _quoted(text: str, i: int) -> tuple[int, str]:
+    out = []
+    while text[i] != '"':
+        if text[i] == "\\":
+            i += 1
+        out.append(text[i])
+        i += 1
+    return i + 1, "".join(out)
 
 
 def _same(text: str) -> str:
@@ -206,7 +246,7 @@ READERS: dict[str, Callable[[str], Any]] = {
     "float8": _float,
     "numeric": _numeric,
     "money": _numeric,  # read as numeric: its text with two decimals
-    "bool": lambda text: text == "true",  # bool::text, not psql's t
+    "bool": lambda text: text == "t",
     "bytea": _bytea,
     "date": date_text,
     "time": _same,
