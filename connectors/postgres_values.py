@@ -76,8 +76,8 @@ class Column:
             value = sql.SQL("{}::numeric").format(value)  # its text follows lc_monetary
         elif self.kind == "hstore":
             value = sql.SQL("hstore_to_json({})").format(value)
-        # format() writes NULL as '': keep the null
-        return sql.SQL("CASE WHEN {0} IS NULL THEN NULL ELSE format('%s', {0}) END").format(value)
+        # concat() writes NULL as '': keep the null
+        return sql.SQL("CASE WHEN {0} IS NULL THEN NULL ELSE concat({0}) END").format(value)
 
     def read(self, text: str) -> Any:
         """The stored value of this column's text; ValueError for one Debezium cannot send
