@@ -102,8 +102,9 @@ def _unscaled(text: str) -> int:
 def _variable_decimal(_: Mapping[str, Any]) -> Decode:
     def refuse(value: Any) -> Any:
         raise UndecodableError(
-            "decimal.handling.mode=precise sends an unconstrained numeric without its trailing"
-            " zeros (1.50 as 1.5) and NaN or Infinity as null: set decimal.handling.mode=string"
+            "decimal.handling.mode=precise (Debezium's default, in force too when the setting is"
+            " misspelt) sends an unconstrained numeric without its trailing zeros (1.50 as 1.5)"
+            " and NaN or Infinity as null: set decimal.handling.mode=string"
         )
 
     return refuse
@@ -112,8 +113,9 @@ def _variable_decimal(_: Mapping[str, Any]) -> Decode:
 def _duration(_: Mapping[str, Any]) -> Decode:
     def refuse(value: Any) -> Any:
         raise UndecodableError(
-            "interval.handling.mode=numeric sends an interval as approximate microseconds (a"
-            " month as 30.4375 days): set interval.handling.mode=string"
+            "interval.handling.mode=numeric (Debezium's default, in force too when the setting is"
+            " misspelt) sends an interval as approximate microseconds (a month as 30.4375"
+            " days): set interval.handling.mode=string"
         )
 
     return refuse
