@@ -30,6 +30,9 @@ NO_SCHEMA = (
 )
 
 
+PLAIN = frozenset({"int8", "int16", "int32", "int64", "string", "boolean", "bytes"})
+
+
 class UndecodableError(ValueError):
     """A value whose exact PostgreSQL value the record does not carry; the message says which
     connector setting sends it exactly."""
@@ -54,8 +57,8 @@ def decode_column(column: str, value: Any, fields: Fields | None) -> Any:
     schema = fields.get(column)
     if schema is None:
         raise InvalidEventError("schema", f"column {column!r} is not in the record's schema")
-    if value is None:
-        return None
+    if value is None or ("name" not in schema and schema.get("type") in PLAIN):
+        return value  # the common case, on the worker's hot path
     decode = decoder(schema)
     if decode is None:
         return value
