@@ -24,7 +24,16 @@ from streams.model.events import ChangeEvent
 from streams.settings import Settings
 
 SOURCE = "bench.public.opponents"
-SCHEMA = {"type": "struct", "name": "bench.public.opponents.Envelope", "optional": False}
+# The row's columns as Debezium types them: the worker decodes each value by its field schema.
+KEY_FIELDS = [{"type": "string", "optional": False, "field": "owner_id"},
+              {"type": "string", "optional": False, "field": "opponent_id"}]  # fmt: skip
+ROW = {"type": "struct", "optional": True, "fields": [
+    *KEY_FIELDS, {"type": "string", "optional": True, "field": "metadata"},
+    {"type": "int64", "optional": True, "field": "timestamp"},
+]}  # fmt: skip
+SCHEMA = {"type": "struct", "name": "bench.public.opponents.Envelope", "optional": False,
+          "fields": [{**ROW, "field": "before"}, {**ROW, "field": "after"}]}  # fmt: skip
+KEY = {"type": "struct", "optional": False, "fields": KEY_FIELDS}
 
 
 def record(event: ChangeEvent) -> tuple[bytes, bytes]:
@@ -38,7 +47,7 @@ def record(event: ChangeEvent) -> tuple[bytes, bytes]:
     payload = {"before": row if deleted else None, "after": None if deleted else row,
                "source": source, "op": "d" if deleted else "u",
                "ts_ms": event.ts // 1000}  # fmt: skip
-    key = {"schema": {"type": "struct", "optional": False}, "payload": event.key}
+    key = {"schema": KEY, "payload": event.key}
     return json.dumps(key).encode(), json.dumps({"schema": SCHEMA, "payload": payload}).encode()
 
 

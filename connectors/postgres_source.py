@@ -1,24 +1,26 @@
-"""Snapshot source: a PostgreSQL table, read as Debezium would send its rows.
+"""Snapshot source: a PostgreSQL table, read as the worker stores Debezium's records of it.
 
 The table is the declared table's `source` (`<topic.prefix>.<schema>.<table>`), its columns
-renamed by `columns`. Every value is read as PostgreSQL's own text and turned into what the
-connector we test with sends (`decimal.handling.mode=string`), so numbers and text stay exact:
-integers are numbers, `numeric` stays its text ("1.50"), floats are exact decimals, booleans
-are booleans, text-like types are text. A column of any other type (dates, arrays...) is a
-source problem naming it (unless null): comparing it would need Debezium's encoding of that type.
+renamed by `columns`. Every value is read as PostgreSQL's own text and turned into the one
+encoding the worker decodes Debezium's records into (`connectors.postgres_values`), key columns
+too, so `snapshot` and `verify` give each row exactly what the worker writes for it. A value
+Debezium cannot send intact (a multi-dimensional array) or of a type not known here is a
+source problem naming it (unless null); a table whose key has a type that cannot be a key is
+refused before anything is read.
 
 Rows come in primary-key order, a page at a time; the cursor is the last row's key.
 """
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
-from decimal import Decimal
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from connectors.postgres_values import KEY_TYPES, SESSION, Column, key_literal
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.model.errors import ReplicatorError
 from streams.model.events import ItemId
@@ -26,17 +28,31 @@ from streams.model.tables import TableSpec
 
 DONE = "done"
 MAX_PARAMETERS = 30_000  # a query may bind 65,535
-READERS: dict[str, Callable[[str], Any]] = {
-    **dict.fromkeys(("int2", "int4", "int8"), int),
-    **dict.fromkeys(("float4", "float8"), Decimal),
-    "bool": lambda text: text == "true",  # bool::text, not psql's t
-    **dict.fromkeys(("numeric", "text", "varchar", "bpchar", "uuid", "json", "jsonb"), str),
-}
+COLUMNS_QUERY = """
+    SELECT a.attname, a.atttypid::regtype::text, coalesce(nullif(a.atttypmod, -1), b.typtypmod),
+           b.typcategory = 'A', coalesce(e.typname, b.typname), coalesce(e.typtype, b.typtype)
+    FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+    JOIN pg_type b ON b.oid = coalesce(nullif(t.typbasetype, 0), t.oid)
+    LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
+    WHERE a.attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))
+      AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""
 
 
 class PostgresSourceError(ReplicatorError):
     """The database cannot be reached, refuses us, or holds no such table: one line for the
     CLI."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The table's columns (what each reads as) and its key columns, in key order."""
+
+    columns: list[Column]
+    keys: list[Column]
+    casts: dict[str, str]  # column -> its type, as a cast back from text names it
+
+    def key_text(self, row: dict[str, str | None]) -> list[str]:
+        return [row[k.name] or "" for k in self.keys]
 
 
 class PostgresSource:
@@ -51,7 +67,7 @@ class PostgresSource:
         self.url, self.table, self.spec = url, table, spec
         self.chunk_items, self.part = chunk_items, part
         self._conn: psycopg.AsyncConnection[Any] | None = None
-        self._column_types: dict[str, str] | None = None
+        self._layout: Layout | None = None
 
     async def _connection(self) -> "psycopg.AsyncConnection[Any]":
         if self._conn is None:
@@ -59,6 +75,7 @@ class PostgresSource:
                 self._conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True)
             except psycopg.OperationalError as exc:
                 raise await _connect_error(exc) from exc
+            await self._conn.execute(SESSION)
         return self._conn
 
     async def _rows(self, query: "sql.Composed | str", params: Any) -> list[tuple[Any, ...]]:
@@ -75,125 +92,157 @@ class PostgresSource:
     async def chunks(self, cursor: str | None) -> AsyncIterator[Chunk]:
         if cursor == DONE:
             return
-        columns = await self._columns()
-        keys = self._key_columns(columns)
+        layout = await self.layout()
         after = json.loads(cursor) if cursor else None
         while True:
-            rows = await self._rows(self._page_query(columns, keys, after), after)
+            rows = await self._rows(self._page_query(layout, after), after)
             chunk = Chunk(cursor=DONE)
-            for row in rows:
-                self._add_row(chunk, dict(zip(columns, row, strict=True)), columns, keys)
+            for values in rows:
+                self._add_row(chunk, self._row(layout, values), layout)
             if len(rows) == self.chunk_items:
-                after = [rows[-1][list(columns).index(k)] for k in keys]
+                after = layout.key_text(self._row(layout, rows[-1]))
                 chunk.cursor = json.dumps(after)
             yield chunk
             if chunk.cursor == DONE:
                 return
 
-    async def _columns(self) -> dict[str, str]:
-        """Each column's type name, in the table's order (read once)."""
-        if self._column_types is None:
-            self._column_types = await self._read_columns()
-        return self._column_types
+    async def layout(self) -> Layout:
+        """The table's columns and key (read once); PostgresSourceError, before anything is
+        compared or published, for a missing table or key column or a key of a type the
+        stores' keys cannot hold exactly."""
+        if self._layout is None:
+            rows = await self._rows(COLUMNS_QUERY, (self.schema, self.relation))
+            if not rows:
+                raise PostgresSourceError(
+                    f"no table {self.schema}.{self.relation} (CDC_POSTGRES_URL)"
+                )
+            columns = [
+                Column(name, "enum" if typtype == "e" else kind, array, typmod)
+                for name, _, typmod, array, kind, typtype in rows
+            ]
+            casts = {row[0]: row[1] for row in rows}
+            self._layout = Layout(columns, self._key_columns(columns, casts), casts)
+        return self._layout
 
-    async def _read_columns(self) -> dict[str, str]:
-        query = """SELECT a.attname, t.typname FROM pg_attribute a
-                   JOIN pg_type t ON t.oid = a.atttypid
-                   WHERE a.attrelid = to_regclass(format('%%I.%%I', %s::text, %s::text))
-                     AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""
-        rows = await self._rows(query, (self.schema, self.relation))
-        found = {str(name): str(kind) for name, kind in rows}
-        if not found:
-            raise PostgresSourceError(f"no table {self.schema}.{self.relation} (CDC_POSTGRES_URL)")
-        return found
-
-    def _key_columns(self, columns: dict[str, str]) -> list[str]:
+    def _key_columns(self, columns: list[Column], casts: dict[str, str]) -> list[Column]:
         """The columns that become the key attributes, in key order."""
+        by_name = {c.name: c for c in columns}
         column_of = {attr: column for column, attr in self.spec.columns.items()}
-        keys = [column_of.get(attr, attr) for attr in self.spec.key_attributes]
-        missing = [k for k in keys if k not in columns]
-        if missing:
-            raise PostgresSourceError(
-                f"{self.schema}.{self.relation} has no key column {missing[0]!r}"
-            )
+        keys = []
+        for attr in self.spec.key_attributes:
+            column = by_name.get(column_of.get(attr, attr))
+            where = f"{self.schema}.{self.relation}"
+            if column is None:
+                raise PostgresSourceError(
+                    f"{where} has no key column {column_of.get(attr, attr)!r}"
+                )
+            if column.array or column.kind not in KEY_TYPES:
+                raise PostgresSourceError(
+                    f"{where}: key column {column.name!r} is of type {casts[column.name]}, which"
+                    " the stores cannot hold as a key exactly (keys are integers, numerics, text,"
+                    " uuids, enums, network addresses, dates and times)"
+                )
+            keys.append(column)
         return keys
 
-    def _page_query(
-        self, columns: dict[str, str], keys: list[str], after: list[str] | None
-    ) -> sql.Composed:
+    @staticmethod
+    def _row(layout: Layout, values: tuple[Any, ...]) -> dict[str, str | None]:
+        return {c.name: v for c, v in zip(layout.columns, values, strict=True)}
+
+    def _page_query(self, layout: Layout, after: list[str] | None) -> sql.Composed:
         """The next page, every value as text; `after` the last key read (its columns' types)."""
-        select = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns)
+        select = sql.SQL(", ").join(c.expression() for c in layout.columns)
         # Qualified: the bare names would order by the selected text ("10" before "2").
-        key_list = sql.SQL(", ").join(sql.Identifier("t", k) for k in keys)
+        key_list = sql.SQL(", ").join(sql.Identifier("t", k.name) for k in layout.keys)
         where: sql.Composable = sql.SQL("")
         if after is not None:
-            typed = sql.SQL(", ").join(
-                sql.SQL("%s::{}").format(sql.Identifier(columns[k])) for k in keys
-            )
-            where = sql.SQL("WHERE ({}) > ({})").format(key_list, typed)
+            where = sql.SQL("WHERE ({}) > ({})").format(key_list, self._key_params(layout))
         return sql.SQL("SELECT {} FROM {}.{} AS t {} ORDER BY {} LIMIT {}").format(
             select, sql.Identifier(self.schema), sql.Identifier(self.relation), where,
             key_list, sql.Literal(self.chunk_items),
         )  # fmt: skip
 
-    def _add_row(
-        self, chunk: Chunk, row: dict[str, str | None], columns: dict[str, str], keys: list[str]
-    ) -> None:
-        key_text = [row[k] or "" for k in keys]
-        if not self.part.owns(json.dumps(key_text).encode()):
+    @staticmethod
+    def _key_params(layout: Layout) -> sql.Composed:
+        """One key's values as parameters, each cast to its column's type."""
+        return sql.SQL(", ").join(
+            sql.SQL("%s::{}").format(sql.SQL(layout.casts[k.name])) for k in layout.keys
+        )
+
+    def _add_row(self, chunk: Chunk, row: dict[str, str | None], layout: Layout) -> None:
+        if not self.part.owns(json.dumps(layout.key_text(row)).encode()):
             return
-        read = self._read_row(row, columns, keys)
+        read = self._read_row(row, layout)
         if isinstance(read, SourceProblem):
             chunk.problems.append(read)
         else:
             chunk.items.append(read)
 
-    def _read_row(
-        self, row: dict[str, str | None], columns: dict[str, str], keys: list[str]
-    ) -> SourceItem | SourceProblem:
-        """A row as Debezium would send it, renamed; a problem if a column cannot be compared."""
-        key_text = [row[k] or "" for k in keys]
+    def _read_row(self, row: dict[str, str | None], layout: Layout) -> SourceItem | SourceProblem:
+        """A row as the worker stores Debezium's record of it, renamed; a problem if a
+        column cannot be compared."""
         rename = self.spec.columns
-        key = self._renamed_key(row, keys)
         data: dict[str, Any] = {}
-        for column, text in row.items():
-            if column in keys:
-                continue
-            read = READERS.get(columns[column])
-            if text is not None and read is None:  # a null is null in Debezium's records too
-                where = f"{self.relation} {json.dumps(key_text)}"
-                reason = f"column {column!r} of type {columns[column]} is not compared"
-                return SourceProblem(where, reason)
-            data[rename.get(column, column)] = None if text is None or read is None else read(text)
+        key: dict[str, str] = {}
+        for column in layout.columns:
+            text = row[column.name]
+            if column.omitted:
+                continue  # Debezium leaves the column out of its records
+            try:
+                value = None if text is None else column.read(text)
+            except ValueError as exc:
+                where = f"{self.relation} {json.dumps(layout.key_text(row))}"
+                return SourceProblem(where, str(exc))
+            name = rename.get(column.name, column.name)
+            if column in layout.keys:
+                key[name] = str(value)  # an int, or text: the worker's key text
+            else:
+                data[name] = value
         return SourceItem(self.table, key, data)
-
-    def _renamed_key(self, row: dict[str, str | None], keys: list[str]) -> dict[str, str]:
-        return {self.spec.columns.get(k, k): row[k] or "" for k in keys}
 
     async def rows_of(self, items: Sequence[ItemId]) -> dict[ItemId, SourceItem | SourceProblem]:
         """The rows that hold these items now, read as `chunks` reads them; an item no row
-        holds is absent from the answer (`verify` looks up what a store holds this way)."""
-        columns = await self._columns()
-        keys = self._key_columns(columns)
+        holds (or whose key no row could have) is absent from the answer (`verify` looks up
+        what a store holds this way)."""
+        layout = await self.layout()
         found: dict[ItemId, SourceItem | SourceProblem] = {}
-        size = min(self.chunk_items, MAX_PARAMETERS // len(keys))
-        for start in range(0, len(items), size):
-            page = items[start : start + size]
-            params = [item.key(self.spec)[a] for item in page for a in self.spec.key_attributes]
-            for values in await self._rows(self._keys_query(columns, keys, len(page)), params):
-                row = dict(zip(columns, values, strict=True))
-                read = self._read_row(row, columns, keys)
-                key = read.key if isinstance(read, SourceItem) else self._renamed_key(row, keys)
+        wanted = [(item, self._literals(item, layout)) for item in items]
+        keys = [(item, literals) for item, literals in wanted if literals is not None]
+        size = min(self.chunk_items, MAX_PARAMETERS // len(layout.keys))
+        for start in range(0, len(keys), size):
+            page = keys[start : start + size]
+            params = [value for _, literals in page for value in literals]
+            for values in await self._rows(self._keys_query(layout, len(page)), params):
+                row = self._row(layout, values)
+                read = self._read_row(row, layout)
+                key = read.key if isinstance(read, SourceItem) else self._key(row, layout)
                 found[ItemId.of(self.table, key, self.spec)] = read
         return found
 
-    def _keys_query(self, columns: dict[str, str], keys: list[str], count: int) -> sql.Composed:
+    def _literals(self, item: ItemId, layout: Layout) -> list[str] | None:
+        """The item's key as PostgreSQL's text of each key column, in key order."""
+        stored = item.key(self.spec)
+        column_of = {attr: column for column, attr in self.spec.columns.items()}
+        by_name = {k.name: k for k in layout.keys}
+        literals = []
+        for attr in self.spec.key_attributes:
+            literal = key_literal(by_name[column_of.get(attr, attr)], stored[attr])
+            if literal is None:
+                return None
+            literals.append(literal)
+        return literals
+
+    def _key(self, row: dict[str, str | None], layout: Layout) -> dict[str, str]:
+        return {
+            self.spec.columns.get(k.name, k.name): str(k.read(row[k.name] or ""))
+            for k in layout.keys
+        }
+
+    def _keys_query(self, layout: Layout, count: int) -> sql.Composed:
         """The rows of `count` keys, each key's values as parameters in key order."""
-        select = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c)) for c in columns)
-        key_list = sql.SQL(", ").join(sql.Identifier("t", k) for k in keys)
-        one = sql.SQL("({})").format(
-            sql.SQL(", ").join(sql.SQL("%s::{}").format(sql.Identifier(columns[k])) for k in keys)
-        )
+        select = sql.SQL(", ").join(c.expression() for c in layout.columns)
+        key_list = sql.SQL(", ").join(sql.Identifier("t", k.name) for k in layout.keys)
+        one = sql.SQL("({})").format(self._key_params(layout))
         return sql.SQL("SELECT {} FROM {}.{} AS t WHERE ({}) IN ({})").format(
             select, sql.Identifier(self.schema), sql.Identifier(self.relation), key_list,
             sql.SQL(", ").join([one] * count),

@@ -1,9 +1,23 @@
-"""Debezium records as the JSON converter writes them, for unit and integration tests."""
+"""Debezium records as the JSON converter writes them, for unit and integration tests; the
+PostgreSQL and Kafka Connect stack the Debezium integration tests share."""
 
 import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from streams.devstack.connect import ConnectService
+from streams.devstack.postgres import PostgresService
+from streams.devstack.process import free_port, port_open
 from streams.model.tables import TableSpec
+from streams.settings import Settings
+from tests.conftest import PROJECT, Services
 
 PREFIX = "pg"
 SOURCE = f"{PREFIX}.public.users"
@@ -22,21 +36,93 @@ def envelope(
     table: str = "users",
     with_schema: bool = True,
     prefix: str = PREFIX,
+    fields: Mapping[str, dict[str, Any]] | None = None,
 ) -> bytes:
-    """One change event's value; `last_commit` fills `source.sequence` (None: no sequence)."""
+    """One change event's value; `last_commit` fills `source.sequence` (None: no sequence).
+    The schema's row fields are `fields` where given, else guessed from the values as
+    Debezium types a plain column (`row_schema`)."""
     sequence = None if last_commit is None else json.dumps([str(last_commit), str(lsn)])
     source = {"version": "3.6.1.Final", "connector": "postgresql", "name": prefix,
               "ts_ms": 1, "snapshot": "true" if op == "r" else "false", "db": "app",
               "sequence": sequence, "schema": "public", "table": table, "txId": 7,
               "lsn": lsn, "xmin": None}  # fmt: skip
     payload = {"before": before, "after": after, "source": source, "op": op, "ts_ms": 2}
+    row = row_schema({**(before or {}), **(after or {})}, fields or {})
+    envelope_schema = {"type": "struct", "fields": [
+        {**row, "field": "before"}, {**row, "field": "after"},
+        {"type": "struct", "field": "source"}, {"type": "string", "field": "op"},
+    ]}  # fmt: skip
     return json.dumps(
-        {"schema": {"type": "struct"}, "payload": payload} if with_schema else payload
+        {"schema": envelope_schema, "payload": payload} if with_schema else payload, default=str
     ).encode()
 
 
-def record_key(row_id: int, with_schema: bool = True) -> bytes:
+def record_key(row_id: Any, with_schema: bool = True, field: dict[str, Any] | None = None) -> bytes:
     payload = {"id": row_id}
-    return json.dumps(
-        {"schema": {"type": "struct"}, "payload": payload} if with_schema else payload
-    ).encode()
+    schema = row_schema(payload, {"id": field} if field else {})
+    return json.dumps({"schema": schema, "payload": payload} if with_schema else payload).encode()
+
+
+def row_schema(row: Mapping[str, Any], fields: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """A row struct's Connect schema: `fields` where given, else each value's plain type."""
+    return {"type": "struct", "optional": True, "fields": [
+        {**(fields.get(column) or {"type": _plain_type(value)}), "field": column}
+        for column, value in row.items()
+    ]}  # fmt: skip
+
+
+def _plain_type(value: Any) -> str:
+    if type(value) is bool:
+        return "boolean"
+    if type(value) is int:
+        return "int64"
+    if type(value) in (float, Decimal):
+        return "double"
+    if type(value) is list:
+        return "array"
+    return "struct" if type(value) is dict else "string"
+
+
+class DebeziumStack:
+    """What `stack up --with-postgres` started, and the settings that name it."""
+
+    def __init__(self, services: Services, folder: Path) -> None:
+        self.services = services
+        self.settings = services.settings(
+            stack_dir=str(folder), cache_dir=str(PROJECT / ".cache"),
+            postgres_url=f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
+            connect_url=f"http://127.0.0.1:{free_port()}",
+        )  # fmt: skip
+        self.database = PostgresService(self.settings.stack.postgres_port, folder)
+        self.connect = ConnectService(
+            self.settings.stack.connect_port, services.kafka_bootstrap, folder, PROJECT / ".cache"
+        )
+
+    def cli(
+        self, *argv: str, settings: Settings | None = None
+    ) -> "subprocess.CompletedProcess[str]":
+        env = self.services.env(settings or self.settings)
+        return subprocess.run([sys.executable, "-m", "streams.cli.main", *argv], env=env,
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
+
+@contextmanager
+def debezium_stack(services: Services) -> Iterator[DebeziumStack]:
+    """PostgreSQL and Connect from `stack up --with-postgres` beside the session's services,
+    stopped by `stack down` (which must leave the session's Kafka alone)."""
+    # As root PostgreSQL runs as `nobody`, who must reach its folder: not under pytest's own.
+    folder = Path(tempfile.mkdtemp(prefix="cdc-debezium-stack-"))
+    folder.chmod(0o755)
+    debezium = DebeziumStack(services, folder)
+    try:
+        up = debezium.cli("stack", "up", "--with-postgres")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "kafka: using the service already on port" in up.stdout  # the session's
+        assert "postgres: started pid" in up.stdout and "connect: started pid" in up.stdout
+        yield debezium
+    finally:
+        down = debezium.cli("stack", "down")
+        shutil.rmtree(folder, ignore_errors=True)
+    assert "postgres: stopped" in down.stdout and "connect: stopped" in down.stdout, down.stdout
+    assert "kafka: was not started by this stack" in down.stdout
+    assert not port_open(debezium.database.port) and not port_open(debezium.connect.port)

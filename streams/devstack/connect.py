@@ -93,9 +93,10 @@ def postgres_connector(
     database_port: int, prefix: str, tables: list[str], slot: str
 ) -> dict[str, str]:
     """The Debezium PostgreSQL connector as we test it (README: From a database with Debezium):
-    `tables` as `<schema>.<table>`, read from the initial snapshot on, decimals as exact text,
-    one topic per table that Connect creates. `skipped.operations=none`: Debezium skips
-    truncates by default, which would leave the stores holding every truncated row. A truncate
+    `tables` as `<schema>.<table>`, read from the initial snapshot on, decimals and intervals
+    as exact text, one topic per table that Connect creates. `skipped.operations=none`:
+    Debezium skips truncates by default, which would leave the stores holding every truncated
+    row. A truncate
     record has no key, which a compacted topic refuses (the task fails): the topics keep a
     week by retention instead."""
     return {
@@ -113,6 +114,7 @@ def postgres_connector(
         "publication.autocreate.mode": "filtered",
         "snapshot.mode": "initial",
         "decimal.handling.mode": "string",
+        "interval.handling.mode": "string",
         "skipped.operations": "none",
         "topic.creation.default.replication.factor": "1",
         "topic.creation.default.partitions": "1",

@@ -19,6 +19,7 @@ from streams.model import numbers
 from streams.model.errors import InvalidEventError
 from streams.model.events import MAX_TS, ChangeEvent, build_event
 from streams.model.tables import TableSpec
+from streams.pipeline.debezium_values import Fields, decode_column, row_fields
 
 UPSERT_OPS = frozenset({"c", "u", "r"})
 ORIGIN_PREFIX = "debezium:"
@@ -38,7 +39,7 @@ class DebeziumDecoder:
 
     def decode(self, record: Record) -> ChangeEvent:
         """One record's change; `InvalidEventError` naming why it can never apply."""
-        payload = _payload(record.value, "value")
+        payload, schema = _payload(record.value, "value")
         op = payload.get("op")
         source = payload.get("source")
         if type(source) is not dict:
@@ -52,12 +53,15 @@ class DebeziumDecoder:
             row = payload.get("after")
             if type(row) is not dict:
                 raise InvalidEventError("schema", f"op {op!r}: 'after' must be an object")
-            key, data = split_row(row, spec)
+            key, data = split_row(row, spec, row_fields(schema, "after"))
             fields = {"table": name, "op": "upsert", "key": key, "data": data, **version}
         elif op == "d":
             before = payload.get("before")
-            row = before if type(before) is dict else _payload(record.key, "key")
-            fields = {"table": name, "op": "delete", "key": split_row(row, spec)[0], **version}
+            if type(before) is dict:
+                key = split_row(before, spec, row_fields(schema, "before"))[0]
+            else:
+                key = record_key(record.key, spec)
+            fields = {"table": name, "op": "delete", "key": key, **version}
         else:
             raise InvalidEventError("schema", f"op: expected c, u, r, d or t, got {op!r}")
         return build_event(fields, self.tables)
@@ -88,29 +92,40 @@ def _source_table(source: Mapping[str, Any]) -> str:
     return f"{source.get('name')}.{source.get('schema')}.{source.get('table')}"
 
 
-def _payload(raw: bytes | None, what: str) -> dict[str, Any]:
-    """The JSON object of a value or key, inside `payload` when the schema is included."""
+def _payload(raw: bytes | None, what: str) -> tuple[dict[str, Any], Any]:
+    """The JSON object of a value or key, inside `payload` when the schema is included, and
+    that schema (None without)."""
     if raw is None:
         raise InvalidEventError("schema", f"record {what} is missing")
     try:
         parsed = numbers.loads(raw)
     except ValueError as exc:
         raise InvalidEventError("not_json", f"{what} is not JSON: {exc}") from exc
+    schema = None
     if type(parsed) is dict and "schema" in parsed and "payload" in parsed:
-        parsed = parsed["payload"]
+        parsed, schema = parsed["payload"], parsed["schema"]
     if type(parsed) is not dict:
         raise InvalidEventError("schema", f"{what}: a JSON object is required")
-    return parsed
+    return parsed, schema
 
 
-def split_row(row: Mapping[str, Any], spec: TableSpec) -> tuple[dict[str, str], dict[str, Any]]:
+def record_key(raw: bytes | None, spec: TableSpec) -> dict[str, str]:
+    """The key attributes a record's key names, decoded by the key's schema."""
+    row, schema = _payload(raw, "key")
+    return split_row(row, spec, row_fields(schema, ""))[0]
+
+
+def split_row(
+    row: Mapping[str, Any], spec: TableSpec, fields: Fields | None
+) -> tuple[dict[str, str], dict[str, Any]]:
     """A row's key attributes (integers as their decimal text) and its other attributes, with
-    columns renamed as `spec.columns` says."""
+    columns renamed as `spec.columns` says, each value decoded by its field schema."""
     key: dict[str, str] = {}
     data: dict[str, Any] = {}
     rename = spec.columns
-    for column, value in row.items():
+    for column, raw in row.items():
         name = rename.get(column, column)
+        value = decode_column(column, raw, fields)
         if name in spec.key_attributes:
             key[name] = _key_text(column, name, value)
         else:
