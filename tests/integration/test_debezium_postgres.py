@@ -1,4 +1,4 @@
-"""End to end: PostgreSQL -> Debezium (Kafka Connect standalone) -> the worker -> both stores.
+"""End to end: PostgreSQL -> Debezium (Kafka Connect, distributed) -> the worker -> both stores.
 
 PostgreSQL and Connect come from `cdc-replicator stack up --with-postgres` (a stack folder and
 ports of the module's own; the session's Kafka, Redis and DynamoDB API are found on their ports
