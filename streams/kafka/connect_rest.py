@@ -147,8 +147,8 @@ class ConnectClient:
             value = entry.get("value") or {}  # some settings come without one
             name = value.get("name") or entry.get("definition", {}).get("name", "")
             known.add(name)
-            problems += [ConfigProblem(name, " ".join(str(e).split())) for e in value.get("errors")
-                         or []]  # fmt: skip
+            errors = value.get("errors") or []
+            problems += [ConfigProblem(name, " ".join(str(error).split())) for error in errors]
         return Validation(tuple(problems), frozenset(known))
 
     def put_config(self, name: str, config: Mapping[str, str]) -> bool:
