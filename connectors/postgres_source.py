@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
+from psycopg.conninfo import make_conninfo
 
 from connectors.postgres_values import KEY_TYPES, SESSION, Column, key_literal
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
@@ -261,29 +262,26 @@ class PostgresSource:
 
 
 async def _connect_error(exc: psycopg.OperationalError) -> PostgresSourceError:
-    """Refused (a role, password or database the server turned down) or unreachable. libpq
-    gives such failures no SQLSTATE: a server that still accepts a connection on the same
-    address answered, so it refused."""
+    """Refused (a role, password or database the server turned down), not accepting
+    connections now (starting up, shutting down, recovering) or unreachable. libpq gives
+    such failures no SQLSTATE: its PQping, as pg_isready uses it, tells them apart."""
     pgconn = getattr(exc, "pgconn", None)
     host, port = (pgconn.host.decode(), pgconn.port.decode()) if pgconn else ("", "")
-    answered = bool(host) and await _accepts(host, port)
-    what = "PostgreSQL refused the connection" if answered else "cannot reach PostgreSQL"
+    answer = await _ping(host, port) if host else pq.Ping.NO_RESPONSE
+    if answer == pq.Ping.OK:
+        what = "PostgreSQL refused the connection"
+    elif answer == pq.Ping.REJECT:
+        what = ("PostgreSQL is not accepting connections now (starting up, shutting down or "
+                "recovering: try again once it is up)")  # fmt: skip
+    else:
+        what = "cannot reach PostgreSQL"
     return PostgresSourceError(f"{what} (CDC_POSTGRES_URL): {_line(exc)}")
 
 
-async def _accepts(host: str, port: str) -> bool:
-    """Whether a PostgreSQL server listens at `host` (a name, an address or a socket folder)."""
-    try:
-        if host.startswith("/"):
-            opening = asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port or 5432}")
-        else:
-            opening = asyncio.open_connection(host, int(port or 5432))
-        _, writer = await asyncio.wait_for(opening, 3)
-    except (OSError, ValueError, TimeoutError):
-        return False
-    writer.close()
-    await writer.wait_closed()
-    return True
+async def _ping(host: str, port: str) -> pq.Ping:
+    """The server's answer to a connection attempt, whatever our credentials."""
+    conninfo = make_conninfo(host=host, port=port or "5432", connect_timeout=3)
+    return pq.Ping(await asyncio.to_thread(pq.PGconn.ping, conninfo.encode()))
 
 
 def _line(exc: BaseException) -> str:

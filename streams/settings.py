@@ -90,9 +90,10 @@ class Settings(BaseSettings):
     dynamodb_write_mode: Literal["put", "transact"] = "put"
 
     # The database Debezium reads (`verify --source postgres` reads it too) and the Kafka Connect
-    # worker's REST API: `stack up --with-postgres` runs both on these ports.
+    # worker's REST API: `stack up --with-postgres` runs both on these ports (Connect on 8083
+    # when unset). Set, the worker watches the connectors behind its Debezium tables.
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
-    connect_url: str = "http://127.0.0.1:8083"
+    connect_url: str = ""
 
     # NoDecode: parsed by _tables_from_json, so bad JSON is a one-line error like any other.
     tables: Annotated[dict[str, TableSpec], NoDecode] = Field(

@@ -87,7 +87,7 @@ def check_topic_name(value: str) -> str:
 
 
 def check_service_url(setting: str, url: str) -> str:
-    if setting == "dynamodb_endpoint_url" and not url:  # empty: real AWS
+    if setting in ("dynamodb_endpoint_url", "connect_url") and not url:  # real AWS; unwatched
         return url
     if setting == "redis_url":
         return check_redis_url(url)

@@ -1,6 +1,7 @@
 """Debezium records as the JSON converter writes them, for unit and integration tests; the
 PostgreSQL and Kafka Connect stack the Debezium integration tests share."""
 
+import asyncio
 import json
 import shutil
 import subprocess
@@ -14,9 +15,10 @@ from typing import Any
 
 from streams.devstack.connect import ConnectService
 from streams.devstack.postgres import PostgresService
-from streams.devstack.process import free_port, port_open
+from streams.devstack.process import free_port, port_open, wait_until
 from streams.model.tables import TableSpec
 from streams.settings import Settings
+from streams.stores import open_store
 from tests.conftest import PROJECT, Services
 
 PREFIX = "pg"
@@ -83,11 +85,19 @@ def _plain_type(value: Any) -> str:
     return "struct" if type(value) is dict else "string"
 
 
+def users_of(source: str, dynamodb_table: str) -> TableSpec:
+    """The `users` declaration of the unit tests (id renamed user_id), for a table of its own."""
+    return TableSpec.model_validate(
+        {**USERS.model_dump(), "source": source, "dynamodb_table": dynamodb_table}
+    )
+
+
 class DebeziumStack:
     """What `stack up --with-postgres` started, and the settings that name it."""
 
     def __init__(self, services: Services, folder: Path) -> None:
         self.services = services
+        self.folder = folder
         self.settings = services.settings(
             stack_dir=str(folder), cache_dir=str(PROJECT / ".cache"),
             postgres_url=f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
@@ -99,11 +109,12 @@ class DebeziumStack:
         )
 
     def cli(
-        self, *argv: str, settings: Settings | None = None
+        self, *argv: str, settings: Settings | None = None, stdin: str | None = None
     ) -> "subprocess.CompletedProcess[str]":
         env = self.services.env(settings or self.settings)
         return subprocess.run([sys.executable, "-m", "streams.cli.main", *argv], env=env,
-                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+                              input=stdin, capture_output=True, text=True, timeout=300,
+                              check=False)  # fmt: skip
 
 
 @contextmanager
@@ -126,3 +137,41 @@ def debezium_stack(services: Services) -> Iterator[DebeziumStack]:
     assert "postgres: stopped" in down.stdout and "connect: stopped" in down.stdout, down.stdout
     assert "kafka: was not started by this stack" in down.stdout
     assert not port_open(debezium.database.port) and not port_open(debezium.connect.port)
+
+
+def running(connect: ConnectService, name: str) -> bool:
+    tasks = connect.connector_state(name).get("tasks", [])
+    assert all(task.get("state") != "FAILED" for task in tasks), tasks
+    return bool(tasks) and all(task.get("state") == "RUNNING" for task in tasks)
+
+
+def stores_hold(settings: Settings, expected: dict[str, dict[str, Any] | None]) -> bool:
+    """Both stores hold exactly `expected` (None: absent) under `users`, keyed by user_id."""
+
+    async def check() -> bool:
+        for name in ("redis", "dynamodb"):
+            store = open_store(settings, name)
+            try:
+                for row_id, row in expected.items():
+                    got = await store.get("users", {"user_id": row_id})
+                    if got != (None if row is None else {"user_id": row_id, **row}):
+                        return False
+            finally:
+                await store.close()
+        return True
+
+    return asyncio.run(check())
+
+
+def drop_connector(
+    connect: ConnectService, database: PostgresService, name: str, suffix: str
+) -> None:
+    """Stop the connector, then drop its slot so PostgreSQL keeps no WAL for it."""
+    connect.request("DELETE", f"/connectors/{name}")
+    wait_until(lambda: not database.json(
+        f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'cdc_{suffix}' AND active"
+    ), 30)  # fmt: skip
+    database.psql(  # a task that failed at start may have made none
+        "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+        f" WHERE slot_name = 'cdc_{suffix}'"
+    )

@@ -58,16 +58,27 @@ def cmd_get(settings: Settings, args: argparse.Namespace) -> int:
     if item is None:
         print("not found", file=sys.stderr)
         return 1
-    print(numbers.dumps(numbers.shown(item)).decode())  # numbers exactly, sets and binary shown
+    print(shown_item(item, settings.table(args.table)))
     return 0
 
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
+    spec = settings.table(args.table)
     for item in asyncio.run(
         list_items(settings, args.store, args.table, args.partition, args.limit)
     ):
-        print(numbers.dumps(numbers.shown(item)).decode())  # numbers exactly, sets and binary shown
+        print(shown_item(item, spec))
     return 0
+
+
+def shown_item(item: Item, spec: TableSpec) -> str:
+    """One line of JSON, the same from either store: the key attributes first, in the
+    declaration's order (DynamoDB gives an item's attributes in no set order, Redis in the
+    order they were written), then the others by name; numbers exactly, sets and binary
+    shown in one form."""
+    keys = [name for name in spec.key_attributes if name in item]
+    ordered = {name: item[name] for name in [*keys, *sorted(set(item) - set(keys))]}
+    return numbers.dumps(numbers.shown(ordered)).decode()
 
 
 def cmd_schema(settings: Settings, args: argparse.Namespace) -> int:

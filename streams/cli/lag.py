@@ -61,6 +61,11 @@ async def _report(
 
 
 def print_lag(report: dict[str, Any]) -> None:
+    for source in report.get("sources", []):
+        print(f"source {source['source']} (table {', '.join(source['tables'])}): "
+              f"{source['detail']}")  # fmt: skip
+    if report.get("sources"):
+        print()
     for n, group in enumerate(report["groups"]):
         if n:
             print()

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from streams.cli import dlq, items, lag, rebuild, snapshot, stack, verify, worker
+from streams.cli import connector, dlq, items, lag, rebuild, snapshot, stack, verify, worker
 from streams.cli.arguments import Parser
 from streams.failures import FAILURES, describe_failure
 from streams.logs import KafkaCauses, kafka_causes_kept
@@ -14,7 +14,7 @@ from streams.model.errors import ReplicatorError
 from streams.settings import Settings, load_settings
 
 # Each group adds its commands, in the order --help lists them.
-GROUPS = (stack, worker, items, snapshot, verify, lag, dlq, rebuild)
+GROUPS = (stack, worker, items, snapshot, verify, lag, dlq, rebuild, connector)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

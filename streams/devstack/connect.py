@@ -1,5 +1,8 @@
-"""Kafka Connect standalone with Debezium's PostgreSQL connector, assembled from Maven Central
-jars like the broker (streams/devstack/services.py): the optional source of real CDC input."""
+"""Kafka Connect in distributed mode with Debezium's PostgreSQL connector, assembled from Maven
+Central jars like the broker (streams/devstack/services.py): the optional source of real CDC
+input. As production runs it, its connectors' configs, offsets and statuses live in three
+compacted topics of the stack's Kafka, so a restarted Connect (after `stack down`/`up`, or a
+crash) runs every connector again from where it stopped."""
 
 import json
 import shutil
@@ -15,11 +18,40 @@ from streams.devstack.services import KAFKA_JVM_OPTS, fetch_jars
 
 CONNECT_VERSION = "4.0.0"  # clients of a 3.9 broker are fine; 4.x is what resolves with Debezium
 DEBEZIUM_VERSION = "3.6.1.Final"
+# The Connect cluster's group, and the prefix of its three topics (docker-compose.yml's too).
+GROUP_ID = "cdc-connect"
+
+
+def distributed_config(port: int, bootstrap: str, group: str = GROUP_ID) -> dict[str, str]:
+    """The worker's properties. One worker, one broker: every internal topic has one replica
+    and one partition. A worker that leaves is not waited for before its connectors are given
+    to the others (the default waits 5 minutes for it to come back): here there are none, and
+    a restarted worker is a new member."""
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": group,
+        "config.storage.topic": f"{group}-configs",
+        "offset.storage.topic": f"{group}-offsets",
+        "status.storage.topic": f"{group}-status",
+        "config.storage.replication.factor": "1",
+        "offset.storage.replication.factor": "1",
+        "status.storage.replication.factor": "1",
+        "offset.storage.partitions": "1",
+        "status.storage.partitions": "1",
+        "scheduled.rebalance.max.delay.ms": "0",
+        "listeners": f"http://127.0.0.1:{port}",
+        "rest.advertised.host.name": "127.0.0.1",
+        "rest.advertised.port": str(port),
+        "key.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "offset.flush.interval.ms": "1000",
+        "plugin.discovery": "only_scan",  # no plugin.path: the connector is on the classpath
+    }
 
 
 @dataclass
 class ConnectService:
-    """A Connect worker in standalone mode: offsets in a file, connectors added over REST."""
+    """A Connect worker in distributed mode (a cluster of one), connectors added over REST."""
 
     port: int  # REST
     bootstrap: str
@@ -38,15 +70,7 @@ class ConnectService:
             {"connect.version": CONNECT_VERSION, "debezium.version": DEBEZIUM_VERSION},
         )  # fmt: skip
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        props = {
-            "bootstrap.servers": self.bootstrap,
-            "listeners": f"http://127.0.0.1:{self.port}",
-            "key.converter": "org.apache.kafka.connect.json.JsonConverter",
-            "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-            "offset.storage.file.filename": str((self.state_dir / "connect.offsets").resolve()),
-            "offset.flush.interval.ms": "1000",
-            "plugin.discovery": "only_scan",  # no plugin.path: the connector is on the classpath
-        }
+        props = distributed_config(self.port, self.bootstrap)
         text = "".join(f"{k}={v}\n" for k, v in props.items())
         (self.state_dir / "connect.properties").write_text(text)
         log4j = files("streams.devstack").joinpath("connect-log4j2.properties").read_text()
@@ -57,12 +81,14 @@ class ConnectService:
         argv = [
             "java", *KAFKA_JVM_OPTS, f"-Dlog4j2.configurationFile={log4j}",
             "-cp", f"{self.lib_dir.resolve()}/*",
-            "org.apache.kafka.connect.cli.ConnectStandalone",
+            "org.apache.kafka.connect.cli.ConnectDistributed",
             str((self.state_dir / "connect.properties").resolve()),
         ]  # fmt: skip
         return ManagedProcess(self.name, argv, self.state_dir)
 
     def ready(self) -> bool:
+        """Answers once the worker joined its group and read its configs topic (before, a
+        distributed worker answers 409 or 500 to REST calls)."""
         try:
             return self.request("GET", "/connectors") is not None
         except OSError:

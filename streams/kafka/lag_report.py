@@ -1,34 +1,60 @@
-"""The `lag` report: consumer groups watched over one window, as plain data (JSON-ready)."""
+"""The `lag` report: consumer groups watched over one window, as plain data (JSON-ready), and,
+with CDC_CONNECT_URL set, the connector behind each declared Debezium table."""
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from streams.kafka.clients import Kafka
+from streams.kafka.connector_sources import SourceState, read_source_states
 from streams.kafka.lag import GroupSample, Status, consumed_topics, watch_group, worst_status
 from streams.settings import Settings
+
+# A declared Debezium table with no running connector behind it (or Connect not answering):
+# nothing new reaches the stores, whatever the groups do. Only a group that nothing consumes
+# for (STOPPED) ranks above it.
+SOURCE_DOWN = "SOURCE_DOWN"
 
 
 async def lag_report(
     settings: Settings, groups: Sequence[str], samples: int, interval: float
 ) -> dict[str, Any]:
     """Every group on every topic it consumes (Debezium topics too), watched over the same
-    window; the status is the worst of theirs."""
+    window; the status is the worst of theirs and of the sources'."""
     kafka = Kafka.of(settings.kafka)
     topics = await consumed_topics(kafka, settings.tables, settings.topic)
     pairs = [(group, topic) for group in groups for topic in topics]
-    watched = await asyncio.gather(
-        *(watch_group(kafka, group, topic, samples, interval) for group, topic in pairs)
+    watched, sources = await asyncio.gather(
+        asyncio.gather(
+            *(watch_group(kafka, group, topic, samples, interval) for group, topic in pairs)
+        ),
+        _sources(settings),
     )
     reports = [
         _group_report(group, topic, taken, status)
         for (group, topic), (taken, status) in zip(pairs, watched, strict=True)
     ]
-    return {
+    report: dict[str, Any] = {
         "topic": settings.topic,
-        "status": worst_status(status for _, status in watched).value,
+        "status": report_status((status for _, status in watched), sources),
         "groups": reports,
     }
+    if settings.connect_url:
+        report["sources"] = [source.as_json() for source in sources]
+    return report
+
+
+async def _sources(settings: Settings) -> list[SourceState]:
+    if not settings.connect_url:
+        return []
+    return await read_source_states(settings.connect_url, settings.tables)
+
+
+def report_status(groups: Iterable[Status], sources: Sequence[SourceState]) -> str:
+    worst = worst_status(groups)
+    if worst != Status.STOPPED and not all(source.running for source in sources):
+        return SOURCE_DOWN
+    return worst.value
 
 
 def _group_report(

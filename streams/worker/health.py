@@ -8,6 +8,11 @@ wedged: it retries, and every retry is progress. A batch is wedged when it made 
 Ready: the heartbeat has started, each store's group gave this worker partitions, and every
 store answers a probe.
 A store that is down makes the worker not ready, but not unhealthy: restarting it would not help.
+
+Degraded (ready, said in the body): a declared Debezium table has no running connector behind
+it, or Kafka Connect does not answer. Nothing this worker does can fix that, and it still
+applies whatever else arrives: not-ready would hold its rollouts and restarts for an upstream
+pause, and a connector paused on purpose would make every worker unready.
 """
 
 import asyncio
@@ -18,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.sink import Store
+from streams.kafka.connector_sources import SourceState
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 1.0
@@ -37,13 +43,16 @@ class Verdict:
 
     ok: bool
     reasons: list[str] = field(default_factory=list)
+    degraded: list[str] = field(default_factory=list)  # said, without failing the check
 
     @property
     def http_status(self) -> int:
         return 200 if self.ok else 503
 
     def body(self, **details: Any) -> dict[str, Any]:
-        return {"status": "ok" if self.ok else "failing", "reasons": self.reasons, **details}
+        status = "failing" if not self.ok else "degraded" if self.degraded else "ok"
+        shown = {"degraded": self.degraded} if self.degraded else {}
+        return {"status": status, "reasons": self.reasons, **shown, **details}
 
 
 class Health:
@@ -66,6 +75,7 @@ class Health:
         self.assigned: dict[str, int] = {}  # store -> partitions its group gave this worker
         self.problems: dict[str, str] = {name: "not probed yet" for name in self.stores}
         self.agents: dict[str, bool] = {}  # store -> its agent runs (absent: not started yet)
+        self.sources: list[SourceState] = []  # the Debezium tables' connectors, when watched
 
     def beat(self) -> None:
         """Called each second by a task on the loop. The time before its first beat (the
@@ -98,6 +108,9 @@ class Health:
         else:
             self.problems[store] = problem
 
+    def sources_checked(self, states: list[SourceState]) -> None:
+        self.sources = states
+
     def liveness(self) -> Verdict:
         now = self.clock()
         reasons = []
@@ -122,7 +135,8 @@ class Health:
             if not self.assigned.get(store)
         ]
         reasons += [f"{store}: {problem}" for store, problem in sorted(self.problems.items())]
-        return Verdict(not reasons, reasons)
+        degraded = [source.describe() for source in self.sources if not source.running]
+        return Verdict(not reasons, reasons, degraded)
 
 
 async def probe_stores(health: Health, stores: Iterable[Store]) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client import Counter as PromCounter
 
+from streams.kafka.connector_sources import STATES, SourceState
 from streams.kafka.lag import PartitionLag, Status
 from streams.pipeline.dlq import REASONS
 from streams.pipeline.replicator import BatchReport
@@ -56,6 +57,11 @@ class ReplicationMetrics:
             "cdc_lag_status", "1 for the group's current status (Burrow's rules)",
             ["store", "group", "status"], registry=reg,
         )  # fmt: skip
+        self.source_state = Gauge(
+            "cdc_source_connector", "1 for the state of the connector feeding a Debezium source",
+            ["source", "state"], registry=reg,
+        )  # fmt: skip
+        self.sources: list[SourceState] = []  # watched when CDC_CONNECT_URL is set
         # Per store, the (topic, partition)s this worker owns: it exports only their lag, so
         # several workers in a group never export one partition twice.
         self.owned: dict[str, set[tuple[str, int]]] = {}
@@ -157,6 +163,14 @@ class ReplicationMetrics:
             self.lag_status.labels(store, group, each.value).set(1 if each == status else 0)
         self.group_status[store] = status.value
 
+    def set_sources(self, states: list[SourceState]) -> None:
+        """Each declared Debezium source's connector state, one series per state (1 for the
+        current one), like the lag status."""
+        for source in states:
+            for state in dict.fromkeys((*STATES, source.state)):
+                self.source_state.labels(source.source, state).set(state == source.state)
+        self.sources = states
+
     def store_lag(self, store: str) -> list[dict[str, Any]]:
         """The store's group's partitions, of every topic it consumes."""
         return [row for rows in self.lag_by_store.get(store, {}).values() for row in rows]
@@ -177,4 +191,5 @@ class ReplicationMetrics:
             "lag": self.lag,
             "group_status": dict(self.group_status),
             "retrying": sorted(self.retrying),
+            "sources": [source.as_json() for source in self.sources],
         }

@@ -10,6 +10,7 @@ from typing import Any
 import faust
 
 from streams.kafka.clients import Kafka
+from streams.kafka.missing_topics import warn_misspelt_topics
 from streams.kafka.topic_health import check_topic
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.logs import configure_worker_logging
@@ -29,6 +30,7 @@ async def prepare(
     if created:
         log.info("created topics %s", ", ".join(created))
     await check_topic(settings, warn=warn)  # an existing topic made with wrong settings
+    await warn_misspelt_topics(Kafka.of(settings.kafka), settings.tables, settings.topic, warn)
     for name in store_names:
         await prepare_store(settings, name)
 

@@ -107,7 +107,9 @@ def add_views(
 
     @app.page("/lag")
     async def lag(self: View, request: Request) -> Response:
-        return self.json({"topic": settings.topic, "groups": _lag_by_group(metrics, groups)})
+        sources = [source.as_json() for source in metrics.sources]
+        shown = {"topic": settings.topic, "groups": _lag_by_group(metrics, groups)}
+        return self.json(shown | ({"sources": sources} if sources else {}))
 
     @app.page("/dashboard")
     async def dashboard(self: View, request: Request) -> Response:

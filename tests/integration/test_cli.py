@@ -94,6 +94,26 @@ def test_get_and_list_print_the_same_json_from_both_stores(
     assert [item["opponent_id"] for item in lines[1:]] == ["p", "q"]
 
 
+def test_get_prints_the_key_attributes_in_the_declarations_order_from_both_stores(
+    env_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A service that lists the sort key first: DynamoDB keeps the attributes in the order
+    written, Redis builds the key from the declaration. Both print the key attributes first,
+    as declared, then the others by name."""
+    owner = f"user:{uuid.uuid4().hex[:6]}"
+    written = upsert(owner, "a b", 1, zeta=1, metadata="50%", timestamp=5)
+    event = written.model_copy(update={"key": {"opponent_id": "a b", "owner_id": owner}})
+    printed = []
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(env_settings, store, [event]))
+        argv = ["get", "--store", store, "opponents", f"owner_id={owner}", "opponent_id=a b"]
+        assert main(argv) == 0
+        printed.append(capsys.readouterr().out)
+    expected = json.dumps({"owner_id": owner, "opponent_id": "a b", "metadata": "50%",
+                           "timestamp": 5, "zeta": 1}, separators=(",", ":"))  # fmt: skip
+    assert printed == [expected + "\n"] * 2
+
+
 def test_get_and_list_show_dynamodb_sets_and_binary_in_their_documented_form(
     env_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:

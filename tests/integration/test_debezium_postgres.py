@@ -1,4 +1,4 @@
-"""End to end: PostgreSQL -> Debezium (Kafka Connect standalone) -> the worker -> both stores.
+"""End to end: PostgreSQL -> Debezium (Kafka Connect, distributed) -> the worker -> both stores.
 
 PostgreSQL and Connect come from `cdc-replicator stack up --with-postgres` (a stack folder and
 ports of the module's own; the session's Kafka, Redis and DynamoDB API are found on their ports
@@ -17,18 +17,20 @@ from typing import Any
 
 import pytest
 
-from streams.devstack.connect import ConnectService, postgres_connector
+from streams.devstack.connect import postgres_connector
 from streams.devstack.postgres import BIN, PostgresService
 from streams.devstack.process import free_port, wait_until
 from streams.kafka.clients import Kafka
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.model import numbers
 from streams.model.events import ItemId, build_event
-from streams.model.tables import TableSpec
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services
-from tests.debezium_support import USERS, DebeziumStack, debezium_stack
+from tests.debezium_support import DebeziumStack, debezium_stack, users_of
+from tests.debezium_support import drop_connector as _drop
+from tests.debezium_support import running as _running
+from tests.debezium_support import stores_hold as _stores_hold
 from tests.integration.worker import WorkerProcess, fetch, read_records, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -251,37 +253,6 @@ def _changes(table: str, rng: random.Random, count: int, known: list[int]) -> st
     return "\n".join(statements) + "\n"
 
 
-def _running(connect: ConnectService, name: str) -> bool:
-    tasks = connect.connector_state(name).get("tasks", [])
-    assert all(task.get("state") != "FAILED" for task in tasks), tasks
-    return bool(tasks) and all(task.get("state") == "RUNNING" for task in tasks)
-
-
-def _stores_hold(settings: Settings, expected: dict[str, dict[str, Any] | None]) -> bool:
-    async def check() -> bool:
-        for name in ("redis", "dynamodb"):
-            store = open_store(settings, name)
-            try:
-                for row_id, row in expected.items():
-                    got = await store.get("users", {"user_id": row_id})
-                    if got != (None if row is None else {"user_id": row_id, **row}):
-                        return False
-            finally:
-                await store.close()
-        return True
-
-    return asyncio.run(check())
-
-
-def _drop(connect: ConnectService, database: PostgresService, name: str, suffix: str) -> None:
-    """Stop the connector, then drop its slot so PostgreSQL keeps no WAL for it."""
-    connect.request("DELETE", f"/connectors/{name}")
-    wait_until(lambda: not database.json(
-        f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'cdc_{suffix}' AND active"
-    ), 30)  # fmt: skip
-    database.psql(f"SELECT pg_drop_replication_slot('cdc_{suffix}')")
-
-
 def _assert_verify_finds_drift_only_once_made(
     stack: DebeziumStack, settings: Settings, live_ids: list[str]
 ) -> None:
@@ -339,10 +310,3 @@ def _exports_lag_of(settings: Settings, topic: str) -> bool:
     shown = json.loads(fetch(f"{base}/lag"))
     topics = {p["topic"] for group in shown["groups"] for p in group["partitions"]}
     return f'topic="{topic}"' in metrics and topics == {topic, settings.topic}
-
-
-def users_of(source: str, dynamodb_table: str) -> TableSpec:
-    """The `users` declaration of the unit tests (id renamed user_id), for a table of its own."""
-    return TableSpec.model_validate(
-        {**USERS.model_dump(), "source": source, "dynamodb_table": dynamodb_table}
-    )

@@ -5,6 +5,7 @@ from typing import Any
 
 import yaml
 
+from streams.devstack.connect import distributed_config
 from streams.settings import Settings
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
@@ -57,3 +58,29 @@ def test_the_broker_never_auto_creates_topics_as_in_the_local_stack() -> None:
     """A send to a missing changes topic must fail, not make it with 1 partition and deletion."""
     environment = load()["services"]["kafka"]["environment"]
     assert environment["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+# The Debezium image's own names for some Connect settings; CONNECT_A_B is a.b.
+IMAGE_NAMES = {"BOOTSTRAP_SERVERS": "bootstrap.servers", "GROUP_ID": "group.id",
+               "CONFIG_STORAGE_TOPIC": "config.storage.topic",
+               "OFFSET_STORAGE_TOPIC": "offset.storage.topic",
+               "STATUS_STORAGE_TOPIC": "status.storage.topic", "KEY_CONVERTER": "key.converter",
+               "VALUE_CONVERTER": "value.converter",
+               "OFFSET_FLUSH_INTERVAL_MS": "offset.flush.interval.ms"}  # fmt: skip
+
+
+def test_connect_runs_distributed_with_the_local_stacks_settings() -> None:
+    """Same group, topics, converters and settings as `stack up --with-postgres`; only where
+    it listens and finds its plugins differ."""
+    environment = load()["services"]["connect"]["environment"]
+    compose = {
+        IMAGE_NAMES.get(name) or name.removeprefix("CONNECT_").lower().replace("_", "."): value
+        for name, value in environment.items()
+    }
+    local = distributed_config(8083, "kafka:19092")
+    for own in ("listeners", "rest.advertised.host.name", "rest.advertised.port",
+                "plugin.discovery"):  # fmt: skip
+        del local[own]
+    assert compose == local
+    worker = load()["services"]["worker"]["environment"]
+    assert worker["CDC_CONNECT_URL"] == "http://connect:8083"

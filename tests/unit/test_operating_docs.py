@@ -8,6 +8,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry
 
 from connectors.sink import WriteOutcome
+from streams.kafka.connector_sources import SourceState
 from streams.kafka.lag import PartitionLag, Status
 from streams.pipeline.replicator import BatchReport
 from streams.snapshot.metrics import SnapshotMetrics
@@ -36,6 +37,7 @@ def worker_metrics() -> CollectorRegistry:
     metrics.observe(BatchReport(1, 1, {"redis": WriteOutcome(applied=1)}))
     metrics.set_lag("redis", "g", "changes", [PartitionLag(0, 1, 2)], now_ms=0)
     metrics.set_status("redis", "g", Status.OK)
+    metrics.set_sources([SourceState("app.public.users", ("users",), "RUNNING", "running")])
     return metrics.registry
 
 
