@@ -9,7 +9,7 @@ from streams.model.tables import OPPONENTS, TableSpec
 from streams.pipeline.debezium import DebeziumDecoder
 from streams.pipeline.replicator import Replicator
 from streams.settings import load_settings
-from tests.debezium_support import SOURCE, USERS, envelope, record_key
+from tests.debezium_support import SOURCE, USERS, decode_one, envelope, record_key
 from tests.support import MemoryDeadLetters, MemoryStore, upsert
 
 TABLES = {"opponents": OPPONENTS, "users": USERS}
@@ -17,7 +17,7 @@ DECODER = DebeziumDecoder(TABLES)
 
 
 def decode(value: bytes | None, key: bytes | None = None) -> ChangeEvent:
-    return DECODER.decode(RawRecord(SOURCE, 0, 0, key, value))
+    return decode_one(DECODER, value, key)
 
 
 def reason(value: bytes | None, key: bytes | None = None) -> str:
@@ -107,11 +107,13 @@ def test_the_replicator_picks_the_decoder_by_topic() -> None:
     records = [
         RawRecord("changes", 0, 0, b"k", upsert("o", "p", 1).to_json()),
         RawRecord(SOURCE, 0, 0, record_key(1), envelope("c", 10, after={"id": 1})),
-        RawRecord(SOURCE, 0, 1, record_key(1), None),
-        RawRecord(SOURCE, 0, 2, None, envelope("t", 11)),
+        RawRecord(SOURCE, 0, 1, record_key(2), envelope("c", 11, after={"id": 2})),
+        RawRecord(SOURCE, 0, 2, record_key(2), envelope("d", 12, before={"id": 2})),
+        RawRecord(SOURCE, 0, 3, record_key(2), None),  # after its delete: nothing to do
+        RawRecord(SOURCE, 0, 4, None, envelope("t", 13)),
     ]
     report = asyncio.run(replicator.process(records))
-    assert report.items == 2 and report.tombstones == 1 and dlq.reasons() == ["truncate"]
+    assert report.items == 3 and report.tombstones == 1 and dlq.reasons() == ["truncate"]
     assert ItemId("users", "1", "") in store.items
 
 
