@@ -1,6 +1,7 @@
 """Debezium records as the JSON converter writes them, for unit and integration tests."""
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from streams.kafka.records import RawRecord, Record
@@ -51,7 +52,7 @@ def record_key(row_id: int, with_schema: bool = True) -> bytes:
     ).encode()
 
 
-def events_of(decoder: DebeziumDecoder, records: list[Record]) -> list[ChangeEvent]:
+def events_of(decoder: DebeziumDecoder, records: Sequence[Record]) -> list[ChangeEvent]:
     """The events `records` (in order) become; a record that cannot apply raises its error."""
     events = []
     for record in records:
