@@ -1,13 +1,25 @@
 """Debezium records as the JSON converter writes them, for unit and integration tests."""
 
+import asyncio
 import json
-from collections.abc import Sequence
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+from streams.devstack.connect import ConnectService
+from streams.devstack.postgres import PostgresService
+from streams.devstack.process import free_port, port_open, wait_until
 from streams.kafka.records import RawRecord, Record
 from streams.model.events import ChangeEvent
 from streams.model.tables import TableSpec
 from streams.pipeline.debezium import DebeziumDecoder
+from streams.settings import Settings
+from streams.stores import open_store
+from tests.conftest import PROJECT, Services
 
 PREFIX = "pg"
 SOURCE = f"{PREFIX}.public.users"
@@ -68,3 +80,92 @@ def decode_one(decoder: DebeziumDecoder, value: bytes | None, key: bytes | None 
     """The one event a record of `topic` (alone in its partition) becomes."""
     [event] = events_of(decoder, [RawRecord(topic, 0, 0, key, value)])
     return event
+
+
+class DebeziumStack:
+    """What `stack up --with-postgres` started, and the settings that name it."""
+
+    def __init__(self, services: Services, folder: Path) -> None:
+        self.services = services
+        self.settings = services.settings(
+            stack_dir=str(folder), cache_dir=str(PROJECT / ".cache"),
+            postgres_url=f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
+            connect_url=f"http://127.0.0.1:{free_port()}",
+        )  # fmt: skip
+        self.database = PostgresService(self.settings.stack.postgres_port, folder)
+        self.connect = ConnectService(
+            self.settings.stack.connect_port, services.kafka_bootstrap, folder, PROJECT / ".cache"
+        )
+
+    def cli(
+        self, *argv: str, settings: Settings | None = None
+    ) -> "subprocess.CompletedProcess[str]":
+        env = self.services.env(settings or self.settings)
+        return subprocess.run([sys.executable, "-m", "streams.cli.main", *argv], env=env,
+                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+
+
+def debezium_stack(services: Services) -> Iterator[DebeziumStack]:
+    """A module's fixture: `stack up --with-postgres` in a folder of its own, `stack down`
+    after. As root PostgreSQL runs as `nobody`, who must reach its folder: not under pytest's
+    own."""
+    folder = Path(tempfile.mkdtemp(prefix="cdc-debezium-stack-"))
+    folder.chmod(0o755)
+    debezium = DebeziumStack(services, folder)
+    try:
+        up = debezium.cli("stack", "up", "--with-postgres")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "kafka: using the service already on port" in up.stdout  # the session's
+        assert "postgres: started pid" in up.stdout and "connect: started pid" in up.stdout
+        yield debezium
+    finally:
+        down = debezium.cli("stack", "down")
+        shutil.rmtree(folder, ignore_errors=True)
+    assert "postgres: stopped" in down.stdout and "connect: stopped" in down.stdout, down.stdout
+    assert "kafka: was not started by this stack" in down.stdout
+    assert not port_open(debezium.database.port) and not port_open(debezium.connect.port)
+
+
+def running(connect: ConnectService, name: str) -> bool:
+    tasks = connect.connector_state(name).get("tasks", [])
+    assert all(task.get("state") != "FAILED" for task in tasks), tasks
+    return bool(tasks) and all(task.get("state") == "RUNNING" for task in tasks)
+
+
+def stores_hold(
+    settings: Settings, expected: dict[str, dict[str, Any] | None], table: str = "users",
+    key: str = "user_id",
+) -> bool:  # fmt: skip
+    """Both stores hold each of `expected`'s rows (by key value; None: absent) in `table`."""
+
+    async def check() -> bool:
+        for name in ("redis", "dynamodb"):
+            store = open_store(settings, name)
+            try:
+                for row_id, row in expected.items():
+                    got = await store.get(table, {key: row_id})
+                    if got != (None if row is None else {key: row_id, **row}):
+                        return False
+            finally:
+                await store.close()
+        return True
+
+    return asyncio.run(check())
+
+
+def drop_connector(
+    connect: ConnectService, database: PostgresService, name: str, suffix: str
+) -> None:
+    """Stop the connector, then drop its slot so PostgreSQL keeps no WAL for it."""
+    connect.request("DELETE", f"/connectors/{name}")
+    wait_until(lambda: not database.json(
+        f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'cdc_{suffix}' AND active"
+    ), 30)  # fmt: skip
+    database.psql(f"SELECT pg_drop_replication_slot('cdc_{suffix}')")
+
+
+def users_of(source: str, dynamodb_table: str) -> TableSpec:
+    """The `users` declaration of the unit tests (id renamed user_id), for a table of its own."""
+    return TableSpec.model_validate(
+        {**USERS.model_dump(), "source": source, "dynamodb_table": dynamodb_table}
+    )

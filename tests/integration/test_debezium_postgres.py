@@ -8,10 +8,7 @@ and left alone), and `verify --source postgres` compares each store with the tab
 import asyncio
 import json
 import random
-import shutil
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,18 +17,20 @@ from typing import Any
 
 import pytest
 
-from streams.devstack.connect import ConnectService, postgres_connector
+from streams.devstack.connect import postgres_connector
 from streams.devstack.postgres import BIN, PostgresService
-from streams.devstack.process import free_port, port_open, wait_until
+from streams.devstack.process import free_port, wait_until
 from streams.kafka.clients import Kafka
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.model import numbers
 from streams.model.events import ItemId, build_event
-from streams.model.tables import TableSpec
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
-from tests.conftest import PROJECT, Services
-from tests.debezium_support import USERS
+from tests.conftest import Services
+from tests.debezium_support import DebeziumStack, debezium_stack, users_of
+from tests.debezium_support import drop_connector as _drop
+from tests.debezium_support import running as _running
+from tests.debezium_support import stores_hold as _stores_hold
 from tests.integration.worker import WorkerProcess, fetch, read_records, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -43,47 +42,9 @@ EXTRA_COLUMNS = ("ok boolean, ratio double precision, big bigint DEFAULT 9007199
                  " tags jsonb DEFAULT '{\"a\": [1, 2.50]}'")  # fmt: skip
 
 
-class DebeziumStack:
-    """What `stack up --with-postgres` started, and the settings that name it."""
-
-    def __init__(self, services: Services, folder: Path) -> None:
-        self.services = services
-        self.settings = services.settings(
-            stack_dir=str(folder), cache_dir=str(PROJECT / ".cache"),
-            postgres_url=f"postgresql://postgres@127.0.0.1:{free_port()}/postgres",
-            connect_url=f"http://127.0.0.1:{free_port()}",
-        )  # fmt: skip
-        self.database = PostgresService(self.settings.stack.postgres_port, folder)
-        self.connect = ConnectService(
-            self.settings.stack.connect_port, services.kafka_bootstrap, folder, PROJECT / ".cache"
-        )
-
-    def cli(
-        self, *argv: str, settings: Settings | None = None
-    ) -> "subprocess.CompletedProcess[str]":
-        env = self.services.env(settings or self.settings)
-        return subprocess.run([sys.executable, "-m", "streams.cli.main", *argv], env=env,
-                              capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def stack(services: Services) -> Iterator[DebeziumStack]:
-    # As root PostgreSQL runs as `nobody`, who must reach its folder: not under pytest's own.
-    folder = Path(tempfile.mkdtemp(prefix="cdc-debezium-stack-"))
-    folder.chmod(0o755)
-    debezium = DebeziumStack(services, folder)
-    try:
-        up = debezium.cli("stack", "up", "--with-postgres")
-        assert up.returncode == 0, up.stdout + up.stderr
-        assert "kafka: using the service already on port" in up.stdout  # the session's
-        assert "postgres: started pid" in up.stdout and "connect: started pid" in up.stdout
-        yield debezium
-    finally:
-        down = debezium.cli("stack", "down")
-        shutil.rmtree(folder, ignore_errors=True)
-    assert "postgres: stopped" in down.stdout and "connect: stopped" in down.stdout, down.stdout
-    assert "kafka: was not started by this stack" in down.stdout
-    assert not port_open(debezium.database.port) and not port_open(debezium.connect.port)
+    yield from debezium_stack(services)
 
 
 def test_stack_status_shows_postgres_and_connect(stack: DebeziumStack) -> None:
@@ -291,37 +252,6 @@ def _changes(table: str, rng: random.Random, count: int, known: list[int]) -> st
     return "\n".join(statements) + "\n"
 
 
-def _running(connect: ConnectService, name: str) -> bool:
-    tasks = connect.connector_state(name).get("tasks", [])
-    assert all(task.get("state") != "FAILED" for task in tasks), tasks
-    return bool(tasks) and all(task.get("state") == "RUNNING" for task in tasks)
-
-
-def _stores_hold(settings: Settings, expected: dict[str, dict[str, Any] | None]) -> bool:
-    async def check() -> bool:
-        for name in ("redis", "dynamodb"):
-            store = open_store(settings, name)
-            try:
-                for row_id, row in expected.items():
-                    got = await store.get("users", {"user_id": row_id})
-                    if got != (None if row is None else {"user_id": row_id, **row}):
-                        return False
-            finally:
-                await store.close()
-        return True
-
-    return asyncio.run(check())
-
-
-def _drop(connect: ConnectService, database: PostgresService, name: str, suffix: str) -> None:
-    """Stop the connector, then drop its slot so PostgreSQL keeps no WAL for it."""
-    connect.request("DELETE", f"/connectors/{name}")
-    wait_until(lambda: not database.json(
-        f"SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'cdc_{suffix}' AND active"
-    ), 30)  # fmt: skip
-    database.psql(f"SELECT pg_drop_replication_slot('cdc_{suffix}')")
-
-
 def _assert_verify_finds_drift_only_once_made(
     stack: DebeziumStack, settings: Settings, live_ids: list[str]
 ) -> None:
@@ -379,10 +309,3 @@ def _exports_lag_of(settings: Settings, topic: str) -> bool:
     shown = json.loads(fetch(f"{base}/lag"))
     topics = {p["topic"] for group in shown["groups"] for p in group["partitions"]}
     return f'topic="{topic}"' in metrics and topics == {topic, settings.topic}
-
-
-def users_of(source: str, dynamodb_table: str) -> TableSpec:
-    """The `users` declaration of the unit tests (id renamed user_id), for a table of its own."""
-    return TableSpec.model_validate(
-        {**USERS.model_dump(), "source": source, "dynamodb_table": dynamodb_table}
-    )
