@@ -39,7 +39,7 @@ FLATTENED = (
 Declared = list[tuple[str, TableSpec]]
 
 
-@dataclass
+@dataclass(slots=True)
 class Decoded:
     """What some records became: events with their record, records that cannot apply (one
     letter a record), and null-value records skipped (they changed nothing)."""
@@ -103,7 +103,8 @@ class DebeziumDecoder:
         version, read_at = postgres_version(source, op, trail)
         deleted = record.key if op == "d" else None
         trail.passed(version, read_at=read_at, deleted=deleted)
-        self._settle(record, version, done)
+        if self.waiting:
+            self._settle(record, version, done)
         problem = None
         for name, _ in declared:
             try:
@@ -181,17 +182,19 @@ def _event(
     tables: Mapping[str, TableSpec],
 ) -> ChangeEvent:  # fmt: skip
     spec = tables[name]
-    fields: dict[str, Any] = {"table": name, **version._asdict()}
+    ts, origin, event_id = version
     if op in UPSERT_OPS:
         row = payload.get("after")
         if type(row) is not dict:
             raise InvalidEventError("schema", f"op {op!r}: 'after' must be an object")
         key, data = split_row(row, spec)
-        fields |= {"op": "upsert", "key": key, "data": data}
+        fields = {"table": name, "op": "upsert", "key": key, "data": data, "ts": ts,
+                  "origin": origin, "event_id": event_id}  # fmt: skip
     elif op == "d":
         before = payload.get("before")
         row = before if type(before) is dict else _payload(record.key, "key")
-        fields |= {"op": "delete", "key": split_row(row, spec)[0]}
+        fields = {"table": name, "op": "delete", "key": split_row(row, spec)[0], "ts": ts,
+                  "origin": origin, "event_id": event_id}  # fmt: skip
     else:
         raise InvalidEventError("schema", f"op: expected c, u, r, d or t, got {op!r}")
     return build_event(fields, tables)

@@ -141,8 +141,9 @@ def _taken(
     found: Decoded, decoded: list[tuple[ChangeEvent, Record]], letters: list[DeadLetter]
 ) -> int:
     """`found`'s events and letters added to the batch's; the tombstones it skipped."""
-    decoded.extend(found.events)
-    letters.extend(DeadLetter(record, exc.reason, str(exc)) for record, exc in found.problems)
+    decoded += found.events
+    if found.problems:
+        letters += [DeadLetter(record, exc.reason, str(exc)) for record, exc in found.problems]
     return found.skipped_tombstones
 
 
