@@ -101,8 +101,9 @@ class DebeziumDecoder:
             raise self._truncated(record.topic, source)
         declared = self._declared(record.topic, source)
         version, read_at = postgres_version(source, op, trail)
-        deleted = record.key if op == "d" else None
-        trail.passed(version, read_at=read_at, deleted=deleted)
+        trail.deleted_key = record.key if op == "d" else None
+        if read_at is not None:
+            trail.snapshot_at = read_at
         if self.waiting:
             self._settle(record, version, done)
         problem = None
@@ -116,30 +117,23 @@ class DebeziumDecoder:
             done.problems.append((record, problem))
 
     def _tombstone(self, record: Record, trail: Trail, done: Decoded) -> None:
-        """The delete a tombstone stands for, unless it follows its own delete record (the
-        usual pair: nothing left to do) or its place is unknown yet: the first record of its
-        partition since the worker started, its delete compacted away. Then it waits for the
-        next record of the partition, which compaction guarantees (it cleans only behind the
-        segment a later record opened); a worker stopped meanwhile forgets it, and
-        `verify --source postgres --repair` removes such a row."""
+        """A tombstone right after its own delete record (the usual pair) changes nothing.
+        Otherwise compaction removed that delete, and the tombstone is it: placed just below
+        the next record of its partition (it waits for it, across batches; the cleaner only
+        cleans behind the segment a later record opened, so one exists). A worker stopped
+        meanwhile forgets it; `verify --source postgres --repair` removes such a row."""
         declared = self.by_topic.get(record.topic, [])
         single_source = len({spec.source for _, spec in declared}) == 1
         if record.key is None or not single_source or record.key == trail.deleted_key:
             done.skipped_tombstones += 1
             return
         trail.deleted_key = record.key
-        version = tombstone_version(trail, None)
-        if version is None:
-            self.waiting.setdefault((record.topic, record.partition), []).append(record)
-        else:
-            self._deleted(record, version, done)
+        self.waiting.setdefault((record.topic, record.partition), []).append(record)
 
     def _settle(self, record: Record, following: Version, done: Decoded) -> None:
         """Place the tombstones that waited for this record: just below it."""
         for tombstone in self.waiting.pop((record.topic, record.partition), []):
-            version = tombstone_version(Trail(), following)
-            assert version is not None  # noqa: S101 -- `following` is given
-            self._deleted(tombstone, version, done)
+            self._deleted(tombstone, tombstone_version(following), done)
 
     def _deleted(self, record: Record, version: Version, done: Decoded) -> None:
         try:

@@ -36,7 +36,6 @@ ORIGIN_PREFIX = "debezium:"
 MAX_LSN = MAX_TS // 2  # ts is 2 x position + 1, below 2^53
 INCREMENTAL = "incremental"
 INCREMENTAL_MARK = "i"  # after an incremental read's event id: apart from a change's
-TOMBSTONE_MARK = "~"  # after the version a tombstone's delete is placed just above
 
 
 @dataclass
@@ -45,17 +44,7 @@ class Trail:
 
     offset: int = -1
     snapshot_at: int | None = None  # the consistent point of the reads decoded last
-    high: Version | None = None  # the greatest version decoded here (tombstones excluded)
     deleted_key: bytes | None = None  # the record key, if the last record was a delete
-
-    def passed(self, version: Version, *, read_at: int | None, deleted: bytes | None) -> None:
-        """Note a decoded record: `read_at` a snapshot read's consistent point, `deleted` the
-        record key of a delete."""
-        if self.high is None or version > self.high:
-            self.high = version
-        if read_at is not None:
-            self.snapshot_at = read_at
-        self.deleted_key = deleted
 
 
 def postgres_version(
@@ -87,23 +76,15 @@ def postgres_version(
     return Version(2 * position + 1, origin, f"{lsn:020d}"), None
 
 
-def tombstone_version(trail: Trail, following: Version | None) -> Version | None:
-    """Where a tombstone whose delete record is gone (compaction removed it) stands: above
-    every record decoded before it on the partition (it was sent after them), or else just
-    below the record after it (sent after its delete): either way above what the stores hold
-    of its row from before, and below any later change of the row. None: neither is known."""
-    if trail.high is not None:
-        return trail.high._replace(event_id=trail.high.event_id + TOMBSTONE_MARK)
-    if following is not None:
-        return _just_below(following)
-    return None
-
-
-def _just_below(version: Version) -> Version:
-    """A version below `version` and above every version a Debezium record below it has: the
-    event id's last character one less, then the greatest character."""
-    event_id = version.event_id
-    return version._replace(event_id=event_id[:-1] + chr(ord(event_id[-1]) - 1) + "~")
+def tombstone_version(following: Version) -> Version:
+    """Where a tombstone whose delete record is gone (compaction removed it) stands: just below
+    the next record of its partition, which Debezium sent after that delete. So it is above
+    everything the stores hold of its row from before the delete, and below any later change
+    of the row. (The records before it tell nothing: compaction may have kept only older
+    ones.) The version below: the event id's last character one less, then the greatest one;
+    no Debezium record's version lies between the two."""
+    event_id = following.event_id
+    return following._replace(event_id=event_id[:-1] + chr(ord(event_id[-1]) - 1) + "~")
 
 
 def _incremental_position(sequence: object) -> int:
