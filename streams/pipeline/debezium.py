@@ -64,8 +64,8 @@ class DebeziumDecoder:
                 self.by_topic.setdefault(topic, []).append((name, spec))
         self.topics = frozenset(self.by_topic)
         self.trails: dict[tuple[str, int], Trail] = {}
-        # Tombstones waiting for the next record of their partition, across batches: their
-        # delete record is gone and nothing before them was decoded (see _tombstone).
+        # Tombstones waiting for the next record of their partition, across batches (see
+        # _tombstone); their offsets are not committed meanwhile (`held_back`).
         self.waiting: dict[tuple[str, int], list[Record]] = {}
 
     def decode(self, record: Record) -> Decoded:
@@ -80,6 +80,12 @@ class DebeziumDecoder:
         except InvalidEventError as exc:
             done.problems.append((record, exc))
         return done
+
+    def held_back(self) -> dict[tuple[str, int], int]:
+        """Per partition, the offset of the first tombstone still waiting: its delete is in no
+        store yet, so the partition's committed offset must stay at it (consumed again after a
+        restart or a rebalance, it waits again)."""
+        return {where: waiting[0].offset for where, waiting in self.waiting.items() if waiting}
 
     def _trail(self, record: Record) -> Trail:
         where = (record.topic, record.partition)
@@ -119,9 +125,8 @@ class DebeziumDecoder:
     def _tombstone(self, record: Record, trail: Trail, done: Decoded) -> None:
         """A tombstone right after its own delete record (the usual pair) changes nothing.
         Otherwise compaction removed that delete, and the tombstone is it: placed just below
-        the next record of its partition (it waits for it, across batches; the cleaner only
-        cleans behind the segment a later record opened, so one exists). A worker stopped
-        meanwhile forgets it; `verify --source postgres --repair` removes such a row."""
+        the next record of its partition, which it waits for, across batches (the cleaner only
+        cleans behind the segment a later record opened, so one exists)."""
         declared = self.by_topic.get(record.topic, [])
         single_source = len({spec.source for _, spec in declared}) == 1
         if record.key is None or not single_source or record.key == trail.deleted_key:

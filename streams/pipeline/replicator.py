@@ -6,7 +6,8 @@ next is decoded:
   1. decode: every record becomes valid `ChangeEvent`s (one; a Debezium record one per table
      declaring its source) or a dead letter with its reason; a Kafka tombstone (no value) is
      skipped and counted (it only tells compaction to drop a key), except on a Debezium topic
-     where its delete record is gone: there it is that delete (streams/pipeline/debezium.py);
+     where its delete record is gone: there it is that delete, placed by the next record of
+     its partition, and its offset is not committed until then (streams/pipeline/debezium.py);
   2. coalesce: per item only the greatest version is kept, the one write that matters;
   3. write: the winners go to every store at once; each store retries its transient failures
      with backoff until all are applied, stale or rejected (stopping the worker cancels here:
@@ -48,6 +49,8 @@ class BatchReport:
     outcomes: dict[str, WriteOutcome] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     tombstones: int = 0  # null-value records skipped (counted by the agent that dead-letters)
+    # (topic, partition) -> the offset to commit at most: a record there is not applied yet
+    held_back: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class Replicator:
@@ -88,6 +91,8 @@ class Replicator:
                 part_task.cancel()
             raise
         report = _merged(done, len(records), [store.name for store in self.stores])
+        if self.debezium.waiting:
+            report.held_back = self.debezium.held_back()
         await self.dead_letters.send(report.dead_letters)
         return report
 

@@ -2,12 +2,14 @@ import asyncio
 import json
 
 import pytest
+from aiokafka import TopicPartition
 
 from streams.kafka.records import RawRecord
 from streams.model.errors import ConfigError, InvalidEventError
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import OPPONENTS, TableSpec
 from streams.pipeline.debezium import DebeziumDecoder
+from streams.pipeline.intake import _committable
 from streams.pipeline.replicator import Replicator
 from streams.settings import load_settings
 from tests.debezium_support import SOURCE, USERS, decode_one, envelope, events_of, record_key
@@ -270,3 +272,19 @@ def test_a_row_flattened_by_extract_new_record_state_is_lettered_naming_the_tran
     with pytest.raises(InvalidEventError, match="ExtractNewRecordState") as caught:
         decode(flattened)
     assert caught.value.reason == "schema"
+
+
+def test_a_waiting_tombstone_holds_its_partitions_commit_back_until_it_is_placed() -> None:
+    """Its delete is in no store yet: the intake commits up to it, not past it (after a restart
+    or a rebalance it is consumed again and waits again), until the next record places it."""
+    store, where = MemoryStore(), TopicPartition(SOURCE, 0)
+    replicator = Replicator(TABLES, [store], MemoryDeadLetters())
+    waiting = [RawRecord(SOURCE, 0, 5, record_key(1), None)]
+    report = asyncio.run(replicator.process(waiting))
+    assert report.held_back == {(SOURCE, 0): 5} and report.tombstones == 0
+    assert _committable({where: waiting}, report) == {where: 5}
+    after = [RawRecord(SOURCE, 0, 6, record_key(2), envelope("u", 610, after={"id": 2},
+                                                              last_commit=605))]  # fmt: skip
+    report = asyncio.run(replicator.process(after))
+    assert report.held_back == {} and _committable({where: after}, report) == {where: 7}
+    assert store.items[ItemId("users", "1", "")].op == "delete"
