@@ -21,7 +21,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from streams.model.errors import ConfigError
-from streams.model.tables import DEFAULT_TABLES, TableSpec, check_topic_formats
+from streams.model.tables import DEFAULT_TABLES, TableSpec, check_sources, check_topic_formats
 from streams.model.tables_file import load_tables_file
 from streams.settings_checks import (
     ENV_PREFIX,
@@ -153,6 +153,7 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("declare at least one table")
         check_topic_formats(value, info.data.get("topic", "changes"))
+        check_sources(value)
         return value
 
     @field_validator("data_dir")

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +16,10 @@ from typing import Any
 from streams.devstack.connect import ConnectService
 from streams.devstack.postgres import PostgresService
 from streams.devstack.process import free_port, port_open, wait_until
+from streams.kafka.records import RawRecord, Record
+from streams.model.events import ChangeEvent
 from streams.model.tables import TableSpec
+from streams.pipeline.debezium import DebeziumDecoder
 from streams.settings import Settings
 from streams.stores import open_store
 from tests.conftest import PROJECT, Services
@@ -30,7 +33,7 @@ USERS = TableSpec(
 
 def envelope(
     op: str,
-    lsn: int,
+    lsn: int | None,
     *,
     after: dict[str, Any] | None = None,
     before: dict[str, Any] | None = None,
@@ -39,15 +42,21 @@ def envelope(
     with_schema: bool = True,
     prefix: str = PREFIX,
     fields: Mapping[str, dict[str, Any]] | None = None,
+    incremental: bool = False,
+    sequence: list[str | None] | None = None,
 ) -> bytes:
-    """One change event's value; `last_commit` fills `source.sequence` (None: no sequence).
-    The schema's row fields are `fields` where given, else guessed from the values as
-    Debezium types a plain column (`row_schema`)."""
-    sequence = None if last_commit is None else json.dumps([str(last_commit), str(lsn)])
+    """One change event's value, as Debezium 3.6.1 sends it: `source.sequence` is
+    `[last_commit, lsn]` (`sequence` replaces it; an incremental read has no `lsn`). The
+    schema's row fields are `fields` where given, else guessed from the values as Debezium
+    types a plain column (`row_schema`)."""
+    if sequence is None:
+        sequence = [None if last_commit is None else str(last_commit),
+                    None if lsn is None else str(lsn)]  # fmt: skip
+    snapshot = "incremental" if incremental else "true" if op == "r" else "false"
     source = {"version": "3.6.1.Final", "connector": "postgresql", "name": prefix,
-              "ts_ms": 1, "snapshot": "true" if op == "r" else "false", "db": "app",
-              "sequence": sequence, "schema": "public", "table": table, "txId": 7,
-              "lsn": lsn, "xmin": None}  # fmt: skip
+              "ts_ms": 1, "snapshot": snapshot, "db": "app",
+              "sequence": json.dumps(sequence), "schema": "public", "table": table,
+              "txId": None if incremental else 7, "lsn": lsn, "xmin": None}  # fmt: skip
     payload = {"before": before, "after": after, "source": source, "op": op, "ts_ms": 2}
     row = row_schema({**(before or {}), **(after or {})}, fields or {})
     envelope_schema = {"type": "struct", "fields": [
@@ -90,6 +99,24 @@ def users_of(source: str, dynamodb_table: str) -> TableSpec:
     return TableSpec.model_validate(
         {**USERS.model_dump(), "source": source, "dynamodb_table": dynamodb_table}
     )
+
+
+def events_of(decoder: DebeziumDecoder, records: Sequence[Record]) -> list[ChangeEvent]:
+    """The events `records` (in order) become; a record that cannot apply raises its error."""
+    events = []
+    for record in records:
+        found = decoder.decode(record)
+        if found.problems:
+            raise found.problems[0][1]
+        events += [event for event, _ in found.events]
+    return events
+
+
+def decode_one(decoder: DebeziumDecoder, value: bytes | None, key: bytes | None = None,
+               topic: str = SOURCE) -> ChangeEvent:  # fmt: skip
+    """The one event a record of `topic` (alone in its partition) becomes."""
+    [event] = events_of(decoder, [RawRecord(topic, 0, 0, key, value)])
+    return event
 
 
 class DebeziumStack:
@@ -145,16 +172,19 @@ def running(connect: ConnectService, name: str) -> bool:
     return bool(tasks) and all(task.get("state") == "RUNNING" for task in tasks)
 
 
-def stores_hold(settings: Settings, expected: dict[str, dict[str, Any] | None]) -> bool:
-    """Both stores hold exactly `expected` (None: absent) under `users`, keyed by user_id."""
+def stores_hold(
+    settings: Settings, expected: dict[str, dict[str, Any] | None], table: str = "users",
+    key: str = "user_id",
+) -> bool:  # fmt: skip
+    """Both stores hold each of `expected`'s rows (by key value; None: absent) in `table`."""
 
     async def check() -> bool:
         for name in ("redis", "dynamodb"):
             store = open_store(settings, name)
             try:
                 for row_id, row in expected.items():
-                    got = await store.get("users", {"user_id": row_id})
-                    if got != (None if row is None else {"user_id": row_id, **row}):
+                    got = await store.get(table, {key: row_id})
+                    if got != (None if row is None else {key: row_id, **row}):
                         return False
             finally:
                 await store.close()

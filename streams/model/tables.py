@@ -131,6 +131,23 @@ def check_topic_formats(tables: Mapping[str, TableSpec], changes_topic: str) -> 
             )
 
 
+def check_sources(tables: Mapping[str, TableSpec]) -> None:
+    """Tables may share a `source`: each record of it feeds all of them (one PostgreSQL table
+    fanned out to several DynamoDB tables, say). They must then name different DynamoDB tables,
+    or both would write the same items."""
+    seen: dict[tuple[str, str], str] = {}
+    for name, spec in tables.items():
+        if spec.source is None:
+            continue
+        physical = (spec.source, spec.physical_name(name))
+        other = seen.setdefault(physical, name)
+        if other != name:
+            raise ValueError(
+                f"{name}: tables {other!r} and {name!r} both read source {spec.source!r} into"
+                f" DynamoDB table {physical[1]!r}: give one of them another dynamodb_table"
+            )
+
+
 OPPONENTS = TableSpec(
     partition_key="owner_id",
     sort_key="opponent_id",

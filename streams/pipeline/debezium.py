@@ -1,90 +1,224 @@
 """Debezium change events (Kafka Connect's JSON converter) as our change events.
 
 The envelope comes with or without `schema`/`payload` (`value.converter.schemas.enable`).
-`op` c, u and r (a snapshot read) upsert `after`; d deletes the row `before` or the record key
-names; t (truncate, sent when the connector's `skipped.operations` leaves it in) cannot be
-replayed row by row and is dead-lettered as `truncate`, naming the table. The
-source table, `<source.name>.<source.schema>.<source.table>`, names the declared table.
+`op` c, u and r (a snapshot read, initial or incremental) upsert `after`; d deletes the row
+`before` or the record key names; t (truncate, sent when the connector's `skipped.operations`
+leaves it in) cannot be replayed row by row and is dead-lettered as `truncate`, naming the
+table. The source table, `<source.name>.<source.schema>.<source.table>`, names the declared
+tables: every table declaring it on the record's topic gets the change (one record, several
+tables). A row flattened by the `ExtractNewRecordState` transform has lost the envelope and is
+dead-lettered, naming the transform.
+
+A Kafka tombstone (null value) after a delete only lets compaction drop the key, and is
+skipped; on a compacted topic it can be all that is left of the delete, and it is then the
+delete of the row its key names, placed in the version order as `tombstone_version` says.
 
 Version: Debezium's `ts_ms` is a wall clock and does not follow the database's commit order (a
 snapshot read can carry a later `ts_ms` than a change committed after the snapshot began), so
-the version comes from the log position instead; see `postgres_version`.
+the version comes from the log position instead; see streams/pipeline/debezium_order.py.
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams.kafka.records import Record
 from streams.model import numbers
 from streams.model.errors import InvalidEventError
-from streams.model.events import MAX_TS, ChangeEvent, build_event
+from streams.model.events import ChangeEvent, Version, build_event
 from streams.model.tables import TableSpec
+from streams.pipeline.debezium_order import Trail, postgres_version, tombstone_version
 from streams.pipeline.debezium_values import Fields, decode_column, row_fields
 
 UPSERT_OPS = frozenset({"c", "u", "r"})
-ORIGIN_PREFIX = "debezium:"
-MAX_LSN = MAX_TS // 2  # ts is 2 x lsn + 1, below 2^53
+FLATTENED = (
+    "a row without Debezium's envelope (no op, source, before or after): the connector's"
+    " ExtractNewRecordState transform (io.debezium.transforms.ExtractNewRecordState) flattened"
+    " it, and a row alone says neither its operation nor its place in the commit order; remove"
+    " that transform from the connector (deletes, tombstones and versions need the envelope)"
+)
+Declared = list[tuple[str, TableSpec]]
+
+
+@dataclass(slots=True)
+class Decoded:
+    """What some records became: events with their record, records that cannot apply (one
+    letter a record), and null-value records skipped (they changed nothing)."""
+
+    events: list[tuple[ChangeEvent, Record]] = field(default_factory=list)
+    problems: list[tuple[Record, InvalidEventError]] = field(default_factory=list)
+    skipped_tombstones: int = 0
 
 
 class DebeziumDecoder:
-    """Decodes the records of the Debezium topics the declared tables name."""
+    """Decodes the records of the Debezium topics the declared tables name, in each partition's
+    offset order (it remembers what each partition showed last: see `Trail`)."""
 
     def __init__(self, tables: Mapping[str, TableSpec]) -> None:
         self.tables = dict(tables)
-        self.by_source = {
-            spec.source: (name, spec)
-            for name, spec in tables.items()
-            if spec.format == "debezium" and spec.source
-        }
+        self.by_source: dict[tuple[str, str], Declared] = {}
+        self.by_topic: dict[str, Declared] = {}
+        for name, spec in tables.items():
+            if spec.format == "debezium" and spec.source:
+                topic = spec.feed_topic("")
+                self.by_source.setdefault((topic, spec.source), []).append((name, spec))
+                self.by_topic.setdefault(topic, []).append((name, spec))
+        self.topics = frozenset(self.by_topic)
+        self.trails: dict[tuple[str, int], Trail] = {}
+        # Tombstones waiting for the next record of their partition, across batches (see
+        # _tombstone); their offsets are not committed meanwhile (`held_back`).
+        self.waiting: dict[tuple[str, int], list[Record]] = {}
 
-    def decode(self, record: Record) -> ChangeEvent:
-        """One record's change; `InvalidEventError` naming why it can never apply."""
+    def decode(self, record: Record) -> Decoded:
+        """One record's events, or the reason it can never apply."""
+        done = Decoded()
+        trail = self._trail(record)
+        if record.value is None:
+            self._tombstone(record, trail, done)
+            return done
+        try:
+            self._change(record, trail, done)
+        except InvalidEventError as exc:
+            done.problems.append((record, exc))
+        return done
+
+    def held_back(self) -> dict[tuple[str, int], int]:
+        """Per partition, the offset of the first tombstone still waiting: its delete is in no
+        store yet, so the partition's committed offset must stay at it (consumed again after a
+        restart or a rebalance, it waits again)."""
+        return {where: waiting[0].offset for where, waiting in self.waiting.items() if waiting}
+
+    def _trail(self, record: Record) -> Trail:
+        where = (record.topic, record.partition)
+        trail = self.trails.get(where)
+        if trail is None or record.offset <= trail.offset:  # new, or consumed again from before
+            trail = self.trails[where] = Trail()
+            self.waiting.pop(where, None)
+        trail.offset = record.offset
+        return trail
+
+    def _change(self, record: Record, trail: Trail, done: Decoded) -> None:
         payload, schema = _payload(record.value, "value")
         op = payload.get("op")
         source = payload.get("source")
         if type(source) is not dict:
-            raise InvalidEventError("schema", "source: an object is required")
+            raise InvalidEventError("schema", FLATTENED if _flattened(payload) else
+                                    "source: an object is required")  # fmt: skip
         if op == "t":
-            raise self._truncated(source)
-        name, spec = self._table(source)
-        ts, origin, event_id = postgres_version(source, op)
-        version = {"ts": ts, "origin": origin, "event_id": event_id}
-        if op in UPSERT_OPS:
-            row = payload.get("after")
-            if type(row) is not dict:
-                raise InvalidEventError("schema", f"op {op!r}: 'after' must be an object")
-            key, data = split_row(row, spec, row_fields(schema, "after"))
-            fields = {"table": name, "op": "upsert", "key": key, "data": data, **version}
-        elif op == "d":
-            before = payload.get("before")
-            if type(before) is dict:
-                key = split_row(before, spec, row_fields(schema, "before"))[0]
-            else:
-                key = record_key(record.key, spec)
-            fields = {"table": name, "op": "delete", "key": key, **version}
-        else:
-            raise InvalidEventError("schema", f"op: expected c, u, r, d or t, got {op!r}")
-        return build_event(fields, self.tables)
+            raise self._truncated(record.topic, source)
+        declared = self._declared(record.topic, source)
+        version, read_at = postgres_version(source, op, trail)
+        trail.deleted_key = record.key if op == "d" else None
+        if read_at is not None:
+            trail.snapshot_at = read_at
+        if self.waiting:
+            self._settle(record, version, done)
+        problem = None
+        for name, _ in declared:
+            try:
+                event = _event(
+                    name, op, payload, schema, record=record, version=version, tables=self.tables
+                )
+                done.events.append((event, record))
+            except InvalidEventError as exc:
+                problem = problem or _named(exc, name, len(declared))
+        if problem:
+            done.problems.append((record, problem))
 
-    def _table(self, source: dict[str, Any]) -> tuple[str, TableSpec]:
+    def _tombstone(self, record: Record, trail: Trail, done: Decoded) -> None:
+        """A tombstone right after its own delete record (the usual pair) changes nothing.
+        Otherwise compaction removed that delete, and the tombstone is it: placed just below
+        the next record of its partition, which it waits for, across batches (the cleaner only
+        cleans behind the segment a later record opened, so one exists)."""
+        declared = self.by_topic.get(record.topic, [])
+        single_source = len({spec.source for _, spec in declared}) == 1
+        if record.key is None or not single_source or record.key == trail.deleted_key:
+            done.skipped_tombstones += 1
+            return
+        trail.deleted_key = record.key
+        self.waiting.setdefault((record.topic, record.partition), []).append(record)
+
+    def _settle(self, record: Record, following: Version, done: Decoded) -> None:
+        """Place the tombstones that waited for this record: just below it."""
+        for tombstone in self.waiting.pop((record.topic, record.partition), []):
+            self._deleted(tombstone, tombstone_version(following), done)
+
+    def _deleted(self, record: Record, version: Version, done: Decoded) -> None:
+        try:
+            for name, spec in self.by_topic[record.topic]:
+                fields = {"table": name, "op": "delete", "key": record_key(record.key, spec)}
+                event = build_event(fields | version._asdict(), self.tables)
+                done.events.append((event, record))
+        except InvalidEventError as exc:
+            done.problems.append((record, exc))
+
+    def _declared(self, topic: str, source: dict[str, Any]) -> Declared:
         name = _source_table(source)
-        found = self.by_source.get(name)
+        found = self.by_source.get((topic, name))
         if found is None:
-            raise InvalidEventError("unknown_table", f"source table {name!r} is not declared")
+            where = f"source table {name!r} is not declared"
+            raise InvalidEventError("unknown_table", where + _elsewhere(self.by_source, name))
         return found
 
-    def _truncated(self, source: dict[str, Any]) -> InvalidEventError:
+    def _truncated(self, topic: str, source: dict[str, Any]) -> InvalidEventError:
         """A truncate's letter names the table and the command that empties the stores' copy."""
-        found = self.by_source.get(_source_table(source))
+        found = self.by_source.get((topic, _source_table(source)))
         where = f"source table {_source_table(source)!r}"
         if found is None:
             return InvalidEventError("truncate", f"{where} was truncated (a table not declared)")
+        names = " and ".join(repr(name) for name, _ in found)
+        commands = "; ".join(
+            f"`cdc-replicator verify --source postgres --table {name} --store dynamodb --repair`"
+            for name, _ in found
+        )
         return InvalidEventError(
             "truncate",
             f"{where} was truncated: a truncate cannot be replicated row by row; delete what the"
-            f" stores still hold of table {found[0]!r} with `cdc-replicator verify --source"
-            f" postgres --table {found[0]} --store dynamodb --repair`",
+            f" stores still hold of table {names} with {commands}",
         )
+
+
+def _event(
+    name: str, op: object, payload: dict[str, Any], schema: Any, *, record: Record,
+    version: Version,
+    tables: Mapping[str, TableSpec],
+) -> ChangeEvent:  # fmt: skip
+    spec = tables[name]
+    ts, origin, event_id = version
+    if op in UPSERT_OPS:
+        row = payload.get("after")
+        if type(row) is not dict:
+            raise InvalidEventError("schema", f"op {op!r}: 'after' must be an object")
+        key, data = split_row(row, spec, row_fields(schema, "after"))
+        fields = {"table": name, "op": "upsert", "key": key, "data": data, "ts": ts,
+                  "origin": origin, "event_id": event_id}  # fmt: skip
+    elif op == "d":
+        before = payload.get("before")
+        if type(before) is dict:
+            key = split_row(before, spec, row_fields(schema, "before"))[0]
+        else:
+            key = record_key(record.key, spec)
+        fields = {"table": name, "op": "delete", "key": key, "ts": ts,
+                  "origin": origin, "event_id": event_id}  # fmt: skip
+    else:
+        raise InvalidEventError("schema", f"op: expected c, u, r, d or t, got {op!r}")
+    return build_event(fields, tables)
+
+
+def _named(exc: InvalidEventError, table: str, tables: int) -> InvalidEventError:
+    """With one record feeding several tables, a letter says which one it could not feed."""
+    if tables == 1:
+        return exc
+    return InvalidEventError(exc.reason, f"table {table!r}: {exc}")
+
+
+def _elsewhere(by_source: Mapping[tuple[str, str], Declared], name: str) -> str:
+    topics = sorted(topic for topic, source in by_source if source == name)
+    return f" for this topic (it is read from {', '.join(topics)})" if topics else ""
+
+
+def _flattened(payload: Mapping[str, Any]) -> bool:
+    return not payload.keys() & {"op", "source", "before", "after"}
 
 
 def _source_table(source: Mapping[str, Any]) -> str:
@@ -142,51 +276,3 @@ def _key_text(column: str, attribute: str, value: object) -> str:
     raise InvalidEventError(
         "bad_key", f"key column {column!r}{renamed} must be a string or an integer"
     )
-
-
-def postgres_version(source: Mapping[str, Any], op: object) -> tuple[int, str, str]:
-    """(ts, origin, event_id) in the database's commit order.
-
-    The position of a change is the greater of its own `lsn` and the last commit LSN Debezium
-    had seen (`source.sequence`, `["<last_commit_lsn>", "<lsn>"]`, null at first): a row's
-    changes are serialized by its lock, so a later one has the greater `lsn`, and a transaction
-    that wrote before another committed still comes after it. A snapshot read (`op: r`) holds
-    the row as of the snapshot's start, `lsn`; every change streamed after it committed later,
-    so at an equal position the read must lose: ts = 2 x position, + 1 for a change.
-    `event_id` (the lsn, zero-padded so text order is number order) orders a transaction's
-    changes; `origin` names the connector.
-    """
-    if source.get("connector", "postgresql") != "postgresql":
-        raise InvalidEventError(
-            "schema", f"source.connector {source.get('connector')!r}: only postgresql is read"
-        )
-    lsn = _lsn(source.get("lsn"), "source.lsn")
-    snapshot = op == "r"
-    position = lsn if snapshot else max(lsn, _last_commit_lsn(source.get("sequence")))
-    name = source.get("name")
-    if type(name) is not str:
-        raise InvalidEventError("schema", "source.name: a string is required")
-    return 2 * position + (0 if snapshot else 1), ORIGIN_PREFIX + name, f"{lsn:020d}"
-
-
-def _last_commit_lsn(sequence: object) -> int:
-    """The first of `source.sequence`'s pair, as text or a number (null before any commit: 0)."""
-    if sequence is None:
-        return 0
-    try:
-        last_commit = (numbers.loads(sequence) if type(sequence) is str else sequence)[0]  # type: ignore[index]
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
-        raise InvalidEventError("schema", f"source.sequence: {sequence!r} is not a pair") from exc
-    if last_commit is None:
-        return 0
-    if type(last_commit) is str and last_commit.isascii() and last_commit.isdigit():
-        last_commit = int(last_commit)
-    return _lsn(last_commit, "source.sequence")
-
-
-def _lsn(value: object, where: str) -> int:
-    if type(value) is not int or not 0 <= value <= MAX_LSN:
-        raise InvalidEventError(
-            "schema", f"{where}: an LSN (an integer up to {MAX_LSN}) is required"
-        )
-    return value

@@ -27,6 +27,7 @@ from streams.kafka.topics import assign_all
 from streams.model.errors import InvalidEventError
 from streams.model.events import ChangeEvent, decode_event
 from streams.model.numbers import counted
+from streams.pipeline.debezium import DebeziumDecoder
 from streams.pipeline.dlq import (
     HEADER_MESSAGE,
     HEADER_OFFSET,
@@ -37,7 +38,6 @@ from streams.pipeline.dlq import (
 )
 from streams.pipeline.end_offsets import EndOffsets
 from streams.pipeline.intake import BatchIntake
-from streams.pipeline.replicator import DecodeRecord, record_decoders
 from streams.settings import Settings
 
 
@@ -200,12 +200,12 @@ def sort_letters(
 ) -> tuple[list[ChangeEvent], list[tuple[bytes | None, bytes | None, list[Any]]]]:
     """The events to republish and the letters to keep; counts all three outcomes."""
     events, kept = [], []
-    decoders = record_decoders(settings.tables)
+    debezium = DebeziumDecoder(settings.tables)
     for letter in letters:
         summary.read += 1
         recorded = letter.headers.get(HEADER_REASON)
         try:
-            event = decode_letter(letter, settings, decoders)
+            found = decode_letter(letter, settings, debezium)
         except InvalidEventError as exc:
             if exc.reason in discard:
                 summary.discarded += 1
@@ -217,20 +217,22 @@ def sort_letters(
         if recorded == REJECTED_BY_STORE and REJECTED_BY_STORE in discard:
             summary.discarded += 1
         else:
-            events.append(event)
+            events.extend(found)
     return events, kept
 
 
 def decode_letter(
-    letter: Letter, settings: Settings, decoders: Mapping[str, DecodeRecord]
-) -> ChangeEvent:
+    letter: Letter, settings: Settings, debezium: DebeziumDecoder
+) -> list[ChangeEvent]:
     """A letter read in its origin topic's format, as the worker read it: a Debezium topic's
-    letters are Debezium records (their key names a deleted row), any other is cdc-v1."""
+    letters are Debezium records (their key names a deleted row; one feeds every table
+    declaring its source), any other is cdc-v1."""
     origin = letter.headers.get(HEADER_TOPIC, "")
-    decode = decoders.get(origin)
-    if decode is None:
-        return decode_event(letter.value, settings.tables)
+    if origin not in debezium.topics:
+        return [decode_event(letter.value, settings.tables)]
     partition, offset = letter.headers.get(HEADER_PARTITION), letter.headers.get(HEADER_OFFSET)
-    return decode(
-        RawRecord(origin, _int(partition) or 0, _int(offset) or 0, letter.key, letter.value)
-    )
+    record = RawRecord(origin, _int(partition) or 0, _int(offset) or 0, letter.key, letter.value)
+    found = debezium.decode(record)
+    if found.problems:
+        raise found.problems[0][1]
+    return [event for event, _ in found.events]

@@ -175,7 +175,7 @@ class BatchIntake(Generic[Report]):
                             "applied again", self.group_id)  # fmt: skip
                 return
             self.on_batch(report)
-            self.commits.owe({tp: ms[-1].offset + 1 for tp, ms in fetched.items()})
+            self.commits.owe(_committable(fetched, report))
 
     async def _applied(self, consumer: AIOKafkaConsumer, records: list[Record]) -> Report | None:
         """The batch's report, or None when a rebalance gave it up while its store failed.
@@ -229,6 +229,16 @@ class BatchIntake(Generic[Report]):
     async def settle(self) -> None:
         """Commit what is owed now and wait until that commit is done."""
         await self.commits.settle()
+
+
+def _committable(fetched: Fetched, report: object) -> dict[TopicPartition, int]:
+    """Each partition's offset after its batch, or before a record the store does not hold
+    yet (a Debezium tombstone waiting for the record after it: BatchReport.held_back)."""
+    held = report.held_back if isinstance(report, BatchReport) else {}
+    return {
+        tp: min(ms[-1].offset + 1, held.get((tp.topic, tp.partition), ms[-1].offset + 1))
+        for tp, ms in fetched.items()
+    }
 
 
 async def _merged(held: Fetched, polled: Awaitable[Fetched]) -> Fetched:

@@ -3,8 +3,11 @@
 Commit order (the intake commits a batch's offsets only after `process` returns for it), steps
 1 to 3 for Redis a part of the batch at a time (PART_RECORDS), so it applies one part while the
 next is decoded:
-  1. decode: every record becomes a valid `ChangeEvent` or a dead letter with its reason; a
-     Kafka tombstone (no value) is skipped and counted: it only tells compaction to drop a key;
+  1. decode: every record becomes valid `ChangeEvent`s (one; a Debezium record one per table
+     declaring its source) or a dead letter with its reason; a Kafka tombstone (no value) is
+     skipped and counted (it only tells compaction to drop a key), except on a Debezium topic
+     where its delete record is gone: there it is that delete, placed by the next record of
+     its partition, and its offset is not committed until then (streams/pipeline/debezium.py);
   2. coalesce: per item only the greatest version is kept, the one write that matters;
   3. write: the winners go to every store at once; each store retries its transient failures
      with backoff until all are applied, stale or rejected (stopping the worker cancels here:
@@ -16,7 +19,7 @@ next is decoded:
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from connectors.sink import Store, WriteOutcome
@@ -25,12 +28,10 @@ from streams.model.errors import InvalidEventError
 from streams.model.events import ChangeEvent, decode_event
 from streams.model.tables import TableSpec
 from streams.pipeline.apply import OnRetry, write_until_done
-from streams.pipeline.debezium import DebeziumDecoder
+from streams.pipeline.debezium import DebeziumDecoder, Decoded
 from streams.pipeline.dlq import DeadLetter, DeadLetterTopic
 from streams.pipeline.lww import coalesce
 from streams.retry import Backoff
-
-DecodeRecord = Callable[[Record], ChangeEvent]
 
 log = logging.getLogger(__name__)
 # Redis is fed a batch in parts of this many records, so that it applies one part while the
@@ -48,6 +49,8 @@ class BatchReport:
     outcomes: dict[str, WriteOutcome] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     tombstones: int = 0  # null-value records skipped (counted by the agent that dead-letters)
+    # (topic, partition) -> the offset to commit at most: a record there is not applied yet
+    held_back: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class Replicator:
@@ -62,7 +65,7 @@ class Replicator:
         owns_invalid: bool = True,
     ) -> None:
         self.tables = dict(tables)
-        self.decoders = record_decoders(self.tables)
+        self.debezium = DebeziumDecoder(self.tables)  # of the topics debezium tables name
         # With one agent per store, one of them dead-letters malformed records
         # (streams/worker/agents.py).
         self.owns_invalid = owns_invalid
@@ -88,6 +91,8 @@ class Replicator:
                 part_task.cancel()
             raise
         report = _merged(done, len(records), [store.name for store in self.stores])
+        if self.debezium.waiting:
+            report.held_back = self.debezium.held_back()
         await self.dead_letters.send(report.dead_letters)
         return report
 
@@ -118,15 +123,18 @@ class Replicator:
         decoded: list[tuple[ChangeEvent, Record]] = []
         letters: list[DeadLetter] = []
         tombstones = 0
-        decoder_of = self.decoders.get  # one dict lookup a record; cdc-v1 for other topics
+        debezium = self.debezium
+        debezium_topics = debezium.topics  # one set lookup a record; cdc-v1 for other topics
         for record in records:
+            if record.topic in debezium_topics:
+                tombstones += _taken(debezium.decode(record), decoded, letters)
+                continue
             raw = record.value
-            if raw is None:  # a Kafka tombstone (Debezium sends one after each delete)
+            if raw is None:  # a Kafka tombstone on the changes topic: our deletes are events
                 tombstones += 1
                 continue
-            decode = decoder_of(record.topic)
             try:
-                event = decode(record) if decode else decode_event(raw, self.tables)
+                event = decode_event(raw, self.tables)
             except InvalidEventError as exc:
                 letters.append(DeadLetter(record, exc.reason, str(exc)))
             else:
@@ -134,12 +142,14 @@ class Replicator:
         return decoded, letters, tombstones
 
 
-def record_decoders(tables: Mapping[str, TableSpec]) -> dict[str, DecodeRecord]:
-    """The decoder of each topic a `debezium` table names; every other topic is `cdc-v1`."""
-    if not any(spec.format == "debezium" for spec in tables.values()):
-        return {}
-    debezium = DebeziumDecoder(tables).decode
-    return {spec.feed_topic(""): debezium for spec in tables.values() if spec.format == "debezium"}
+def _taken(
+    found: Decoded, decoded: list[tuple[ChangeEvent, Record]], letters: list[DeadLetter]
+) -> int:
+    """`found`'s events and letters added to the batch's; the tombstones it skipped."""
+    decoded += found.events
+    if found.problems:
+        letters += [DeadLetter(record, exc.reason, str(exc)) for record, exc in found.problems]
+    return found.skipped_tombstones
 
 
 def _merged(parts: Sequence[BatchReport], records: int, stores: Sequence[str]) -> BatchReport:
@@ -161,7 +171,8 @@ def _merged(parts: Sequence[BatchReport], records: int, stores: Sequence[str]) -
 def _rejected(
     results: Sequence[WriteOutcome], decoded: Sequence[tuple[ChangeEvent, Record]]
 ) -> list[DeadLetter]:
-    """A write either store refused as invalid, once per event even if both refused it."""
+    """A write either store refused as invalid, once per record even if both stores (or both
+    tables it feeds) refused it."""
     if not any(result.rejected for result in results):
         return []  # the common case: no record to look up
     record_of = {id(event): record for event, record in decoded}
@@ -169,5 +180,5 @@ def _rejected(
     for result in results:
         for event, message in result.rejected:
             record = record_of[id(event)]
-            letters.setdefault(id(event), DeadLetter(record, "rejected_by_store", message))
+            letters.setdefault(id(record), DeadLetter(record, "rejected_by_store", message))
     return list(letters.values())

@@ -18,7 +18,7 @@ from streams.pipeline.debezium import DebeziumDecoder
 from streams.pipeline.intake import NEW_TOPIC_SECONDS
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.debezium_support import USERS, envelope, record_key
+from tests.debezium_support import USERS, envelope, events_of, record_key
 from tests.integration.worker import (
     WorkerProcess,
     create_topics,
@@ -91,11 +91,10 @@ def test_a_debezium_topic_feeds_its_table_and_bad_records_are_dead_lettered(
         (record_key(3), envelope("c", 200, after={"id": 3, "name": "cy"}, prefix=prefix)),
     ]
     decoder = DebeziumDecoder(settings.tables)
-    expected = [
-        decoder.decode(RawRecord(topic, 0, 0, key, value))
-        for key, value in rows
-        if key != b"bad" and value is not None
-    ]
+    expected = events_of(
+        decoder,
+        [RawRecord(topic, 0, 0, key, value) for key, value in rows if key != b"bad" and value],
+    )
 
     async def send() -> None:
         producer = Kafka.of(settings.kafka).producer()

@@ -1,16 +1,19 @@
 import asyncio
+import json
 from decimal import Decimal
 
 import pytest
+from aiokafka import TopicPartition
 
 from streams.kafka.records import RawRecord
 from streams.model.errors import ConfigError, InvalidEventError
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import OPPONENTS, TableSpec
 from streams.pipeline.debezium import DebeziumDecoder
+from streams.pipeline.intake import _committable
 from streams.pipeline.replicator import Replicator
 from streams.settings import load_settings
-from tests.debezium_support import SOURCE, USERS, envelope, record_key
+from tests.debezium_support import SOURCE, USERS, decode_one, envelope, events_of, record_key
 from tests.support import MemoryDeadLetters, MemoryStore, upsert
 
 TABLES = {"opponents": OPPONENTS, "users": USERS}
@@ -18,7 +21,7 @@ DECODER = DebeziumDecoder(TABLES)
 
 
 def decode(value: bytes | None, key: bytes | None = None) -> ChangeEvent:
-    return DECODER.decode(RawRecord(SOURCE, 0, 0, key, value))
+    return decode_one(DECODER, value, key)
 
 
 def reason(value: bytes | None, key: bytes | None = None) -> str:
@@ -120,11 +123,13 @@ def test_the_replicator_picks_the_decoder_by_topic() -> None:
     records = [
         RawRecord("changes", 0, 0, b"k", upsert("o", "p", 1).to_json()),
         RawRecord(SOURCE, 0, 0, record_key(1), envelope("c", 10, after={"id": 1})),
-        RawRecord(SOURCE, 0, 1, record_key(1), None),
-        RawRecord(SOURCE, 0, 2, None, envelope("t", 11)),
+        RawRecord(SOURCE, 0, 1, record_key(2), envelope("c", 11, after={"id": 2})),
+        RawRecord(SOURCE, 0, 2, record_key(2), envelope("d", 12, before={"id": 2})),
+        RawRecord(SOURCE, 0, 3, record_key(2), None),  # after its delete: nothing to do
+        RawRecord(SOURCE, 0, 4, None, envelope("t", 13)),
     ]
     report = asyncio.run(replicator.process(records))
-    assert report.items == 2 and report.tombstones == 1 and dlq.reasons() == ["truncate"]
+    assert report.items == 3 and report.tombstones == 1 and dlq.reasons() == ["truncate"]
     assert ItemId("users", "1", "") in store.items
 
 
@@ -161,3 +166,138 @@ def test_a_wrong_declaration_is_one_line(
 
 def test_a_cdc_v1_table_keeps_the_changes_topic() -> None:
     assert TableSpec(partition_key="id").feed_topic("changes") == "changes"
+
+
+FANNED = {
+    "users": USERS,
+    "profiles": TableSpec(
+        partition_key="pid",
+        format="debezium",
+        source=SOURCE,
+        columns={"id": "pid", "name": "label"},
+    ),
+}
+
+
+def test_one_record_feeds_every_table_declaring_its_source() -> None:
+    store, dlq = MemoryStore(), MemoryDeadLetters()
+    record = RawRecord(
+        SOURCE, 0, 0, record_key(7), envelope("c", 10, after={"id": 7, "name": "a b"})
+    )
+    report = asyncio.run(Replicator(FANNED, [store], dlq).process([record]))
+    assert report.items == 2 and dlq.reasons() == []
+    assert store.items[ItemId("users", "7", "")].data == {"name": "a b"}
+    assert store.items[ItemId("profiles", "7", "")].data == {"label": "a b"}
+
+
+def test_a_table_a_record_cannot_feed_is_lettered_by_name_and_the_others_still_get_it() -> None:
+    tables = {**FANNED, "profiles": FANNED["profiles"].model_copy(update={"columns": {}})}
+    found = DebeziumDecoder(tables).decode(
+        RawRecord(SOURCE, 0, 0, None, envelope("u", 10, after={"id": 7, "name": "x"}))
+    )
+    assert [event.table for event, _ in found.events] == ["users"]
+    [(_, problem)] = found.problems
+    assert problem.reason == "bad_key" and str(problem).startswith("table 'profiles': ")
+
+
+def test_two_tables_of_one_source_into_one_dynamodb_table_are_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    declared = {name: {**spec.model_dump(exclude_defaults=True), "dynamodb_table": "people"}
+                for name, spec in FANNED.items()}  # fmt: skip
+    monkeypatch.setenv("CDC_TABLES", json.dumps(declared))
+    with pytest.raises(ConfigError, match=r"both read source 'pg\.public\.users' into DynamoDB"):
+        load_settings()
+
+
+def test_an_incremental_read_ranks_between_the_changes_around_its_window() -> None:
+    """Sent as the window-close insert at 705 streams (the commit before it ended at 700): a
+    change streamed before it is older, one after it newer."""
+    before = decode(envelope("u", 690, after={"id": 1}, last_commit=680))
+    read = decode(envelope("r", None, after={"id": 1}, incremental=True, sequence=["700", "705"]))
+    after = decode(envelope("u", 702, after={"id": 1}, last_commit=710))
+    assert before.version < read.version < after.version
+    assert read.op == "upsert" and read.event_id.endswith("i")
+
+
+def test_an_incremental_read_without_a_sequence_is_lettered() -> None:
+    value = envelope("r", None, after={"id": 1}, incremental=True, sequence=[None, None])
+    with pytest.raises(InvalidEventError, match="incremental snapshot read without"):
+        decode(value)
+
+
+def test_the_first_transaction_streamed_after_the_reads_beats_them() -> None:
+    """Written at 480, before the snapshot's consistent point 500, committed after it: Debezium
+    sends it after the reads with no last commit; the reads before it in the partition place
+    it. Alone (a consumer that never saw the reads), it is placed by its own LSN."""
+    read = envelope("r", 500, after={"id": 1, "name": "old"})
+    first = envelope("u", 480, after={"id": 1, "name": "new"})
+    after = envelope("u", 520, after={"id": 1, "name": "newer"}, last_commit=515)
+    records = [
+        RawRecord(SOURCE, 0, i, record_key(1), v) for i, v in enumerate((read, first, after))
+    ]
+    events = events_of(DebeziumDecoder(TABLES), records)
+    assert events[0].version < events[1].version < events[2].version
+    assert decode(first).version < events[0].version
+
+
+def tombstoned(*values: bytes | None, offset: int = 0) -> list[ChangeEvent]:
+    """The events of `values`, records of row 1 at consecutive offsets of one partition."""
+    records = [RawRecord(SOURCE, 0, offset + i, record_key(1), v) for i, v in enumerate(values)]
+    return events_of(DebeziumDecoder(TABLES), records)
+
+
+def test_a_tombstone_after_its_delete_changes_nothing() -> None:
+    events = tombstoned(envelope("d", 600, before={"id": 1}, last_commit=590), None)
+    assert [e.op for e in events] == ["delete"]
+
+
+def test_a_tombstone_whose_delete_was_compacted_away_deletes_and_loses_to_a_later_change() -> None:
+    """The cleaner kept row 2's update and row 1's tombstone: the tombstone deletes what the
+    stores hold of row 1 (an update at 550) and loses to row 1 inserted again at 700."""
+    held = decode(envelope("u", 550, after={"id": 1, "name": "old"}, last_commit=540))
+    other = RawRecord(SOURCE, 0, 3, record_key(2), envelope("u", 610, after={"id": 2},
+                                                            last_commit=605))  # fmt: skip
+    again = envelope("c", 700, after={"id": 1, "name": "again"}, last_commit=690)
+    decoder = DebeziumDecoder(TABLES)
+    [second, gone, back] = events_of(decoder, [other, *(
+        RawRecord(SOURCE, 0, 9 + i, record_key(1), v) for i, v in enumerate((None, again))
+    )])  # fmt: skip
+    assert gone.op == "delete" and gone.key == {"user_id": "1"}
+    assert held.version < second.version < gone.version < back.version
+
+
+def test_a_tombstone_first_after_a_restart_waits_for_the_next_record_of_its_partition() -> None:
+    """Nothing decoded before it: it is placed just below the record after it, however far."""
+    decoder = DebeziumDecoder(TABLES)
+    waiting = decoder.decode(RawRecord(SOURCE, 0, 5, record_key(1), None))
+    assert waiting.events == [] and waiting.skipped_tombstones == 0
+    nxt = envelope("u", 610, after={"id": 2}, last_commit=605)
+    found = decoder.decode(RawRecord(SOURCE, 0, 8, record_key(2), nxt))
+    [(gone, tombstone), (update, _)] = sorted(found.events, key=lambda pair: pair[0].op)
+    assert (gone.op, gone.key, tombstone.offset) == ("delete", {"user_id": "1"}, 5)
+    held = decode(envelope("u", 550, after={"id": 1}, last_commit=540))
+    assert held.version < gone.version < update.version
+
+
+def test_a_row_flattened_by_extract_new_record_state_is_lettered_naming_the_transform() -> None:
+    flattened = json.dumps({"id": 1, "name": "a", "__deleted": "false"}).encode()
+    with pytest.raises(InvalidEventError, match="ExtractNewRecordState") as caught:
+        decode(flattened)
+    assert caught.value.reason == "schema"
+
+
+def test_a_waiting_tombstone_holds_its_partitions_commit_back_until_it_is_placed() -> None:
+    """Its delete is in no store yet: the intake commits up to it, not past it (after a restart
+    or a rebalance it is consumed again and waits again), until the next record places it."""
+    store, where = MemoryStore(), TopicPartition(SOURCE, 0)
+    replicator = Replicator(TABLES, [store], MemoryDeadLetters())
+    waiting = [RawRecord(SOURCE, 0, 5, record_key(1), None)]
+    report = asyncio.run(replicator.process(waiting))
+    assert report.held_back == {(SOURCE, 0): 5} and report.tombstones == 0
+    assert _committable({where: waiting}, report) == {where: 5}
+    after = [RawRecord(SOURCE, 0, 6, record_key(2), envelope("u", 610, after={"id": 2},
+                                                              last_commit=605))]  # fmt: skip
+    report = asyncio.run(replicator.process(after))
+    assert report.held_back == {} and _committable({where: after}, report) == {where: 7}
+    assert store.items[ItemId("users", "1", "")].op == "delete"

@@ -84,3 +84,14 @@ def test_a_store_rejection_the_layout_cannot_hold_is_kept_not_republished() -> N
     [(_, _, headers)] = kept
     assert dict(headers)[HEADER_REASON] == b"bad_data"
     assert b"holds no attribute 'tags'" in dict(headers)["cdc.error.message"]
+
+
+def test_a_debezium_letter_feeds_every_table_declaring_its_source_again() -> None:
+    """One record, two tables: replayed, it is republished for both."""
+    profiles = USERS.model_copy(update={"dynamodb_table": "profiles"})
+    settings = Settings(tables={"users": USERS, "profiles": profiles})
+    origin = {HEADER_REASON: "unknown_table", HEADER_TOPIC: USERS.feed_topic("")}
+    value = envelope("c", 900, after={"id": 5, "name": "a b"})
+    events, kept = sort_letters([Letter(0, 0, record_key(5), value, origin)], settings, (),
+                                ReplaySummary())  # fmt: skip
+    assert kept == [] and sorted(e.table for e in events) == ["profiles", "users"]
