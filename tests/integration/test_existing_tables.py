@@ -16,7 +16,7 @@ from streams.stores import dynamodb_client, ensure_tables
 from tests.conftest import Services
 from tests.integration.worker import WorkerProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 
 
 def without_lsi(d: dict[str, Any]) -> None:

@@ -26,7 +26,7 @@ from tests.integration.test_stores import run_property, unique_owners
 from tests.integration.worker import publish, write_direct
 from tests.support import REDIS_LAYOUTS, histories, upsert, with_redis_layout
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 STORES = ("redis", "dynamodb")
 
 

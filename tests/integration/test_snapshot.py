@@ -35,7 +35,7 @@ from tests.integration.worker import (
 )
 from tests.support import batches_of, delete, upsert
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 
 
 def unique_layout() -> LegacyLayout:

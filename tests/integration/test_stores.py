@@ -30,7 +30,7 @@ from tests.support import (
     with_redis_layout,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 
 
 @pytest.fixture(scope="module")

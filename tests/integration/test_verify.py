@@ -21,7 +21,7 @@ from tests.conftest import Services
 from tests.integration.worker import WorkerProcess, read_topic, wait_caught_up, write_direct
 from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 
 
 def verify_json(capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, dict[str, Any]]:
