@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
+from connectors.dynamodb_attributes import value_of
 from connectors.dynamodb_items import (
     BOOKKEEPING,
     DELETED_ATTR,
@@ -24,14 +23,12 @@ from connectors.dynamodb_items import (
     version_of,
 )
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
-from streams.model.numbers import plain
 from streams.model.tables import TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DONE = "done"
-_deserialize = TypeDeserializer().deserialize
 
 
 class DynamoDBSource:
@@ -104,7 +101,7 @@ class DynamoDBSource:
             chunk.problems.append(SourceProblem(json.dumps(key, ensure_ascii=False), cannot))
             return
         data = {
-            name: plain(_deserialize(value))
+            name: value_of(value)
             for name, value in raw.items()
             if name not in BOOKKEEPING and name not in key
         }

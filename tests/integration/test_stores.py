@@ -12,13 +12,14 @@ import redis as sync_redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors.dynamodb_source import DynamoDBSource
 from connectors.dynamodb_store import DynamoDBStore
 from connectors.redis_store import RedisKeys, RedisStore
 from connectors.sink import Store
 from streams.model.events import ChangeEvent, ItemId, decode_event
 from streams.model.tables import DEFAULT_TABLES
 from streams.settings import Settings
-from streams.stores import ensure_tables, open_store
+from streams.stores import dynamodb_client, ensure_tables, open_dynamodb, open_store
 from tests.conftest import Services
 from tests.support import (
     REDIS_LAYOUTS,
@@ -331,3 +332,50 @@ def test_both_stores_list_in_one_order_ties_by_sort_key(shared: Settings, limit:
     expected = ["%", "a", "b", "d", "~x", "c"][:limit]
     assert asyncio.run(listed("redis")) == expected
     assert asyncio.run(listed("dynamodb")) == expected
+
+
+# Numbers as another writer may have stored them, and what each means. DynamoDB returns them
+# canonicalised (1E+100 as 101 digits, 1.50 as 1.5, 007 as 7); moto echoes the text it got.
+NUMBER_TEXTS = {
+    "huge": ("1E+100", 10**100),
+    "max": ("9.9999999999999999999999999999999999999E+125", int("9" * 38) * 10**88),
+    "tiny": ("-1E-130", Decimal("-1E-130")),
+    "cents": ("1.50", Decimal("1.5")),
+    "padded": ("007", 7),
+    "zero": ("-0.000", 0),
+    "wide": ("12345678901234567890123456789012345678", 12345678901234567890123456789012345678),
+}
+
+
+def test_numbers_in_any_text_form_read_back_exactly(shared: Settings) -> None:
+    """An item another writer stored, read by get, list, read_many (verify) and the snapshot
+    source: every number is the one its text means."""
+    owner, spec = uuid.uuid4().hex, shared.tables["opponents"]
+    numbers = {name: {"N": text} for name, (text, _) in NUMBER_TEXTS.items()}
+    item = {"owner_id": {"S": owner}, "opponent_id": {"S": "p"}, "timestamp": {"N": "5"},
+            "nested": {"L": [{"M": numbers}]}, **numbers}  # fmt: skip
+    client = dynamodb_client(shared.dynamodb)
+    client.put_item(TableName=spec.physical_name("opponents"), Item=item)
+    client.close()
+    meant = {name: value for name, (_, value) in NUMBER_TEXTS.items()}
+    expected = {"owner_id": owner, "opponent_id": "p", "timestamp": 5, "nested": [meant], **meant}
+
+    async def read() -> list[Any]:
+        store = open_dynamodb(shared)
+        source = DynamoDBSource(dynamodb_client(shared.dynamodb), "opponents", spec, segments=1)
+        try:
+            key = {"owner_id": owner, "opponent_id": "p"}
+            stored = await store.read_many("opponents", [ItemId("opponents", owner, "p")])
+            chunks = [chunk async for chunk in source.chunks(None)]
+            copied = [i for c in chunks for i in c.items if i.key["owner_id"] == owner]
+            return [await store.get("opponents", key),
+                    (await store.list_partition("opponents", owner, 10))[0],
+                    {**key, **(next(iter(stored.values())).data or {})},
+                    {**key, **copied[0].data}]  # fmt: skip
+        finally:
+            await store.close()
+            await source.close()
+            source.client.close()
+
+    for got in asyncio.run(read()):
+        assert got == expected
