@@ -352,7 +352,8 @@ def test_numbers_in_any_text_form_read_back_exactly(shared: Settings) -> None:
     source: every number is the one its text means."""
     owner, spec = uuid.uuid4().hex, shared.tables["opponents"]
     numbers = {name: {"N": text} for name, (text, _) in NUMBER_TEXTS.items()}
-    item = {"owner_id": {"S": owner}, "opponent_id": {"S": "p"}, "timestamp": {"N": "5"},
+    item: dict[str, Any] = {"owner_id": {"S": owner}, "opponent_id": {"S": "p"},
+                            "timestamp": {"N": "5"},
             "nested": {"L": [{"M": numbers}]}, **numbers}  # fmt: skip
     client = dynamodb_client(shared.dynamodb)
     client.put_item(TableName=spec.physical_name("opponents"), Item=item)
