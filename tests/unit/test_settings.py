@@ -27,10 +27,10 @@ def test_defaults_match_the_local_stack() -> None:
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CDC_TOPIC", "orders")
     monkeypatch.setenv("CDC_REDIS_URL", "redis://127.0.0.1:6380/2")
-    monkeypatch.setenv("CDC_TABLES", '{"t": {"partition_key": "id"}}')
+    monkeypatch.setenv("CDC_TABLES", '{"items": {"partition_key": "id"}}')
     settings = load_settings()
     assert settings.topic == "orders" and settings.stack.redis_port == 6380
-    assert settings.tables == {"t": TableSpec(partition_key="id")}
+    assert settings.tables == {"items": TableSpec(partition_key="id")}
 
 
 def test_settings_are_frozen() -> None:
@@ -101,6 +101,11 @@ def test_table_declarations_are_checked(spec: dict[str, str], error: str) -> Non
         TableSpec.model_validate(spec)
 
 
+TABLE_WITH_INDEX_IX = (
+    '{"tbl": {"partition_key": "k", "sort_key": "s", "index_attribute": "t", "index_name": "ix"}}'
+)
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "says"),
     [
@@ -114,6 +119,10 @@ def test_table_declarations_are_checked(spec: dict[str, str], error: str) -> Non
         ("CDC_KAFKA_BOOTSTRAP_SERVERS", "host:abc", "expected host:port[,host:port...]"),
         ("CDC_KAFKA_BOOTSTRAP_SERVERS", "a:9092,b", "got 'b'"),
         ("CDC_DYNAMODB_ENDPOINT_URL", "localhost:8000", "expected a URL like http://host:port"),
+        # DynamoDB's names: 3 to 255 of A-Za-z0-9_.- (moto takes others, DynamoDB refuses them).
+        ("CDC_TABLES", '{"w2": {"partition_key": "k"}}', "w2: the table name 'w2' is not a Dyn"),
+        ("CDC_TABLES", '{"t": {"partition_key": "k", "dynamodb_table": "a b c"}}', "'a b c'"),
+        ("CDC_TABLES", TABLE_WITH_INDEX_IX, "tbl: index_name 'ix' is not a DynamoDB name"),
     ],
 )
 def test_malformed_values_are_one_line_naming_the_variable(
