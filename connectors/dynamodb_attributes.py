@@ -1,4 +1,9 @@
-"""Data values as DynamoDB attributes and back, numbers by the number rule."""
+"""Data values as DynamoDB attributes and back, numbers by the number rule.
+
+Data attribute names starting with `_` (a column `_meta` or `_v`) are stored with one more `_`
+(`__meta`), so they never meet the replicator's bookkeeping (`_v`, `_deleted`, ...), which is
+exactly the names starting with a single `_`.
+"""
 
 import base64
 from collections.abc import Callable, Mapping
@@ -68,6 +73,22 @@ _READERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def stored_name(name: str) -> str:
+    """The attribute name a data attribute is stored under."""
+    return f"_{name}" if name[:1] == "_" else name
+
+
+def data_name(stored: str) -> str | None:
+    """The data attribute a stored attribute holds, None for bookkeeping (one leading `_`)."""
+    if stored[:1] != "_":
+        return stored
+    return stored[1:] if stored[:2] == "__" else None
+
+
 def as_item(raw: Mapping[str, Any]) -> Item:
-    """A stored item's key and data attributes as plain values, bookkeeping (`_...`) left out."""
-    return {name: value_of(value) for name, value in raw.items() if not name.startswith("_")}
+    """A stored item's key and data attributes as plain values, bookkeeping left out."""
+    return {
+        name: value_of(value)
+        for stored, value in raw.items()
+        if (name := data_name(stored)) is not None
+    }

@@ -14,9 +14,8 @@ from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from connectors.dynamodb_attributes import value_of
+from connectors.dynamodb_attributes import as_item
 from connectors.dynamodb_items import (
-    BOOKKEEPING,
     DELETED_ATTR,
     past_expiry,
     uncarried,
@@ -100,11 +99,7 @@ class DynamoDBSource:
         if cannot:
             chunk.problems.append(SourceProblem(json.dumps(key, ensure_ascii=False), cannot))
             return
-        data = {
-            name: value_of(value)
-            for name, value in raw.items()
-            if name not in BOOKKEEPING and name not in key
-        }
+        data = {name: value for name, value in as_item(raw).items() if name not in key}
         # An item past its expiry is gone, as a tombstone is: never published for a new lifetime.
         deleted = DELETED_ATTR in raw or past_expiry(raw)
         chunk.items.append(SourceItem(self.table, key, data, version_of(raw), deleted=deleted))

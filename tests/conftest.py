@@ -36,10 +36,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Tests of a module marked `emulators` run once per DynamoDB implementation, grouped by
-    it (session scope: each group shares one `services`)."""
-    if metafunc.definition.get_closest_marker("emulators") and "emulator" in metafunc.fixturenames:
-        metafunc.parametrize("emulator", EMULATORS, scope="session")
+    """Tests of a module marked `emulators` run once per DynamoDB implementation: `services`
+    is parametrized by it (session scope: pytest groups the tests by it)."""
+    if metafunc.definition.get_closest_marker("emulators") and "services" in metafunc.fixturenames:
+        metafunc.parametrize("services", EMULATORS, indirect=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -91,14 +91,10 @@ class Services:
 
 
 @pytest.fixture(scope="session")
-def emulator() -> str:
-    """The DynamoDB implementation behind `services` (moto unless a module asks for both)."""
-    return "moto"
-
-
-@pytest.fixture(scope="session")
-def services(request: pytest.FixtureRequest, emulator: str, _stack: Services) -> Services:
-    if emulator == "moto":
+def services(request: pytest.FixtureRequest, _stack: Services) -> Services:
+    """The session's services, with moto's DynamoDB API unless the test is one of a module
+    marked `emulators` run against dynalite."""
+    if getattr(request, "param", "moto") == "moto":
         return _stack
     endpoint, pid = request.getfixturevalue("dynalite")
     return replace(_stack, dynamodb_endpoint=endpoint, dynamodb_pid=pid)

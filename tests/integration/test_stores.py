@@ -164,19 +164,30 @@ def test_redis_tombstones_expire_after_the_grace_period(services: Services) -> N
         client.close()
 
 
+def raw_item(settings_: Settings, key: dict[str, str]) -> dict[str, Any]:
+    """An item as DynamoDB holds it, bookkeeping included, read with boto3."""
+    client = dynamodb_client(settings_.dynamodb)
+    try:
+        return dict(
+            client.get_item(
+                TableName=settings_.tables["opponents"].physical_name("opponents"),
+                Key={name: {"S": value} for name, value in key.items()},
+                ConsistentRead=True,
+            )["Item"]
+        )
+    finally:
+        client.close()
+
+
 def test_dynamodb_tombstones_carry_a_ttl_and_bookkeeping_stays_hidden(shared: Settings) -> None:
     owner = uuid.uuid4().hex
-    spec = shared.tables["opponents"]
 
     async def check() -> None:
         store = open_store(shared, "dynamodb")
         assert isinstance(store, DynamoDBStore)
         try:
             await apply_history(store, [upsert(owner, "p", 1), delete(owner, "p", 2)], shared, 1)
-            raw = store.client.get_item(
-                TableName=spec.physical_name("opponents"),
-                Key={"owner_id": {"S": owner}, "opponent_id": {"S": "p"}},
-            )["Item"]
+            raw = raw_item(shared, {"owner_id": owner, "opponent_id": "p"})
             assert set(raw) == {"owner_id", "opponent_id", "_v", "_deleted", "_expires_at"}
             await apply_history(store, [upsert(owner, "q", 3)], shared, 1)
             item = await store.get("opponents", {"owner_id": owner, "opponent_id": "q"})
@@ -301,14 +312,12 @@ def test_a_snapshot_version_never_changes_a_dynamodb_item_without_a_version(
         store = open_store(shared, "dynamodb")
         assert isinstance(store, DynamoDBStore)
         try:
-            store.client.put_item(TableName=spec.physical_name("opponents"), Item=legacy)
+            client = dynamodb_client(shared.dynamodb)
+            client.put_item(TableName=spec.physical_name("opponents"), Item=legacy)
+            client.close()
             outcome = await store.write({fill.item_id(spec): fill})
             assert (outcome.applied, outcome.stale) == (0, 1)
-            raw = store.client.get_item(
-                TableName=spec.physical_name("opponents"),
-                Key={"owner_id": {"S": owner}, "opponent_id": {"S": "p"}},
-            )["Item"]
-            assert raw == legacy
+            assert raw_item(shared, {"owner_id": owner, "opponent_id": "p"}) == legacy
         finally:
             await store.close()
 

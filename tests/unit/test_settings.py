@@ -10,6 +10,7 @@ from streams.model.errors import ConfigError
 from streams.model.tables import TableSpec
 from streams.settings import Settings, load_settings
 from streams.settings_checks import redact_url
+from streams.stores import local_transact_warning
 
 
 def test_defaults_match_the_local_stack() -> None:
@@ -207,3 +208,18 @@ def test_parts_follow_a_copy_with_other_values() -> None:
     copied = settings.model_copy(update={"topic": "orders", "redis_url": "redis://h:7/0"})
     assert copied.changes.name == "orders" and copied.dlq_topic == "orders.dlq"
     assert copied.stack.redis_port == 7
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "mode", "warned"),
+    [("http://127.0.0.1:8000", "transact", True), ("http://localhost:4567", "transact", True),
+     ("http://127.0.0.1:8000", "put", False), ("", "transact", False),
+     ("https://dynamodb.eu-west-1.amazonaws.com", "transact", False)],
+)  # fmt: skip
+def test_transact_mode_against_a_local_emulator_is_warned_about(
+    endpoint: str, mode: str, warned: bool
+) -> None:
+    settings = Settings(dynamodb_endpoint_url=endpoint, dynamodb_write_mode=mode)  # type: ignore[arg-type]
+    warning = local_transact_warning(settings.dynamodb)
+    assert (warning is not None) is warned
+    assert warning is None or "lose newer versions under concurrency" in warning
