@@ -12,6 +12,7 @@ boto3 raises them (`ClientError` with the code, status and a cancelled transacti
 import asyncio
 import io
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -186,13 +187,25 @@ def _client_error(exc: aiodynamo_errors.AIODynamoError, operation: str) -> Excep
     return ClientError(cast(Any, response), operation)
 
 
+def _xml_error(text: str) -> dict[str, Any]:
+    """An error answered in XML (IAM's refusals, as moto sends them): its code and message."""
+    code, message = _XML_CODE.search(text), _XML_MESSAGE.search(text)
+    if code is None:
+        return {"message": " ".join(text.split())[:200]}
+    return {"__type": code[1], "message": message[1] if message else ""}
+
+
+_XML_CODE = re.compile(r"<Code>([^<]+)</Code>")
+_XML_MESSAGE = re.compile(r"<Message>([^<]*)</Message>")
+
+
 def _body(exc: aiodynamo_errors.AIODynamoError) -> dict[str, Any]:
     """The error's JSON body: aiodynamo keeps it as its argument, or as bytes when unknown."""
     if isinstance(exc, aiodynamo_errors.UnknownError):
         try:
             parsed = json.loads(exc.body)
         except ValueError:
-            return {"message": exc.body[:200].decode(errors="replace")}
+            return _xml_error(exc.body.decode(errors="replace"))
         return parsed if isinstance(parsed, dict) else {}
     found = exc.args[0] if exc.args else None
     return found if isinstance(found, dict) else {}
