@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-Answer = Callable[[str, dict[str, Any]], tuple[int, dict[str, Any]]]
+Answer = Callable[[str, dict[str, Any]], tuple[int, dict[str, Any] | bytes]]
 TARGET_PREFIX = "DynamoDB_20120810."
 
 
@@ -60,7 +60,7 @@ def stand_in(answer: Answer) -> Iterator[StandIn]:
             with lock:
                 received.append(Received(time.monotonic(), operation, body, len(raw)))
             status, reply = answer(operation, body)
-            text = json.dumps(reply).encode()
+            text = reply if isinstance(reply, bytes) else json.dumps(reply).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/x-amz-json-1.0")
             self.send_header("Content-Length", str(len(text)))

@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+from botocore.exceptions import ClientError
 
-from connectors.dynamodb_client import make_api
+from connectors.dynamodb_client import error_code, is_access_refused, make_api
 from connectors.dynamodb_store import DynamoDBStore
 from connectors.dynamodb_transact import TRANSACT_BYTES
 from streams.model.errors import AccessRefusedError
@@ -108,3 +109,20 @@ def test_an_endpoint_without_transactions_is_a_refusal() -> None:
     assert "has no TransactWriteItems" in str(refused.value)
     assert "CDC_DYNAMODB_WRITE_MODE=put" in str(refused.value)
     assert len(endpoint.received) == 1  # not retried
+
+
+def test_a_refusal_answered_in_xml_is_read_for_its_code() -> None:
+    """IAM's refusals come as XML (moto with authentication on): the code and message are read
+    from it, and the refusal stops the worker like any other."""
+    xml = (b'<?xml version="1.0" encoding="utf-8"?><ErrorResponse><Errors><Error><Code>'
+           b"InvalidClientTokenId</Code><Message>The security token included in the request "
+           b"is invalid.</Message></Error></Errors></ErrorResponse>")  # fmt: skip
+
+    def answer(operation: str, body: dict[str, Any]) -> tuple[int, bytes]:
+        return 403, xml
+
+    with stand_in(answer) as endpoint, pytest.raises(ClientError) as refused:
+        with_store(endpoint, lambda s: s.get("opponents", {"owner_id": "a", "opponent_id": "b"}))
+    assert error_code(refused.value) == "InvalidClientTokenId"
+    assert "security token included in the request is invalid" in str(refused.value)
+    assert is_access_refused(refused.value)
