@@ -1,7 +1,7 @@
 """DynamoDB store: conditional puts, so a write lands only over an older version.
 
-Items carry the key and data attributes at top level; bookkeeping attributes start with `_`:
-`_v` the version token, `_deleted` on tombstones, `_expires_at` (epoch seconds) for DynamoDB's
+Items carry the key and data attributes at top level; bookkeeping attributes start with one `_`
+(a data attribute starting with `_` is stored with two): `_v` the version token, `_deleted` on tombstones, `_expires_at` (epoch seconds) for DynamoDB's
 TTL on tombstones and on the live items of a table that declares an expiry (their instant, in
 `_live_until`, plus the tombstone grace period). Tombstones lack the
 index attribute, so the sparse local secondary index that lists a partition never shows them.
@@ -45,7 +45,9 @@ UNPROCESSED_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)  # then 1.6 s each time
 
 class WriteRequest(NamedTuple):
     """One version-guarded write: `kind` names the operation (`Put`: PutItem, or a
-    transaction's Put), `body` its arguments, `size` the item's bytes by DynamoDB's rule."""
+    transaction's Put; an `Update` would take the same path as UpdateItem or a transaction's
+    Update), `body` its arguments, `size` the item's bytes by DynamoDB's rule (what a
+    transaction's 4 MB counts)."""
 
     kind: str
     body: dict[str, Any]
