@@ -1,10 +1,12 @@
 """DynamoDB store: conditional puts, so a write lands only over an older version.
 
 Items carry the key and data attributes at top level; bookkeeping attributes start with one `_`
-(a data attribute starting with `_` is stored with two): `_v` the version token, `_deleted` on tombstones, `_expires_at` (epoch seconds) for DynamoDB's
-TTL on tombstones and on the live items of a table that declares an expiry (their instant, in
-`_live_until`, plus the tombstone grace period). Tombstones lack the
-index attribute, so the sparse local secondary index that lists a partition never shows them.
+(a data attribute starting with `_` is stored with two): `_v` the version token, `_deleted` on
+tombstones, `_expires_at` (epoch seconds) for DynamoDB's TTL on tombstones and on the live items
+of a table that declares an expiry (their instant, in `_live_until`, plus the tombstone grace
+period). Tombstones lack the index attribute, so the sparse local secondary index that lists a
+partition never shows them. An item DynamoDB cannot hold (connectors/dynamodb_limits.py) is
+rejected here, for DynamoDB alone.
 """
 
 import asyncio
