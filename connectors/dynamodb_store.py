@@ -110,12 +110,13 @@ class DynamoDBStore:
     def _request(self, event: ChangeEvent) -> WriteRequest:
         """The conditional Put of `event`; CannotHoldError if DynamoDB cannot hold its item."""
         spec = self.tables[event.table]
+        version = {"S": event.version.token()}
         body: dict[str, Any] = {
             "TableName": spec.physical_name(event.table),
-            "Item": self._item(event),
+            "Item": self._item(event, version),
             "ConditionExpression": NEWER_ONLY,
             "ExpressionAttributeNames": {"#v": VERSION_ATTR},
-            "ExpressionAttributeValues": {":v": {"S": event.version.token()}},
+            "ExpressionAttributeValues": {":v": version},
         }
         if event.version.fills_only:
             body["ConditionExpression"] = ABSENT_ONLY
@@ -133,9 +134,9 @@ class DynamoDBStore:
             raise
         return True
 
-    def _item(self, event: ChangeEvent) -> dict[str, Any]:
+    def _item(self, event: ChangeEvent, version: dict[str, str]) -> dict[str, Any]:
         item: dict[str, Any] = {name: {"S": value} for name, value in event.key.items()}
-        item[VERSION_ATTR] = {"S": event.version.token()}
+        item[VERSION_ATTR] = version
         if event.op == "delete":
             item[DELETED_ATTR] = {"BOOL": True}
             item[EXPIRES_ATTR] = {"N": str(int(time.time()) + self.tombstone_grace)}
