@@ -5,9 +5,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CLI    := $(BIN)/cdc-replicator
 
-.PHONY: setup system-deps browser prometheus postgres demo test lint typecheck up up-debezium down status bench clean
+.PHONY: setup system-deps dynalite browser prometheus postgres demo test lint typecheck up up-debezium down status bench clean
 
-setup: system-deps $(STAMP)
+setup: system-deps $(STAMP) dynalite
 
 # redis-server (and, for the tests, chromium and prometheus) come from Debian's packages,
 # $(3) being extra apt-get options; Java 17 and Maven fetch and run the Kafka broker.
@@ -23,12 +23,18 @@ system-deps:
 	$(call apt_install,redis-server,redis-server)
 	@command -v java >/dev/null || { echo "java (JDK 17) is required to run Kafka"; exit 1; }
 	@command -v mvn >/dev/null || { echo "mvn (Maven) is required to fetch Kafka's jars"; exit 1; }
+	@command -v npm >/dev/null || { echo "node and npm (Node.js 20) are required to run dynalite"; exit 1; }
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# dynalite, the second DynamoDB implementation the tests run against, from the npm registry into
+# .cache (once; no global install); Node.js runs it.
+dynalite: $(STAMP)
+	@$(BIN)/python -c 'from pathlib import Path; from streams.devstack.services import fetch_dynalite; fetch_dynalite(Path(".cache"))'
 
 demo: setup
 	$(CLI) stack up

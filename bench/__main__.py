@@ -13,12 +13,13 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ceilings, debezium, latency, layouts, ours, peer, report, snapshot
+from bench import ceilings, debezium, latency, layouts, ours, peer, report, seed_job, snapshot
 from bench.cpu import CpuMeter, breakdown, totals
-from bench.dynamodb_client import ClientRun, client_ceiling
+from bench.dynamodb_client import ClientRun, boto3_ceiling, client_ceiling
 from bench.dynamodb_endpoint import instant_endpoint
 from bench.report import Row, check, ratio_of
 from bench.workload import MIX, Workload, make_events, publish_workload
@@ -32,22 +33,24 @@ PROJECT = HERE.parent
 def main() -> None:
     args = _arguments()
     begin = time.perf_counter()
-    quix = peer.peer_python(PROJECT / ".cache")
     with (
         tempfile.TemporaryDirectory() as tmp,
         private_stack(Path(tmp), PROJECT / ".cache") as (base, stack),
     ):
         settings = base.model_copy(update={"stack_dir": tmp})
-        meter = _service_meter(stack)
-        rows = [
-            *_redis_rows(settings, args, quix, meter),
-            *layouts.redis_rows(settings, args),
-            *debezium.rows(settings, args, meter),
-            *_dynamodb_rows(settings, args),
-            *_dynamodb_client_rows(settings, args),
-            *_latency_rows(settings, args),
-            *_snapshot_rows(settings, args, Path(tmp), meter),
-        ]
+        meter, cache = _service_meter(stack), PROJECT / ".cache"
+        groups: dict[str, Callable[[], list[Row]]] = {
+            "redis": lambda: _redis_rows(settings, args, peer.peer_python(cache), meter),
+            "layouts": lambda: layouts.redis_rows(settings, args),
+            "debezium": lambda: debezium.rows(settings, args, meter),
+            "dynamodb": lambda: _dynamodb_rows(settings, args),
+            "client": lambda: _dynamodb_client_rows(settings, args),
+            "seed-job": lambda: seed_job.rows(settings, args, cache),
+            "latency": lambda: _latency_rows(settings, args),
+            "snapshot": lambda: _snapshot_rows(settings, args, Path(tmp), meter),
+        }
+        chosen = args.only.split(",") if args.only else list(groups)
+        rows = [row for name in chosen for row in groups[name]()]
     minutes = (time.perf_counter() - begin) / 60
     text = _results(rows, args, minutes)
     print(text)
@@ -79,6 +82,18 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--snapshot-owners", type=int, default=10_000)
     parser.add_argument("--snapshot-per-owner", type=int, default=100)
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated row groups (redis, layouts, debezium, dynamodb, client, seed-job, "
+        "latency, snapshot); the default is every group",
+    )
+    parser.add_argument(
+        "--seed-owners",
+        type=int,
+        default=200,
+        help="the seed's job (legacy Redis -> snapshot -> worker -> DynamoDB): owners x 100 items",
+    )
     return parser.parse_args()
 
 
@@ -95,7 +110,7 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
     n = len(wl.events)
     bare, direct, mine, theirs, rss, cpu = [], [], [], [], [], []
     bytewax_python = peer.peer_python(PROJECT / ".cache", "bytewax", peer.BYTEWAX)
-    others: dict[str, list[float]] = {"Bytewax": [], "Faust": []}
+    others: dict[str, list[float]] = {"Bytewax": [], "Bytewax LWW": [], "Faust": []}
     two = _TwoWorkers.published(base, args)
     for run in range(args.runs):
         bare.append(n / asyncio.run(ceilings.bare_consumer(wl)))
@@ -106,26 +121,32 @@ def _redis_rows(base: Settings, args: argparse.Namespace, quix: Path, meter: Cpu
         cpu.append(drain.cpu_us)
         theirs.append(n / peer.quix_drain(wl, quix, db=1 + run))
         others["Bytewax"].append(n / peer.bytewax_drain(wl, bytewax_python, db=14))
+        others["Bytewax LWW"].append(n / peer.bytewax_drain(wl, bytewax_python, 13, lww=True))
         others["Faust"].append(n / peer.faust_drain(wl, db=15))
         two.measure(meter)
         print(
             f"  run {run + 1}: bare {bare[-1]:,.0f}/s, LWW script {direct[-1]:,.0f}/s, ours "
             f"{mine[-1]:,.0f}/s ({rss[-1]:.0f} MB), Quix {theirs[-1]:,.0f}/s, "
-            f"Bytewax {others['Bytewax'][-1]:,.0f}/s, Faust agent {others['Faust'][-1]:,.0f}/s",
+            f"Bytewax {others['Bytewax'][-1]:,.0f}/s (LWW script "
+            f"{others['Bytewax LWW'][-1]:,.0f}/s), Faust agent {others['Faust'][-1]:,.0f}/s",
             flush=True,
         )
     vs_bare, vs_quix = ratio_of(mine, bare), ratio_of(mine, theirs)
     vs_bytewax, vs_faust = ratio_of(mine, others["Bytewax"]), ratio_of(mine, others["Faust"])
+    vs_bytewax_lww = ratio_of(mine, others["Bytewax LWW"])
     return [
         Row("Ceiling: bare aiokafka consumer, reads only", "events/s", bare),
         Row("Ceiling: Redis LWW script driven directly, pipelined", "ops/s", direct),
         Row("Peer: Quix Streams RedisSink (plain SET, no LWW)", "events/s", theirs),
         Row("Peer: Bytewax, Kafka source, pipelined Redis SETs (no LWW)", "events/s",
             others["Bytewax"]),
+        Row("Peer: Bytewax, Kafka source, our LWW script per batch (like for like)", "events/s",
+            others["Bytewax LWW"]),
         Row("Peer: plain Faust agent, one Redis SET per event (no LWW)", "events/s",
             others["Faust"]),
         Row("Ours: one worker -> Redis (LWW)", "events/s", mine,
-            f"{vs_quix:.2f}x Quix, {vs_bytewax:.2f}x Bytewax, {vs_faust:.1f}x Faust agent; "
+            f"{vs_quix:.2f}x Quix, {vs_bytewax:.2f}x Bytewax (SETs), {vs_bytewax_lww:.2f}x "
+            f"Bytewax (LWW script), {vs_faust:.1f}x Faust agent; "
             f"{100 * vs_bare:.0f}% of bare consumer",
             ">= 1.5x Quix, > 1x Bytewax; >= 60% of bare",
             check(vs_quix, 1.5) and check(vs_bytewax, 1.0001) and check(vs_bare, 0.6)),
@@ -226,37 +247,60 @@ def _dynamodb_one_write_each(base: Settings, args: argparse.Namespace) -> list[R
 
 
 def _dynamodb_client_rows(base: Settings, args: argparse.Namespace) -> list[Row]:
-    """Our DynamoDB client against an endpoint that answers at once: its own CPU per item and
-    the items/s one process can reach, per write mode."""
+    """Our DynamoDB client against an endpoint that answers at once, beside boto3 alone sending
+    the same requests (the store's client before): CPU per item and items/s per process, per
+    write mode, measured in the same runs."""
     events = make_events(args.client_items, args.client_items * 1000, duplicates=0)
     print(f"DynamoDB client -> instant endpoint: {len(events):,} items, a different one each")
-    runs: dict[str, list[ClientRun]] = {"put": [], "transact": []}
+    runs: dict[str, list[ClientRun]] = {k: [] for k in ("boto3 put", "put", "boto3 transact",
+                                                         "transact")}  # fmt: skip
     with instant_endpoint() as (url, pid):
         for run in range(args.runs):
-            for mode, results in runs.items():
-                results.append(asyncio.run(client_ceiling(base, events, url, pid, mode)))
+            for name, results in runs.items():
+                measure = boto3_ceiling if name.startswith("boto3") else client_ceiling
+                mode = name.removeprefix("boto3 ")
+                results.append(asyncio.run(measure(base, events, url, pid, mode)))
             print(f"  run {run + 1}: " + ", ".join(
-                f"{mode} {r[-1].rate:,.0f}/s ({r[-1].cpu_us:.0f} us/item)"
-                for mode, r in runs.items()
+                f"{name} {r[-1].rate:,.0f}/s ({r[-1].cpu_us:.0f} us/item)"
+                for name, r in runs.items()
             ), flush=True)  # fmt: skip
-    put, transact = ([r.rate for r in runs[mode]] for mode in ("put", "transact"))
+    rates = {name: [r.rate for r in results] for name, results in runs.items()}
+    cpu = {name: [r.cpu_us for r in results] for name, results in runs.items()}
+    put_vs, transact_vs = ratio_of(cpu["put"], cpu["boto3 put"]), ratio_of(
+        cpu["transact"], cpu["boto3 transact"])  # fmt: skip
     return [
-        Row("Our DynamoDB client -> instant endpoint, conditional PutItem", "items/s", put),
-        _client_cpu_row("  its CPU per item (PutItem)", runs["put"]),
-        Row("Our DynamoDB client -> instant endpoint, TransactWriteItems of 100", "items/s",
-            transact, f"{ratio_of(transact, put):.1f}x PutItem", ">= 5,000 items/s",
-            check(statistics.median(transact), 5000)),
-        _client_cpu_row("  its CPU per item (TransactWriteItems)", runs["transact"]),
+        Row("boto3 alone -> instant endpoint, conditional PutItem (the baseline)", "items/s",
+            rates["boto3 put"]),
+        _client_cpu_row("  its CPU per item (boto3 PutItem)", runs["boto3 put"]),
+        Row("Our DynamoDB client -> instant endpoint, put mode (conditional PutItem)", "items/s",
+            rates["put"], f"{ratio_of(rates['put'], rates['boto3 put']):.1f}x boto3"),
+        _client_cpu_row("  its CPU per item (put mode)", runs["put"],
+                        f"{put_vs:.2f}x boto3's per PutItem", "<= 1/3 of boto3's",
+                        check(put_vs, 1 / 3, above=False)),
+        Row("boto3 alone -> instant endpoint, TransactWriteItems of 100", "items/s",
+            rates["boto3 transact"]),
+        _client_cpu_row("  its CPU per item (boto3 TransactWriteItems)", runs["boto3 transact"]),
+        Row("Our DynamoDB client -> instant endpoint, transact mode", "items/s",
+            rates["transact"], f"{ratio_of(rates['transact'], rates['put']):.1f}x put mode",
+            ">= 5,000 items/s", check(statistics.median(rates["transact"]), 5000)),
+        _client_cpu_row("  its CPU per item (transact mode)", runs["transact"],
+                        f"{transact_vs:.2f}x boto3's", "<= 1/2 of boto3's",
+                        check(transact_vs, 1 / 2, above=False)),
     ]  # fmt: skip
 
 
-def _client_cpu_row(name: str, runs: list[ClientRun]) -> Row:
+def _client_cpu_row(
+    name: str, runs: list[ClientRun], ratio: str = "", target: str = "", met: bool | None = None
+) -> Row:
     cpu = [r.cpu_us for r in runs]
     endpoint = statistics.median(r.endpoint_cpu_us for r in runs)
     bound = 1e6 / statistics.median(cpu)
+    shown = f"{ratio}; " if ratio else ""
     return Row(
-        name, "us", cpu, f"at most {bound:,.0f} items/s per process; endpoint {endpoint:.1f} us"
-    )
+        name, "us", cpu,
+        f"{shown}at most {bound:,.0f} items/s per process; endpoint {endpoint:.1f} us",
+        target, met,
+    )  # fmt: skip
 
 
 def _rss_row(name: str, rss: list[float]) -> Row:

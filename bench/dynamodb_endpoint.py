@@ -2,11 +2,13 @@
 
     python -m bench.dynamodb_endpoint PORT
 
-Runs in a process of its own on loopback and answers the calls the store makes (PutItem,
-TransactWriteItems, BatchGetItem, GetItem, DescribeTable) with correctly shaped replies and no
-work behind them: a bench of our DynamoDB client against it measures the client's CPU per item
-and its ceiling per process, with no emulator in the way. A bare asyncio protocol, not
-http.server, so that the endpoint costs far less per request than the client it measures.
+Runs in a process of its own on loopback and answers the calls the store and a worker make
+(PutItem, TransactWriteItems, BatchGetItem, GetItem, DescribeTable, DescribeTimeToLive) with
+correctly shaped replies and no work behind them: a bench of our DynamoDB client (or a whole
+worker) against it measures the client's CPU per item and its ceiling per process, with no
+emulator in the way. Every table is the default table's definition, with TTL enabled. A bare
+asyncio protocol, not http.server, so that the endpoint costs far less per request than the
+client it measures.
 """
 
 import asyncio
@@ -17,7 +19,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import cast
 
+from connectors.dynamodb_items import EXPIRES_ATTR
+from connectors.dynamodb_schema import table_definition
 from streams.devstack.process import free_port
+from streams.model.tables import OPPONENTS
 
 TARGET = b"x-amz-target: dynamodb_20120810."
 READY = "ready"
@@ -32,8 +37,11 @@ def answer(operation: str, body: bytes) -> tuple[int, bytes]:
         tables: dict[str, list[object]] = {name: [] for name in request["RequestItems"]}
         return 200, json.dumps({"Responses": tables, "UnprocessedKeys": {}}).encode()
     if operation == "DescribeTable":
-        table = {"TableName": request["TableName"], "TableStatus": "ACTIVE"}
+        table = table_definition(request["TableName"], OPPONENTS) | {"TableStatus": "ACTIVE"}
         return 200, json.dumps({"Table": table}).encode()
+    if operation == "DescribeTimeToLive":
+        ttl = {"TimeToLiveStatus": "ENABLED", "AttributeName": EXPIRES_ATTR}
+        return 200, json.dumps({"TimeToLiveDescription": ttl}).encode()
     error = {"__type": "com.amazon.coral.service#UnknownOperationException", "message": operation}
     return 400, json.dumps(error).encode()
 

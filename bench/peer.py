@@ -5,6 +5,7 @@ in ours (Faust is our dependency already)."""
 import json
 import subprocess
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -12,6 +13,7 @@ from urllib.parse import urlsplit
 import redis
 
 from bench.workload import Workload
+from connectors.redis_store import LWW_SCRIPT
 
 QUIX = ("quixstreams[redis]==3.28.1",)
 BYTEWAX = ("bytewax[kafka]==0.21.1", "redis==5.2.1")
@@ -41,13 +43,20 @@ def quix_drain(workload: Workload, python: Path, db: int) -> float:
     return _drain(workload, "Quix Streams", argv, db)
 
 
-def bytewax_drain(workload: Workload, python: Path, db: int) -> float:
-    """Seconds for Bytewax (its Kafka source, a pipelined Redis sink) to drain the topic."""
+def bytewax_drain(workload: Workload, python: Path, db: int, lww: bool = False) -> float:
+    """Seconds for Bytewax (its Kafka source, a pipelined Redis sink) to drain the topic: plain
+    SETs, or with `lww` our LWW script per batch (keys of its own: one hash per item, one
+    listing per owner)."""
     settings = workload.for_run("bytewax")
     host, port = _redis_address(workload)
     argv = [str(python), str(HERE / "bytewax_sink.py"), settings.kafka_bootstrap_servers,
             settings.topic, host, str(port), str(db)]  # fmt: skip
-    return _drain(workload, "Bytewax", argv, db)
+    if not lww:
+        return _drain(workload, "Bytewax", argv, db)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(LWW_SCRIPT)
+        script.flush()
+        return _drain(workload, "Bytewax (LWW)", [*argv, script.name], db, items_only=True)
 
 
 def faust_drain(workload: Workload, db: int) -> float:
@@ -62,16 +71,19 @@ def faust_drain(workload: Workload, db: int) -> float:
     return _drain(workload, "Faust", argv, db)
 
 
-def _drain(workload: Workload, peer: str, argv: list[str], db: int) -> float:
+def _drain(
+    workload: Workload, peer: str, argv: list[str], db: int, items_only: bool = False
+) -> float:
     """Run a peer whose last line of output is {"seconds": ...}; Redis database `db` is emptied
-    first and after (its keys are the Kafka keys, as the peers write them)."""
+    first and after (its keys are the Kafka keys, as the peers write them; with `items_only`,
+    one key per item beside the listings)."""
     host, port = _redis_address(workload)
     client = redis.Redis(host=host, port=port, db=db)
     client.flushdb()
     try:
         done = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=1800)
         seconds = _seconds(peer, done.stdout)
-        _check_written(client, workload, peer)
+        _check_written(client, workload, peer, "bw:i:*" if items_only else "*")
         return seconds
     finally:
         client.flushdb()
@@ -91,10 +103,10 @@ def _redis_address(workload: Workload) -> tuple[str, int]:
     return url.hostname or "127.0.0.1", url.port or 6379
 
 
-def _check_written(client: "redis.Redis", workload: Workload, peer: str) -> None:
+def _check_written(client: "redis.Redis", workload: Workload, peer: str, match: str) -> None:
     """Every item has a key: the peer really wrote, the figure is not of an empty run."""
     keys = {event.item_id(workload.settings.tables[event.table]).kafka_key()
             for event in workload.events}  # fmt: skip
-    found = int(client.dbsize())
+    found = int(client.dbsize()) if match == "*" else sum(1 for _ in client.scan_iter(match, 1000))
     if found != len(keys):
         raise RuntimeError(f"{peer} wrote {found} keys, expected {len(keys)}")

@@ -1,4 +1,6 @@
-"""The boto3 DynamoDB client, and which of its errors are worth waiting out."""
+"""DynamoDB's clients (boto3 for table administration, connectors/dynamodb_api.py for the
+store's writes and reads), one credential chain for both, and which errors are worth waiting out.
+"""
 
 from typing import TYPE_CHECKING
 
@@ -12,6 +14,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
+from connectors.dynamodb_api import DynamoDBApi
 from connectors.sink import ErrorKind
 from streams.model.errors import AccessRefusedError
 
@@ -26,16 +29,35 @@ ACCESS_DENIED_CODES = frozenset({
 })  # fmt: skip
 
 
+def make_session(
+    endpoint_url: str | None, region: str, credentials: tuple[str, str] | None
+) -> boto3.Session:
+    """Given keys, or boto3's standard chain (environment, profiles, SSO, web identity,
+    container and instance roles); a local endpoint without keys gets dummy ones."""
+    if credentials is None and endpoint_url:
+        credentials = ("cdc-local", "cdc-local")
+    key_id, secret = credentials or (None, None)
+    return boto3.Session(aws_access_key_id=key_id, aws_secret_access_key=secret, region_name=region)
+
+
+def make_api(
+    endpoint_url: str | None,
+    region: str,
+    credentials: tuple[str, str] | None,
+    concurrency: int = 16,
+) -> DynamoDBApi:
+    """The store's client: writes and reads, `concurrency` requests in flight."""
+    session = make_session(endpoint_url, region, credentials)
+    return DynamoDBApi(endpoint_url, region, session.get_credentials(), concurrency)
+
+
 def make_client(
     endpoint_url: str | None,
     region: str,
     credentials: tuple[str, str] | None,
     concurrency: int = 16,
 ) -> "DynamoDBClient":
-    """A client with botocore's standard retry mode; a local endpoint gets dummy credentials."""
-    if credentials is None and endpoint_url:
-        credentials = ("cdc-local", "cdc-local")
-    key_id, secret = credentials or (None, None)
+    """boto3's client, with botocore's standard retry mode: tables, scans, probes."""
     # Short timeouts and few attempts here: our own loop retries without end, and a worker
     # stopping waits at most for one attempt in flight.
     config = Config(
@@ -44,14 +66,8 @@ def make_client(
         connect_timeout=3,
         read_timeout=5,
     )
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint_url or None,
-        region_name=region,
-        config=config,
-        aws_access_key_id=key_id,
-        aws_secret_access_key=secret,
-    )
+    session = make_session(endpoint_url, region, credentials)
+    return session.client("dynamodb", endpoint_url=endpoint_url or None, config=config)
 
 
 def error_code(exc: ClientError) -> str:
@@ -66,13 +82,18 @@ def is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and error_code(exc) == "ValidationException"
 
 
+# The endpoint has no such operation (an emulator without transactions): waiting cannot help.
+UNSUPPORTED_CODES = frozenset({"UnknownOperationException"})
+
+
 def is_access_refused(exc: BaseException) -> bool:
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return True
     if not isinstance(exc, ClientError):
         return False
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return error_code(exc) in ACCESS_DENIED_CODES or status in (401, 403)
+    code = error_code(exc)
+    return code in ACCESS_DENIED_CODES or code in UNSUPPORTED_CODES or status in (401, 403)
 
 
 def access_refused(exc: BaseException) -> AccessRefusedError:

@@ -1,8 +1,9 @@
 """What a change event can carry of a DynamoDB item, and the replicator's version on it.
 
 One rule for every reader of a table (`snapshot --source dynamodb`, `verify`): an item holding a
-set (`SS`, `NS`, `BS`) or binary (`B`) at any depth, an attribute starting with `_` other than
-the replicator's own, or a `_v` that is not a version token cannot become an event unaltered. It
+set (`SS`, `NS`, `BS`) or binary (`B`) at any depth, an attribute starting with a single `_`
+other than the replicator's own (data names starting with `_` are stored with two), or a `_v`
+that is not a version token cannot become an event unaltered. It
 is reported with its key and this cause, never copied nor repaired with a set made a list.
 """
 
@@ -38,8 +39,11 @@ def version_of(raw: Mapping[str, Any]) -> Version | None:
 def uncarried(raw: Mapping[str, Any]) -> str | None:
     """Why a change event cannot carry this item unaltered, or None."""
     for name, value in raw.items():
-        if name.startswith("_") and name not in BOOKKEEPING:
-            return f"attribute {name!r}: names starting with _ are reserved in change events"
+        if name[:1] == "_" and name[:2] != "__" and name not in BOOKKEEPING:
+            return (
+                f"attribute {name!r}: names starting with one _ are the replicator's bookkeeping "
+                "(data attributes starting with _ are stored with two)"
+            )
         kind = _unsupported_type(value)
         if kind:
             return f"attribute {name!r} holds {NOT_IN_JSON[kind]} ({kind}), which JSON cannot carry"

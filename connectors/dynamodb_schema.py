@@ -1,7 +1,13 @@
 """Create a declared table in DynamoDB: key schema, the listing LSI and TTL on `_expires_at`
 (tombstones', and expiring items' when the table declares an expiry: a table has one TTL
-attribute); or check that an existing one has them (the seed's table existed before)."""
+attribute); or check that an existing one has them (the seed's table existed before).
 
+Creating a table and enabling its TTL are two calls: a table that is exactly ours, holds no
+item and lacks only TTL is one whose creation stopped between them, and is finished. A table
+holding items is someone's: it is never changed, only checked.
+"""
+
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +21,9 @@ from streams.model.tables import TableSpec
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+log = logging.getLogger(__name__)
+ENABLED = {"TimeToLiveStatus": "ENABLED", "AttributeName": EXPIRES_ATTR}
+
 
 def ensure_table(client: "DynamoDBClient", name: str, spec: TableSpec, timeout: float = 60) -> bool:
     """Create the table unless it exists; True when it was created. An existing table is
@@ -27,15 +36,38 @@ def ensure_table(client: "DynamoDBClient", name: str, spec: TableSpec, timeout: 
     else:
         ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
         problem = table_problem(dict(table), dict(ttl), spec)
+        if problem and _unfinished(client, dict(table), dict(ttl), spec):
+            log.warning("DynamoDB table %s: created without its TTL; enabling it", name)
+            _wait_active(client, name, timeout)
+            _enable_ttl(client, name)
+            return True
         if problem:
             raise StoreSchemaError(f"DynamoDB table {name}: {problem}")
         return False
     client.create_table(**table_definition(name, spec))
     _wait_active(client, name, timeout)
+    _enable_ttl(client, name)
+    return True
+
+
+def _enable_ttl(client: "DynamoDBClient", name: str) -> None:
     client.update_time_to_live(
         TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": EXPIRES_ATTR}
     )
-    return True
+
+
+def _unfinished(
+    client: "DynamoDBClient", table: dict[str, Any], ttl: dict[str, Any], spec: TableSpec
+) -> bool:
+    """A table whose creation stopped before its TTL: exactly ours but for TTL (never enabled,
+    not being changed), and empty. A Scan refused counts as not known to be empty."""
+    if ttl.get("TimeToLiveStatus") != "DISABLED" or table_problem(table, ENABLED, spec):
+        return False
+    try:
+        found = client.scan(TableName=table["TableName"], Limit=1, Select="COUNT")
+    except ClientError:
+        return False
+    return found.get("Count", 1) == 0 and "LastEvaluatedKey" not in found
 
 
 def table_problem(table: dict[str, Any], ttl: dict[str, Any], spec: TableSpec) -> str | None:

@@ -14,24 +14,20 @@ from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
+from connectors.dynamodb_attributes import as_item
 from connectors.dynamodb_items import (
-    BOOKKEEPING,
     DELETED_ATTR,
     past_expiry,
     uncarried,
     version_of,
 )
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
-from streams.model.numbers import plain
 from streams.model.tables import TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 DONE = "done"
-_deserialize = TypeDeserializer().deserialize
 
 
 class DynamoDBSource:
@@ -103,11 +99,7 @@ class DynamoDBSource:
         if cannot:
             chunk.problems.append(SourceProblem(json.dumps(key, ensure_ascii=False), cannot))
             return
-        data = {
-            name: plain(_deserialize(value))
-            for name, value in raw.items()
-            if name not in BOOKKEEPING and name not in key
-        }
+        data = {name: value for name, value in as_item(raw).items() if name not in key}
         # An item past its expiry is gone, as a tombstone is: never published for a new lifetime.
         deleted = DELETED_ATTR in raw or past_expiry(raw)
         chunk.items.append(SourceItem(self.table, key, data, version_of(raw), deleted=deleted))

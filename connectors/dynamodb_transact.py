@@ -1,9 +1,10 @@
 """Version-guarded writes of many items per request: `TransactWriteItems`, each Put with its own
 condition (CDC_DYNAMODB_WRITE_MODE=transact).
 
-A conditional PutItem costs the client ~0.5 ms of CPU (build, sign, send, parse), so one process
-tops out near 2,000 puts/s whatever DynamoDB's latency; a transaction of 100 Puts costs ~40 us
-per item. DynamoDB bills 2 write units per item written in a transaction, twice a put's.
+A conditional PutItem costs the client ~0.2 ms of CPU (build, sign, send, parse), so one process
+tops out near 5,000 puts/s whatever DynamoDB's latency; a transaction of 100 Puts costs a few
+tens of us per item. DynamoDB bills 2 write units per item written in a transaction, twice a
+put's.
 
 A transaction is all or nothing, which we do not need but must handle. When it is cancelled,
 DynamoDB names each item's reason, in order:
@@ -12,43 +13,54 @@ DynamoDB names each item's reason, in order:
   - ValidationError: the item can never be written: rejected (dead-lettered by the replicator);
   - anything else (TransactionConflict, throttling): every item not settled is retried with
     backoff by the caller, never dead-lettered.
-A request refused whole as invalid (too large, a malformed item, by DynamoDB or by botocore's
-own check) is split in halves until the culprit stands alone. A transaction may not hold two
-operations on one item: a coalesced batch holds each item once.
+Transactions keep to DynamoDB's limits: 100 items whose sizes add up to 4 MB. A request refused
+whole as invalid all the same (a malformed item) is split in halves until the culprit stands
+alone. A transaction may not hold two operations on one item: a coalesced batch holds each item
+once. An endpoint without TransactWriteItems (an emulator) is a refusal, never retried.
 """
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
 
-from botocore.exceptions import ClientError, ParamValidationError
+from botocore.exceptions import ClientError
 
 from connectors.dynamodb_client import error_code, is_permanent
-from streams.model.events import ChangeEvent
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
 
 TRANSACT_LIMIT = 100  # items per TransactWriteItems, DynamoDB's maximum
+TRANSACT_BYTES = 4 * 1024 * 1024  # the items' aggregate size, by DynamoDB's rule, at most
 STALE = "ConditionalCheckFailed"
 NOT_TRIED = "None"
 INVALID = "ValidationError"
 
 Result = bool | BaseException  # True applied, False stale, an error: retried or rejected
-PutRequest = Callable[[ChangeEvent], Mapping[str, Any]]
+Call = Callable[[str, Mapping[str, Any]], Awaitable[Mapping[str, Any]]]
 
 
-async def write_transactions(
-    client: "DynamoDBClient", pool: Executor, events: Sequence[ChangeEvent], put: PutRequest
-) -> list[Result]:
-    """Each event's result, in order: transactions of up to TRANSACT_LIMIT items, in flight at
-    once on `pool`. An error that ends a whole transaction stands for each of its items."""
-    loop = asyncio.get_running_loop()
-    chunks = [events[i : i + TRANSACT_LIMIT] for i in range(0, len(events), TRANSACT_LIMIT)]
+class Write(Protocol):
+    """A version-guarded write: the transaction item is `{kind: body}`; `size` its item's
+    bytes by DynamoDB's rule."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def body(self) -> dict[str, Any]: ...
+
+    @property
+    def size(self) -> int: ...
+
+
+W = TypeVar("W", bound=Write)
+
+
+async def write_transactions(call: Call, writes: Sequence[Write]) -> list[Result]:
+    """Each write's result, in order: transactions within DynamoDB's limits (TRANSACT_LIMIT
+    items, TRANSACT_BYTES), all in flight at once (`call` bounds how many). An error that
+    ends a whole transaction stands for each of its items."""
+    chunks = transactions(writes)
     parts = await asyncio.gather(
-        *(loop.run_in_executor(pool, transact, client, [put(e) for e in c]) for c in chunks),
-        return_exceptions=True,
+        *(transact(call, chunk) for chunk in chunks), return_exceptions=True
     )
     results: list[Result] = []
     for chunk, part in zip(chunks, parts, strict=True):
@@ -56,27 +68,41 @@ async def write_transactions(
     return results
 
 
-def transact(client: "DynamoDBClient", puts: Sequence[Mapping[str, Any]]) -> list[Result]:
+def transactions(writes: Sequence[W]) -> list[list[W]]:
+    """`writes` in order, cut into transactions of at most TRANSACT_LIMIT items whose sizes
+    add up to at most TRANSACT_BYTES (each item is at most 400 KB)."""
+    chunks: list[list[W]] = []
+    size = 0
+    for write in writes:
+        if not chunks or len(chunks[-1]) == TRANSACT_LIMIT or size + write.size > TRANSACT_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(write)
+        size += write.size
+    return chunks
+
+
+async def transact(call: Call, writes: Sequence[Write]) -> list[Result]:
     """One transaction's results, settling each item (see the module's docstring)."""
     results: dict[int, Result] = {}
-    pending = list(range(len(puts)))
+    pending = list(range(len(writes)))
     while pending:
+        items = [{writes[i].kind: writes[i].body} for i in pending]
         try:
-            client.transact_write_items(TransactItems=[{"Put": puts[i]} for i in pending])  # type: ignore[typeddict-item]
-        except (ClientError, ParamValidationError) as exc:
-            if isinstance(exc, ClientError) and error_code(exc) == "TransactionCanceledException":
+            await call("TransactWriteItems", {"TransactItems": items})
+        except ClientError as exc:
+            if error_code(exc) == "TransactionCanceledException":
                 pending = _settle_cancelled(exc, pending, results)
                 continue
-            # Refused whole as malformed, by DynamoDB or by botocore's own check of the request:
-            # halves until the bad item stands alone.
+            # Refused whole as malformed: halves until the bad item stands alone.
             if is_permanent(exc) and len(pending) > 1:
-                _split(client, puts, pending, results)
+                await _split(call, writes, pending, results)
             else:
                 results.update(dict.fromkeys(pending, exc))
         else:
             results.update(dict.fromkeys(pending, True))
         pending = []
-    return [results[i] for i in range(len(puts))]
+    return [results[i] for i in range(len(writes))]
 
 
 def _settle_cancelled(
@@ -105,15 +131,13 @@ def _settle_cancelled(
     return again
 
 
-def _split(
-    client: "DynamoDBClient",
-    puts: Sequence[Mapping[str, Any]],
-    pending: list[int],
-    results: dict[int, Result],
+async def _split(
+    call: Call, writes: Sequence[Write], pending: list[int], results: dict[int, Result]
 ) -> None:
     half = len(pending) // 2
     for part in (pending[:half], pending[half:]):
-        results.update(zip(part, transact(client, [puts[i] for i in part]), strict=True))
+        done = await transact(call, [writes[i] for i in part])
+        results.update(zip(part, done, strict=True))
 
 
 def _invalid(message: str) -> ClientError:

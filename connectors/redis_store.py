@@ -273,6 +273,9 @@ class RedisStore:
             held = await self.read_many(table, items)
             yield [(item, held[item]) for item in items if item in held]
 
+    def cannot_hold(self, event: ChangeEvent) -> str | None:
+        return None  # what a layout cannot hold is refused with the event (events.py)
+
     async def ping(self) -> None:
         await self.client.ping()
 

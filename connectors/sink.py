@@ -107,7 +107,13 @@ class Store(Protocol):
         ...
 
     async def write(self, batch: Batch) -> WriteOutcome:
-        """Apply each write only if it is newer than what the store holds."""
+        """Apply each write only if it is newer than what the store holds; an event the store
+        cannot hold is rejected, for this store alone."""
+        ...
+
+    def cannot_hold(self, event: ChangeEvent) -> str | None:
+        """Why this store would reject `event` whatever it holds (a size or number beyond its
+        limits), or None."""
         ...
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:

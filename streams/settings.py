@@ -26,6 +26,7 @@ from streams.model.tables_file import load_tables_file
 from streams.settings_checks import (
     ENV_PREFIX,
     check_bootstrap_servers,
+    check_dynamodb_names,
     check_service_url,
     check_topic_name,
     describe_validation_error,
@@ -154,6 +155,7 @@ class Settings(BaseSettings):
             raise ValueError("declare at least one table")
         check_topic_formats(value, info.data.get("topic", "changes"))
         check_sources(value)
+        check_dynamodb_names(value)
         return value
 
     @field_validator("data_dir")

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from streams.model.table_errors import one_line, table_problem
+from streams.model.tables import TableSpec
 
 ENV_PREFIX = "CDC_"
 REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
@@ -67,6 +68,29 @@ URL_SHAPES = {
     "postgres_url": (("postgresql", "postgres"), "postgresql://user@host:port/dbname"),
     "connect_url": (("http",), "http://host:port"),
 }
+
+
+# DynamoDB's table and index names (its API reference): 3 to 255 of these.
+DYNAMODB_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+
+
+def check_dynamodb_names(tables: Mapping[str, TableSpec]) -> None:
+    """Each table's DynamoDB table and listing index names are ones DynamoDB takes (an emulator
+    may take others, and DynamoDB would refuse every call on the table)."""
+    for name, spec in tables.items():
+        physical = spec.physical_name(name)
+        if not DYNAMODB_NAME.fullmatch(physical):
+            what, hint = ("dynamodb_table", "") if spec.dynamodb_table else _UNNAMED_TABLE
+            raise ValueError(f"{name}: {what} {physical!r} {_NOT_A_NAME}{hint}")
+        index = spec.lsi_name()
+        if index and not DYNAMODB_NAME.fullmatch(index):
+            what, hint = ("index_name", "") if spec.index_name else _UNNAMED_INDEX
+            raise ValueError(f"{name}: {what} {index!r} {_NOT_A_NAME}{hint}")
+
+
+_NOT_A_NAME = "is not a DynamoDB name (3 to 255 of A-Z a-z 0-9 _ . -)"
+_UNNAMED_TABLE = ("the table name", "; set dynamodb_table")
+_UNNAMED_INDEX = ("the index name by_<index_attribute>", "; set index_name")
 
 
 def check_bootstrap_servers(value: str) -> str:

@@ -3,8 +3,10 @@
 import asyncio
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from connectors.dynamodb_client import make_client
+from connectors.dynamodb_api import DynamoDBApi
+from connectors.dynamodb_client import make_api, make_client
 from connectors.dynamodb_schema import ensure_table
 from connectors.dynamodb_store import DynamoDBStore
 from connectors.redis_layouts import ItemLayout, cluster_problem
@@ -33,8 +35,12 @@ def open_redis(settings: Settings) -> RedisStore:
 
 
 def open_dynamodb(settings: Settings) -> DynamoDBStore:
+    dynamodb = settings.dynamodb
+    api = make_api(
+        dynamodb.endpoint_url, dynamodb.region, dynamodb.credentials(), dynamodb.concurrency
+    )
     return DynamoDBStore(
-        dynamodb_client(settings.dynamodb),
+        api,
         settings.tables,
         concurrency=settings.dynamodb.concurrency,
         tombstone_grace_seconds=settings.tombstone_grace_seconds,
@@ -50,7 +56,15 @@ def open_store(settings: Settings, name: str) -> Store:
     raise ValueError(f"unknown store {name!r}; choose from {', '.join(STORE_NAMES)}")
 
 
+def dynamodb_api(dynamodb: DynamoDBSettings) -> DynamoDBApi:
+    """The store's client (writes and reads)."""
+    return make_api(
+        dynamodb.endpoint_url, dynamodb.region, dynamodb.credentials(), dynamodb.concurrency
+    )
+
+
 def dynamodb_client(dynamodb: DynamoDBSettings) -> "DynamoDBClient":
+    """boto3's client, for table administration, scans and probes."""
     return make_client(
         dynamodb.endpoint_url, dynamodb.region, dynamodb.credentials(), dynamodb.concurrency
     )
@@ -87,6 +101,22 @@ async def prepare_store(settings: Settings, name: str) -> None:
     if name == "redis":
         check_redis_layouts(settings)
     if name == "dynamodb":
+        warning = local_transact_warning(settings.dynamodb)
+        if warning:
+            log.warning(warning)
         created = await asyncio.to_thread(ensure_tables, settings)
         if created:
             log.info("created DynamoDB tables %s", ", ".join(created))
+
+
+def local_transact_warning(dynamodb: DynamoDBSettings) -> str | None:
+    """Transactions against a local emulator lose data or fail: say so at start."""
+    host = urlsplit(dynamodb.endpoint_url).hostname or ""
+    local = host == "localhost" or host.startswith("127.") or host == "::1"
+    if dynamodb.write_mode != "transact" or not local:
+        return None
+    return (
+        f"CDC_DYNAMODB_WRITE_MODE=transact against a local emulator ({dynamodb.endpoint_url}): "
+        "moto's transactions lose newer versions under concurrency (use it with "
+        "CDC_DYNAMODB_CONCURRENCY=1, or put mode), dynalite has none; DynamoDB isolates them"
+    )

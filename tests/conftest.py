@@ -1,24 +1,45 @@
-"""Session services: a real Kafka broker, redis-server and moto's DynamoDB API on free ports.
+"""Session services: a real Kafka broker, redis-server and moto's DynamoDB API on free ports,
+and dynalite (a second DynamoDB implementation) once a test asks for it.
 
 They run under a temporary folder and are stopped at the end, so a stack the user has running
 is never touched. To test against services you already run, set CDC_TEST_KAFKA_BOOTSTRAP,
-CDC_TEST_REDIS_URL and CDC_TEST_DYNAMODB_ENDPOINT.
+CDC_TEST_REDIS_URL and CDC_TEST_DYNAMODB_ENDPOINT (and CDC_TEST_DYNALITE_ENDPOINT).
+
+A module marked `emulators` runs each of its tests against moto and against dynalite: the
+`services` it gets point at one or the other. Where the two differ from AWS's API reference,
+the project follows the reference.
 """
 
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from streams.devstack.manager import Stack, private_stack
+from streams.devstack.process import free_port, wait_until
+from streams.devstack.services import DynaliteService
 from streams.model.tables import OPPONENTS, TableSpec
 from streams.settings import Settings
 
 PROJECT = Path(__file__).resolve().parent.parent
+EMULATORS = ("moto", "dynalite")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "emulators: run each test against moto and dynalite (DynamoDB API)"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests of a module marked `emulators` run once per DynamoDB implementation: `services`
+    is parametrized by it (session scope: pytest groups the tests by it)."""
+    if metafunc.definition.get_closest_marker("emulators") and "services" in metafunc.fixturenames:
+        metafunc.parametrize("services", EMULATORS, indirect=True)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -38,6 +59,7 @@ class Services:
     dynamodb_endpoint: str
     tmp: Path
     stack: Stack | None = None  # None when the services are the user's (CDC_TEST_*)
+    dynamodb_pid: int | None = None  # the DynamoDB API's process, when the session started it
 
     def settings(self, **overrides: Any) -> Settings:
         """Settings for one test: its own topic, group, key prefix and DynamoDB table."""
@@ -69,7 +91,17 @@ class Services:
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+def services(request: pytest.FixtureRequest, _stack: Services) -> Services:
+    """The session's services, with moto's DynamoDB API unless the test is one of a module
+    marked `emulators` run against dynalite."""
+    if getattr(request, "param", "moto") == "moto":
+        return _stack
+    endpoint, pid = request.getfixturevalue("dynalite")
+    return replace(_stack, dynamodb_endpoint=endpoint, dynamodb_pid=pid)
+
+
+@pytest.fixture(scope="session")
+def _stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     tmp = tmp_path_factory.mktemp("stack")
     external = os.environ.get("CDC_TEST_KAFKA_BOOTSTRAP")
     if external:
@@ -81,13 +113,37 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         )
         return
     with private_stack(tmp, PROJECT / ".cache") as (settings, stack):
+        moto = next(s for s in stack.services if s.name == "dynamodb")
         yield Services(
             settings.kafka_bootstrap_servers,
             settings.redis_url,
             settings.dynamodb_endpoint_url,
             tmp,
             stack,
+            moto.process().pid(),
         )
+
+
+@pytest.fixture(scope="session")
+def dynalite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int | None]]:
+    """dynalite on a free port (installed into the project's cache by npm on first use): its
+    endpoint and pid."""
+    external = os.environ.get("CDC_TEST_DYNALITE_ENDPOINT")
+    if external:
+        yield external, None
+        return
+    service = DynaliteService(free_port(), tmp_path_factory.mktemp("dynalite"), PROJECT / ".cache")
+    service.prepare()
+    process = service.process()
+    process.start()
+    try:
+        if not wait_until(lambda: process.pid() is None or service.ready(), 60, interval=0.2):
+            pytest.fail(f"dynalite did not answer in 60 s:\n{process.log_tail()}")
+        if process.pid() is None:
+            pytest.fail(f"dynalite exited while starting:\n{process.log_tail()}")
+        yield f"http://127.0.0.1:{service.port}", process.pid()
+    finally:
+        process.stop()
 
 
 @pytest.fixture

@@ -159,6 +159,9 @@ class MemoryStore:
                 outcome.stale += 1
         return outcome
 
+    def cannot_hold(self, event: ChangeEvent) -> str | None:
+        return "memory: rejected" if event.event_id in self.reject_ids else None
+
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
         for event in self.items.values():
             if event.table == table and event.key == dict(key):

@@ -1,4 +1,4 @@
-"""The three local services: how each is prepared, started and asked whether it answers."""
+"""The local services: how each is prepared, started and asked whether it answers."""
 
 import asyncio
 import base64
@@ -232,15 +232,69 @@ class DynamoDBService:
         return ManagedProcess(self.name, argv, self.state_dir)
 
     def ready(self) -> bool:
-        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+        return dynamodb_answers(self.port)
 
-        from connectors.dynamodb_client import make_client  # noqa: PLC0415
 
-        client = make_client(f"http://127.0.0.1:{self.port}", "us-east-1", None)
-        try:
-            client.list_tables(Limit=1)
-        except (BotoCoreError, ClientError):
-            return False
-        finally:
-            client.close()
-        return True
+def dynamodb_answers(port: int) -> bool:
+    """True once a DynamoDB API on `port` answers ListTables."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    from connectors.dynamodb_client import make_client  # noqa: PLC0415
+
+    client = make_client(f"http://127.0.0.1:{port}", "us-east-1", None)
+    try:
+        client.list_tables(Limit=1)
+    except (BotoCoreError, ClientError):
+        return False
+    finally:
+        client.close()
+    return True
+
+
+DYNALITE_VERSION = "4.0.0"
+
+
+@dataclass
+class DynaliteService:
+    """dynalite, an independent DynamoDB on LevelDB (in memory here), under Node: it follows
+    AWS's rules where moto does not (numbers canonicalised, item sizes, names), and has no
+    transactions. dynalite.js beside this module answers the TTL calls it lacks."""
+
+    port: int
+    state_dir: Path
+    cache_dir: Path
+    name: str = "dynalite"
+
+    def prepare(self) -> None:
+        fetch_dynalite(self.cache_dir)
+
+    def process(self) -> ManagedProcess:
+        script = str(files("streams.devstack").joinpath("dynalite.js"))
+        modules = str(dynalite_modules(self.cache_dir).resolve())
+        return ManagedProcess(self.name, ["node", script, str(self.port), modules], self.state_dir)
+
+    def ready(self) -> bool:
+        return dynamodb_answers(self.port)
+
+
+def dynalite_modules(cache_dir: Path) -> Path:
+    return cache_dir / f"dynalite-{DYNALITE_VERSION}" / "node_modules"
+
+
+def fetch_dynalite(cache_dir: Path) -> None:
+    """Install dynalite from the npm registry into the cache folder, once (no global install)."""
+    modules = dynalite_modules(cache_dir)
+    marker = modules / ".complete"
+    if marker.exists():
+        return
+    require(
+        shutil.which("node") is not None and shutil.which("npm") is not None,
+        "node and npm not found: install Node.js 20 or later to run dynalite",
+    )
+    argv = [
+        "npm", "install", "--prefix", str(modules.parent), "--no-audit", "--no-fund",
+        "--no-save", "--loglevel", "error", f"dynalite@{DYNALITE_VERSION}",
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+    require(result.returncode == 0, f"npm install dynalite failed:\n{result.stderr[-3000:]}")
+    marker.write_text(DYNALITE_VERSION)

@@ -16,9 +16,6 @@ from streams.model.tables import TableSpec
 
 MAX_TS = 2**53 - 1  # microseconds, year 2255; exact in a Lua number and a JSON double
 TS_DIGITS = 16
-DYNAMODB_ITEM_LIMIT = 400 * 1024
-MAX_KEY_BYTES = 1024
-MAX_NUMBER_DIGITS = 38  # DynamoDB's number precision
 SNAPSHOT_TS = 0  # the version of an item a snapshot read without knowing its version
 SNAPSHOT_ORIGIN = "snapshot:"
 
@@ -189,8 +186,11 @@ def check_item(
     data: dict[str, Any] | None,
     tables: Mapping[str, TableSpec],
 ) -> TableSpec:
-    """What the schema cannot say: the table is declared, the key is its key, the data fits
-    both stores. Returns the table's declaration."""
+    """What the schema cannot say: the table is declared, the key is its key, the data is
+    data every store reads alike (finite numbers, a listing index a Redis score gives back).
+    What DynamoDB alone cannot hold (its sizes, digits, range) is its store's to refuse, so
+    that Redis still takes it (connectors/dynamodb_limits.py). Returns the table's
+    declaration."""
     spec = tables.get(table)
     if spec is None:
         raise InvalidEventError("unknown_table", f"table {table!r} is not declared")
@@ -199,7 +199,6 @@ def check_item(
         if type(data) is not dict:
             raise InvalidEventError("schema", "an upsert needs 'data', an object")
         _check_data(data, spec)
-        _check_size(key, data)
         if spec.redis.layout != "cdc":  # the default layout holds any data
             _check_layout(table, data, spec)
         if spec.expiry is not None and spec.expiry.attribute in data:
@@ -232,22 +231,16 @@ def _check_key(key: dict[str, str], spec: TableSpec) -> None:
         expected = sorted(spec.key_attributes)
         raise InvalidEventError("bad_key", f"key must have exactly {expected}, got {sorted(key)}")
     for name, value in key.items():
-        if type(value) is not str or not value:
-            raise InvalidEventError("bad_key", f"key attribute {name!r} must be a non-empty string")
-        if len(value) * 4 > MAX_KEY_BYTES and len(value.encode()) > MAX_KEY_BYTES:
-            raise InvalidEventError(
-                "bad_key", f"key attribute {name!r} is over {MAX_KEY_BYTES} bytes"
-            )
+        if type(value) is not str:
+            raise InvalidEventError("bad_key", f"key attribute {name!r} must be a string")
 
 
 def _check_data(data: dict[str, Any], spec: TableSpec) -> None:
     for name, value in data.items():
-        if not name or name[0] == "_" or name in spec.key_attributes:
-            raise InvalidEventError(
-                "bad_data", f"data attribute {name!r} is empty, reserved or a key"
-            )
+        if not name or name in spec.key_attributes:
+            raise InvalidEventError("bad_data", f"data attribute {name!r} is empty or a key")
         if type(value) is not str:  # strings, the common case, need no more checks
-            _check_value(value, 1)
+            _check_finite(value)
     index = spec.index_attribute
     if index and index in data:
         _check_index(index, data[index])
@@ -270,60 +263,20 @@ def _check_index(name: str, value: object) -> None:
         )
 
 
-def _check_value(value: object, depth: int) -> None:
-    """DynamoDB keeps 38 significant digits, numbers within 1e-130..1e126 and 32 levels of
-    nesting; refuse more up front, so a store never rejects what the other accepted."""
-    if depth > 31:
-        raise InvalidEventError("bad_data", "data is nested deeper than 32 levels")
+def _check_finite(value: object) -> None:
+    """JSON parsers accept NaN, Infinity and 1e400 (a float's infinity): no store can hold
+    them as the number rule says (a number is its exact decimal text)."""
     kind = type(value)
     if kind is dict:
         for child in value.values():  # type: ignore[attr-defined]
-            _check_value(child, depth + 1)
+            _check_finite(child)
     elif kind is list:
         for child in value:  # type: ignore[attr-defined]
-            _check_value(child, depth + 1)
-    elif kind is float and not _fits_dynamodb(value):  # type: ignore[arg-type]
-        raise InvalidEventError("bad_data", f"number {value!r} is not finite or out of range")
-    elif kind is int and abs(value) >= _SMALL_INT:  # type: ignore[arg-type]
-        _check_decimal(Decimal(value))  # type: ignore[arg-type]
-    elif kind is Decimal:
-        _check_decimal(value)  # type: ignore[arg-type]
-
-
-_SMALL_INT = 10**MAX_NUMBER_DIGITS  # below it, an int always fits
-_EXACT_INT = 2**53  # up to it, every int is a double
-
-
-def _fits_dynamodb(value: float) -> bool:
-    # JSON parsers accept NaN, Infinity and 1e400; DynamoDB keeps 1e-130 < |n| < 1e126.
-    return math.isfinite(value) and (value == 0 or 1e-130 <= abs(value) < 1e126)
-
-
-def _check_decimal(value: Decimal) -> None:
-    """38 significant digits (trailing zeros do not count: 1E+100 has one), 1e-130..1e126."""
-    if not value.is_finite():
-        raise InvalidEventError("bad_data", f"number {value} is not finite")
-    digits = value.as_tuple().digits  # no leading zeros; trailing ones are not significant
-    if len(digits) > MAX_NUMBER_DIGITS and len(bytes(digits).rstrip(b"\0")) > MAX_NUMBER_DIGITS:
-        raise InvalidEventError(
-            "bad_data", f"number {value} has more than {MAX_NUMBER_DIGITS} significant digits"
-        )
-    if value and not -130 <= value.adjusted() <= 125:
-        raise InvalidEventError("bad_data", f"number {value} is out of DynamoDB's range")
-
-
-_SCALARS = (int, float, bool, type(None), Decimal)
-
-
-def _check_size(key: dict[str, str], data: dict[str, Any]) -> None:
-    # JSON text overestimates DynamoDB's item size a little: a safe bound. Up to 256 scalar
-    # attributes with short names and strings stay far below it, so only others are measured.
-    if len(data) <= 256 and all(
-        len(name) < 256 and (type(v) in _SCALARS or (type(v) is str and len(v) < 1024))
-        for name, v in data.items()
+            _check_finite(child)
+    elif (kind is float and not math.isfinite(value)) or (  # type: ignore[arg-type]
+        kind is Decimal and not value.is_finite()  # type: ignore[attr-defined]
     ):
-        return
-    size = len(numbers.dumps(data))
-    size += sum(len(k.encode()) + len(v.encode()) for k, v in key.items())
-    if size > DYNAMODB_ITEM_LIMIT:
-        raise InvalidEventError("too_large", f"item is {size} bytes, over DynamoDB's 400 KB limit")
+        raise InvalidEventError("bad_data", f"number {value} is not finite")
+
+
+_EXACT_INT = 2**53  # up to it, every int is a double

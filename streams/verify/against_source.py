@@ -15,7 +15,7 @@ republished, with the snapshot's version.
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from connectors.postgres_source import PostgresSource
@@ -82,7 +82,11 @@ async def compare_source(check: SourceCheck, report: VerifyReport) -> None:
         for item, item_id in zip(items, ids, strict=True):
             report.counts["compared"] += 1
             kind = _kind(held.get(item_id), item, check.store.name)
-            if kind:
+            unheld = kind and check.store.cannot_hold(snapshot_event(item, "verify", check.tables))
+            if unheld:  # dead-lettered for this store: no drift, no repair
+                shown = replace(held.get(item_id) or StoredItem("", None), problem=unheld)
+                report.add(check.drift("dynamodb_cannot_hold", item_id, shown, item.data))
+            elif kind:
                 report.add(check.drift(kind, item_id, held.get(item_id), item.data))
                 drifted.append((item_id, item, kind))
         if check.repair and drifted:

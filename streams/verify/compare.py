@@ -7,8 +7,11 @@ Expired items too: each store's read compares the item's expiry with now (Redis:
 bookkeeping; DynamoDB: `_live_until`, as its TTL deletes items later) and marks it `expired`.
 Both stores compute the same instant from the event, but one may drop an expired version a
 moment before the other: the same version, expired on one side, is not drift.
+An item Redis holds and DynamoDB cannot (over its sizes or numbers: the worker dead-lettered it
+for DynamoDB alone) is counted and named as `dynamodb_cannot_hold`: no drift, no repair.
 """
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -24,7 +27,8 @@ from streams.snapshot.seed import snapshot_version
 
 Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
 Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
-               "index_differs", "source_problems", "missing_in_postgres"]  # fmt: skip
+               "index_differs", "source_problems", "missing_in_postgres",
+               "dynamodb_cannot_hold"]  # fmt: skip
 # What counts as disagreement; the other counts (compared, live items, repairs) are bookkeeping.
 # missing_in_postgres: a store item no row of the table Debezium reads holds (verify --source).
 DRIFT_KINDS = ("missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
@@ -157,14 +161,14 @@ async def drifts(
         for item, stored in page:
             drift = _compared(report, item, in_redis.get(item), _versioned(item, stored, spec))
             if drift:
-                yield drift
+                yield _held_by_redis_only(drift, dynamo)
     strays = Strays()
     async for page in redis.item_pages(table, strays=strays):
         in_dynamo = await dynamo.read_many(table, [item for item, _ in page])
         for item, stored in page:
             drift = None if item in in_dynamo else _compared(report, item, stored, None)
             if drift:
-                yield drift
+                yield _held_by_redis_only(drift, dynamo)
     if strays.count:
         report.note_strays(strays)
 
@@ -175,6 +179,26 @@ def _compared(
     _count_live(report, redis, dynamo)
     kind = classify(redis, dynamo)
     return Drift(kind, item, redis, dynamo) if kind else None
+
+
+def _held_by_redis_only(drift: Drift, dynamo: Store) -> Drift:
+    """The drift, or a `dynamodb_cannot_hold` naming why, when Redis holds the winning version
+    and DynamoDB cannot hold it."""
+    redis, stored = drift.redis, drift.dynamodb
+    if redis is None or not redis.live or (stored is not None and stored.version > redis.version):
+        return drift
+    fields = {"table": drift.item.table, "op": "upsert", "data": redis.data}
+    try:
+        key = drift.item.key(dynamo.tables[drift.item.table])
+        event = build_event(fields | {"key": key} | Version.from_token(redis.version)._asdict(),
+                            dynamo.tables)  # fmt: skip
+    except (InvalidEventError, ValueError):
+        return drift  # not an event at all: reported as it is
+    reason = dynamo.cannot_hold(event)
+    if reason is None:
+        return drift
+    return Drift("dynamodb_cannot_hold", drift.item, dataclasses.replace(redis, problem=reason),
+                 stored)  # fmt: skip
 
 
 def _versioned(item: ItemId, stored: StoredItem, spec: TableSpec) -> StoredItem:
@@ -225,7 +249,7 @@ async def verify_table(
     report = VerifyReport(table)
     async for drift in drifts(redis, dynamo, table, report):
         report.add(drift)
-        if on_drift is not None:
+        if on_drift is not None and drift.kind in DRIFT_KINDS:
             await on_drift(drift, report)
     return report
 

@@ -164,7 +164,7 @@ def test_publisher_fills_versions_that_never_go_back(env_settings: Settings) -> 
 
 
 GET = ["get", "--store", "redis", "opponents", "owner_id=o", "opponent_id=p"]
-NO_INDEX = {"CDC_TABLES": '{"t": {"partition_key": "id", "sort_key": "s"}}'}
+NO_INDEX = {"CDC_TABLES": '{"tbl": {"partition_key": "id", "sort_key": "s"}}'}
 JSONL = ["snapshot", "--source", "jsonl", "--file", "{tmp}/events.jsonl",
          "--checkpoint", "{tmp}/snap.json"]  # fmt: skip
 LEGACY = ["snapshot", "--source", "redis-legacy", "--checkpoint", "{tmp}/snap.json"]
@@ -198,7 +198,7 @@ ONE_LINE_ERRORS = [
      "--limit: must be at least 1, got 0"),
     ("list-limit-negative", ["list", "--store", "redis", "opponents", "o", "--limit", "-1"], {},
      "--limit: must be at least 1, got -1"),
-    ("list-no-index", ["list", "--store", "dynamodb", "t", "o"], NO_INDEX, "no index_attribute"),
+    ("list-no-index", ["list", "--store", "dynamodb", "tbl", "o"], NO_INDEX, "no index_attribute"),
     ("seed-owners-negative", ["seed-legacy", "--owners", "-5", "--per-owner", "3"], {},
      "--owners: must be at least 1"),
     ("seed-per-owner-0", ["seed-legacy", "--owners", "5", "--per-owner", "0"], {},
@@ -327,10 +327,10 @@ def test_a_snapshot_with_problems_creates_its_snapshots_folder(
     monkeypatch.setenv("CDC_STACK_DIR", str(tmp_path / "fresh"))
     items = tmp_path / "items.jsonl"
     lines = [{"table": "opponents", "key": {"owner_id": "o", "opponent_id": name}, "data": data}
-             for name, data in (("bad", {"_x": 1}), ("ok", {"x": 1}))]  # fmt: skip
+             for name, data in (("bad", {"": 1}), ("ok", {"x": 1}))]  # fmt: skip
     items.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert main(["snapshot", "--source", "jsonl", "--file", str(items)]) == 0
     out = capsys.readouterr().out
     assert "published 1 items" in out and "1 problems" in out
     [listed] = (tmp_path / "fresh" / "snapshots").glob("*.problems.jsonl")
-    assert "'_x'" in listed.read_text()
+    assert "data attribute '' is empty" in listed.read_text()

@@ -1,9 +1,11 @@
-"""DynamoDB's transact write mode against moto's server: stale items named by the cancellation
-reasons are dropped, the rest applied, and the store still ends in the LWW fold."""
+"""DynamoDB's transact write mode against moto's server (dynalite has no transactions): stale
+items named by the cancellation reasons are dropped, the rest applied, and the store still ends
+in the LWW fold."""
 
 import asyncio
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -15,8 +17,10 @@ from streams.model.events import ChangeEvent
 from streams.pipeline.lww import coalesce
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_store
+from streams.worker.run import prepare
 from tests.conftest import Services
 from tests.integration.test_stores import run_property, unique_owners
+from tests.integration.worker import WorkerProcess, committed, publish
 from tests.support import assert_store_matches, delete, histories, upsert
 
 pytestmark = pytest.mark.integration
@@ -98,3 +102,28 @@ def test_transact_mode_ends_in_the_lww_fold(
 ) -> None:
     events = data.draw(histories(owners=unique_owners(), max_events=20))
     run_property(transact, "dynamodb", events, size)
+
+
+def test_transact_mode_against_an_endpoint_without_transactions_stops_the_worker(
+    services: Services, dynalite: tuple[str, int | None], tmp_path: Path
+) -> None:
+    """dynalite has no TransactWriteItems: the worker stops with one line (exit 2) instead of
+    retrying for ever while /health and /ready say 200."""
+    endpoint, _ = dynalite
+    settings = services.settings(dynamodb_endpoint_url=endpoint, dynamodb_write_mode="transact")
+    asyncio.run(prepare(settings, ["dynamodb"]))
+    asyncio.run(publish(settings, [upsert("user:7", "user:8", 1)]))
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="dynamodb").start()
+    assert worker.proc is not None
+    try:
+        code = worker.proc.wait(90)
+    finally:
+        worker.stop()
+    log = worker.log.read_text()
+    last = log.splitlines()[-1]
+    assert code == 2, worker.log_tail()
+    assert "CDC_DYNAMODB_WRITE_MODE=transact against a local emulator" in log  # said at start
+    assert last.startswith("error: dynamodb refused access (ClientError: ") and (
+        f"{endpoint} has no TransactWriteItems" in last
+    ), last
+    assert not any(p.committed for p in committed(settings, ["dynamodb"]))

@@ -31,7 +31,7 @@ from tests.integration.worker import (
 )
 from tests.support import delete, histories, upsert
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.emulators]
 
 
 @pytest.fixture
@@ -141,17 +141,15 @@ def test_a_store_that_stops_answering_is_waited_out_and_nothing_is_committed(
 ) -> None:
     """DynamoDB frozen (SIGSTOP): the worker retries, acks nothing, stops cleanly on SIGTERM, and
     a new worker applies everything once DynamoDB is back."""
-    if services.stack is None:
+    if services.dynamodb_pid is None:
         pytest.skip("needs the session's own DynamoDB process to pause")
-    moto = next(s for s in services.stack.status() if s.name == "dynamodb")
-    assert moto.pid is not None
     owner = uuid.uuid4().hex
     first, events = [upsert(owner, "p0", 1)], [upsert(owner, f"p{i}", i + 1) for i in range(1, 21)]
     worker.start()
     asyncio.run(publish(worker_settings, first))
     wait_for_fold(worker_settings, first, worker)
     baseline = sum(p.committed or 0 for p in committed(worker_settings))
-    os.kill(moto.pid, signal.SIGSTOP)
+    os.kill(services.dynamodb_pid, signal.SIGSTOP)
     try:
         asyncio.run(publish(worker_settings, events))
         # A call times out after 5 s and botocore tries twice before our own retry loop takes over.
@@ -164,7 +162,7 @@ def test_a_store_that_stops_answering_is_waited_out_and_nothing_is_committed(
         assert worker.signal(signal.SIGTERM) == 0, worker.log_tail()
         stop_seconds = time.monotonic() - began
     finally:
-        os.kill(moto.pid, signal.SIGCONT)
+        os.kill(services.dynamodb_pid, signal.SIGCONT)
     assert sum(p.committed or 0 for p in committed(worker_settings)) == baseline
     assert stop_seconds < 30
     worker.start()

@@ -16,7 +16,7 @@ from streams.stores import dynamodb_client, ensure_tables
 from tests.conftest import Services
 from tests.integration.worker import WorkerProcess
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 
 
 def without_lsi(d: dict[str, Any]) -> None:
@@ -35,11 +35,15 @@ def keys_only_lsi(d: dict[str, Any]) -> None:
     d["LocalSecondaryIndexes"][0]["Projection"] = {"ProjectionType": "KEYS_ONLY"}
 
 
-def create_by_hand(settings: Settings, change: Callable[[dict[str, Any]], None], ttl: bool) -> str:
-    """The table as someone made it before the replicator: our definition, changed."""
+def create_by_hand(
+    settings: Settings, change: Callable[[dict[str, Any]], None], ttl: bool, items: int = 1
+) -> str:
+    """The table as someone made it before the replicator: our definition, changed, holding
+    `items` items of theirs."""
     name = settings.tables["opponents"].physical_name("opponents")
     definition = table_definition(name, settings.tables["opponents"])
     change(definition)
+    keys = [a["AttributeName"] for a in definition["KeySchema"]]
     client = dynamodb_client(settings.dynamodb)
     try:
         client.create_table(**definition)
@@ -48,6 +52,9 @@ def create_by_hand(settings: Settings, change: Callable[[dict[str, Any]], None],
                 TableName=name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": EXPIRES_ATTR},
             )
+        for i in range(items):
+            item = {key: {"S": f"user:{i}"} for key in keys} | {"metadata": {"S": "theirs"}}
+            client.put_item(TableName=name, Item=item)
     finally:
         client.close()
     return name
@@ -98,6 +105,25 @@ def test_a_table_made_right_by_hand_or_by_us_passes(services: Services) -> None:
         assert ensure_table(client, spec.physical_name("opponents"), spec) is False
     finally:
         client.close()
+
+
+def test_a_table_whose_creation_stopped_before_its_ttl_is_finished(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creating a table and enabling TTL are two calls: an empty table exactly ours but for TTL
+    (a start stopped between them) is finished by the next start, not refused."""
+    settings = services.settings()
+    name = create_by_hand(settings, lambda d: None, ttl=False, items=0)
+    for variable, value in settings.as_env().items():
+        monkeypatch.setenv(variable, value)
+    assert main(["init"]) == 0
+    client = dynamodb_client(settings.dynamodb)
+    try:
+        ttl = client.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    finally:
+        client.close()
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": EXPIRES_ATTR}
+    assert ensure_tables(settings) == []  # now checked and left alone
 
 
 def test_the_worker_stops_with_one_line_on_a_table_without_ttl(

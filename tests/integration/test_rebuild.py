@@ -14,7 +14,7 @@ from tests.conftest import Services
 from tests.integration.worker import WorkerProcess, publish, wait_for_fold
 from tests.support import delete, upsert
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.emulators]
 
 
 def test_rebuild_redis_from_the_topic_after_losing_it(

@@ -12,13 +12,14 @@ import redis as sync_redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from connectors.dynamodb_source import DynamoDBSource
 from connectors.dynamodb_store import DynamoDBStore
 from connectors.redis_store import RedisKeys, RedisStore
 from connectors.sink import Store
 from streams.model.events import ChangeEvent, ItemId, decode_event
 from streams.model.tables import DEFAULT_TABLES
 from streams.settings import Settings
-from streams.stores import ensure_tables, open_store
+from streams.stores import dynamodb_client, ensure_tables, open_dynamodb, open_store
 from tests.conftest import Services
 from tests.support import (
     REDIS_LAYOUTS,
@@ -30,7 +31,7 @@ from tests.support import (
     with_redis_layout,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 
 
 @pytest.fixture(scope="module")
@@ -163,19 +164,30 @@ def test_redis_tombstones_expire_after_the_grace_period(services: Services) -> N
         client.close()
 
 
+def raw_item(settings_: Settings, key: dict[str, str]) -> dict[str, Any]:
+    """An item as DynamoDB holds it, bookkeeping included, read with boto3."""
+    client = dynamodb_client(settings_.dynamodb)
+    try:
+        return dict(
+            client.get_item(
+                TableName=settings_.tables["opponents"].physical_name("opponents"),
+                Key={name: {"S": value} for name, value in key.items()},
+                ConsistentRead=True,
+            )["Item"]
+        )
+    finally:
+        client.close()
+
+
 def test_dynamodb_tombstones_carry_a_ttl_and_bookkeeping_stays_hidden(shared: Settings) -> None:
     owner = uuid.uuid4().hex
-    spec = shared.tables["opponents"]
 
     async def check() -> None:
         store = open_store(shared, "dynamodb")
         assert isinstance(store, DynamoDBStore)
         try:
             await apply_history(store, [upsert(owner, "p", 1), delete(owner, "p", 2)], shared, 1)
-            raw = store.client.get_item(
-                TableName=spec.physical_name("opponents"),
-                Key={"owner_id": {"S": owner}, "opponent_id": {"S": "p"}},
-            )["Item"]
+            raw = raw_item(shared, {"owner_id": owner, "opponent_id": "p"})
             assert set(raw) == {"owner_id", "opponent_id", "_v", "_deleted", "_expires_at"}
             await apply_history(store, [upsert(owner, "q", 3)], shared, 1)
             item = await store.get("opponents", {"owner_id": owner, "opponent_id": "q"})
@@ -300,14 +312,12 @@ def test_a_snapshot_version_never_changes_a_dynamodb_item_without_a_version(
         store = open_store(shared, "dynamodb")
         assert isinstance(store, DynamoDBStore)
         try:
-            store.client.put_item(TableName=spec.physical_name("opponents"), Item=legacy)
+            client = dynamodb_client(shared.dynamodb)
+            client.put_item(TableName=spec.physical_name("opponents"), Item=legacy)
+            client.close()
             outcome = await store.write({fill.item_id(spec): fill})
             assert (outcome.applied, outcome.stale) == (0, 1)
-            raw = store.client.get_item(
-                TableName=spec.physical_name("opponents"),
-                Key={"owner_id": {"S": owner}, "opponent_id": {"S": "p"}},
-            )["Item"]
-            assert raw == legacy
+            assert raw_item(shared, {"owner_id": owner, "opponent_id": "p"}) == legacy
         finally:
             await store.close()
 
@@ -331,3 +341,50 @@ def test_both_stores_list_in_one_order_ties_by_sort_key(shared: Settings, limit:
     expected = ["%", "a", "b", "d", "~x", "c"][:limit]
     assert asyncio.run(listed("redis")) == expected
     assert asyncio.run(listed("dynamodb")) == expected
+
+
+# Numbers as another writer may have stored them, and what each means. DynamoDB returns them
+# canonicalised (1E+100 as 101 digits, 1.50 as 1.5, 007 as 7); moto echoes the text it got.
+NUMBER_TEXTS = {
+    "huge": ("1E+100", 10**100),
+    "max": ("9.9999999999999999999999999999999999999E+125", int("9" * 38) * 10**88),
+    "tiny": ("-1E-130", Decimal("-1E-130")),
+    "cents": ("1.50", Decimal("1.5")),
+    "padded": ("007", 7),
+    "zero": ("-0.000", 0),
+    "wide": ("12345678901234567890123456789012345678", 12345678901234567890123456789012345678),
+}
+
+
+def test_numbers_in_any_text_form_read_back_exactly(shared: Settings) -> None:
+    """An item another writer stored, read by get, list, read_many (verify) and the snapshot
+    source: every number is the one its text means."""
+    owner, spec = uuid.uuid4().hex, shared.tables["opponents"]
+    numbers = {name: {"N": text} for name, (text, _) in NUMBER_TEXTS.items()}
+    key = {"owner_id": {"S": owner}, "opponent_id": {"S": "p"}}
+    item: dict[str, Any] = {**key, "timestamp": {"N": "5"}, "nested": {"L": [{"M": numbers}]}}
+    client = dynamodb_client(shared.dynamodb)
+    client.put_item(TableName=spec.physical_name("opponents"), Item=item | numbers)
+    client.close()
+    meant = {name: value for name, (_, value) in NUMBER_TEXTS.items()}
+    expected = {"owner_id": owner, "opponent_id": "p", "timestamp": 5, "nested": [meant], **meant}
+
+    async def read() -> list[Any]:
+        store = open_dynamodb(shared)
+        source = DynamoDBSource(dynamodb_client(shared.dynamodb), "opponents", spec, segments=1)
+        try:
+            key = {"owner_id": owner, "opponent_id": "p"}
+            stored = await store.read_many("opponents", [ItemId("opponents", owner, "p")])
+            chunks = [chunk async for chunk in source.chunks(None)]
+            copied = [i for c in chunks for i in c.items if i.key["owner_id"] == owner]
+            return [await store.get("opponents", key),
+                    (await store.list_partition("opponents", owner, 10))[0],
+                    {**key, **(next(iter(stored.values())).data or {})},
+                    {**key, **copied[0].data}]  # fmt: skip
+        finally:
+            await store.close()
+            await source.close()
+            source.client.close()
+
+    for got in asyncio.run(read()):
+        assert got == expected

@@ -10,6 +10,7 @@ from streams.model.errors import ConfigError
 from streams.model.tables import TableSpec
 from streams.settings import Settings, load_settings
 from streams.settings_checks import redact_url
+from streams.stores import local_transact_warning
 
 
 def test_defaults_match_the_local_stack() -> None:
@@ -27,10 +28,10 @@ def test_defaults_match_the_local_stack() -> None:
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CDC_TOPIC", "orders")
     monkeypatch.setenv("CDC_REDIS_URL", "redis://127.0.0.1:6380/2")
-    monkeypatch.setenv("CDC_TABLES", '{"t": {"partition_key": "id"}}')
+    monkeypatch.setenv("CDC_TABLES", '{"items": {"partition_key": "id"}}')
     settings = load_settings()
     assert settings.topic == "orders" and settings.stack.redis_port == 6380
-    assert settings.tables == {"t": TableSpec(partition_key="id")}
+    assert settings.tables == {"items": TableSpec(partition_key="id")}
 
 
 def test_settings_are_frozen() -> None:
@@ -101,6 +102,11 @@ def test_table_declarations_are_checked(spec: dict[str, str], error: str) -> Non
         TableSpec.model_validate(spec)
 
 
+TABLE_WITH_INDEX_IX = (
+    '{"tbl": {"partition_key": "k", "sort_key": "s", "index_attribute": "t", "index_name": "ix"}}'
+)
+
+
 @pytest.mark.parametrize(
     ("variable", "value", "says"),
     [
@@ -114,6 +120,10 @@ def test_table_declarations_are_checked(spec: dict[str, str], error: str) -> Non
         ("CDC_KAFKA_BOOTSTRAP_SERVERS", "host:abc", "expected host:port[,host:port...]"),
         ("CDC_KAFKA_BOOTSTRAP_SERVERS", "a:9092,b", "got 'b'"),
         ("CDC_DYNAMODB_ENDPOINT_URL", "localhost:8000", "expected a URL like http://host:port"),
+        # DynamoDB's names: 3 to 255 of A-Za-z0-9_.- (moto takes others, DynamoDB refuses them).
+        ("CDC_TABLES", '{"w2": {"partition_key": "k"}}', "w2: the table name 'w2' is not a Dyn"),
+        ("CDC_TABLES", '{"t": {"partition_key": "k", "dynamodb_table": "a b c"}}', "'a b c'"),
+        ("CDC_TABLES", TABLE_WITH_INDEX_IX, "tbl: index_name 'ix' is not a DynamoDB name"),
     ],
 )
 def test_malformed_values_are_one_line_naming_the_variable(
@@ -198,3 +208,18 @@ def test_parts_follow_a_copy_with_other_values() -> None:
     copied = settings.model_copy(update={"topic": "orders", "redis_url": "redis://h:7/0"})
     assert copied.changes.name == "orders" and copied.dlq_topic == "orders.dlq"
     assert copied.stack.redis_port == 7
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "mode", "warned"),
+    [("http://127.0.0.1:8000", "transact", True), ("http://localhost:4567", "transact", True),
+     ("http://127.0.0.1:8000", "put", False), ("", "transact", False),
+     ("https://dynamodb.eu-west-1.amazonaws.com", "transact", False)],
+)  # fmt: skip
+def test_transact_mode_against_a_local_emulator_is_warned_about(
+    endpoint: str, mode: str, warned: bool
+) -> None:
+    settings = Settings(dynamodb_endpoint_url=endpoint, dynamodb_write_mode=mode)  # type: ignore[arg-type]
+    warning = local_transact_warning(settings.dynamodb)
+    assert (warning is not None) is warned
+    assert warning is None or "lose newer versions under concurrency" in warning
