@@ -1,19 +1,35 @@
 -- Version-guarded writes of many items in a reader's layout ('hash' or 'template'): the data
 -- keys hold only what a reader reads; the version (and a tombstone's) lives in a bookkeeping
--- hash beside them. Each item is applied atomically.
+-- hash beside them, with the identity of the item that owns the key. Each item is applied
+-- atomically, or refused having changed nothing.
 -- ARGV[1] tombstone lifetime in ms, ARGV[2] '1' when the table's items may expire. Per item i
 -- (0-based): KEYS[4i+1] bookkeeping hash, KEYS[4i+2] data key, KEYS[4i+3] the partition's sorted
 -- set and KEYS[4i+4] its members' expiries (both the data key when no index); then ARGV from a
 -- cursor: version token, op ('upsert', 'delete' or 'fill': a snapshot's lowest version, which
 -- only creates), kind ('hash' or 'string'), index score or '', index member or '' (no index),
--- identity (JSON, for verify's scan), names of the fields held as JSON, expiry (epoch ms, or ''
--- for never), n, then n values: field/value pairs for a hash, the value for a string.
--- Returns one integer per item: 1 applied, 0 the stored version was the same or newer.
+-- identity (JSON), names of the fields held as JSON, expiry (epoch ms, or '' for never), n,
+-- then n values: field/value pairs for a hash, the value for a string.
+-- Returns one reply per item: 1 applied, 0 the stored version was the same or newer, or a
+-- refusal, NUL-separated: 'owned', the identity of the item that owns the key (ids are filled
+-- in as they are, so two items can render one key: the first keeps it); or 'type', a key, the
+-- type it holds and the one it should (the application, or another table, wrote it).
+-- The sorted set is shared with the application, so this script never gives it a TTL: members
+-- past their expiry leave it at the partition's next write (expiry.lua's trim).
 
--- Expiry: see expiry.lua.
+-- older_or_same, now_ms and trim come from version_order.lua and expiry.lua, loaded before.
 
--- older_or_same, now_ms, trim and settle come from version_order.lua and expiry.lua, loaded
--- before this script.
+local function wrong_type(key, wanted)
+  local held = redis.call('TYPE', key)['ok']
+  if held == 'none' or held == wanted then return nil end
+  return 'type\0' .. key .. '\0' .. held .. '\0' .. wanted
+end
+
+-- Why the item's keys cannot take the write, checked before anything changes, or nil.
+local function wrong_keys(data, index, expiries, now, w)
+  local wrong = wrong_type(data, w.kind)
+  if wrong or w.member == '' then return wrong end
+  return wrong_type(index, 'zset') or (now and wrong_type(expiries, 'zset'))
+end
 
 local function write_data(data, index, expiries, w)
   if w.kind == 'hash' then
@@ -28,13 +44,29 @@ local function write_data(data, index, expiries, w)
   end
 end
 
+-- The version the key holds for this item: nil when none (or only a gone item's, whose key is
+-- free); or a refusal, and whether it is that another item owns the key.
+local function held_version(book, now, w)
+  local held = redis.pcall('HMGET', book, 'v', 'k', 't', 'x')
+  if held['err'] then return nil, wrong_type(book, 'hash') end
+  local version, owner, tombstone, expires = held[1], held[2], held[3], held[4]
+  if not owner or owner == w.identity then return version, nil end
+  if tombstone or (expires and now and tonumber(expires) <= now) then return nil, nil end
+  return nil, 'owned\0' .. owner, true
+end
+
 local function apply(book, data, index, expiries, tombstone_ms, now, w)
-  local current = redis.call('HGET', book, 'v')
+  local current, refused, taken = held_version(book, now, w)
+  if taken and w.op == 'delete' then return 0 end  -- the key holds another item: absent already
+  if refused then return refused end
   if current and (w.op == 'fill' or older_or_same(w.version, current)) then return 0 end
+  refused = wrong_keys(data, index, expiries, now, w)
+  if refused then return refused end
   if not current and w.op == 'fill' and redis.call('EXISTS', data) == 1 then
     -- Data the reader's own application wrote before the replicator: a snapshot never changes
     -- it. Its version is recorded beside it (fields as they are, none read as JSON), so get
     -- and verify see the item; verify compares the data and --repair writes above it.
+    redis.call('DEL', book)
     redis.call('HSET', book, 'v', w.version, 'k', w.identity, 'j', '[]')
     return 0
   end
@@ -52,13 +84,15 @@ local function apply(book, data, index, expiries, tombstone_ms, now, w)
   else
     redis.call('HSET', book, 'v', w.version, 'k', w.identity, 'j', w.json)
     if w.expires ~= '' then
+      -- The version outlives the expiry by the tombstone lifetime, counted from now at the
+      -- earliest: an expiry already long past keeps it as long as a delete would.
+      local at = tonumber(w.expires)
       redis.call('HSET', book, 'x', w.expires)
-      redis.call('PEXPIREAT', book, tonumber(w.expires) + tonumber(tombstone_ms))
+      redis.call('PEXPIREAT', book, math.max(at, now) + tonumber(tombstone_ms))
     end
     -- An item already past its expiry keeps only its version.
     if w.expires == '' or tonumber(w.expires) > now then write_data(data, index, expiries, w) end
   end
-  if now and w.member ~= '' then settle(index, expiries) end
   return 1
 end
 

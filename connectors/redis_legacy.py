@@ -69,14 +69,14 @@ class LegacyLayout:
         match = re.fullmatch(re.escape(prefix) + "(.+)" + re.escape(suffix), key, re.DOTALL)
         return match.group(1) if match else None
 
-    # The worker's template layout uses the same templates and parser (connectors/
-    # redis_templates.py); keys are read here as the application wrote them, unescaped.
+    # The worker's template layout fills the same templates the same way (connectors/
+    # redis_templates.py): keys as the application writes them, ids as they are.
     def zset_key(self, spec: TableSpec, owner: str) -> str:
-        return fill(self.zset_pattern, {spec.partition_key: owner}, escaped=False)
+        return fill(self.zset_pattern, {spec.partition_key: owner})
 
     def meta_key(self, spec: TableSpec, owner: str, member: str) -> str:
         values = {spec.partition_key: owner, spec.sort_key or "": member}
-        return fill(self.meta_pattern, values, escaped=False)
+        return fill(self.meta_pattern, values)
 
 
 def _escape_glob(text: str) -> str:

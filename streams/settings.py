@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from streams.model.errors import ConfigError
+from streams.model.redis_key_space import clash as redis_key_clash
 from streams.model.tables import DEFAULT_TABLES, TableSpec, check_topic_formats
 from streams.model.tables_file import load_tables_file
 from streams.settings_checks import (
@@ -152,6 +153,9 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("declare at least one table")
         check_topic_formats(value, info.data.get("topic", "changes"))
+        shared = redis_key_clash(value, info.data.get("redis_key_prefix", "cdc"))
+        if shared:
+            raise ValueError(shared)
         return value
 
     @field_validator("data_dir")
