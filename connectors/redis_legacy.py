@@ -16,16 +16,17 @@ after the cut may be skipped: it was written after the snapshot began, so the li
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from connectors.redis_templates import fill
+from connectors.redis_templates import any_key, fill
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.model import numbers
 from streams.model.errors import ConfigError
+from streams.model.redis_key_space import key_templates
 from streams.model.tables import TableSpec
 
 DONE = "done"
@@ -96,6 +97,7 @@ class RedisLegacySource:
         max_members: int = 10_000,
         chunk_items: int = 5000,
         part: Part = WHOLE,  # owners whose zset key hashes to this part
+        foreign: re.Pattern[str] | None = None,  # keys that are no owner's (`foreign_keys`)
     ) -> None:
         self.layout = layout or LegacyLayout()
         self.sort_key = self.layout.check(spec)
@@ -105,6 +107,7 @@ class RedisLegacySource:
         self.max_members = max_members  # per ZRANGE call; bigger sets are read in slices
         self.chunk_items = chunk_items
         self.part = part
+        self.foreign = foreign
 
     async def chunks(self, cursor: str | None) -> AsyncIterator[Chunk]:
         if cursor == DONE:
@@ -117,7 +120,7 @@ class RedisLegacySource:
             next_scan, keys = await self.client.scan(
                 scan, match=glob, count=self.page_keys, _type="zset"
             )
-            mine = [key for key in map(_text, keys) if self.part.owns(_raw(key))]
+            mine = [key for key in map(_text, keys) if self._mine(key)]
             todo = sorted(k for k in mine if after is None or k > after)
             async for chunk in self._read_page(todo, scan):
                 yield chunk
@@ -125,6 +128,11 @@ class RedisLegacySource:
             if not next_scan:
                 return
             scan, after = next_scan, None
+
+    def _mine(self, key: str) -> bool:
+        """In this part, and not a key the replicator or another declared layout writes."""
+        foreign = self.foreign is not None and self.foreign.fullmatch(key)
+        return not foreign and self.part.owns(_raw(key))
 
     async def _read_page(self, keys: Sequence[str], scan: int) -> AsyncIterator[Chunk]:
         """A page's owners in key order; each chunk's cursor names the last owner it completes,
@@ -232,6 +240,26 @@ class RedisLegacySource:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def foreign_keys(
+    tables: Mapping[str, TableSpec], prefix: str, layout: LegacyLayout
+) -> re.Pattern[str]:
+    """The keys the legacy source must never read as owners' sorted sets: the replicator's own
+    (bookkeeping, expiries, the `cdc` layout's), and the listings of the declared layouts
+    other than the one it reads (a `hash` layout's `opponents:idx:{...}`, say)."""
+    templates = [
+        f"{prefix}:v:{{k}}",
+        f"{prefix}:x:{{k}}",
+        f"{prefix}:{{{{k}}",
+        f"{prefix}:layouts",
+    ]
+    for name, spec in tables.items():
+        if spec.redis.layout != "cdc":
+            listing = key_templates(name, spec).index_key
+            if listing and listing != layout.zset_pattern:
+                templates.append(listing)
+    return any_key(templates)
 
 
 def _cursor(scan: int, after: str | None) -> str:

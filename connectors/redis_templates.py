@@ -12,7 +12,7 @@ tables or roles are refused at start (streams/model/redis_key_space.py).
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_]+)\}")
 _TOKEN = re.compile(PLACEHOLDER.pattern + r"|.", re.DOTALL)
@@ -36,6 +36,15 @@ def parser(template: str, name: str) -> re.Pattern[str]:
         for match in _TOKEN.finditer(template)
     ]
     return re.compile("".join(parts), re.DOTALL)
+
+
+def any_key(templates: Sequence[str]) -> re.Pattern[str]:
+    """A pattern matching every key one of `templates` can render."""
+    patterns = [
+        "".join(".+" if len(m[0]) > 1 else re.escape(m[0]) for m in _TOKEN.finditer(template))
+        for template in templates
+    ]
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)", re.DOTALL)
 
 
 def hash_tag(template: str) -> str | None:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from connectors.dynamodb_client import make_client
 from connectors.dynamodb_schema import ensure_table
 from connectors.dynamodb_store import DynamoDBStore
+from connectors.redis_layout_record import check_layouts
 from connectors.redis_layouts import ItemLayout, cluster_problem
 from connectors.redis_store import RedisStore
 from connectors.sink import Store
@@ -81,11 +82,19 @@ def check_redis_layouts(settings: Settings) -> None:
                 raise StoreSchemaError(f"CDC_REDIS_URL is a Redis Cluster, but {problem}")
 
 
-async def prepare_store(settings: Settings, name: str) -> None:
+async def prepare_store(settings: Settings, name: str, *, new_layouts: bool = False) -> None:
     """What a store needs before the worker writes to it: Redis a layout its server can hold,
+    the same as it was written in (or `new_layouts`, a rebuild from the beginning: recorded),
     DynamoDB its tables."""
     if name == "redis":
         check_redis_layouts(settings)
+        store = open_redis(settings)
+        try:
+            await check_layouts(
+                store.client, settings.tables, settings.redis_key_prefix, adopt=new_layouts
+            )
+        finally:
+            await store.close()
     if name == "dynamodb":
         created = await asyncio.to_thread(ensure_tables, settings)
         if created:

@@ -38,7 +38,9 @@ async def rebuild_store(
     settings: Settings, store_name: str, from_time: datetime | None, allow_partial: bool = False
 ) -> int:
     await check_topic(settings)  # warnings on stderr; a missing topic stops here
-    await prepare_store(settings, store_name)  # DynamoDB's tables, a Redis layout's slots
+    # DynamoDB's tables, a Redis layout's slots; a replay of the whole topic writes every
+    # item where its layout keeps it now, so that layout is recorded.
+    await prepare_store(settings, store_name, new_layouts=from_time is None)
     store = open_store(settings, store_name)
     try:
         with progress_reporter(f"rebuild {store_name}", None) as progress:

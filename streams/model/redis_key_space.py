@@ -103,6 +103,24 @@ def reserved_key(key: str, prefix: str) -> bool:
     return key.startswith(starts) or key == layout_record_key(prefix)
 
 
+def template_warnings(tables: Mapping[str, TableSpec]) -> list[str]:
+    """A line for each key template whose placeholders touch: ordinary ids share keys then."""
+    warnings = []
+    for name, spec in tables.items():
+        if spec.redis.layout == "cdc":
+            continue
+        key = key_templates(name, spec).key
+        glued = glued_placeholders(key)
+        if glued:
+            warnings.append(
+                f"table {name}'s redis.key {key!r} has no fixed text between {glued}: items "
+                "whose ids differ only in where one ends (`ab` + `c`, `a` + `bc`) render one "
+                "key, and all but the first are refused (dead letter key_collision); put a "
+                "separator between them"
+            )
+    return warnings
+
+
 def glued_placeholders(template: str) -> str | None:
     """The first two placeholders with no fixed text between them (`{a}{b}`), or None: the
     keys of items like (`ab`, `c`) and (`a`, `bc`) are then one key, whatever the ids hold."""

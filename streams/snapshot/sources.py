@@ -8,7 +8,7 @@ import redis.asyncio as aioredis
 from connectors.dynamodb_source import DynamoDBSource
 from connectors.jsonl_source import JsonLinesSource
 from connectors.postgres_source import PostgresSource
-from connectors.redis_legacy import RedisLegacySource, seed_legacy
+from connectors.redis_legacy import RedisLegacySource, foreign_keys, seed_legacy
 from connectors.source import WHOLE, Part, SnapshotSource
 from streams.model.errors import ConfigError
 from streams.settings import Settings
@@ -40,7 +40,10 @@ def open_source(settings: Settings, source: SourceOptions, part: Part = WHOLE) -
     if source.name == "redis-legacy":
         client = legacy_client(settings, source.legacy.url)
         layout = source.legacy.layout(source.table)
-        return RedisLegacySource(client, spec, layout, chunk_items=source.chunk, part=part)
+        foreign = foreign_keys(settings.tables, settings.redis_key_prefix, layout)
+        return RedisLegacySource(
+            client, spec, layout, chunk_items=source.chunk, part=part, foreign=foreign
+        )
     if source.name == "dynamodb":
         segments, page = source.segments, max(1, source.chunk // source.segments)
         return DynamoDBSource(

@@ -81,7 +81,11 @@ async def compare_source(check: SourceCheck, report: VerifyReport) -> None:
         drifted: list[Drifted] = []
         for item, item_id in zip(items, ids, strict=True):
             report.counts["compared"] += 1
-            kind = _kind(held.get(item_id), item, check.store.name)
+            stored = held.get(item_id)
+            if stored is not None and stored.problem:  # cannot be compared, nor repaired
+                report.add_problem(f"{check.store.name}: {stored.problem}")
+                continue
+            kind = _kind(stored, item, check.store.name)
             if kind:
                 report.add(check.drift(kind, item_id, held.get(item_id), item.data))
                 drifted.append((item_id, item, kind))
