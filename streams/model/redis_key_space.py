@@ -122,12 +122,12 @@ def template_warnings(tables: Mapping[str, TableSpec]) -> list[str]:
 
 
 def glued_placeholders(template: str) -> str | None:
-    """The first two placeholders with no fixed text between them (`{a}{b}`), or None: the
-    keys of items like (`ab`, `c`) and (`a`, `bc`) are then one key, whatever the ids hold."""
+    """The first two placeholders with no fixed text between them (`{a} and {b}` for
+    `{a}{b}`), or None: items like (`ab`, `c`) and (`a`, `bc`) then render one key."""
     tokens = _TOKEN.findall(template)
     for first, second in pairwise(tokens):
         if len(first) > 1 and len(second) > 1:
-            return first + second
+            return f"{first} and {second}"
     return None
 
 

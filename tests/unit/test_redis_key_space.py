@@ -79,7 +79,7 @@ def test_init_warns_about_placeholders_that_touch() -> None:
     [warning] = template_warnings({"t": glued, "seed": table(**SEED)})
     assert warning.startswith(
         "table t's redis.key 'o:{owner_id}{opponent_id}' has no fixed text between "
-        "{owner_id}{opponent_id}"
+        "{owner_id} and {opponent_id}"
     )
 
 
