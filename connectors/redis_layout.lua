@@ -18,17 +18,28 @@
 
 -- older_or_same, now_ms and trim come from version_order.lua and expiry.lua, loaded before.
 
-local function wrong_type(key, wanted)
-  local held = redis.call('TYPE', key)['ok']
-  if held == 'none' or held == wanted then return nil end
+local function refusal(key, held, wanted)
   return 'type\0' .. key .. '\0' .. held .. '\0' .. wanted
 end
 
--- Why the item's keys cannot take the write, checked before anything changes, or nil.
-local function wrong_keys(data, index, expiries, now, w)
-  local wrong = wrong_type(data, w.kind)
-  if wrong or w.member == '' then return wrong end
-  return wrong_type(index, 'zset') or (now and wrong_type(expiries, 'zset'))
+local function wrong_type(key, wanted)
+  local held = redis.call('TYPE', key)['ok']
+  if held == 'none' or held == wanted then return nil end
+  return refusal(key, held, wanted)
+end
+
+-- Takes the item's member out of the listing (and its expiries), or refuses, having changed
+-- nothing, a listing of another type: ZREM checks the type itself, no TYPE call needed.
+local function unlist(index, expiries, now, w)
+  local wrong = now and wrong_type(expiries, 'zset')
+  if wrong then return wrong end
+  local removed = redis.pcall('ZREM', index, w.member)
+  if type(removed) == 'table' then return refusal(index, redis.call('TYPE', index)['ok'], 'zset') end
+  if now then
+    redis.call('ZREM', expiries, w.member)
+    trim(index, expiries, now)
+  end
+  return nil
 end
 
 local function write_data(data, index, expiries, w)
@@ -60,9 +71,11 @@ local function apply(book, data, index, expiries, tombstone_ms, now, w)
   if taken and w.op == 'delete' then return 0 end  -- the key holds another item: absent already
   if refused then return refused end
   if current and (w.op == 'fill' or older_or_same(w.version, current)) then return 0 end
-  refused = wrong_keys(data, index, expiries, now, w)
-  if refused then return refused end
-  if not current and w.op == 'fill' and redis.call('EXISTS', data) == 1 then
+  -- Every key's type is checked before anything changes: the data key's here, the listing's
+  -- by its first change (unlist), the bookkeeping's by HMGET (held_version).
+  local held = redis.call('TYPE', data)['ok']
+  if held ~= 'none' and held ~= w.kind then return refusal(data, held, w.kind) end
+  if not current and w.op == 'fill' and held ~= 'none' then
     -- Data the reader's own application wrote before the replicator: a snapshot never changes
     -- it. Its version is recorded beside it (fields as they are, none read as JSON), so get
     -- and verify see the item; verify compares the data and --repair writes above it.
@@ -70,14 +83,11 @@ local function apply(book, data, index, expiries, tombstone_ms, now, w)
     redis.call('HSET', book, 'v', w.version, 'k', w.identity, 'j', '[]')
     return 0
   end
-  redis.call('DEL', book, data)
   if w.member ~= '' then
-    redis.call('ZREM', index, w.member)
-    if now then
-      redis.call('ZREM', expiries, w.member)
-      trim(index, expiries, now)
-    end
+    refused = unlist(index, expiries, now, w)
+    if refused then return refused end
   end
+  redis.call('DEL', book, data)
   if w.op == 'delete' then
     redis.call('HSET', book, 'v', w.version, 'k', w.identity, 't', '1')
     redis.call('PEXPIRE', book, tombstone_ms)
