@@ -16,17 +16,16 @@ after the cut may be skipped: it was written after the snapshot began, so the li
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from connectors.redis_templates import any_key, fill
+from connectors.redis_templates import fill
 from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.model import numbers
 from streams.model.errors import ConfigError
-from streams.model.redis_key_space import key_templates
 from streams.model.tables import TableSpec
 
 DONE = "done"
@@ -240,26 +239,6 @@ class RedisLegacySource:
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-def foreign_keys(
-    tables: Mapping[str, TableSpec], prefix: str, layout: LegacyLayout
-) -> re.Pattern[str]:
-    """The keys the legacy source must never read as owners' sorted sets: the replicator's own
-    (bookkeeping, expiries, the `cdc` layout's), and the listings of the declared layouts
-    other than the one it reads (a `hash` layout's `opponents:idx:{...}`, say)."""
-    templates = [
-        f"{prefix}:v:{{k}}",
-        f"{prefix}:x:{{k}}",
-        f"{prefix}:{{{{k}}",
-        f"{prefix}:layouts",
-    ]
-    for name, spec in tables.items():
-        if spec.redis.layout != "cdc":
-            listing = key_templates(name, spec).index_key
-            if listing and listing != layout.zset_pattern:
-                templates.append(listing)
-    return any_key(templates)
 
 
 def _cursor(scan: int, after: str | None) -> str:

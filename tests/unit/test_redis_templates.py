@@ -5,6 +5,7 @@ from pydantic import ValidationError
 
 from connectors.redis_layouts import ItemLayout, cluster_problem
 from connectors.redis_templates import fill, hash_tag, parser
+from streams.model.events import ChangeEvent, ItemId
 from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.model.tables import OPPONENTS, TableSpec
 
@@ -114,3 +115,20 @@ def test_a_declaration_whose_parts_can_never_work_is_refused(
 )  # fmt: skip
 def test_declarations_that_work_are_taken(table: dict[str, object]) -> None:
     TableSpec.model_validate({**OPPONENTS.model_dump(), **table})
+
+
+def test_an_id_that_would_render_a_key_of_the_replicators_own_is_refused() -> None:
+    """A template opening with a placeholder reaches the replicator's keys only through an id
+    that starts with its prefix: that item is refused, the others written."""
+    declared = RedisLayoutSpec(
+        layout="hash", key="{owner_id}:{opponent_id}", index_key="l:{owner_id}"
+    )
+    spec = OPPONENTS.model_copy(update={"redis": declared})
+    hashes = ItemLayout("opponents", spec, "cdc")
+    event = ChangeEvent(table="opponents", op="delete", key={"owner_id": "o", "opponent_id": "p"},
+                        ts=1, origin="svc", event_id="e")  # fmt: skip
+    assert hashes.problem(ItemId("opponents", "o", "p"), event) is None
+    problem = hashes.problem(ItemId("opponents", "cdc:v:x", "p"), event)
+    assert problem == (
+        """item ["opponents", "cdc:v:x", "p"] renders 'cdc:v:x:p', a key of the replicator's own"""
+    )
