@@ -116,11 +116,6 @@ def _score(score: float, layout: ItemLayout) -> Any:
     return of_score(score)
 
 
-async def get(client: Any, layout: ItemLayout, item: ItemId) -> StoredItem | None:
-    (stored,) = await read_many(client, layout, [item])
-    return stored
-
-
 async def list_partition(client: Any, layout: ItemLayout, partition: str, limit: int) -> Listing:
     index = layout.index(partition)
     if index is None:

@@ -241,7 +241,7 @@ class RedisStore:
         item = ItemId.of(table, key, spec)
         if table not in self.layouts:
             return await cdc_reads.get(self.client, self.keys, spec, item)
-        stored = await layout_reads.get(self.client, self.layouts[table], item)
+        (stored,) = await layout_reads.read_many(self.client, self.layouts[table], [item])
         if stored is not None and stored.problem:
             raise UnreadableItemsError([f"redis: {stored.problem}"])
         return None if stored is None or stored.data is None else {**item.key(spec), **stored.data}

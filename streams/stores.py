@@ -82,20 +82,25 @@ def check_redis_layouts(settings: Settings) -> None:
                 raise StoreSchemaError(f"CDC_REDIS_URL is a Redis Cluster, but {problem}")
 
 
-async def prepare_store(settings: Settings, name: str, *, new_layouts: bool = False) -> None:
+async def prepare_store(settings: Settings, name: str, *, rebuild: bool = False) -> None:
     """What a store needs before the worker writes to it: Redis a layout its server can hold,
-    the same as it was written in (or `new_layouts`, a rebuild from the beginning: recorded),
-    DynamoDB its tables."""
+    the same as it was written in (not for a rebuild from the beginning, which writes the
+    table where its layout keeps it now, then records it: `record_redis_layouts`), DynamoDB
+    its tables."""
     if name == "redis":
         check_redis_layouts(settings)
-        store = open_redis(settings)
-        try:
-            await check_layouts(
-                store.client, settings.tables, settings.redis_key_prefix, adopt=new_layouts
-            )
-        finally:
-            await store.close()
+        if not rebuild:
+            await record_redis_layouts(settings, adopt=False)
     if name == "dynamodb":
         created = await asyncio.to_thread(ensure_tables, settings)
         if created:
             log.info("created DynamoDB tables %s", ", ".join(created))
+
+
+async def record_redis_layouts(settings: Settings, *, adopt: bool) -> None:
+    """Record each table's Redis layout; unless `adopt`, StoreSchemaError when one changed."""
+    store = open_redis(settings)
+    try:
+        await check_layouts(store.client, settings.tables, settings.redis_key_prefix, adopt=adopt)
+    finally:
+        await store.close()
