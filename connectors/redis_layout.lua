@@ -58,10 +58,11 @@ end
 -- The version the key holds for this item: nil when none (or only a gone item's, whose key is
 -- free); or a refusal, and whether it is that another item owns the key.
 local function held_version(book, now, w)
-  local held = redis.pcall('HMGET', book, 'v', 'k', 't', 'x')
+  local held = redis.pcall('HMGET', book, 'v', 'k')
   if held['err'] then return nil, wrong_type(book, 'hash') end
-  local version, owner, tombstone, expires = held[1], held[2], held[3], held[4]
+  local version, owner = held[1], held[2]
   if not owner or owner == w.identity then return version, nil end
+  local tombstone, expires = unpack(redis.call('HMGET', book, 't', 'x'))
   if tombstone or (expires and now and tonumber(expires) <= now) then return nil, nil end
   return nil, 'owned\0' .. owner, true
 end
@@ -87,7 +88,12 @@ local function apply(book, data, index, expiries, tombstone_ms, now, w)
     refused = unlist(index, expiries, now, w)
     if refused then return refused end
   end
-  redis.call('DEL', book, data)
+  if w.kind == 'string' and w.op ~= 'delete' then
+    redis.call('DEL', book)  -- SET replaces the data, unless the item is written expired
+    if w.expires ~= '' and tonumber(w.expires) <= now then redis.call('DEL', data) end
+  else
+    redis.call('DEL', book, data)
+  end
   if w.op == 'delete' then
     redis.call('HSET', book, 'v', w.version, 'k', w.identity, 't', '1')
     redis.call('PEXPIRE', book, tombstone_ms)
