@@ -1,8 +1,10 @@
 -- Live-item expiry, shared by both LWW scripts. An item's data expires at its instant; its
 -- version stays for the tombstone lifetime after it, so an older event arriving then is stale,
 -- as after a delete. A sorted set member cannot expire: the members' expiries are kept in a
--- second sorted set, and each write to the partition removes the members past theirs; the
--- index itself expires with its last member when every member has an expiry.
+-- second sorted set, and each write to the partition removes the members past theirs (trim).
+-- The `cdc` layout's index, the replicator's own, also expires with its last member when every
+-- member has an expiry (settle); the other layouts share theirs with the application, and
+-- never give it a TTL.
 
 local function now_ms()
   local t = redis.call('TIME')

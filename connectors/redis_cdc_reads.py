@@ -5,9 +5,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from connectors.redis_expiry import stale_members, unread
+from connectors.redis_expiry import unread
 from connectors.redis_keys import RedisKeys
-from connectors.sink import Item, StoredItem, listing_order
+from connectors.redis_listing import Listing, read_listing
+from connectors.sink import Item, StoredItem
 from streams.model.events import ItemId
 from streams.model.numbers import loads, plain
 from streams.model.tables import TableSpec
@@ -20,22 +21,21 @@ async def get(client: Any, keys: RedisKeys, spec: TableSpec, item: ItemId) -> It
 
 async def list_partition(
     client: Any, keys: RedisKeys, spec: TableSpec, table: str, partition: str, *, limit: int
-) -> list[Item]:
+) -> Listing:
+    async def read(members: list[bytes]) -> dict[bytes, Item | str]:
+        items = [ItemId(table, partition, unquote(member.decode())) for member in members]
+        pipe = client.pipeline(transaction=False)
+        for item in items:
+            pipe.hmget(keys.item(item), ["d", "x"])
+        found = await pipe.execute()
+        return {
+            member: _as_item(spec, item, d)
+            for member, item, (d, x) in zip(members, items, found, strict=True)
+            if not unread(d, x)
+        }
+
     index = keys.index(table, partition)
-    wanted = limit + await stale_members(client, spec, keys.expiries(table, partition))
-    top: list[Any] = await client.zrevrange(index, 0, wanted - 1, withscores=True)
-    names = {_bytes(member) for member, _ in top}
-    if len(top) == wanted:  # ties with the last one, past the limit, may come first
-        last = float(top[-1][1])
-        names.update(map(_bytes, await client.zrangebyscore(index, last, last)))
-    items = [ItemId(table, partition, unquote(name.decode())) for name in names]
-    pipe = client.pipeline(transaction=False)
-    for item in items:
-        pipe.hmget(keys.item(item), ["d", "x"])
-    found = await pipe.execute()
-    held = [(i, d) for i, (d, x) in zip(items, found, strict=True) if not unread(d, x)]
-    listed = [_as_item(spec, i, d) for i, d in held]
-    return listing_order(listed, spec, limit)
+    return await read_listing(client, index, limit, read, spec.sort_key or "")
 
 
 async def read_many(

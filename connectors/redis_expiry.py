@@ -1,9 +1,8 @@
 """Live-item expiry in Redis, the parts Python does: the `cdc` layout's expiry field and reads
 (its item hash holds version and data together: the data is kept, unread, until the version
-expires; connectors/expiry.lua says why it stays), and what a listing reads past."""
+expires; connectors/expiry.lua says why it stays)."""
 
 import time
-from typing import Any
 
 from streams.model.events import ChangeEvent
 from streams.model.expiry import expires_at, is_past
@@ -22,11 +21,3 @@ def expiry_field(spec: TableSpec, event: ChangeEvent) -> bytes:
 def unread(data: bytes | None, expires: bytes | None) -> bool:
     """No data, or data past its expiry (field `x`, epoch ms)."""
     return data is None or (expires is not None and is_past(int(expires) / 1000, time.time()))
-
-
-async def stale_members(client: Any, spec: TableSpec, expiries: str) -> int:
-    """How many index members are past their expiry but not yet removed (the next write to the
-    partition removes them): a listing reads that many more, so it still fills its limit."""
-    if spec.expiry is None:
-        return 0
-    return int(await client.zcount(expiries, "-inf", int(time.time() * 1000)))

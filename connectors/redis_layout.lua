@@ -1,19 +1,46 @@
 -- Version-guarded writes of many items in a reader's layout ('hash' or 'template'): the data
 -- keys hold only what a reader reads; the version (and a tombstone's) lives in a bookkeeping
--- hash beside them. Each item is applied atomically.
+-- hash beside them, with the identity of the item that owns the key. Each item is applied
+-- atomically, or refused having changed nothing.
 -- ARGV[1] tombstone lifetime in ms, ARGV[2] '1' when the table's items may expire. Per item i
 -- (0-based): KEYS[4i+1] bookkeeping hash, KEYS[4i+2] data key, KEYS[4i+3] the partition's sorted
 -- set and KEYS[4i+4] its members' expiries (both the data key when no index); then ARGV from a
 -- cursor: version token, op ('upsert', 'delete' or 'fill': a snapshot's lowest version, which
 -- only creates), kind ('hash' or 'string'), index score or '', index member or '' (no index),
--- identity (JSON, for verify's scan), names of the fields held as JSON, expiry (epoch ms, or ''
--- for never), n, then n values: field/value pairs for a hash, the value for a string.
--- Returns one integer per item: 1 applied, 0 the stored version was the same or newer.
+-- identity (JSON), names of the fields held as JSON, expiry (epoch ms, or '' for never), n,
+-- then n values: field/value pairs for a hash, the value for a string.
+-- Returns one reply per item: 1 applied, 0 the stored version was the same or newer, or a
+-- refusal, NUL-separated: 'owned', the identity of the item that owns the key (ids are filled
+-- in as they are, so two items can render one key: the first keeps it); or 'type', a key, the
+-- type it holds and the one it should (the application, or another table, wrote it).
+-- The sorted set is shared with the application, so this script never gives it a TTL: members
+-- past their expiry leave it at the partition's next write (expiry.lua's trim).
 
--- Expiry: see expiry.lua.
+-- older_or_same, now_ms and trim come from version_order.lua and expiry.lua, loaded before.
 
--- older_or_same, now_ms, trim and settle come from version_order.lua and expiry.lua, loaded
--- before this script.
+local function refusal(key, held, wanted)
+  return 'type\0' .. key .. '\0' .. held .. '\0' .. wanted
+end
+
+local function wrong_type(key, wanted)
+  local held = redis.call('TYPE', key)['ok']
+  if held == 'none' or held == wanted then return nil end
+  return refusal(key, held, wanted)
+end
+
+-- Takes the item's member out of the listing (and its expiries), or refuses, having changed
+-- nothing, a listing of another type: ZREM checks the type itself, no TYPE call needed.
+local function unlist(index, expiries, now, w)
+  local wrong = now and wrong_type(expiries, 'zset')
+  if wrong then return wrong end
+  local removed = redis.pcall('ZREM', index, w.member)
+  if type(removed) == 'table' then return refusal(index, redis.call('TYPE', index)['ok'], 'zset') end
+  if now then
+    redis.call('ZREM', expiries, w.member)
+    trim(index, expiries, now)
+  end
+  return nil
+end
 
 local function write_data(data, index, expiries, w)
   if w.kind == 'hash' then
@@ -28,23 +55,44 @@ local function write_data(data, index, expiries, w)
   end
 end
 
+-- The version the key holds for this item: nil when none (or only a gone item's, whose key is
+-- free); or a refusal, and whether it is that another item owns the key.
+local function held_version(book, now, w)
+  local held = redis.pcall('HMGET', book, 'v', 'k')
+  if held['err'] then return nil, wrong_type(book, 'hash') end
+  local version, owner = held[1], held[2]
+  if not owner or owner == w.identity then return version, nil end
+  local tombstone, expires = unpack(redis.call('HMGET', book, 't', 'x'))
+  if tombstone or (expires and now and tonumber(expires) <= now) then return nil, nil end
+  return nil, 'owned\0' .. owner, true
+end
+
 local function apply(book, data, index, expiries, tombstone_ms, now, w)
-  local current = redis.call('HGET', book, 'v')
+  local current, refused, taken = held_version(book, now, w)
+  if taken and w.op == 'delete' then return 0 end  -- the key holds another item: absent already
+  if refused then return refused end
   if current and (w.op == 'fill' or older_or_same(w.version, current)) then return 0 end
-  if not current and w.op == 'fill' and redis.call('EXISTS', data) == 1 then
+  -- Every key's type is checked before anything changes: the data key's here, the listing's
+  -- by its first change (unlist), the bookkeeping's by HMGET (held_version).
+  local held = redis.call('TYPE', data)['ok']
+  if held ~= 'none' and held ~= w.kind then return refusal(data, held, w.kind) end
+  if not current and w.op == 'fill' and held ~= 'none' then
     -- Data the reader's own application wrote before the replicator: a snapshot never changes
     -- it. Its version is recorded beside it (fields as they are, none read as JSON), so get
     -- and verify see the item; verify compares the data and --repair writes above it.
+    redis.call('DEL', book)
     redis.call('HSET', book, 'v', w.version, 'k', w.identity, 'j', '[]')
     return 0
   end
-  redis.call('DEL', book, data)
   if w.member ~= '' then
-    redis.call('ZREM', index, w.member)
-    if now then
-      redis.call('ZREM', expiries, w.member)
-      trim(index, expiries, now)
-    end
+    refused = unlist(index, expiries, now, w)
+    if refused then return refused end
+  end
+  if w.kind == 'string' and w.op ~= 'delete' then
+    redis.call('DEL', book)  -- SET replaces the data, unless the item is written expired
+    if w.expires ~= '' and tonumber(w.expires) <= now then redis.call('DEL', data) end
+  else
+    redis.call('DEL', book, data)
   end
   if w.op == 'delete' then
     redis.call('HSET', book, 'v', w.version, 'k', w.identity, 't', '1')
@@ -52,13 +100,15 @@ local function apply(book, data, index, expiries, tombstone_ms, now, w)
   else
     redis.call('HSET', book, 'v', w.version, 'k', w.identity, 'j', w.json)
     if w.expires ~= '' then
+      -- The version outlives the expiry by the tombstone lifetime, counted from now at the
+      -- earliest: an expiry already long past keeps it as long as a delete would.
+      local at = tonumber(w.expires)
       redis.call('HSET', book, 'x', w.expires)
-      redis.call('PEXPIREAT', book, tonumber(w.expires) + tonumber(tombstone_ms))
+      redis.call('PEXPIREAT', book, math.max(at, now) + tonumber(tombstone_ms))
     end
     -- An item already past its expiry keeps only its version.
     if w.expires == '' or tonumber(w.expires) > now then write_data(data, index, expiries, w) end
   end
-  if now and w.member ~= '' then settle(index, expiries) end
   return 1
 end
 

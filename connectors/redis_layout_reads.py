@@ -1,14 +1,24 @@
-"""Reads of the `hash` and `template` layouts: get, list, and what verify compares."""
+"""Reads of the `hash` and `template` layouts: get, list, and what verify compares.
+
+The application writes these keys too, so a read takes nothing for granted: a key another
+item owns (its bookkeeping names that item) is not this item's, and bytes that are not UTF-8,
+JSON that does not parse or a score no event can carry make the item a problem naming its
+key, never a crash nor another item's data."""
 
 import json
+import math
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from connectors.redis_expiry import stale_members
 from connectors.redis_layouts import ItemLayout
-from connectors.sink import Item, StoredItem, Strays, listing_order
+from connectors.redis_listing import Listing, read_listing
+from connectors.sink import Item, StoredItem, Strays
 from streams.model.events import ItemId
+from streams.model.expiry import is_past
+from streams.model.numbers import loads, of_score, plain
+
+BOOK_FIELDS = ["v", "t", "j", "x", "k"]
 
 
 async def read_many(
@@ -17,39 +27,130 @@ async def read_many(
     """Versions and data of many items of one table in one round trip (tombstones included)."""
     pipe = client.pipeline(transaction=False)
     for item in items:
-        layout.queue_read(pipe, item)
+        _queue_read(pipe, layout, item)
     replies = await pipe.execute()
-    n = layout.replies_per_item()
+    n = 2 if layout.kind == "hash" or layout.index_key is None else 3
     now = time.time()
-    return [layout.parse(replies[i : i + n], now) for i in range(0, len(replies), n)]
+    return [parse(layout, item, replies[i * n : i * n + n], now) for i, item in enumerate(items)]
 
 
-async def get(client: Any, layout: ItemLayout, item: ItemId) -> Item | None:
-    (stored,) = await read_many(client, layout, [item])
-    if stored is None or stored.data is None:
+def _queue_read(pipe: Any, layout: ItemLayout, item: ItemId) -> None:
+    """Queue the reads `parse` takes: bookkeeping, then the data (and the index score)."""
+    pipe.hmget(layout.book_key(item), BOOK_FIELDS)
+    if layout.kind == "hash":
+        pipe.hgetall(layout.data_key(item))
+    else:
+        pipe.get(layout.data_key(item))
+        index = layout.index(item.partition)
+        if index is not None:
+            pipe.zscore(index, layout.member_of(item))
+
+
+def parse(
+    layout: ItemLayout, item: ItemId, replies: Sequence[Any], now: float
+) -> StoredItem | None:
+    """The item the replies hold; past its expiry (`x`, epoch ms), one without data; one whose
+    key another item owns, or whose data cannot be read, a problem naming the key."""
+    (version, tombstone, json_fields, expires, owner), held, *score = replies
+    gone = tombstone is not None or (expires is not None and is_past(int(expires) / 1000, now))
+    if version is None or (owner is not None and owner.decode() != layout.identity(item)):
+        return _not_its_own(layout, item, owner, gone) if version is not None else None
+    if gone or held is None or held == {}:  # a hash layout's item always has a field
+        # Without data: deleted, or expired (by the server's clock, a moment ahead of ours),
+        # or its data was deleted behind our back: bookkeeping alone is no item.
+        return StoredItem(version.decode(), None, expired=expires is not None and not tombstone)
+    try:
+        data = _data(layout, held, json_fields, score)
+    except ValueError as exc:  # UnicodeDecodeError is one
+        return StoredItem(version.decode(), None, problem=f"key {layout.data_key(item)!r}: {exc}")
+    return StoredItem(version.decode(), data)
+
+
+def _not_its_own(layout: ItemLayout, item: ItemId, owner: bytes, gone: bool) -> StoredItem | None:
+    """The item, when its key holds another item's bookkeeping: absent, if that item is gone
+    (deleted or expired: the key is free), else a problem naming both."""
+    if gone:
         return None
-    return {**item.key(layout.spec), **stored.data}
+    why = f"holds item {owner.decode()}, which renders the same key"
+    return StoredItem("", None, problem=f"key {layout.data_key(item)!r} {why}")
 
 
-async def list_partition(client: Any, layout: ItemLayout, partition: str, limit: int) -> list[Item]:
+def _data(layout: ItemLayout, held: Any, json_fields: bytes | None, score: list[Any]) -> Item:
+    if layout.kind == "hash":
+        as_json = set(json.loads(json_fields or b"[]"))
+        fields = {_text(name, "a field name"): value for name, value in held.items()}
+        return {
+            name: plain(_json(value)) if name in as_json else _text(value, f"field {name!r}")
+            for name, value in fields.items()
+        }
+    if layout.value_attribute is None:
+        data = plain(_json(held))
+        if not isinstance(data, dict):
+            raise ValueError(f"holds JSON {type(data).__name__}, not an object of attributes")
+        return data
+    value = plain(_json(held)) if layout.value_json else _text(held, "the value")
+    found: Item = {layout.value_attribute: value}
+    if score and score[0] is not None and layout.spec.index_attribute:
+        found[layout.spec.index_attribute] = _score(float(score[0]), layout)
+    return found
+
+
+def _text(raw: bytes, what: str) -> str:
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise ValueError(f"{what} is not UTF-8 text: {raw[:40]!r}") from None
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return loads(raw)
+    except ValueError:
+        raise ValueError(f"not JSON: {raw[:40]!r}") from None
+
+
+def _score(score: float, layout: ItemLayout) -> Any:
+    if not math.isfinite(score):
+        name = layout.spec.index_attribute
+        raise ValueError(f"its listing score is {score}, which no {name!r} can be")
+    return of_score(score)
+
+
+async def list_partition(client: Any, layout: ItemLayout, partition: str, limit: int) -> Listing:
     index = layout.index(partition)
     if index is None:
-        return []
-    wanted = limit + await stale_members(client, layout.spec, layout.expiries(index))
-    top: list[Any] = await client.zrevrange(index, 0, wanted - 1, withscores=True)
-    members = {member for member, _ in top}
-    if len(top) == wanted:  # ties with the last one, past the limit, may come first
-        last = float(top[-1][1])
-        members.update(await client.zrangebyscore(index, last, last))
-    sorts = [layout.sort_of(member.decode()) for member in members]
-    items = [ItemId(layout.table, partition, sort) for sort in sorts if sort is not None]
-    stored = await read_many(client, layout, items)
-    listed = [
-        {**item.key(layout.spec), **held.data}
-        for item, held in zip(items, stored, strict=True)
-        if held is not None and held.data is not None
-    ]
-    return listing_order(listed, layout.spec, limit)
+        return Listing([])
+
+    async def read(members: list[bytes]) -> dict[bytes, Item | str]:
+        named = {member: _sort_of(layout, index, member) for member in members}
+        items = {
+            member: ItemId(layout.table, partition, sort)
+            for member, (sort, _) in named.items()
+            if sort is not None
+        }
+        found: dict[bytes, Item | str] = {
+            member: why for member, (sort, why) in named.items() if sort is None
+        }
+        stored = await read_many(client, layout, list(items.values()))
+        for (member, item), held in zip(items.items(), stored, strict=True):
+            if held is not None and held.problem:
+                found[member] = held.problem
+            elif held is not None and held.data is not None:
+                found[member] = {**item.key(layout.spec), **held.data}
+        return found
+
+    return await read_listing(client, index, limit, read, layout.spec.sort_key or "")
+
+
+def _sort_of(layout: ItemLayout, index: str, member: bytes) -> tuple[str | None, str]:
+    """The sort key a member names, or None and why it names none."""
+    try:
+        sort = layout.sort_of(member.decode())
+    except UnicodeDecodeError:
+        return None, f"key {index!r}: member {member[:40]!r} is not UTF-8 text"
+    if sort is None:
+        return None, f"key {index!r}: member {member[:40]!r} does not match {layout.member!r}"
+    return sort, ""
 
 
 async def item_ids(
@@ -71,7 +172,7 @@ async def item_ids(
             item = ItemId(*json.loads(named)) if named is not None else None
             if item is None or item.table != layout.table:
                 continue
-            if key.decode() == layout.book_key(item):
+            if key == layout.book_key(item).encode():
                 page[item] = None
             elif strays is not None:
                 strays.add(key.decode(errors="replace"))

@@ -4,13 +4,15 @@
                                    their exact decimal text, anything else as JSON
     template  <key>        string  the value attribute (text, or JSON), or the data as JSON
     both      <index_key>  zset    member <member>, score = the index attribute
-              <prefix>:v:<key>  hash  bookkeeping: v version, k identity, j fields held as
-                                   JSON, t tombstone (then it expires after the grace period),
-                                   x the expiry in epoch ms (then it expires that much later)
+              <prefix>:v:<key>  hash  bookkeeping: v version, k the identity of the item that
+                                   owns the key, j fields held as JSON, t tombstone (then it
+                                   expires after the grace period), x the expiry in epoch ms
               <prefix>:x:<index_key>  zset  members' expiries, for a table that declares one
 
-The bookkeeping hash shares the data key's hash tag, so one script per item compares versions
-and writes all of them atomically, on one server or a Redis Cluster slot.
+Templates are filled with ids as they are: the keys and members the application reads. The
+bookkeeping hash shares the data key's hash tag, so one script per item compares versions and
+writes all of them atomically, on one server or a Redis Cluster slot; it refuses an item whose
+key another item owns, or whose keys hold another type, before changing anything.
 """
 
 import json
@@ -18,11 +20,12 @@ from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
-from connectors.redis_templates import fill, hash_tag, parser, unescape
-from connectors.sink import Item, StoredItem
+from connectors.redis_templates import fill, hash_tag, parser
+from connectors.sink import KEY_COLLISION
 from streams.model.events import ChangeEvent, ItemId
-from streams.model.expiry import expires_at, is_past
-from streams.model.numbers import dumps, loads, of_score, plain
+from streams.model.expiry import expires_at
+from streams.model.numbers import dumps
+from streams.model.redis_key_space import key_templates, opens_with_a_value, reserved_key
 from streams.model.tables import TableSpec
 
 # Both LWW scripts compare versions and expire items with the same Lua functions, loaded ahead.
@@ -37,19 +40,16 @@ class ItemLayout:
     """Key names and values of one table in the `hash` or `template` layout."""
 
     def __init__(self, table: str, spec: TableSpec, prefix: str) -> None:
-        declared = spec.redis
+        declared, templates = spec.redis, key_templates(table, spec)
         self.table, self.spec, self.prefix = table, spec, prefix
         self.kind = "hash" if declared.layout == "hash" else "string"
-        tagged = f"{{{{{spec.partition_key}}}}}"  # {{owner_id}}: a hash tag per partition
-        sort = f":{{{spec.sort_key}}}" if spec.sort_key else ""
-        self.key = declared.key or f"{table}:{tagged}{sort}"
-        self.index_key = (
-            (declared.index_key or f"{table}:idx:{tagged}") if spec.index_attribute else None
-        )
-        self.member = declared.member or f"{{{spec.sort_key}}}"
+        self.key, self.index_key, self.member = templates.key, templates.index_key, templates.member
         self.value_attribute = declared.value_attribute
         self.value_json = declared.value_format == "json"
         self._member_parser = parser(self.member, spec.sort_key or "")
+        # Only a template opening with a value can reach the replicator's own keys: the
+        # others were checked at start (streams/model/redis_key_space.py).
+        self._guarded = any(opens_with_a_value(t) for t in self.templates())
 
     def templates(self) -> list[str]:
         return [self.key, *([self.index_key] if self.index_key else [])]
@@ -74,14 +74,40 @@ class ItemLayout:
 
     def sort_of(self, member: str) -> str | None:
         match = self._member_parser.fullmatch(member)
-        return unescape(match["value"]) if match else None
+        return match["value"] if match else None
 
-    def problem(self, event: ChangeEvent) -> str | None:
-        """Why this layout cannot hold the upsert, or None. Decoding refuses such an event
-        (streams/model/redis_layout_spec.py); this guards writes that skipped it."""
+    @staticmethod
+    def identity(item: ItemId) -> str:
+        """The item as its bookkeeping names it (`k`): the owner of its key."""
+        return json.dumps(item)
+
+    def problem(self, item: ItemId, event: ChangeEvent) -> str | None:
+        """Why this layout cannot take the write, or None. Decoding refuses an upsert it cannot
+        hold (streams/model/redis_layout_spec.py); this guards writes that skipped it."""
+        if self._guarded:
+            keys = [self.data_key(item), self.index(item.partition) or ""]
+            mine = next((key for key in keys if reserved_key(key, self.prefix)), None)
+            if mine is not None:
+                return f"item {self.identity(item)} renders {mine!r}, a key of the replicator's own"
         if event.op == "delete":
             return None
         return self.spec.redis.cannot_hold(self.table, event.data or {}, self.spec.index_attribute)
+
+    def refusal(self, item: ItemId, reply: bytes) -> tuple[str, str]:
+        """The dead-letter reason and message of a write the script refused (changing nothing):
+        a key another item owns, or a key of another type."""
+        what, *detail = reply.decode(errors="backslashreplace").split("\0")
+        if what == "owned":
+            return KEY_COLLISION, (
+                f"redis: key {self.data_key(item)!r} belongs to item {detail[0]}, and item "
+                f"{self.identity(item)} renders it too (template {self.key!r}); refused, so "
+                "their data never mix"
+            )
+        key, held, wanted = detail
+        return "rejected_by_store", (
+            f"redis: key {key!r} holds a {held}, not a {wanted} (written by another "
+            f"application?); item {self.identity(item)} refused, nothing of it changed"
+        )
 
     def call(self, writes: Sequence[tuple[ItemId, ChangeEvent]], tombstone_ms: int) -> ScriptCall:
         keys: list[str] = []
@@ -100,7 +126,7 @@ class ItemLayout:
                 self.kind,
                 repr(float(score)) if score is not None else "",
                 self.member_of(item) if index else "",
-                json.dumps(item),
+                self.identity(item),
                 json.dumps(json_fields),
                 "" if expires is None else expires * 1000,
                 len(values),
@@ -119,50 +145,6 @@ class ItemLayout:
         for name, value in data.items():
             pairs += (name, value if isinstance(value, str) else dumps(value))
         return as_json, pairs
-
-    def queue_read(self, pipe: Any, item: ItemId) -> None:
-        """Queue the reads `parse` takes: bookkeeping, then the data (and the index score)."""
-        pipe.hmget(self.book_key(item), ["v", "t", "j", "x"])
-        if self.kind == "hash":
-            pipe.hgetall(self.data_key(item))
-        else:
-            pipe.get(self.data_key(item))
-            index = self.index(item.partition)
-            if index is not None:
-                pipe.zscore(index, self.member_of(item))
-
-    def replies_per_item(self) -> int:
-        return 2 if self.kind == "hash" or self.index_key is None else 3
-
-    def parse(self, replies: Sequence[Any], now: float) -> StoredItem | None:
-        """The item the replies hold; past its expiry (`x`, epoch ms), one without data."""
-        (version, tombstone, json_fields, expires), held, *score = replies
-        if version is None:
-            return None
-        if tombstone is not None:
-            return StoredItem(version.decode(), None)
-        if expires is not None and is_past(int(expires) / 1000, now):
-            return StoredItem(version.decode(), None, expired=True)
-        if held is None or held == {}:  # a hash layout's item always has a field
-            # Expired by the server's clock, a moment ahead; or deleted behind our back, and
-            # then missing: bookkeeping alone is no item.
-            return StoredItem(version.decode(), None, expired=expires is not None)
-        return StoredItem(version.decode(), self._data(held, json_fields, score))
-
-    def _data(self, held: Any, json_fields: bytes | None, score: list[Any]) -> Item:
-        if self.kind == "hash":
-            as_json = set(json.loads(json_fields or b"[]"))
-            return {
-                name.decode(): plain(loads(value)) if name.decode() in as_json else value.decode()
-                for name, value in held.items()
-            }
-        if self.value_attribute is None:
-            return dict(plain(loads(held)))
-        value = plain(loads(held)) if self.value_json else held.decode()
-        data: Item = {self.value_attribute: value}
-        if score and score[0] is not None and self.spec.index_attribute:
-            data[self.spec.index_attribute] = of_score(float(score[0]))
-        return data
 
 
 def cluster_problem(layout: ItemLayout) -> str | None:

@@ -69,14 +69,14 @@ class LegacyLayout:
         match = re.fullmatch(re.escape(prefix) + "(.+)" + re.escape(suffix), key, re.DOTALL)
         return match.group(1) if match else None
 
-    # The worker's template layout uses the same templates and parser (connectors/
-    # redis_templates.py); keys are read here as the application wrote them, unescaped.
+    # The worker's template layout fills the same templates the same way (connectors/
+    # redis_templates.py): keys as the application writes them, ids as they are.
     def zset_key(self, spec: TableSpec, owner: str) -> str:
-        return fill(self.zset_pattern, {spec.partition_key: owner}, escaped=False)
+        return fill(self.zset_pattern, {spec.partition_key: owner})
 
     def meta_key(self, spec: TableSpec, owner: str, member: str) -> str:
         values = {spec.partition_key: owner, spec.sort_key or "": member}
-        return fill(self.meta_pattern, values, escaped=False)
+        return fill(self.meta_pattern, values)
 
 
 def _escape_glob(text: str) -> str:
@@ -96,6 +96,7 @@ class RedisLegacySource:
         max_members: int = 10_000,
         chunk_items: int = 5000,
         part: Part = WHOLE,  # owners whose zset key hashes to this part
+        foreign: re.Pattern[str] | None = None,  # keys that are no owner's (`foreign_keys`)
     ) -> None:
         self.layout = layout or LegacyLayout()
         self.sort_key = self.layout.check(spec)
@@ -105,6 +106,7 @@ class RedisLegacySource:
         self.max_members = max_members  # per ZRANGE call; bigger sets are read in slices
         self.chunk_items = chunk_items
         self.part = part
+        self.foreign = foreign
 
     async def chunks(self, cursor: str | None) -> AsyncIterator[Chunk]:
         if cursor == DONE:
@@ -117,7 +119,7 @@ class RedisLegacySource:
             next_scan, keys = await self.client.scan(
                 scan, match=glob, count=self.page_keys, _type="zset"
             )
-            mine = [key for key in map(_text, keys) if self.part.owns(_raw(key))]
+            mine = [key for key in map(_text, keys) if self._mine(key)]
             todo = sorted(k for k in mine if after is None or k > after)
             async for chunk in self._read_page(todo, scan):
                 yield chunk
@@ -125,6 +127,11 @@ class RedisLegacySource:
             if not next_scan:
                 return
             scan, after = next_scan, None
+
+    def _mine(self, key: str) -> bool:
+        """In this part, and not a key the replicator or another declared layout writes."""
+        foreign = self.foreign is not None and self.foreign.fullmatch(key)
+        return not foreign and self.part.owns(_raw(key))
 
     async def _read_page(self, keys: Sequence[str], scan: int) -> AsyncIterator[Chunk]:
         """A page's owners in key order; each chunk's cursor names the last owner it completes,

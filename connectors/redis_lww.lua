@@ -21,7 +21,9 @@ local function expire(item, index, expiries, member, score, at, tombstone_ms, no
   trim(index, expiries, now)
   if at then
     redis.call('HSET', item, 'x', at)
-    redis.call('PEXPIREAT', item, at + tombstone_ms)
+    -- The version outlives the expiry by the tombstone lifetime, counted from now at the
+    -- earliest: an expiry already long past keeps it as long as a delete would.
+    redis.call('PEXPIREAT', item, math.max(at, now) + tombstone_ms)
     if at <= now then redis.call('ZREM', index, member) end  -- already past: never listed
     if at > now and score ~= '' then redis.call('ZADD', expiries, at, member) end
   end

@@ -32,7 +32,14 @@ from connectors.redis_expiry import expiry_field
 from connectors.redis_index_check import Place, check_listing
 from connectors.redis_keys import RedisKeys, quoted
 from connectors.redis_layouts import LAYOUT_SCRIPT, SHARED_LUA, ItemLayout
-from connectors.sink import Batch, Item, StoredItem, Strays, WriteOutcome
+from connectors.sink import (
+    Batch,
+    Item,
+    StoredItem,
+    Strays,
+    UnreadableItemsError,
+    WriteOutcome,
+)
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.numbers import dumps
 from streams.model.tables import TableSpec
@@ -119,7 +126,7 @@ class RedisStore:
         scripts: dict[WriteScript, list[Write]] = defaultdict(list)
         for item, event in batch.items():
             layout = self.layouts.get(item.table)
-            problem = layout.problem(event) if layout else None
+            problem = layout.problem(item, event) if layout else None
             if problem:
                 outcome.rejected.append((event, f"redis: {problem}"))
             else:
@@ -202,6 +209,11 @@ class RedisStore:
     ) -> None:
         if isinstance(result, rexc.NoScriptError):
             self._shas.clear()
+        if isinstance(result, bytes):  # refused by a layout's script, nothing changed
+            reason, message = self.layouts[item.table].refusal(item, result)
+            outcome.rejected.append((event, message))
+            outcome.reasons[id(event)] = reason
+            return
         written = result if isinstance(result, BaseException) else result == 1
         outcome.count(item, event, written, self.name, write_error_kind)
 
@@ -227,19 +239,26 @@ class RedisStore:
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
         spec = self.tables[table]
         item = ItemId.of(table, key, spec)
-        if table in self.layouts:
-            return await layout_reads.get(self.client, self.layouts[table], item)
-        return await cdc_reads.get(self.client, self.keys, spec, item)
+        if table not in self.layouts:
+            return await cdc_reads.get(self.client, self.keys, spec, item)
+        (stored,) = await layout_reads.read_many(self.client, self.layouts[table], [item])
+        if stored is not None and stored.problem:
+            raise UnreadableItemsError([f"redis: {stored.problem}"])
+        return None if stored is None or stored.data is None else {**item.key(spec), **stored.data}
 
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
         if table in self.layouts:
-            return await layout_reads.list_partition(
-                self.client, self.layouts[table], partition, limit
+            layout = self.layouts[table]
+            listing = await layout_reads.list_partition(self.client, layout, partition, limit)
+        else:
+            spec = self.tables[table]
+            listing = await cdc_reads.list_partition(
+                self.client, self.keys, spec, table, partition, limit=limit
             )
-        spec = self.tables[table]
-        return await cdc_reads.list_partition(
-            self.client, self.keys, spec, table, partition, limit=limit
-        )
+        if listing.problems:
+            problems = [f"redis: {problem}" for problem in listing.problems]
+            raise UnreadableItemsError(problems, listing.items)
+        return listing.items
 
     async def read_many(self, table: str, items: Sequence[ItemId]) -> dict[ItemId, StoredItem]:
         """Versions and data of many items in one round trip (tombstones included)."""

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from streams.model.errors import AccessRefusedError
+from streams.model.errors import AccessRefusedError, ReplicatorError
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import TableSpec
 
@@ -15,6 +15,8 @@ Batch = Mapping[ItemId, ChangeEvent]
 # None: not a store error at all, but a bug, raised as it is.
 ErrorKind = Literal["refused", "retry", "reject"]
 ErrorReader = Callable[[BaseException], ErrorKind | None]
+# The dead-letter reason of a write Redis refused because another item owns its key.
+KEY_COLLISION = "key_collision"
 
 
 @dataclass
@@ -24,6 +26,9 @@ class WriteOutcome:
     applied: int = 0
     stale: int = 0
     rejected: list[tuple[ChangeEvent, str]] = field(default_factory=list)
+    # The dead-letter reason of a rejection, by id of its event, when it is not
+    # REJECTED_BY_STORE (a Redis key another item owns: KEY_COLLISION).
+    reasons: dict[int, str] = field(default_factory=dict)
     retry: dict[ItemId, ChangeEvent] = field(default_factory=dict)
     cause: BaseException | None = None
     retries: int = 0
@@ -34,6 +39,7 @@ class WriteOutcome:
         self.applied += other.applied
         self.stale += other.stale
         self.rejected.extend(other.rejected)
+        self.reasons.update(other.reasons)
 
     def count(
         self,
@@ -61,6 +67,16 @@ class WriteOutcome:
             self.rejected.append((event, f"{store}: {result}"))
         else:
             raise result
+
+
+class UnreadableItemsError(ReplicatorError):
+    """A store holds what no change event can carry where an item should be (bytes that are
+    not UTF-8, JSON that does not parse, another item's data): each problem names its key.
+    `items` holds what could be read (a listing's other items)."""
+
+    def __init__(self, problems: Sequence[str], items: Sequence[Item] = ()) -> None:
+        super().__init__("; ".join(problems))
+        self.problems, self.items = list(problems), list(items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,11 +133,13 @@ class Store(Protocol):
         ...
 
     async def get(self, table: str, key: Mapping[str, str]) -> Item | None:
-        """The live item with its key and data attributes, or None if absent or deleted."""
+        """The live item with its key and data attributes, or None if absent or deleted;
+        UnreadableItemsError when what the store holds there cannot be read as it."""
         ...
 
     async def list_partition(self, table: str, partition: str, limit: int) -> list[Item]:
-        """A partition's listed items, greatest index attribute first, ties by sort key."""
+        """A partition's listed items, greatest index attribute first, ties by sort key;
+        UnreadableItemsError, holding the others, when some cannot be read."""
         ...
 
     async def read_many(self, table: str, items: Sequence[ItemId]) -> dict[ItemId, StoredItem]:

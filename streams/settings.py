@@ -21,6 +21,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from streams.model.errors import ConfigError
+from streams.model.redis_key_space import clash as redis_key_clash
 from streams.model.tables import DEFAULT_TABLES, TableSpec, check_sources, check_topic_formats
 from streams.model.tables_file import load_tables_file
 from streams.settings_checks import (
@@ -156,6 +157,9 @@ class Settings(BaseSettings):
         check_topic_formats(value, info.data.get("topic", "changes"))
         check_sources(value)
         check_dynamodb_names(value)
+        shared = redis_key_clash(value, info.data.get("redis_key_prefix", "cdc"))
+        if shared:
+            raise ValueError(shared)
         return value
 
     @field_validator("data_dir")

@@ -9,6 +9,7 @@ from connectors.dynamodb_api import DynamoDBApi
 from connectors.dynamodb_client import make_api, make_client
 from connectors.dynamodb_schema import ensure_table
 from connectors.dynamodb_store import DynamoDBStore
+from connectors.redis_layout_record import check_layouts
 from connectors.redis_layouts import ItemLayout, cluster_problem
 from connectors.redis_store import RedisStore
 from connectors.sink import Store
@@ -95,11 +96,15 @@ def check_redis_layouts(settings: Settings) -> None:
                 raise StoreSchemaError(f"CDC_REDIS_URL is a Redis Cluster, but {problem}")
 
 
-async def prepare_store(settings: Settings, name: str) -> None:
+async def prepare_store(settings: Settings, name: str, *, rebuild: bool = False) -> None:
     """What a store needs before the worker writes to it: Redis a layout its server can hold,
-    DynamoDB its tables."""
+    the same as it was written in (not for a rebuild from the beginning, which writes the
+    table where its layout keeps it now, then records it: `record_redis_layouts`), DynamoDB
+    its tables."""
     if name == "redis":
         check_redis_layouts(settings)
+        if not rebuild:
+            await record_redis_layouts(settings, adopt=False)
     if name == "dynamodb":
         warning = local_transact_warning(settings.dynamodb)
         if warning:
@@ -120,3 +125,12 @@ def local_transact_warning(dynamodb: DynamoDBSettings) -> str | None:
         "moto's transactions lose newer versions under concurrency (use it with "
         "CDC_DYNAMODB_CONCURRENCY=1, or put mode), dynalite has none; DynamoDB isolates them"
     )
+
+
+async def record_redis_layouts(settings: Settings, *, adopt: bool) -> None:
+    """Record each table's Redis layout; unless `adopt`, StoreSchemaError when one changed."""
+    store = open_redis(settings)
+    try:
+        await check_layouts(store.client, settings.tables, settings.redis_key_prefix, adopt=adopt)
+    finally:
+        await store.close()

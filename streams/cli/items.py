@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from connectors.sink import Item
+from connectors.sink import Item, UnreadableItemsError
 from streams.cli.arguments import Subcommands, input_file, key_value, non_empty, positive_int
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
@@ -63,12 +63,21 @@ def cmd_get(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
+    """The items; those the store holds in a form no event can carry are named on stderr
+    (exit 1) after the others."""
     spec = settings.table(args.table)
-    for item in asyncio.run(
-        list_items(settings, args.store, args.table, args.partition, args.limit)
-    ):
+    problems: list[str] = []
+    try:
+        items = asyncio.run(
+            list_items(settings, args.store, args.table, args.partition, args.limit)
+        )
+    except UnreadableItemsError as exc:
+        items, problems = exc.items, exc.problems
+    for item in items:
         print(shown_item(item, spec))
-    return 0
+    for problem in problems:
+        print(f"unreadable: {problem}", file=sys.stderr)
+    return 1 if problems else 0
 
 
 def shown_item(item: Item, spec: TableSpec) -> str:

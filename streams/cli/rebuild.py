@@ -11,7 +11,7 @@ from streams.model.errors import ConfigError
 from streams.pipeline.rebuild import rebuild
 from streams.settings import Settings
 from streams.snapshot.progress import progress_reporter
-from streams.stores import STORE_NAMES, open_store, prepare_store
+from streams.stores import STORE_NAMES, open_store, prepare_store, record_redis_layouts
 
 
 def add_commands(sub: Subcommands) -> None:
@@ -38,7 +38,10 @@ async def rebuild_store(
     settings: Settings, store_name: str, from_time: datetime | None, allow_partial: bool = False
 ) -> int:
     await check_topic(settings)  # warnings on stderr; a missing topic stops here
-    await prepare_store(settings, store_name)  # DynamoDB's tables, a Redis layout's slots
+    # DynamoDB's tables, a Redis layout's slots; a replay of the whole topic writes every
+    # item where its layout keeps it now: a changed layout is no refusal, but recorded after.
+    whole = from_time is None
+    await prepare_store(settings, store_name, rebuild=whole)
     store = open_store(settings, store_name)
     try:
         with progress_reporter(f"rebuild {store_name}", None) as progress:
@@ -48,6 +51,8 @@ async def rebuild_store(
             )  # fmt: skip
     finally:
         await store.close()
+    if whole and store_name == "redis":
+        await record_redis_layouts(settings, adopt=True)
     print(
         f"replayed {summary.records:,} records into {store_name} in {summary.seconds:.1f}s "
         f"({summary.rate:,.0f}/s): {summary.applied:,} applied, {summary.stale:,} already newer, "

@@ -5,6 +5,7 @@ import asyncio
 
 from streams.cli.arguments import Subcommands, store_list
 from streams.logs import LEVELS as LOG_LEVELS
+from streams.model.redis_key_space import template_warnings
 from streams.settings import Settings
 from streams.stores import STORE_NAMES
 
@@ -42,6 +43,8 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
 
     for change in asyncio.run(fix_topic(settings.kafka, settings.changes)) if args.fix else []:
         print(f"topic {settings.topic}: set {change}")
+    for warning in template_warnings(settings.tables):
+        warn_on_stderr(warning)
     asyncio.run(prepare(settings, STORE_NAMES, warn=warn_on_stderr))
     tables = ", ".join(settings.tables)
     print(f"topics {settings.topic}, {settings.dlq_topic} and tables {tables} ready")

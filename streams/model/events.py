@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from streams.model import numbers
 from streams.model.errors import InvalidEventError
-from streams.model.expiry import ExpirySpec, expiry_problem
+from streams.model.expiry import ExpirySpec, expiry_problem, lifetime_problem
 from streams.model.tables import TableSpec
 
 MAX_TS = 2**53 - 1  # microseconds, year 2255; exact in a Lua number and a JSON double
@@ -176,7 +176,12 @@ def _checked(
 
 
 def check_against_table(event: ChangeEvent, tables: Mapping[str, TableSpec]) -> None:
-    check_item(event.table, event.op, event.key, event.data, tables)
+    spec = check_item(event.table, event.op, event.key, event.data, tables)
+    lifetime = spec.expiry and spec.expiry.lifetime_seconds
+    if lifetime and event.op == "upsert" and not event.version.fills_only:
+        problem = lifetime_problem(event.ts)  # a snapshot's lowest version: refused apart
+        if problem:
+            raise InvalidEventError("bad_data", problem)
 
 
 def check_item(

@@ -24,13 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 LATEST = 253_402_300_799
 # Above it an instant is refused as milliseconds (10^11 s is the year 5138; now in ms is 10^12).
 MAX_SECONDS = 10**11
+# Below it a version time `ts` is refused as milliseconds or seconds (10^14 us is 1973).
+MIN_TS = 10**14
 
 
 class ExpirySpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     attribute: str | None = Field(default=None, min_length=1)
-    lifetime_seconds: int | None = Field(default=None, ge=1, le=100 * 365 * 24 * 3600)
+    # Strict: "3600" is refused, not read as a number (a quoted TOML value is a mistake).
+    lifetime_seconds: int | None = Field(default=None, ge=1, le=100 * 365 * 24 * 3600, strict=True)
 
     @model_validator(mode="after")
     def _one_source(self) -> "ExpirySpec":
@@ -63,6 +66,18 @@ def expiry_problem(spec: ExpirySpec, data: Mapping[str, Any]) -> str | None:
             f"and anything above {MAX_SECONDS} (the year 5138) is taken for milliseconds"
         )
     return None
+
+
+def lifetime_problem(ts: int) -> str | None:
+    """Why a version time `ts` cannot start a lifetime, or None: below MIN_TS it is not
+    microseconds (a time in milliseconds, now, is about 1.7e12)."""
+    if ts >= MIN_TS:
+        return None
+    return (
+        f"ts {ts} starts this item's lifetime (expiry.lifetime_seconds), but it is not "
+        f"microseconds since the epoch: anything below {MIN_TS} (the year 1973) is taken for "
+        "milliseconds or seconds"
+    )
 
 
 def is_past(at: int | float | Decimal | None, now: float) -> bool:

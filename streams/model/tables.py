@@ -10,6 +10,9 @@ from streams.model.expiry import ExpirySpec
 from streams.model.redis_layout_spec import RedisLayoutSpec, placeholders
 
 Format = Literal["cdc-v1", "debezium"]
+# Redis layout options for the `template` and `hash` layouts, and those for `template` only.
+TEMPLATE_OPTIONS = ("key", "index_key", "member", "value_attribute", "value_format")
+TEMPLATE_ONLY = ("value_attribute", "value_format")
 
 
 class TableSpec(BaseModel):
@@ -34,24 +37,11 @@ class TableSpec(BaseModel):
     expiry: ExpirySpec | None = None
 
     @model_validator(mode="after")
-    def _redis_templates_fit(self) -> "TableSpec":
-        redis, keys = self.redis, set(self.key_attributes)
-        wanted = {
-            "key": keys,
-            "index_key": {self.partition_key},
-            "member": keys - {self.partition_key},
-        }
-        for field, needed in wanted.items():
-            template = getattr(redis, field)
-            if template is None:
-                continue
-            named = set(placeholders(template))
-            if named != needed:
-                names = ", ".join(f"{{{n}}}" for n in sorted(needed))
-                raise ValueError(f"redis.{field} {template!r} must name exactly {names}")
-        if redis.value_attribute and redis.value_attribute in {*keys, self.index_attribute}:
-            raise ValueError("redis.value_attribute must be a data attribute other than the index")
-        if self.expiry and self.expiry.attribute in keys:
+    def _redis_layout_fits(self) -> "TableSpec":
+        problem = _redis_problem(self)
+        if problem:
+            raise ValueError(problem)
+        if self.expiry and self.expiry.attribute in self.key_attributes:
             raise ValueError("expiry.attribute must be a data attribute (key values are text)")
         if self.expiry and self.expiry.lifetime_seconds and self.format == "debezium":
             raise ValueError(
@@ -112,6 +102,51 @@ class TableSpec(BaseModel):
         if self.index_attribute is None:
             return None
         return self.index_name or f"by_{self.index_attribute}"
+
+
+def _redis_problem(spec: TableSpec) -> str | None:
+    """What is wrong with the table's Redis layout as declared, or None. An option the layout
+    would ignore is refused: its readers would never see what it names."""
+    redis = spec.redis
+    defaults = RedisLayoutSpec()
+    given = [name for name in TEMPLATE_OPTIONS if getattr(redis, name) != getattr(defaults, name)]
+    ignored = given if redis.layout == "cdc" else [n for n in given if n in TEMPLATE_ONLY]
+    if redis.layout != "template" and ignored:
+        layouts = "'template'" if ignored[0] in TEMPLATE_ONLY else "'template' or 'hash'"
+        return f"redis.{ignored[0]} is for layout {layouts}, not {redis.layout!r}, which ignores it"
+    if spec.index_attribute is None and redis.index_key is not None:
+        return "redis.index_key needs an index_attribute: a table without one has no listing"
+    if spec.index_attribute is None and redis.member is not None:
+        return "redis.member needs an index_attribute: a table without one has no listing"
+    keys = set(spec.key_attributes)
+    wanted = {"key": keys, "index_key": {spec.partition_key}, "member": keys - {spec.partition_key}}
+    for field, needed in wanted.items():
+        template = getattr(redis, field)
+        if template is not None and set(placeholders(template)) != needed:
+            names = ", ".join(f"{{{n}}}" for n in sorted(needed))
+            return f"redis.{field} {template!r} must name exactly {names}"
+    if redis.value_attribute and redis.value_attribute in {*keys, spec.index_attribute}:
+        return "redis.value_attribute must be a data attribute other than the index"
+    return _expiry_unheld(spec)
+
+
+def _expiry_unheld(spec: TableSpec) -> str | None:
+    """Why the template layout can never hold the table's expiry attribute, or None."""
+    redis, expiry = spec.redis, spec.expiry
+    if redis.layout != "template" or not redis.value_attribute or not (expiry and expiry.attribute):
+        return None
+    held = {spec.index_attribute}
+    if redis.value_format == "json":  # a text value is never a number
+        held.add(redis.value_attribute)
+    if expiry.attribute in held:
+        return None
+    return (
+        f"expiry.attribute {expiry.attribute!r} is never held by the template layout, which "
+        f"keeps only {redis.value_attribute!r} (as {redis.value_format})"
+        + (f" and the index {spec.index_attribute!r}" if spec.index_attribute else "")
+        + ": every upsert carrying it would be refused; leave redis.value_attribute unset (the "
+        "data as JSON) or declare expiry.lifetime_seconds"
+    )
 
 
 def feed_topics(tables: Mapping[str, TableSpec], changes_topic: str) -> list[str]:

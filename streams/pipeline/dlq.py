@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from connectors.sink import KEY_COLLISION
 from streams.kafka.records import Record
 
 Headers = list[tuple[str, bytes]]
@@ -22,7 +23,7 @@ REJECTED_BY_STORE = "rejected_by_store"
 # Every reason a letter can carry: the validation failures (streams.model.events,
 # streams.pipeline.debezium), then the stores'.
 REASONS = ("not_json", "schema", "unknown_table", "bad_key", "bad_data", "too_large",
-           "truncate", REJECTED_BY_STORE)  # fmt: skip
+           "truncate", "undecodable", REJECTED_BY_STORE, KEY_COLLISION)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

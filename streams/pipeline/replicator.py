@@ -29,7 +29,7 @@ from streams.model.events import ChangeEvent, decode_event
 from streams.model.tables import TableSpec
 from streams.pipeline.apply import OnRetry, write_until_done
 from streams.pipeline.debezium import DebeziumDecoder, Decoded
-from streams.pipeline.dlq import DeadLetter, DeadLetterTopic
+from streams.pipeline.dlq import REJECTED_BY_STORE, DeadLetter, DeadLetterTopic
 from streams.pipeline.lww import coalesce
 from streams.retry import Backoff
 
@@ -180,5 +180,6 @@ def _rejected(
     for result in results:
         for event, message in result.rejected:
             record = record_of[id(event)]
-            letters.setdefault(id(record), DeadLetter(record, "rejected_by_store", message))
+            reason = result.reasons.get(id(event), REJECTED_BY_STORE)
+            letters.setdefault(id(record), DeadLetter(record, reason, message))
     return list(letters.values())

@@ -1,6 +1,8 @@
 """Snapshot sources as the commands open them, and where their checkpoints live."""
 
 import hashlib
+import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -8,9 +10,12 @@ import redis.asyncio as aioredis
 from connectors.dynamodb_source import DynamoDBSource
 from connectors.jsonl_source import JsonLinesSource
 from connectors.postgres_source import PostgresSource
-from connectors.redis_legacy import RedisLegacySource, seed_legacy
+from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
+from connectors.redis_templates import any_key
 from connectors.source import WHOLE, Part, SnapshotSource
 from streams.model.errors import ConfigError
+from streams.model.redis_key_space import key_templates
+from streams.model.tables import TableSpec
 from streams.settings import Settings
 from streams.snapshot.options import SeedOptions, SourceOptions
 from streams.stores import dynamodb_client
@@ -40,7 +45,10 @@ def open_source(settings: Settings, source: SourceOptions, part: Part = WHOLE) -
     if source.name == "redis-legacy":
         client = legacy_client(settings, source.legacy.url)
         layout = source.legacy.layout(source.table)
-        return RedisLegacySource(client, spec, layout, chunk_items=source.chunk, part=part)
+        foreign = foreign_keys(settings.tables, settings.redis_key_prefix, layout)
+        return RedisLegacySource(
+            client, spec, layout, chunk_items=source.chunk, part=part, foreign=foreign
+        )
     if source.name == "dynamodb":
         segments, page = source.segments, max(1, source.chunk // source.segments)
         return DynamoDBSource(
@@ -50,6 +58,26 @@ def open_source(settings: Settings, source: SourceOptions, part: Part = WHOLE) -
     if source.name == "postgres":  # the table Debezium reads, through the table's mapping
         return PostgresSource(settings.postgres_url, source.table, spec, source.chunk, part)
     return JsonLinesSource(_jsonl_file(source), chunk_items=source.chunk, part=part)
+
+
+def foreign_keys(
+    tables: Mapping[str, TableSpec], prefix: str, layout: LegacyLayout
+) -> re.Pattern[str]:
+    """The keys the legacy source must never read as owners' sorted sets: the replicator's own
+    (bookkeeping, expiries, the `cdc` layout's), and the listings of the declared layouts
+    other than the one it reads (a `hash` layout's `opponents:idx:{...}`, say)."""
+    templates = [
+        f"{prefix}:v:{{k}}",
+        f"{prefix}:x:{{k}}",
+        f"{prefix}:{{{{k}}",
+        f"{prefix}:layouts",
+    ]
+    for name, spec in tables.items():
+        if spec.redis.layout != "cdc":
+            listing = key_templates(name, spec).index_key
+            if listing and listing != layout.zset_pattern:
+                templates.append(listing)
+    return any_key(templates)
 
 
 def _jsonl_file(source: SourceOptions) -> Path:

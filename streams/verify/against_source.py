@@ -81,10 +81,14 @@ async def compare_source(check: SourceCheck, report: VerifyReport) -> None:
         drifted: list[Drifted] = []
         for item, item_id in zip(items, ids, strict=True):
             report.counts["compared"] += 1
-            kind = _kind(held.get(item_id), item, check.store.name)
+            stored = held.get(item_id)
+            if stored is not None and stored.problem:  # cannot be compared, nor repaired
+                report.add_problem(f"{check.store.name}: {stored.problem}")
+                continue
+            kind = _kind(stored, item, check.store.name)
             unheld = kind and check.store.cannot_hold(snapshot_event(item, "verify", check.tables))
             if unheld:  # dead-lettered for this store: no drift, no repair
-                shown = replace(held.get(item_id) or StoredItem("", None), problem=unheld)
+                shown = replace(stored or StoredItem("", None), problem=unheld)
                 report.add(check.drift("dynamodb_cannot_hold", item_id, shown, item.data))
             elif kind:
                 report.add(check.drift(kind, item_id, held.get(item_id), item.data))

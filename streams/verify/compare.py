@@ -42,8 +42,8 @@ def classify(redis: StoredItem | None, dynamo: StoredItem | None) -> Kind | None
     """How two stores disagree about one item, or None when they agree. An item a change event
     cannot carry (a DynamoDB set, binary, a malformed `_v`) is a source problem: comparing it
     would only find a set turned into a list, and no repair can copy it unaltered."""
-    if dynamo is not None and dynamo.problem:
-        return "source_problems"
+    if any(side is not None and side.problem for side in (dynamo, redis)):
+        return "source_problems"  # Redis: unreadable data, or a key another item owns
     if redis is not None and redis.live and dynamo is not None and dynamo.live:
         return _both_live(redis, dynamo)
     if redis is not None and redis.live:

@@ -183,7 +183,7 @@ def test_tricky_keys_stay_distinct_and_verify_compares_the_layout(
     assert f"redis {len(pairs) - 1}" in capsys.readouterr().out
     client = raw(settings)  # plant drift where a reader reads
     try:
-        owner, opponent = pairs[5]  # "a:b" and "{x}" in it: the worker escapes them
+        owner, opponent = pairs[5]  # "a:b" and "{x}" in it, as they are
         key = fill(
             "opponents:{{owner_id}}:{opponent_id}" if layout == "hash"
             else "opponent:{owner_id}:{opponent_id}",

@@ -45,7 +45,7 @@ def test_a_wrong_redis_password_stops_the_worker_with_one_line(
 ) -> None:
     with password_redis(tmp_path / "redis") as redis_server:
         settings = services.settings(redis_url=redis_server.url())
-        asyncio.run(prepare(settings, ["redis", "dynamodb"]))
+        asyncio.run(prepare(settings, ["dynamodb"]))  # Redis, without its password, would refuse
         asyncio.run(publish(settings, [upsert("owner", "p", 7)]))
         worker = WorkerProcess(services, settings, tmp_path / "worker.log")
         worker.env["CDC_REDIS_PASSWORD"] = "not-" + PASSWORD
