@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.devstack.connect import ConnectService
-from streams.devstack.postgres import PostgresService
+from streams.devstack.postgres import BIN, PostgresService
 from streams.devstack.process import free_port, port_open, wait_until
 from streams.kafka.records import RawRecord, Record
 from streams.model.events import ChangeEvent
@@ -205,3 +205,13 @@ def drop_connector(
         "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
         f" WHERE slot_name = 'cdc_{suffix}'"
     )
+
+
+def run_script(database: PostgresService, path: Path, sql: str) -> "subprocess.Popen[bytes]":
+    """psql running `sql` (written to `path`) in the background, stopping at the first error."""
+    path.write_text(sql)
+    return subprocess.Popen(
+        [str(BIN / "psql"), *database.connection_args(), "-qAt", "-v", "ON_ERROR_STOP=1",
+         "-f", str(path)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip

@@ -102,26 +102,29 @@ def _unscaled(text: str) -> int:
     return int.from_bytes(base64.b64decode(text, validate=True), "big", signed=True)
 
 
-def _variable_decimal(_: Mapping[str, Any]) -> Decode:
-    def refuse(value: Any) -> Any:
-        raise UndecodableError(
-            "decimal.handling.mode=precise (Debezium's default, in force too when the setting is"
-            " misspelt) sends an unconstrained numeric without its trailing zeros (1.50 as 1.5)"
-            " and NaN or Infinity as null: set decimal.handling.mode=string"
-        )
+def _refused(message: str) -> Callable[[Mapping[str, Any]], Decode]:
+    """A logical type the connector's settings send inexactly: every value is refused with
+    `message`, which names the setting that sends it exactly."""
 
-    return refuse
+    def decoder(_: Mapping[str, Any]) -> Decode:
+        def refuse(value: Any) -> Any:
+            raise UndecodableError(message)
+
+        return refuse
+
+    return decoder
 
 
-def _duration(_: Mapping[str, Any]) -> Decode:
-    def refuse(value: Any) -> Any:
-        raise UndecodableError(
-            "interval.handling.mode=numeric (Debezium's default, in force too when the setting is"
-            " misspelt) sends an interval as approximate microseconds (a month as 30.4375"
-            " days): set interval.handling.mode=string"
-        )
-
-    return refuse
+_variable_decimal = _refused(
+    "decimal.handling.mode=precise (Debezium's default, in force too when the setting is"
+    " misspelt) sends an unconstrained numeric without its trailing zeros (1.50 as 1.5)"
+    " and NaN or Infinity as null: set decimal.handling.mode=string"
+)
+_duration = _refused(
+    "interval.handling.mode=numeric (Debezium's default, in force too when the setting is"
+    " misspelt) sends an interval as approximate microseconds (a month as 30.4375"
+    " days): set interval.handling.mode=string"
+)
 
 
 def _date(_: Mapping[str, Any]) -> Decode:

@@ -38,6 +38,7 @@ from tests.debezium_support import (
     DebeziumStack,
     debezium_stack,
     drop_connector,
+    run_script,
     running,
     stores_hold,
     users_of,
@@ -146,15 +147,6 @@ def source_metric(settings: Settings, source: str) -> str | None:
         if line.startswith(f'cdc_source_connector{{source="{source}"') and line.endswith(" 1.0"):
             return line.split('state="')[1].split('"')[0]
     return None
-
-
-def run_script(database: PostgresService, path: Path, sql: str) -> "subprocess.Popen[bytes]":
-    path.write_text(sql)
-    return subprocess.Popen(
-        [str(BIN / "psql"), *database.connection_args(), "-qAt", "-v", "ON_ERROR_STOP=1",
-         "-f", str(path)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 def assert_stores_equal_postgres(stack: DebeziumStack, settings: Settings, table: Table) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from streams.devstack.connect import postgres_connector
-from streams.devstack.postgres import BIN, PostgresService
 from streams.devstack.process import free_port, wait_until
 from streams.kafka.clients import Kafka
 from streams.kafka.topics import TopicSpec, ensure_topics
@@ -27,7 +26,7 @@ from streams.model.events import ItemId, build_event
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services
-from tests.debezium_support import DebeziumStack, debezium_stack, users_of
+from tests.debezium_support import DebeziumStack, debezium_stack, run_script, users_of
 from tests.debezium_support import drop_connector as _drop
 from tests.debezium_support import running as _running
 from tests.debezium_support import stores_hold as _stores_hold
@@ -83,7 +82,7 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
     try:
         known = list(range(1, ROWS + 1))  # every id the table ever held
         during = _changes(table, rng, 150, known)
-        changing = _run_script(database, tmp_path / "during.sql", during)
+        changing = run_script(database, tmp_path / "during.sql", during)
         time.sleep(0.3)  # the changes have begun: the snapshot races them
         config = postgres_connector(database.port, prefix, [f"public.{table}"], f"cdc_{suffix}")
         connect.put_connector(prefix, config)
@@ -92,7 +91,7 @@ def test_a_table_changed_during_debeziums_snapshot_ends_equal_in_both_stores(
         assert wait_until(lambda: _snapshot_done(settings, topic), 60), "no snapshot's end"
         # More once the snapshot is over, however long the connector took to start.
         later = _changes(table, rng, 30, known)
-        assert _run_script(database, tmp_path / "after.sql", later).wait(60) == 0
+        assert run_script(database, tmp_path / "after.sql", later).wait(60) == 0
         final = numbers.loads(  # exact numbers, as the stores hold them
             database.psql(
                 f"SELECT json_object_agg(id, json_build_object('name', name, 'score',"
@@ -218,15 +217,6 @@ def _assert_the_snapshot_raced_the_changes(settings: Settings, topic: str) -> No
     reads = [e["after"]["name"] for e in events if e["op"] == "r"]
     assert reads and any(not name.startswith("n") for name in reads), "no change before it"
     assert any(e["op"] != "r" for e in events), "no change after the snapshot"
-
-
-def _run_script(database: PostgresService, path: Path, sql: str) -> "subprocess.Popen[bytes]":
-    path.write_text(sql)
-    return subprocess.Popen(
-        [str(BIN / "psql"), *database.connection_args(), "-qAt", "-v", "ON_ERROR_STOP=1",
-         "-f", str(path)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 def _changes(table: str, rng: random.Random, count: int, known: list[int]) -> str:
