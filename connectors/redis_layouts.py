@@ -33,6 +33,8 @@ SHARED_LUA = "\n".join(
     files("connectors").joinpath(name).read_text() for name in ("version_order.lua", "expiry.lua")
 )
 LAYOUT_SCRIPT = SHARED_LUA + files("connectors").joinpath("redis_layout.lua").read_text()
+# The `cdc` layout's (connectors/redis_store.py).
+LWW_SCRIPT = SHARED_LUA + files("connectors").joinpath("redis_lww.lua").read_text()
 ScriptCall = tuple[list[str], list[Any]]
 
 

@@ -10,8 +10,16 @@
 -- escapes it). An expiring item's data is kept, unread (field x: the instant), as long as its
 -- version: this layout holds both in one hash (expiry.lua says why the version stays).
 -- op is 'upsert', 'delete' or 'fill': an upsert at a snapshot's lowest version, which only
--- creates an item that is absent (it never changes one, whatever the versions).
--- Returns one integer per item: 1 applied, 0 the stored version was the same or newer.
+-- creates an item that is absent (it never changes one, whatever the versions); or 'cas': the
+-- item as the worker merged it with what it read (connectors/redis_merge.py), written only if
+-- the item's version and older origins are still those it read; its data field is then the
+-- version and the older origins read, the new older origins and the oldest of them, then the
+-- data JSON, joined by NUL.
+-- An item holding values older than itself (a partial upsert's, streams/model/partial.py)
+-- keeps their origins in field o (JSON) and the oldest in m.
+-- Returns one integer per item: 1 applied, 0 the stored version was the same or newer, 2 the
+-- same, but the item holds values older than this write, which the worker merges ('cas'), 3
+-- a 'cas' whose item changed since it was read.
 
 -- older_or_same, now_ms, trim and settle come from version_order.lua and expiry.lua, loaded
 -- before this script.
@@ -30,9 +38,28 @@ local function expire(item, index, expiries, member, score, at, tombstone_ms, no
   settle(index, expiries)
 end
 
+local function cas_fields(packed)
+  local a = string.find(packed, '\0', 1, true)
+  local b = string.find(packed, '\0', a + 1, true)
+  local c = string.find(packed, '\0', b + 1, true)
+  local d = string.find(packed, '\0', c + 1, true)
+  return string.sub(packed, 1, a - 1), string.sub(packed, a + 1, b - 1),
+    string.sub(packed, b + 1, c - 1), string.sub(packed, c + 1, d - 1), string.sub(packed, d + 1)
+end
+
 local function apply(item, index, expiries, version, op, data, score, member, expires, tombstone_ms)
-  local current = redis.call('HGET', item, 'v')
-  if current and (op == 'fill' or older_or_same(version, current)) then return 0 end
+  local held = redis.call('HMGET', item, 'v', 'm')
+  local current, oldest, older = held[1], held[2], nil
+  if op == 'cas' then
+    local read_v, read_o, new_oldest
+    read_v, read_o, older, new_oldest, data = cas_fields(data)
+    local now = redis.call('HMGET', item, 'v', 'o')
+    if (now[1] or '') ~= read_v or (now[2] or '') ~= read_o then return 3 end
+    if older ~= '' then older = {older, new_oldest} else older = nil end
+  elseif current and (op == 'fill' or older_or_same(version, current)) then
+    if oldest and (oldest == '' or not older_or_same(version, oldest)) then return 2 end
+    return 0
+  end
   if op == 'delete' then
     redis.call('DEL', item)
     redis.call('HSET', item, 'v', version)
@@ -43,6 +70,11 @@ local function apply(item, index, expiries, version, op, data, score, member, ex
   end
   if expires ~= '' then redis.call('HDEL', item, 'x') end
   redis.call('HSET', item, 'v', version, 'd', data)
+  if older then
+    redis.call('HSET', item, 'o', older[1], 'm', older[2])
+  elseif oldest then
+    redis.call('HDEL', item, 'o', 'm')
+  end
   redis.call('PERSIST', item)
   if score ~= '' then
     redis.call('ZADD', index, score, member)

@@ -91,10 +91,11 @@ def test_a_snapshot_read_is_never_partial() -> None:
 
 def test_unchanged_rides_the_wire_only_for_debezium_tables_and_upserts() -> None:
     tables = {"opponents": OPPONENTS, "users": USERS}
-    fields = {"table": "users", "op": "upsert", "key": {"user_id": "1"}, "data": {"n": 1},
-              "unchanged": ["t"], "ts": 1, "origin": "o", "event_id": "e"}  # fmt: skip
+    fields: dict[str, Any] = {"table": "users", "op": "upsert", "key": {"user_id": "1"},
+                              "data": {"n": 1}, "unchanged": ["t"], "ts": 1, "origin": "o",
+                              "event_id": "e"}  # fmt: skip
     assert build_event(fields, tables).unchanged == ["t"]
-    wrong = [
+    wrong: list[dict[str, Any]] = [
         {"table": "opponents", "key": {"owner_id": "a", "opponent_id": "b"}},
         {"op": "delete"},
         {"unchanged": ["user_id"]},
