@@ -52,8 +52,10 @@ end
 local function write_data(data, index, expiries, w)
   if w.kind == 'hash' then
     if #w.values > 0 then redis.call('HSET', data, unpack(w.values)) end
-  else
+  elseif #w.values > 0 then
     redis.call('SET', data, w.values[1])
+  else
+    redis.call('DEL', data)  -- a merged item without its value attribute: no data yet
   end
   if w.expires ~= '' then redis.call('PEXPIREAT', data, w.expires) end
   if w.member ~= '' and w.score ~= '' then

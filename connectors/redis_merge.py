@@ -21,7 +21,7 @@ from connectors.redis_expiry import unread
 from connectors.redis_layouts import LAYOUT_SCRIPT, LWW_SCRIPT, ItemLayout, ScriptCall
 from connectors.sink import WriteOutcome
 from streams.model.events import ChangeEvent, ItemId, Version
-from streams.model.numbers import loads
+from streams.model.numbers import loads, of_score
 from streams.model.partial import NOTHING, Held, held_of, settled
 
 if TYPE_CHECKING:
@@ -158,10 +158,15 @@ def _layout_held(layout: ItemLayout, item: ItemId, replies: list[Any]) -> Read:
     if version is None or (owner is not None and owner.decode() != layout.identity(item)):
         return NOTHING, ("", "")
     read = (version.decode(), (older or b"").decode())
-    if gone or held is None or held == {}:
+    if gone:
         return Held(read[0], None), read
+    origins = json.loads(older) if older else {}
+    if held is None or held == {}:  # no value held yet (a hole), or deleted behind our back
+        index = layout.spec.index_attribute
+        listed = {index: of_score(float(score[0]))} if index and score and score[0] else {}
+        return Held(read[0], listed, origins), read
     try:
         data = layout_reads.exact_data(layout, held, json_fields, score)
     except ValueError:  # what the application wrote there: replaced, as a whole write does
-        return Held(read[0], None), read
-    return Held(read[0], data, json.loads(older) if older else {}), read
+        return Held(read[0], {}, origins), read
+    return Held(read[0], data, origins), read

@@ -71,6 +71,12 @@ class Held:
 NOTHING = Held(UNKNOWN, None)
 
 
+def kept_attributes(event: ChangeEvent) -> list[str]:
+    """The attributes a partial upsert does not carry a value of from its own version."""
+    older = list(event.older) if isinstance(event, PartialUpsert) else []
+    return [*(event.unchanged or ()), *older]
+
+
 def held_of(event: ChangeEvent) -> Held:
     """A write as the state it carries."""
     token = event.version.token()
