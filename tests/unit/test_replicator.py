@@ -208,15 +208,20 @@ def test_dynamodb_gets_the_batch_coalesced_whole() -> None:
     assert store.writes == 1 and report.items == 1 and report.outcomes["dynamodb"].applied == 1
 
 
+def whole_then_partial() -> tuple[ChangeEvent, ChangeEvent]:
+    """A row whose newer change left its long `body` unchanged (a Debezium table's)."""
+    fields: dict[str, Any] = {"table": "rows", "op": "upsert", "key": {"id": "7"}, "origin": "pg"}
+    whole = ChangeEvent(**fields, data={"body": "long", "n": 1}, ts=1, event_id="a")
+    return whole, ChangeEvent(**fields, data={"n": 2}, unchanged=["body"], ts=2, event_id="b")
+
+
 def test_a_part_holding_a_partial_upsert_waits_for_the_writes_before_it() -> None:
     """A store merges a partial upsert with what it holds: never while an older write of the
     same item, in an earlier part, is still in flight."""
     store = SlowMemoryStore()
     tables = {**TABLES, "rows": ROWS}
     replicator = Replicator(tables, [store], MemoryDeadLetters(), FAST)
-    fields = {"table": "rows", "op": "upsert", "key": {"id": "7"}, "origin": "pg"}
-    whole = ChangeEvent(**fields, data={"body": "long", "n": 1}, ts=1, event_id="a")
-    partial = ChangeEvent(**fields, data={"n": 2}, unchanged=["body"], ts=2, event_id="b")
+    whole, partial = whole_then_partial()
     fillers = [upsert("o", f"p{i}", 1) for i in range(PART_RECORDS - 1)]
     batch = records(whole.to_json(), *(e.to_json() for e in fillers), partial.to_json())
     asyncio.run(replicator.process(batch))
@@ -228,9 +233,7 @@ def test_a_rejected_coalesced_partial_upsert_is_lettered_with_its_newest_record(
     tables = {**TABLES, "rows": ROWS}
     dlq = MemoryDeadLetters()
     replicator = Replicator(tables, [store], dlq, FAST)
-    fields = {"table": "rows", "op": "upsert", "key": {"id": "7"}, "origin": "pg"}
-    whole = ChangeEvent(**fields, data={"body": "long", "n": 1}, ts=1, event_id="a")
-    partial = ChangeEvent(**fields, data={"n": 2}, unchanged=["body"], ts=2, event_id="b")
+    whole, partial = whole_then_partial()
     store.reject_ids.add("b")
     asyncio.run(replicator.process(records(whole.to_json(), partial.to_json())))
     [(_, _, value, headers)] = dlq.sent
