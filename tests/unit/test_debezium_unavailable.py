@@ -5,11 +5,15 @@ from typing import Any
 
 import pytest
 
+from connectors.postgres_identity import _grouped
+from streams.kafka.connect_rest import Connector, TaskState
+from streams.kafka.connector_sources import PLACEHOLDER_SETTING, with_placeholders
 from streams.model.errors import InvalidEventError
 from streams.model.events import build_event
 from streams.model.tables import OPPONENTS, TableSpec
 from streams.pipeline.debezium import DebeziumDecoder
 from streams.pipeline.debezium_unavailable import Unavailable
+from streams.worker.replica_identity import warning
 from tests.debezium_support import USERS, decode_one, envelope
 
 DEFAULT = "__debezium_unavailable_value"
@@ -120,3 +124,38 @@ def test_the_recognisers_first_look_passes_only_what_may_be_a_placeholder() -> N
     assert not unavailable.stands_for("t", [{"a": 1}], fields)
     assert unavailable.stands_for("t", DEFAULT, fields)
     assert not unavailable.stands_for("other", DEFAULT, fields)  # not in the schema
+
+
+def test_the_connectors_placeholder_is_the_tables_and_a_contradicted_declaration_is_noted() -> None:
+    running = (TaskState(0, "RUNNING"),)
+    custom = Connector("app", {"topic.prefix": "pg", PLACEHOLDER_SETTING: "«gone»"}, "RUNNING",
+                       running)  # fmt: skip
+    other = Connector("other", {"topic.prefix": "elsewhere"}, "RUNNING", running)
+    tables, notes = with_placeholders({"users": USERS, "opponents": OPPONENTS}, [other, custom])
+    assert tables["users"].unavailable_value_placeholder == "«gone»" and notes == []
+    assert tables["opponents"] is OPPONENTS
+    declared = USERS.model_copy(update={"unavailable_value_placeholder": "x"})
+    default = Connector("app", {"topic.prefix": "pg"}, "RUNNING", running)
+    tables, notes = with_placeholders({"users": declared}, [default])
+    assert tables["users"].unavailable_value_placeholder is None
+    assert notes == [
+        "table users: connector app sends 'the default' for a value it did not read (its"
+        " unavailable.value.placeholder), not the declared 'x': using the connector's"
+    ]
+    assert with_placeholders({"users": declared}, [])[0]["users"] is declared  # none feeds it
+
+
+def test_a_table_that_may_lack_values_is_named_with_its_columns_and_the_alter_table() -> None:
+    rows = [("public", "docs", "d", "id", "integer", False, None),
+            ("public", "docs", "d", "body", "text", True, None),
+            ("public", "docs", "d", "scores", "double precision[]", True, "float8"),
+            ("public", "docs", "d", "words", "text[]", True, "text"),
+            ("public", "full", "f", "body", "text", True, None)]  # fmt: skip
+    found = _grouped(rows)
+    assert found["public.full"].identity == "FULL"
+    docs = found["public.docs"]
+    assert docs.toastable == ["body (text)", "scores (double precision[])", "words (text[])"]
+    assert docs.nulled == ["scores (double precision[])"]
+    line = warning("docs", docs)
+    assert "REPLICA IDENTITY DEFAULT" in line and "as null" in line
+    assert line.endswith("`ALTER TABLE public.docs REPLICA IDENTITY FULL` sends every value.")
