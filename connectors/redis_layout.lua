@@ -12,8 +12,8 @@
 -- upsert of the item as the worker merged it with what it read (connectors/redis_merge.py),
 -- written only if the item's version and older origins are still those it read; it carries,
 -- NUL-separated after 'cas', the version and older origins read, the new older origins and
--- the oldest of them (bookkeeping fields o and m: an item holding values older than itself,
--- streams/model/partial.py).
+-- m (bookkeeping fields o and m: an item holding values older than itself,
+-- streams/model/partial.py; m is its version, \1 and the oldest origin).
 -- Returns one reply per item: 1 applied, 0 the stored version was the same or newer, 2 the
 -- same, but the item holds values older than this write, which the worker merges ('cas'), 3
 -- a 'cas' whose item changed since it was read, or a refusal, NUL-separated: 'owned', the
@@ -23,7 +23,8 @@
 -- The sorted set is shared with the application, so this script never gives it a TTL: members
 -- past their expiry leave it at the partition's next write (expiry.lua's trim).
 
--- older_or_same, now_ms and trim come from version_order.lua and expiry.lua, loaded before.
+-- older_or_same, older_kept, now_ms and trim come from version_order.lua and expiry.lua,
+-- loaded before.
 
 local function refusal(key, held, wanted)
   return 'type\0' .. key .. '\0' .. held .. '\0' .. wanted
@@ -85,8 +86,7 @@ local function apply(book, data, index, expiries, tombstone_ms, now, w)
     local read = redis.call('HMGET', book, 'v', 'o')
     if (current or '') ~= w.cas[1] or (current and read[2] or '') ~= w.cas[2] then return 3 end
   elseif current and (w.op == 'fill' or older_or_same(w.version, current)) then
-    local oldest = w.oldest
-    if oldest and (oldest == '' or not older_or_same(w.version, oldest)) then return 2 end
+    if older_kept(w.oldest, current, w.version) then return 2 end
     return 0
   end
   -- Every key's type is checked before anything changes: the data key's here, the listing's

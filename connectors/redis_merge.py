@@ -4,9 +4,11 @@ with the layout's script as a 'cas': only if the item's version and older origin
 those read (else read again).
 
 An item holding values older than itself keeps their origins beside its version: field `o`
-(JSON) and the oldest in `m`, in the item hash (`cdc`) or the bookkeeping hash (`hash`,
-`template`). A whole write newer than the item drops both; an older one the script refuses
-while `m` is older than it comes back (2) to be merged here too.
+(JSON) and `m` (the version they belong to, \\x01, the oldest origin), in the item hash
+(`cdc`) or the bookkeeping hash (`hash`, `template`). A whole write newer than the item
+leaves them behind in the `cdc` layout (clearing them would cost a call per write), where
+`m` no longer names the item's version; the other layouts drop them. A write older than the
+item that the script refuses while `m` is older than it comes back (2) to be merged here.
 """
 
 import json
@@ -92,9 +94,9 @@ class RedisMerges:
         for item in items:
             layout = self.store.layouts.get(item.table)
             if layout is None:
-                pipe.hmget(self.store.keys.item(item), ["v", "d", "x", "o"])
+                pipe.hmget(self.store.keys.item(item), ["v", "d", "x", "o", "m"])
             else:
-                pipe.hmget(layout.book_key(item), ["v", "t", "x", "k", "o", "j"])
+                pipe.hmget(layout.book_key(item), ["v", "t", "x", "k", "o", "m", "j"])
                 layout_reads.queue_data(pipe, layout, item)
         replies = list(await pipe.execute())
         found: list[Read] = []
@@ -127,9 +129,20 @@ def _cas(event: ChangeEvent, after: Held, read: tuple[str, str]) -> ChangeEvent:
 
 
 def _cas_fields(cas: ChangeEvent) -> list[str]:
+    """The version and origins read, then the new `o` and `m` (the scripts' cas)."""
     assert isinstance(cas, _Cas)  # noqa: S101 -- built above
-    older = json.dumps(cas.older) if cas.older else ""
-    return [*cas.read, older, min(cas.older.values()) if cas.older else ""]
+    if not cas.older:
+        return [*cas.read, "", ""]
+    oldest = f"{cas.version.token()}\x01{min(cas.older.values())}"
+    return [*cas.read, json.dumps(cas.older), oldest]
+
+
+def _origins(version: bytes, older: bytes | None, oldest: bytes | None) -> dict[str, str]:
+    """The item's older origins: `o`, if `m` says it belongs to this version (a whole write
+    leaves an earlier version's behind)."""
+    if older is None or oldest is None or not oldest.startswith(version + b"\x01"):
+        return {}
+    return dict(json.loads(older))
 
 
 def _cdc_cas(packed: bytes, cas: ChangeEvent) -> bytes:
@@ -140,27 +153,26 @@ def _cdc_cas(packed: bytes, cas: ChangeEvent) -> bytes:
 
 
 def _cdc_held(version: bytes | None, data: bytes | None, expires: bytes | None,
-              older: bytes | None) -> Read:  # fmt: skip
+              older: bytes | None, oldest: bytes | None) -> Read:  # fmt: skip
     if version is None:
         return NOTHING, ("", "")
     read = (version.decode(), (older or b"").decode())
     if unread(data, expires):  # deleted, or past its expiry: gone
         return Held(read[0], None), read
-    origins = json.loads(older) if older else {}
-    return Held(read[0], loads(data or b"{}"), origins), read
+    return Held(read[0], loads(data or b"{}"), _origins(version, older, oldest)), read
 
 
 def _layout_held(layout: ItemLayout, item: ItemId, replies: list[Any]) -> Read:
     """The item as the layout's script sees it: a key another item owns, which is gone, is
     free (absent); one whose data cannot be read is refused by ValueError."""
-    (version, tombstone, expires, owner, older, json_fields), held, *score = replies
+    (version, tombstone, expires, owner, older, oldest, json_fields), held, *score = replies
     gone = tombstone is not None or (expires is not None and int(expires) <= time.time() * 1000)
     if version is None or (owner is not None and owner.decode() != layout.identity(item)):
         return NOTHING, ("", "")
     read = (version.decode(), (older or b"").decode())
     if gone:
         return Held(read[0], None), read
-    origins = json.loads(older) if older else {}
+    origins = _origins(version, older, oldest)
     if held is None or held == {}:  # no value held yet (a hole), or deleted behind our back
         index = layout.spec.index_attribute
         listed = {index: of_score(float(score[0]))} if index and score and score[0] else {}

@@ -244,9 +244,11 @@ class RedisStore:
             keys += (item_key, index_key, expiries_key) if spec.expiry else (item_key, index_key)
             index, data, version = spec.index_attribute, event.data, event.version
             score = data.get(index) if index and data else None
-            # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold.
+            # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold; '+'
+            # for a table whose items may hold values older than themselves (redis_lww.lua).
             op = "fill" if version.fills_only else event.op
-            fields = f"{version.token()}\0{op}\0{'' if score is None else repr(float(score))}"
+            kept = "+" if spec.format == "debezium" else ""
+            fields = f"{version.token()}\0{op}{kept}\0{'' if score is None else repr(float(score))}"
             packed = f"{fields}\0{member}\0".encode() + expiry_field(spec, event) + b"\0"
             args.append(packed + dumps(data or {}) if event.op == "upsert" else packed)
         return keys, args

@@ -211,8 +211,6 @@ def check_item(
     if spec is None:
         raise InvalidEventError("unknown_table", f"table {table!r} is not declared")
     _check_key(key, spec)
-    if op != "upsert" and unchanged is not None:
-        raise InvalidEventError("schema", "'unchanged' is for an upsert")
     if op == "upsert":
         if type(data) is not dict:
             raise InvalidEventError("schema", "an upsert needs 'data', an object")
@@ -224,6 +222,8 @@ def check_item(
             _check_layout(table, data | dict.fromkeys(unchanged or (), ""), spec)
         if spec.expiry is not None and spec.expiry.attribute in data:
             _check_expiry(spec.expiry, data)
+    elif unchanged is not None:
+        raise InvalidEventError("schema", "'unchanged' is for an upsert")
     return spec
 
 

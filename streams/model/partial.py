@@ -96,7 +96,9 @@ def join(a: Held, b: Held) -> Held:
     data, older = dict(newer.data), dict(newer.older)
     for name, origin in newer.older.items():
         theirs, has_value, value = other.origin(name)
-        if theirs <= origin:
+        # A value beats none from the same origin: an item written before the replicator has
+        # no version, the origin of its values as unknown as a hole's.
+        if (theirs, has_value) <= (origin, name in data):
             continue
         if theirs == newer.version:  # the same version carried it: no older origin
             del older[name]

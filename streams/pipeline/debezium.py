@@ -28,7 +28,7 @@ from streams.model.errors import InvalidEventError
 from streams.model.events import ChangeEvent, Version, build_event
 from streams.model.tables import TableSpec
 from streams.pipeline.debezium_order import Trail, postgres_version, tombstone_version
-from streams.pipeline.debezium_unavailable import CARRIERS, Unavailable
+from streams.pipeline.debezium_unavailable import NO_LOOK, Unavailable
 from streams.pipeline.debezium_values import Fields, decode_column, row_fields
 
 UPSERT_OPS = frozenset({"c", "u", "r"})
@@ -280,13 +280,17 @@ def split_change(
     data: dict[str, Any] = {}
     unchanged: list[str] = []
     rename, keys = spec.columns, spec.key_attributes
+    # The first look, inline (a row's every value passes it): a text is one only if it is
+    # as short as a placeholder's text and one of them (never hashing a long text).
+    carriers, heads, longest = unavailable.first_look if unavailable else NO_LOOK
     for column, raw in row.items():
         name = rename.get(column, column)
         if name in keys:
             key[name] = _key_text(column, name, decode_column(column, raw, fields))
         elif (
-            unavailable is not None
-            and type(raw) in CARRIERS
+            (kind := type(raw)) in carriers
+            and (kind is not str or (len(raw) <= longest and raw in heads))
+            and unavailable is not None
             and unavailable.stands_for(column, raw, fields)
         ):
             unchanged.append(name)

@@ -34,6 +34,8 @@ UUID = "io.debezium.data.Uuid"
 JSON = "io.debezium.data.Json"
 # The types a placeholder comes in: every other value is data at once (the hot path).
 CARRIERS = frozenset({str, list, dict})
+FirstLook = tuple[frozenset[type], frozenset[Any], int]
+NO_LOOK: FirstLook = (frozenset(), frozenset(), -1)  # every value is data
 Fields = Mapping[str, Mapping[str, Any]]
 
 
@@ -74,19 +76,32 @@ class Unavailable:
         self.placeholders = [Placeholder(text) for text in named]
         # A value's first look: a text, or an array's first element, one of these, else data.
         self.heads = frozenset(_heads(self.placeholders))
+        self.longest = max(len(head) for head in self.heads if type(head) is str)
+        # What the decoder checks each value against before `stands_for`: its type, a text's
+        # length (a long text is never hashed) and membership in `heads`.
+        self.first_look: FirstLook = (CARRIERS, self.heads, self.longest)
 
     def stands_for(self, column: str, value: Any, fields: Fields | None) -> bool:
         """Whether `value` of `column` is a placeholder, not data (called with a value of a
         type in CARRIERS)."""
         kind = type(value)
-        if kind is str and value not in self.heads:
+        if kind is str and (len(value) > self.longest or value not in self.heads):
             return False
-        if kind is list and not (value and type(value[0]) in (str, int) and value[0] in self.heads):
+        if kind is list and not (value and _short(value[0], self.longest) in self.heads):
             return False
         schema = fields.get(column) if fields is not None else None
         if schema is None:
             return False
         return any(value in p.forms(schema) for p in self.placeholders)
+
+
+def _short(value: Any, longest: int) -> Any:
+    """An array's first element, to look up among the heads: None for a long text (never
+    hashed) or a value that cannot be one."""
+    kind = type(value)
+    if kind is int or (kind is str and len(value) <= longest):
+        return value
+    return None
 
 
 def placeholder_bytes(configured: str) -> bytes:

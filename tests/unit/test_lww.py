@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId
-from streams.model.partial import NOTHING, Held, held_of, settled
+from streams.model.partial import NOTHING, UNKNOWN, Held, held_of, settled
 from streams.model.tables import DEFAULT_TABLES, TableSpec
 from streams.pipeline.lww import coalesce
 from tests.support import delete, upsert, visible_state
@@ -152,3 +152,11 @@ def test_a_snapshot_fills_a_hole_of_unknown_origin_and_changes_nothing_else() ->
     filled = settled(held, held_of(snapshot), snapshot.version.fills_only)
     assert filled is not None and filled.data == {"n": 2, "body": "b"} and not filled.holes
     assert settled(filled, held_of(snapshot), True) is None
+
+
+def test_a_partial_upsert_keeps_a_value_written_before_the_replicator() -> None:
+    """A DynamoDB item written before the replicator has no version: its value is kept."""
+    partial = _write(2, 2, "partial", {"n": 2}, ["body"])
+    held = settled(Held(UNKNOWN, {"body": "from the migration", "n": 1}), held_of(partial))
+    assert held is not None and held.data == {"n": 2, "body": "from the migration"}
+    assert held.holes == [] and held.older == {"body": UNKNOWN}
