@@ -29,6 +29,7 @@ from connectors.sink import Store, WriteOutcome
 from streams.kafka.records import Record
 from streams.model.errors import InvalidEventError
 from streams.model.events import ChangeEvent, ItemId, decode_event
+from streams.model.numbers import counted
 from streams.model.tables import TableSpec
 from streams.pipeline.apply import OnRetry, write_until_done
 from streams.pipeline.debezium import DebeziumDecoder, Decoded
@@ -184,10 +185,10 @@ def _warn_holes(store: str, holes: Mapping[ItemId, list[str]]) -> None:
     fills them from the table."""
     item, names = next(iter(holes.items()))
     log.warning(
-        "%s: %d items hold no value of attributes the source left unchanged and no earlier"
-        " write carried (REPLICA IDENTITY DEFAULT and TOAST), e.g. %s %s; `cdc-replicator"
-        " verify --source postgres --table %s --store %s --repair` fills them from the table",
-        store, len(holes), list(item), ", ".join(names), item.table, store,
+        "%s: %s without a value of attributes the source left unchanged and no earlier write"
+        " carried (REPLICA IDENTITY DEFAULT and TOAST), e.g. %s %s; `cdc-replicator verify"
+        " --source postgres --table %s --store %s --repair` fills them from the table",
+        store, counted(len(holes), "item"), list(item), ", ".join(names), item.table, store,
     )  # fmt: skip
 
 
