@@ -208,6 +208,34 @@ def test_an_older_write_arriving_late_fills_what_the_item_lacks(
     asyncio.run(check())
 
 
+def test_older_origins_speak_for_their_version_only(target: tuple[str, Settings]) -> None:
+    """A whole write newer than an item holding older origins replaces them (the cdc layout
+    leaves its fields behind, unread); an older write is then stale, and a later partial
+    upsert keeps the whole write's value."""
+    store_name, settings_ = target
+    attributes = TARGETS[_name(target)][2]
+    key = f"d:again {uuid.uuid4().hex[:8]}"
+    rest = {a: f"{a}3" for a in attributes if a != "body"}
+
+    async def check() -> None:
+        store = open_store(settings_, store_name)
+        try:
+            await applied(store, [[write(key, 2, 20, rest, ["body"])]], settings_.tables)
+            await applied(store, [[write(key, 3, 30, {"body": "b3", **rest}, None)]],
+                          settings_.tables)  # fmt: skip
+            [outcome] = await applied(store, [[write(key, 1, 10, {"body": "b1", **rest}, None)]],
+                                      settings_.tables)  # fmt: skip
+            assert outcome.stale == 1 and not outcome.holes
+            [outcome] = await applied(store, [[write(key, 4, 40, rest, ["body"])]],
+                                      settings_.tables)  # fmt: skip
+            assert outcome.applied == 1 and not outcome.holes
+            assert await store.get("docs", {"id": key}) == {"id": key, "body": "b3", **rest}
+        finally:
+            await store.close()
+
+    asyncio.run(check())
+
+
 def test_a_merge_meeting_a_write_made_after_its_read_reads_again(
     target: tuple[str, Settings], monkeypatch: pytest.MonkeyPatch
 ) -> None:
