@@ -72,7 +72,7 @@ def _not_its_own(layout: ItemLayout, item: ItemId, owner: bytes, gone: bool) -> 
     if gone:
         return None
     why = f"holds item {owner.decode()}, which renders the same key"
-    return StoredItem("", None, problem=f"key {layout.data_key(item)!r} {why}")
+    return StoredItem("", None, problem=f"key {layout.data_key(item)!r} {why}", foreign=True)
 
 
 def _data(layout: ItemLayout, held: Any, json_fields: bytes | None, score: list[Any]) -> Item:

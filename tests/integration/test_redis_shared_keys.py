@@ -133,6 +133,25 @@ def test_two_items_that_render_one_key_never_mix(
     assert the_application_reads(app, tag, "a") == [("b:c", "second's")]
 
 
+def test_a_deleted_owner_whose_key_another_item_took_is_no_drift(
+    env_settings: Settings, app: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The first owner of a key is deleted and the item refused for it takes the key: DynamoDB
+    keeps the first's tombstone for the grace period, Redis no longer holds the first at all
+    (its key is the other's). Both say the first is gone: verify agrees."""
+    settings, tag = seed_layout(env_settings)
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    first, second = ("a:b", "c"), ("a", "b:c")
+    rival = upsert(*second, 6, metadata="second's", timestamp=2)
+    batches = [[upsert(*first, 5, metadata="first's", timestamp=1)], [rival], [delete(*first, 7)]]
+    assert asyncio.run(replicate(settings, batches)).reasons() == [KEY_COLLISION]
+    asyncio.run(replicate(settings, [[rival]]))  # what `verify --repair` republishes
+    assert app.get(f"{tag}:opponent:a:b:c") == b"second's"
+    assert main(["verify"]) == 0, capsys.readouterr().out
+    assert "agree; compared 2, dynamodb 1, redis 1" in capsys.readouterr().out
+
+
 async def replicate(settings: Settings, batches: list[list[ChangeEvent]]) -> MemoryDeadLetters:
     """The batches through the worker's replicator into both stores; its dead letters."""
     letters = MemoryDeadLetters()
