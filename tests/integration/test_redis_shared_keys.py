@@ -126,6 +126,7 @@ def test_two_items_that_render_one_key_never_mix(
     out = capsys.readouterr().out
     assert "republished 0, source_problems 1, unrepairable 1" in out, out
     assert "holds item" in out, out
+    assert out.endswith("  1 item could not be republished\n"), out  # and no other drifted
 
     # Once the first is deleted, the key is free for the second.
     assert asyncio.run(write(settings, [delete(*first, 7), rival])).applied == 2
