@@ -117,7 +117,7 @@ class ChangeEvent(BaseModel):
 
     table: Annotated[str, Field(min_length=1, max_length=255, description="a declared table")]
     op: Literal["upsert", "delete"] = Field(description="upsert replaces the whole item")
-    key: dict[str, str] = Field(description="exactly the table's key attributes, non-empty")
+    key: dict[str, str] = Field(description="exactly the table's key attributes, as text")
     data: dict[str, Any] | None = Field(
         default=None, description="the item's attributes (upsert); ignored for a delete"
     )
