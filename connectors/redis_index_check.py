@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from connectors.sink import StoredItem
 from streams.model.events import ItemId
 
@@ -24,7 +26,14 @@ async def check_listing(
     for item, _ in live:
         pipe.zscore(*place(item))
     checked = dict(held)
-    for (item, stored), score in zip(live, await pipe.execute(), strict=True):
+    for (item, stored), score in zip(live, await pipe.execute(raise_on_error=False), strict=True):
+        if isinstance(score, ResponseError):  # the application wrote another type there
+            if not str(score).startswith("WRONGTYPE"):
+                raise score
+            index = place(item)[0]
+            problem = f"key {index!r} holds a {(await client.type(index)).decode()}, not a zset"
+            checked[item] = dataclasses.replace(stored, problem=problem)
+            continue
         why = why_unlisted(index_attribute, (stored.data or {}).get(index_attribute), score)
         if why:
             checked[item] = dataclasses.replace(stored, unlisted=why)

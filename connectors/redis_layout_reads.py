@@ -11,6 +11,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+from redis.exceptions import ResponseError
+
 from connectors.redis_layouts import ItemLayout
 from connectors.redis_listing import Listing, read_listing
 from connectors.sink import Item, StoredItem, Strays
@@ -28,10 +30,35 @@ async def read_many(
     pipe = client.pipeline(transaction=False)
     for item in items:
         _queue_read(pipe, layout, item)
-    replies = await pipe.execute()
+    replies = await pipe.execute(raise_on_error=False)
     n = replies_per_item(layout)
     now = time.time()
-    return [parse(layout, item, replies[i * n : i * n + n], now) for i, item in enumerate(items)]
+    found: list[StoredItem | None] = []
+    for i, item in enumerate(items):
+        held = replies[i * n : i * n + n]
+        wrong = await _wrong_type(client, layout, item, held)
+        found.append(wrong or parse(layout, item, held, now))
+    return found
+
+
+async def _wrong_type(
+    client: Any, layout: ItemLayout, item: ItemId, replies: Sequence[Any]
+) -> StoredItem | None:
+    """The item as a problem naming the key, when one of its keys is of another type than the
+    layout's (the application wrote it so): never a crash of the whole read."""
+    index = layout.index(item.partition)
+    wanted = [(layout.book_key(item), "hash"),
+              (layout.data_key(item), "hash" if layout.kind == "hash" else "string"),
+              (index or "", "zset")]  # fmt: skip
+    for reply, (key, kind) in zip(replies, wanted, strict=False):
+        if isinstance(reply, ResponseError):
+            if not str(reply).startswith("WRONGTYPE"):
+                raise reply
+            held = (await client.type(key)).decode()
+            book = replies[0] if not isinstance(replies[0], ResponseError) else [None]
+            version = book[0].decode() if book[0] is not None else ""
+            return StoredItem(version, None, problem=f"key {key!r} holds a {held}, not a {kind}")
+    return None
 
 
 def _queue_read(pipe: Any, layout: ItemLayout, item: ItemId) -> None:
@@ -82,7 +109,7 @@ def _not_its_own(layout: ItemLayout, item: ItemId, owner: bytes, gone: bool) -> 
     if gone:
         return None
     why = f"holds item {owner.decode()}, which renders the same key"
-    return StoredItem("", None, problem=f"key {layout.data_key(item)!r} {why}")
+    return StoredItem("", None, problem=f"key {layout.data_key(item)!r} {why}", foreign=True)
 
 
 def exact_data(layout: ItemLayout, held: Any, json_fields: bytes | None, score: list[Any]) -> Item:
@@ -157,7 +184,13 @@ async def list_partition(client: Any, layout: ItemLayout, partition: str, limit:
                 found[member] = {**item.key(layout.spec), **held.data}
         return found
 
-    return await read_listing(client, index, limit, read, layout.spec.sort_key or "")
+    try:
+        return await read_listing(client, index, limit, read, layout.spec.sort_key or "")
+    except ResponseError as exc:
+        if not str(exc).startswith("WRONGTYPE"):
+            raise
+        held = (await client.type(index)).decode()
+        return Listing([], [f"key {index!r} holds a {held}, not a zset"])
 
 
 def _sort_of(layout: ItemLayout, index: str, member: bytes) -> tuple[str | None, str]:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
+from redis.exceptions import ResponseError
 
 from connectors import redis_layout_reads as layout_reads
 from connectors.redis_expiry import unread
@@ -98,7 +99,7 @@ class RedisMerges:
             else:
                 pipe.hmget(layout.book_key(item), ["v", "t", "x", "k", "o", "m", "j"])
                 layout_reads.queue_data(pipe, layout, item)
-        replies = list(await pipe.execute())
+        replies = list(await pipe.execute(raise_on_error=False))
         found: list[Read] = []
         for item in items:
             layout = self.store.layouts.get(item.table)
@@ -106,9 +107,20 @@ class RedisMerges:
                 found.append(_cdc_held(*replies.pop(0)))
             else:
                 n = layout_reads.replies_per_item(layout)
-                found.append(_layout_held(layout, item, replies[:n]))
+                found.append(_layout_held(layout, item, _typed(replies[:n])))
                 del replies[:n]
         return found
+
+
+def _typed(replies: list[Any]) -> list[Any] | None:
+    """The replies, or None when a key holds another type (the application wrote it): the
+    script's own type check then refuses the write, naming the key."""
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            if not str(reply).startswith("WRONGTYPE"):
+                raise reply
+            return None
+    return replies
 
 
 class _Cas(ChangeEvent):
@@ -162,9 +174,11 @@ def _cdc_held(version: bytes | None, data: bytes | None, expires: bytes | None,
     return Held(read[0], loads(data or b"{}"), _origins(version, older, oldest)), read
 
 
-def _layout_held(layout: ItemLayout, item: ItemId, replies: list[Any]) -> Read:
+def _layout_held(layout: ItemLayout, item: ItemId, replies: list[Any] | None) -> Read:
     """The item as the layout's script sees it: a key another item owns, which is gone, is
-    free (absent); one whose data cannot be read is refused by ValueError."""
+    free (absent); one whose data cannot be read is replaced, as a whole write does."""
+    if replies is None:
+        return NOTHING, ("", "")
     (version, tombstone, expires, owner, older, oldest, json_fields), held, *score = replies
     gone = tombstone is not None or (expires is not None and int(expires) <= time.time() * 1000)
     if version is None or (owner is not None and owner.decode() != layout.identity(item)):

@@ -89,13 +89,15 @@ class StoredItem:
     `problem` says why a change event cannot carry the item unaltered (a DynamoDB set, say):
     such an item is reported, never compared nor repaired. `expired`: a live item past its
     expiry (no data), which verify does not count as drift. `unlisted`: why Redis's listing
-    index does not list the item as its data says."""
+    index does not list the item as its data says. `foreign`: the item's key holds another
+    item (`problem` names it), so this one is not in the store."""
 
     version: str
     data: Item | None
     problem: str | None = None
     expired: bool = False
     unlisted: str | None = None
+    foreign: bool = False
 
     @property
     def live(self) -> bool:

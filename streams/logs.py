@@ -16,11 +16,14 @@ LEVELS = {
 # we cannot know to scrub (they may come from AWS's credential chain, not from our settings).
 CREDENTIAL_DUMPERS = ("botocore", "boto3")
 MASK = "***"
+# Faust's own line format (mode's, less its `extra`), so what the worker logs before Faust has
+# set up its logging (settings and topic warnings) reads like what it logs after.
+LINE_FORMAT = "[%(asctime)s] [%(process)s] [%(levelname)s]: %(message)s"
 
 
 def configure_worker_logging(loglevel: str, secrets: Sequence[str]) -> None:
     level = LEVELS[loglevel]
-    logging.basicConfig(level=level)
+    logging.basicConfig(level=level, format=LINE_FORMAT)
     for name in CREDENTIAL_DUMPERS:
         logging.getLogger(name).setLevel(max(level, logging.INFO))
     logging.getLogger("aiokafka").setLevel(logging.NOTSET)

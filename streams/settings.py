@@ -26,6 +26,7 @@ from streams.model.tables import DEFAULT_TABLES, TableSpec, check_sources, check
 from streams.model.tables_file import load_tables_file
 from streams.settings_checks import (
     ENV_PREFIX,
+    check_aws_region,
     check_bootstrap_servers,
     check_dynamodb_names,
     check_service_url,
@@ -183,6 +184,11 @@ class Settings(BaseSettings):
     @classmethod
     def _topic_name(cls, value: str) -> str:
         return check_topic_name(value)
+
+    @field_validator("aws_region")
+    @classmethod
+    def _aws_region(cls, value: str) -> str:
+        return check_aws_region(value)
 
     @field_validator("redis_url", "dynamodb_endpoint_url", "postgres_url", "connect_url")
     @classmethod

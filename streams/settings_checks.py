@@ -110,6 +110,14 @@ def check_topic_name(value: str) -> str:
     return value
 
 
+def check_aws_region(region: str) -> str:
+    """A region name (`us-east-1`, `us-gov-west-1`): it is signed into every DynamoDB request
+    and names AWS's host, so anything else fails later with a message that does not say why."""
+    if not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", region):
+        raise ValueError(f"expected an AWS region like us-east-1, got {region!r}")
+    return region
+
+
 def check_service_url(setting: str, url: str) -> str:
     if setting in ("dynamodb_endpoint_url", "connect_url") and not url:  # real AWS; unwatched
         return url

@@ -79,19 +79,11 @@ def utf8_text(text: str) -> str:
     return text
 
 
-def non_empty(text: str) -> str:
-    """A key value: stores refuse an empty one (DynamoDB with an error, Redis never holds it)."""
-    if not text:
-        raise argparse.ArgumentTypeError("must not be empty")
-    return utf8_text(text)
-
-
 def key_value(text: str) -> tuple[str, str]:
+    """`name=value`; the value may be empty: Redis holds such an item (DynamoDB cannot)."""
     name, sep, value = text.partition("=")
     if not sep or not name:
         raise argparse.ArgumentTypeError(f"expected attribute=value, got {text!r}")
-    if not value:
-        raise argparse.ArgumentTypeError(f"{name}: a key attribute's value must not be empty")
     if not is_utf8(text):
         raise argparse.ArgumentTypeError(f"{name}: not UTF-8 text")
     return name, value

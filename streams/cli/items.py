@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from connectors.sink import Item, UnreadableItemsError
-from streams.cli.arguments import Subcommands, input_file, key_value, non_empty, positive_int
+from streams.cli.arguments import Subcommands, input_file, key_value, positive_int, utf8_text
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
 from streams.model import numbers
@@ -39,7 +39,7 @@ def add_commands(sub: Subcommands) -> None:
     lst = sub.add_parser("list", help="list a partition's items, newest first (JSON Lines)")
     lst.add_argument("--store", required=True, choices=STORE_NAMES, help="the store to read")
     lst.add_argument("table", help="a table declared in CDC_TABLES, with an index_attribute")
-    lst.add_argument("partition", type=non_empty, help="the partition key's value")
+    lst.add_argument("partition", type=utf8_text, help="the partition key's value")
     lst.add_argument("--limit", type=positive_int, default=100,
                      help="list at most this many items (default 100)")  # fmt: skip
     lst.set_defaults(handler=cmd_list)

@@ -56,7 +56,9 @@ async def rebuild_store(
     print(
         f"replayed {summary.records:,} records into {store_name} in {summary.seconds:.1f}s "
         f"({summary.rate:,.0f}/s): {summary.applied:,} applied, {summary.stale:,} already newer, "
-        f"{summary.invalid:,} invalid (dead-lettered before); group {summary.group}"
+        f"{summary.superseded:,} superseded by a later record, {summary.refused:,} refused by "
+        f"{store_name} and {summary.invalid:,} invalid (both dead-lettered before); "
+        f"group {summary.group}"
     )
     for line in debezium_notes(settings):
         print(line)

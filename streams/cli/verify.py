@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from streams.cli.arguments import Subcommands
 from streams.cli.source_arguments import add_source_arguments, source_options
 from streams.model import numbers
+from streams.model.numbers import counted
 from streams.settings import Settings
 from streams.snapshot.options import SOURCES
 from streams.stores import STORE_NAMES
@@ -69,5 +70,6 @@ def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
         for failure in report.unrepairable:
             print(f"  could not republish {failure}")
         if report.counts["unrepairable"]:
-            print(f"  {report.counts['unrepairable']} items could not be republished; "
-                  "the others were")  # fmt: skip
+            others = "; the others were" if report.counts["republished"] else ""
+            print(f"  {counted(report.counts['unrepairable'], 'item')} could not be "
+                  f"republished{others}")  # fmt: skip

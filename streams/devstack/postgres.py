@@ -19,8 +19,9 @@ from streams.devstack.process import ManagedProcess, require
 BIN = Path("/usr/lib/postgresql/15/bin")
 RUN_AS = "nobody" if os.geteuid() == 0 else None
 USER = "postgres"  # the superuser initdb creates; trust authentication, loopback only
+# Each connector holds a slot and a WAL sender: PostgreSQL's default of 10 of each, not fewer.
 SETTINGS = ["listen_addresses=127.0.0.1", "unix_socket_directories=", "wal_level=logical",
-            "max_wal_senders=4", "max_replication_slots=4", "fsync=off",
+            "max_wal_senders=10", "max_replication_slots=10", "fsync=off",
             "shared_buffers=32MB"]  # fmt: skip
 
 

@@ -119,7 +119,7 @@ class ChangeEvent(BaseModel):
     op: Literal["upsert", "delete"] = Field(
         description="upsert replaces the whole item (but its unchanged attributes)"
     )
-    key: dict[str, str] = Field(description="exactly the table's key attributes, non-empty")
+    key: dict[str, str] = Field(description="exactly the table's key attributes, as text")
     data: dict[str, Any] | None = Field(
         default=None, description="the item's attributes (upsert); ignored for a delete"
     )

@@ -56,10 +56,14 @@ OnAssignment = Callable[[set[TopicPartition]], None]  # the partitions this memb
 
 
 class _SettleFirst(ConsumerRebalanceListener):
-    """Partitions are given up only between batches, with the last one committed."""
+    """Partitions are given up only between batches, with the last one committed; a Debezium
+    topic's partitions are taken up one record before their committed offset."""
 
-    def __init__(self, intake: "BatchIntake[Any]") -> None:
+    def __init__(
+        self, intake: "BatchIntake[Any]", consumer: AIOKafkaConsumer | None = None
+    ) -> None:
         self.intake = intake
+        self.consumer = consumer
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
         # A batch waiting out a store's outage is given up, not waited for: waiting past the
@@ -73,7 +77,23 @@ class _SettleFirst(ConsumerRebalanceListener):
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("assigned %d partitions", len(assigned))
         MISSING_TOPICS.appeared(tp.topic for tp in assigned)
+        if self.consumer is not None:
+            await _rewind_one(
+                self.consumer, [tp for tp in assigned if tp.topic in self.intake.rewound]
+            )
         self.intake.on_assignment(set(assigned))
+
+
+async def _rewind_one(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPartition]) -> None:
+    """Read each partition again from the record before its committed offset. The Debezium
+    decoder reads a record by the one before it (a tombstone right after its own delete, a
+    change right after the snapshot's reads) and keeps that in memory only: a restart or a
+    rebalance between the two would otherwise lose it. Applying that record again changes
+    nothing (last-writer-wins); only a malformed one is dead-lettered again."""
+    for tp in partitions:
+        committed = await consumer.committed(tp)
+        if committed:
+            consumer.seek(tp, committed - 1)
 
 
 def batch_consumer(settings: Settings, group_id: str, topics: Sequence[str]) -> AIOKafkaConsumer:
@@ -113,6 +133,12 @@ class BatchIntake(Generic[Report]):
         self.on_assignment = on_assignment or (lambda partitions: None)
         self.topics = list(topics or feed_topics(settings.tables, settings.topic))
         self.consumer_factory = consumer_factory
+        # The topics read by the record before (Debezium's): see _rewind_one.
+        self.rewound = frozenset(
+            spec.feed_topic(settings.topic)
+            for spec in settings.tables.values()
+            if spec.format == "debezium"
+        )
         self.in_flight = asyncio.Lock()  # held while a batch is written
         self.commits = Commits()
         self._fetching: asyncio.Future[Fetched] | None = None  # the next batch, or a keep-alive
@@ -125,7 +151,7 @@ class BatchIntake(Generic[Report]):
             # Subscribed once started: a consumer subscribed before its start fails when a
             # topic does not exist yet (a Debezium topic Connect has not created); this way
             # it is read once it exists.
-            consumer.subscribe(self.topics, listener=_SettleFirst(self))
+            consumer.subscribe(self.topics, listener=_SettleFirst(self, consumer))
             await self.consume(consumer)
 
     @contextlib.asynccontextmanager

@@ -39,9 +39,15 @@ class RebuildSummary:
     records: int = 0
     applied: int = 0
     stale: int = 0
+    refused: int = 0  # writes the store refuses (a key another item owns, an item too large)
     invalid: int = 0  # already dead-lettered by the worker when it first saw them
     seconds: float = 0.0
     targets: dict[int, int] = field(default_factory=dict)  # partition -> end offset at start
+
+    @property
+    def superseded(self) -> int:
+        """Records a later record of the same item replaced within one batch: never written."""
+        return max(self.records - self.applied - self.stale - self.refused - self.invalid, 0)
 
     @property
     def rate(self) -> float:
@@ -149,4 +155,5 @@ def _count(report: BatchReport, store: str, summary: RebuildSummary) -> None:
     summary.records += report.records
     summary.applied += outcome.applied
     summary.stale += outcome.stale
-    summary.invalid += len(report.dead_letters)
+    summary.refused += len(outcome.rejected)
+    summary.invalid += max(len(report.dead_letters) - len(outcome.rejected), 0)

@@ -82,6 +82,8 @@ async def compare_source(check: SourceCheck, report: VerifyReport) -> None:
         for item, item_id in zip(items, ids, strict=True):
             report.counts["compared"] += 1
             stored = held.get(item_id)
+            if item.deleted and not (stored is not None and stored.live):
+                continue  # a tombstone (or expired item) the source keeps: gone in both
             if stored is not None and stored.problem:  # cannot be compared, nor repaired
                 report.add_problem(f"{check.store.name}: {stored.problem}")
                 continue

@@ -42,6 +42,8 @@ def classify(redis: StoredItem | None, dynamo: StoredItem | None) -> Kind | None
     """How two stores disagree about one item, or None when they agree. An item a change event
     cannot carry (a DynamoDB set, binary, a malformed `_v`) is a source problem: comparing it
     would only find a set turned into a list, and no repair can copy it unaltered."""
+    if redis is not None and redis.foreign and not (dynamo is not None and dynamo.live):
+        return None  # its key is another item's, and DynamoDB holds it deleted or not at all
     if any(side is not None and side.problem for side in (dynamo, redis)):
         return "source_problems"  # Redis: unreadable data, or a key another item owns
     if redis is not None and redis.live and dynamo is not None and dynamo.live:

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.redis_merge import RedisMerges
+from connectors.redis_store import RedisStore
 from connectors.sink import Store
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId
 from streams.model.redis_layout_spec import RedisLayoutSpec
@@ -290,3 +291,33 @@ def _name(target: tuple[str, Settings]) -> str:
     store_name, settings_ = target
     layout = settings_.tables["docs"].redis
     return next(n for n, (s, held, _) in TARGETS.items() if s == store_name and held == layout)
+
+
+def test_a_partial_upsert_over_a_key_of_another_type_is_refused_alone(
+    target: tuple[str, Settings],
+) -> None:
+    """The application wrote a list where the layout keeps the item's data: the partial upsert
+    is rejected naming the key, the write beside it applied, nothing raised."""
+    store_name, settings_ = target
+    if store_name != "redis" or settings_.tables["docs"].redis.layout == "cdc":
+        pytest.skip("only layouts whose keys the application writes")
+    attributes = TARGETS[_name(target)][2]
+    key, other = (f"d:{uuid.uuid4().hex[:8]}" for _ in range(2))
+
+    async def check() -> None:
+        store = open_store(settings_, store_name)
+        assert isinstance(store, RedisStore)
+        try:
+            data_key = store.layouts["docs"].data_key(ItemId("docs", key, ""))
+            await store.client.rpush(data_key, "the application's")
+            rest = {a: "v" for a in attributes if a != "body"}
+            outcome = await store.write(coalesce([write(key, 1, 10, rest, ["body"]),
+                                                  write(other, 1, 10, rest, ["body"])],
+                                                 settings_.tables))  # fmt: skip
+            assert [event.key["id"] for event, _ in outcome.rejected] == [key]
+            assert data_key in outcome.rejected[0][1] and outcome.applied == 1
+            assert await store.client.lrange(data_key, 0, -1) == [b"the application's"]
+        finally:
+            await store.close()
+
+    asyncio.run(check())

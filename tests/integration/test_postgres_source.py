@@ -4,8 +4,10 @@ import asyncio
 import shutil
 import tempfile
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from connectors.postgres_source import PostgresSource, PostgresSourceError
@@ -118,3 +120,20 @@ def test_a_date_key_reads_as_the_decoded_record_and_a_float_key_is_refused_first
     ratios = TableSpec(partition_key="ratio", format="debezium", source="app.public.days")
     with pytest.raises(PostgresSourceError, match=r"key column 'ratio' is of type real"):
         read(PostgresSource(database.url, "days", ratios))
+
+
+def test_the_stacks_postgres_takes_ten_connectors_as_postgresql_does_by_default(
+    database: PostgresService,
+) -> None:
+    """Each Debezium connector holds a replication slot and a WAL sender: the local stack
+    takes as many connectors as a PostgreSQL with its default settings (10), not 4."""
+    try:
+        with ExitStack() as senders:
+            for n in range(10):
+                database.psql(f"SELECT pg_create_logical_replication_slot('trial_{n}', 'pgoutput')")
+                senders.enter_context(psycopg.connect(f"{database.url}?replication=database"))
+    finally:
+        database.psql(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+            " WHERE slot_name LIKE 'trial\\_%'"
+        )

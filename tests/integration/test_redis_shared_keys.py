@@ -126,11 +126,31 @@ def test_two_items_that_render_one_key_never_mix(
     out = capsys.readouterr().out
     assert "republished 0, source_problems 1, unrepairable 1" in out, out
     assert "holds item" in out, out
+    assert out.endswith("  1 item could not be republished\n"), out  # and no other drifted
 
     # Once the first is deleted, the key is free for the second.
     assert asyncio.run(write(settings, [delete(*first, 7), rival])).applied == 2
     assert app.get(f"{tag}:opponent:a:b:c") == b"second's"
     assert the_application_reads(app, tag, "a") == [("b:c", "second's")]
+
+
+def test_a_deleted_owner_whose_key_another_item_took_is_no_drift(
+    env_settings: Settings, app: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The first owner of a key is deleted and the item refused for it takes the key: DynamoDB
+    keeps the first's tombstone for the grace period, Redis no longer holds the first at all
+    (its key is the other's). Both say the first is gone: verify agrees."""
+    settings, tag = seed_layout(env_settings)
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    first, second = ("a:b", "c"), ("a", "b:c")
+    rival = upsert(*second, 6, metadata="second's", timestamp=2)
+    batches = [[upsert(*first, 5, metadata="first's", timestamp=1)], [rival], [delete(*first, 7)]]
+    assert asyncio.run(replicate(settings, batches)).reasons() == [KEY_COLLISION]
+    asyncio.run(replicate(settings, [[rival]]))  # what `verify --repair` republishes
+    assert app.get(f"{tag}:opponent:a:b:c") == b"second's"
+    assert main(["verify"]) == 0, capsys.readouterr().out
+    assert "agree; compared 2, dynamodb 1, redis 1" in capsys.readouterr().out
 
 
 async def replicate(settings: Settings, batches: list[list[ChangeEvent]]) -> MemoryDeadLetters:
@@ -294,6 +314,40 @@ def test_what_the_application_wrote_unreadable_is_named_and_the_rest_checked(
     assert report["counts"]["source_problems"] == 2 and report["counts"]["compared"] == 4, report
 
 
+def test_a_key_of_another_type_is_named_by_reads_and_the_rest_checked(
+    env_settings: Settings, app: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """The application replaced a listing with a string, and an item's key with a hash, after
+    the replicator wrote them: get and list name the key in one line, verify counts both items
+    as problems and checks the others."""
+    settings, tag = seed_layout(env_settings)
+    monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
+    events = [upsert(o, p, 5, metadata="m", timestamp=1) for o, p in [("o", "a"), ("q", "b"),
+                                                                     ("r", "c")]]  # fmt: skip
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(settings, store, events))
+    app.delete(f"{tag}:opponents:o")
+    app.set(f"{tag}:opponents:o", "a string")
+    app.delete(f"{tag}:opponent:q:b")
+    app.hset(f"{tag}:opponent:q:b", "f", "v")
+    assert main(["get", "--store", "redis", "opponents", "owner_id=o", "opponent_id=a"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: redis: key '{tag}:opponents:o' holds a string") and \
+        err.count("\n") == 1, err  # fmt: skip
+    assert main(["list", "--store", "redis", "opponents", "o"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "", captured.out
+    assert (
+        captured.err == f"unreadable: redis: key '{tag}:opponents:o' holds a string, not a zset\n"
+    )
+    assert main(["get", "--store", "redis", "opponents", "owner_id=q", "opponent_id=b"]) == 2
+    assert f"key '{tag}:opponent:q:b' holds a hash" in capsys.readouterr().err
+    assert main(["verify", "--json"]) == 1
+    [report] = json.loads(capsys.readouterr().out)
+    assert report["counts"]["source_problems"] == 2 and report["counts"]["compared"] == 3, report
+
+
 def test_a_hash_field_that_is_not_text_is_named(
     env_settings: Settings, app: Any, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -309,3 +363,11 @@ def test_a_hash_field_that_is_not_text_is_named(
     assert main(["verify"]) == 1
     out = capsys.readouterr().out
     assert "source_problems 2" in out and "not JSON" in out and "not UTF-8" in out, out
+    readable = [upsert(owner, "c", 5, metadata="m", timestamp=1)]
+    for store in ("redis", "dynamodb"):
+        asyncio.run(write_direct(settings, store, readable))
+    app.delete(f"opponents:idx:{{{owner}}}")  # the listing, replaced by a string
+    app.set(f"opponents:idx:{{{owner}}}", "a string")
+    assert main(["verify"]) == 1
+    out = capsys.readouterr().out
+    assert f"key 'opponents:idx:{{{owner}}}' holds a string, not a zset" in out, out

@@ -296,3 +296,19 @@ def test_verify_finds_listing_index_drift_and_repair_heals_it(
         asyncio.run(write_direct(settings, store, repaired))
     code, report = verify_json(capsys)
     assert code == 0, report
+
+
+def test_verify_against_dynamodb_takes_its_tombstones_as_gone(
+    env_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DynamoDB keeps a deleted item's tombstone for the grace period; Redis, whose tombstone
+    expired or was never written, holds nothing: both say the item is gone, no drift."""
+    owner = f"user:{uuid.uuid4().hex[:6]}"
+    asyncio.run(write_direct(env_settings, "dynamodb", [upsert(owner, "a b", 1, metadata="m",
+                                                               timestamp=1),
+                                                        delete(owner, "a b", 2)]))  # fmt: skip
+    live = [upsert(owner, "50%", 1, metadata="kept", timestamp=2)]
+    for store in ("dynamodb", "redis"):
+        asyncio.run(write_direct(env_settings, store, live))
+    code, report = verify_json(capsys, "--source", "dynamodb", "--store", "redis")
+    assert code == 0 and report["counts"]["compared"] == 2, report

@@ -124,6 +124,9 @@ TABLE_WITH_INDEX_IX = (
         ("CDC_TABLES", '{"w2": {"partition_key": "k"}}', "w2: the table name 'w2' is not a Dyn"),
         ("CDC_TABLES", '{"t": {"partition_key": "k", "dynamodb_table": "a b c"}}', "'a b c'"),
         ("CDC_TABLES", TABLE_WITH_INDEX_IX, "tbl: index_name 'ix' is not a DynamoDB name"),
+        # Signed into every request: moto answered a 500 with no message, AWS an unknown host.
+        ("CDC_AWS_REGION", "us east", "expected an AWS region like us-east-1, got 'us east'"),
+        ("CDC_AWS_REGION", "", "expected an AWS region like us-east-1, got ''"),
     ],
 )
 def test_malformed_values_are_one_line_naming_the_variable(
