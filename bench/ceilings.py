@@ -52,7 +52,7 @@ async def redis_direct(workload: Workload) -> float:
             chunk = workload.events[start : start + PIPELINE]
             writes = [(e.item_id(tables[e.table]), e) for e in chunk]
             calls = [
-                store._script_call(writes[i : i + CALL_ITEMS])
+                store.cdc_call(writes[i : i + CALL_ITEMS])
                 for i in range(0, len(writes), CALL_ITEMS)
             ]
             await store._call_pipelined(sha, calls)

@@ -184,6 +184,8 @@ def _client_error(exc: aiodynamo_errors.AIODynamoError, operation: str) -> Excep
     }
     if "CancellationReasons" in body:
         response["CancellationReasons"] = body["CancellationReasons"]
+    if "Item" in body:  # a refused write's item, when it asked for it back
+        response["Item"] = body["Item"]
     return ClientError(cast(Any, response), operation)
 
 

@@ -6,7 +6,8 @@ tombstones, `_expires_at` (epoch seconds) for DynamoDB's TTL on tombstones and o
 of a table that declares an expiry (their instant, in `_live_until`, plus the tombstone grace
 period). Tombstones lack the index attribute, so the sparse local secondary index that lists a
 partition never shows them. An item DynamoDB cannot hold (connectors/dynamodb_limits.py) is
-rejected here, for DynamoDB alone.
+rejected here, for DynamoDB alone. A partial upsert, and a write a Debezium table's item
+holding older values (`_o`) refused, are merged with the item (connectors/dynamodb_merge.py).
 """
 
 import asyncio
@@ -23,6 +24,7 @@ from connectors.dynamodb_client import error_code, write_error_kind
 from connectors.dynamodb_items import (
     DELETED_ATTR,
     EXPIRES_ATTR,
+    OLDER_ATTR,
     VERSION_ATTR,
     expiry_attributes,
     past_expiry,
@@ -34,6 +36,7 @@ from connectors.dynamodb_limits import (
     key_problem,
     partition_problem,
 )
+from connectors.dynamodb_merge import Merges
 from connectors.dynamodb_transact import write_transactions
 from connectors.sink import Batch, Item, StoredItem, Strays, WriteOutcome, listing_order
 from streams.model.events import ChangeEvent, ItemId
@@ -43,6 +46,8 @@ NEWER_ONLY = "attribute_not_exists(#v) OR #v < :v"
 ABSENT_ONLY = "attribute_not_exists(#pk)"  # a snapshot's lowest version fills, never changes
 BATCH_GET_LIMIT = 100
 UNPROCESSED_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)  # then 1.6 s each time
+MERGE = "merge"  # a refused write that the item's older values may still take
+Write = tuple[ItemId, ChangeEvent]
 
 
 class WriteRequest(NamedTuple):
@@ -72,29 +77,43 @@ class DynamoDBStore:
         self.tombstone_grace = tombstone_grace_seconds
         self.write_mode = write_mode  # "put" or "transact" (connectors/dynamodb_transact.py)
         self._in_flight = asyncio.Semaphore(concurrency)
+        self._merges = Merges(self._call, tables, self._item)
 
     async def write(self, batch: Batch) -> WriteOutcome:
         """Each item DynamoDB can hold written (see connectors/dynamodb_limits.py); the others
         rejected, for DynamoDB alone, before any request."""
         outcome = WriteOutcome()
-        held: list[tuple[ItemId, ChangeEvent]] = []
+        held: list[Write] = []
+        merged: list[Write] = []
         requests: list[WriteRequest] = []
         for item, event in batch.items():
+            if event.unchanged is not None:
+                merged.append((item, event))
+                continue
             try:
                 requests.append(self._request(event))
             except CannotHoldError as exc:
                 outcome.rejected.append((event, f"{self.name}: {exc}"))
             else:
                 held.append((item, event))
-        results: Sequence[bool | BaseException]
+        results: Sequence[bool | str | BaseException]
         if self.write_mode == "transact":
             results = await write_transactions(self._call, requests)
         else:
             writes = (self._write(request) for request in requests)
             results = await asyncio.gather(*writes, return_exceptions=True)
         for (item, event), result in zip(held, results, strict=True):
-            outcome.count(item, event, result, self.name, write_error_kind)
+            if result == MERGE or (result is False and self._older_kept(item, "transact")):
+                merged.append((item, event))
+            elif not isinstance(result, str):
+                outcome.count(item, event, result, self.name, write_error_kind)
+        if merged:
+            await self._merges.write_all(merged, outcome)
         return outcome
+
+    def _older_kept(self, item: ItemId, mode: str) -> bool:
+        """Whether, in `mode`, a refused write of `item` may hold values older than it."""
+        return self.write_mode == mode and self.tables[item.table].format == "debezium"
 
     def cannot_hold(self, event: ChangeEvent) -> str | None:
         try:
@@ -122,15 +141,20 @@ class DynamoDBStore:
             body["ConditionExpression"] = ABSENT_ONLY
             body["ExpressionAttributeNames"] = {"#pk": spec.partition_key}
             del body["ExpressionAttributeValues"]
+        if spec.format == "debezium" and self.write_mode == "put":
+            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"  # does it hold `_o`?
         return WriteRequest("Put", body, checked_size(body["Item"], spec))
 
-    async def _write(self, request: WriteRequest) -> bool:
-        """True when written, False when the stored version was the same or newer."""
+    async def _write(self, request: WriteRequest) -> bool | str:
+        """True when written, False when the stored version was the same or newer, MERGE when
+        the item that refused it may hold values older than it."""
         try:
             await self._call(f"{request.kind}Item", request.body)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return False
+                asked = "ReturnValuesOnConditionCheckFailure" in request.body
+                refusing: Any = exc.response.get("Item")
+                return MERGE if asked and (refusing is None or OLDER_ATTR in refusing) else False
             raise
         return True
 

@@ -8,15 +8,23 @@
 -- cursor: version token, op ('upsert', 'delete' or 'fill': a snapshot's lowest version, which
 -- only creates), kind ('hash' or 'string'), index score or '', index member or '' (no index),
 -- identity (JSON), names of the fields held as JSON, expiry (epoch ms, or '' for never), n,
--- then n values: field/value pairs for a hash, the value for a string.
--- Returns one reply per item: 1 applied, 0 the stored version was the same or newer, or a
--- refusal, NUL-separated: 'owned', the identity of the item that owns the key (ids are filled
--- in as they are, so two items can render one key: the first keeps it); or 'type', a key, the
--- type it holds and the one it should (the application, or another table, wrote it).
+-- then n values: field/value pairs for a hash, the value for a string. The op 'cas' is an
+-- upsert of the item as the worker merged it with what it read (connectors/redis_merge.py),
+-- written only if the item's version and older origins are still those it read; it carries,
+-- NUL-separated after 'cas', the version and older origins read, the new older origins and
+-- m (bookkeeping fields o and m: an item holding values older than itself,
+-- streams/model/partial.py; m is its version, \1 and the oldest origin).
+-- Returns one reply per item: 1 applied, 0 the stored version was the same or newer, 2 the
+-- same, but the item holds values older than this write, which the worker merges ('cas'), 3
+-- a 'cas' whose item changed since it was read, or a refusal, NUL-separated: 'owned', the
+-- identity of the item that owns the key (ids are filled in as they are, so two items can
+-- render one key: the first keeps it); or 'type', a key, the type it holds and the one it
+-- should (the application, or another table, wrote it).
 -- The sorted set is shared with the application, so this script never gives it a TTL: members
 -- past their expiry leave it at the partition's next write (expiry.lua's trim).
 
--- older_or_same, now_ms and trim come from version_order.lua and expiry.lua, loaded before.
+-- older_or_same, older_kept, now_ms and trim come from version_order.lua and expiry.lua,
+-- loaded before.
 
 local function refusal(key, held, wanted)
   return 'type\0' .. key .. '\0' .. held .. '\0' .. wanted
@@ -45,8 +53,10 @@ end
 local function write_data(data, index, expiries, w)
   if w.kind == 'hash' then
     if #w.values > 0 then redis.call('HSET', data, unpack(w.values)) end
-  else
+  elseif #w.values > 0 then
     redis.call('SET', data, w.values[1])
+  else
+    redis.call('DEL', data)  -- a merged item without its value attribute: no data yet
   end
   if w.expires ~= '' then redis.call('PEXPIREAT', data, w.expires) end
   if w.member ~= '' and w.score ~= '' then
@@ -58,9 +68,10 @@ end
 -- The version the key holds for this item: nil when none (or only a gone item's, whose key is
 -- free); or a refusal, and whether it is that another item owns the key.
 local function held_version(book, now, w)
-  local held = redis.pcall('HMGET', book, 'v', 'k')
+  local held = redis.pcall('HMGET', book, 'v', 'k', 'm')
   if held['err'] then return nil, wrong_type(book, 'hash') end
   local version, owner = held[1], held[2]
+  w.oldest = held[3]
   if not owner or owner == w.identity then return version, nil end
   local tombstone, expires = unpack(redis.call('HMGET', book, 't', 'x'))
   if tombstone or (expires and now and tonumber(expires) <= now) then return nil, nil end
@@ -71,7 +82,13 @@ local function apply(book, data, index, expiries, tombstone_ms, now, w)
   local current, refused, taken = held_version(book, now, w)
   if taken and w.op == 'delete' then return 0 end  -- the key holds another item: absent already
   if refused then return refused end
-  if current and (w.op == 'fill' or older_or_same(w.version, current)) then return 0 end
+  if w.cas then
+    local read = redis.call('HMGET', book, 'v', 'o')
+    if (current or '') ~= w.cas[1] or (current and read[2] or '') ~= w.cas[2] then return 3 end
+  elseif current and (w.op == 'fill' or older_or_same(w.version, current)) then
+    if older_kept(w.oldest, current, w.version) then return 2 end
+    return 0
+  end
   -- Every key's type is checked before anything changes: the data key's here, the listing's
   -- by its first change (unlist), the bookkeeping's by HMGET (held_version).
   local held = redis.call('TYPE', data)['ok']
@@ -99,6 +116,7 @@ local function apply(book, data, index, expiries, tombstone_ms, now, w)
     redis.call('PEXPIRE', book, tombstone_ms)
   else
     redis.call('HSET', book, 'v', w.version, 'k', w.identity, 'j', w.json)
+    if w.cas and w.cas[3] ~= '' then redis.call('HSET', book, 'o', w.cas[3], 'm', w.cas[4]) end
     if w.expires ~= '' then
       -- The version outlives the expiry by the tombstone lifetime, counted from now at the
       -- earliest: an expiry already long past keeps it as long as a delete would.
@@ -121,6 +139,12 @@ for i = 1, #KEYS / 4 do
     values = {}}
   local n = tonumber(ARGV[at + 8])
   for j = 1, n do w.values[j] = ARGV[at + 8 + j] end
+  if string.sub(w.op, 1, 4) == 'cas\0' then
+    w.cas, w.op = {}, 'upsert'
+    for part in string.gmatch(string.sub(ARGV[at + 1], 5) .. '\0', '([^%z]*)%z') do
+      w.cas[#w.cas + 1] = part
+    end
+  end
   at = at + 9 + n
   local k = 4 * i
   results[i] = apply(KEYS[k - 3], KEYS[k - 2], KEYS[k - 1], KEYS[k], ARGV[1], now, w)

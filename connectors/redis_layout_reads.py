@@ -8,7 +8,7 @@ key, never a crash nor another item's data."""
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from redis.exceptions import ResponseError
@@ -31,7 +31,7 @@ async def read_many(
     for item in items:
         _queue_read(pipe, layout, item)
     replies = await pipe.execute(raise_on_error=False)
-    n = 2 if layout.kind == "hash" or layout.index_key is None else 3
+    n = replies_per_item(layout)
     now = time.time()
     found: list[StoredItem | None] = []
     for i, item in enumerate(items):
@@ -64,6 +64,16 @@ async def _wrong_type(
 def _queue_read(pipe: Any, layout: ItemLayout, item: ItemId) -> None:
     """Queue the reads `parse` takes: bookkeeping, then the data (and the index score)."""
     pipe.hmget(layout.book_key(item), BOOK_FIELDS)
+    queue_data(pipe, layout, item)
+
+
+def replies_per_item(layout: ItemLayout) -> int:
+    """The replies `_queue_read` adds per item: bookkeeping, data and maybe the index score."""
+    return 2 if layout.kind == "hash" or layout.index_key is None else 3
+
+
+def queue_data(pipe: Any, layout: ItemLayout, item: ItemId) -> None:
+    """Queue the reads of an item's data (and its index score, for a string)."""
     if layout.kind == "hash":
         pipe.hgetall(layout.data_key(item))
     else:
@@ -102,20 +112,28 @@ def _not_its_own(layout: ItemLayout, item: ItemId, owner: bytes, gone: bool) -> 
     return StoredItem("", None, problem=f"key {layout.data_key(item)!r} {why}", foreign=True)
 
 
-def _data(layout: ItemLayout, held: Any, json_fields: bytes | None, score: list[Any]) -> Item:
+def exact_data(layout: ItemLayout, held: Any, json_fields: bytes | None, score: list[Any]) -> Item:
+    """An item's data with its numbers as written (`1.50` stays `1.50`), to write it again."""
+    return _data(layout, held, json_fields, score, lambda value: value)
+
+
+def _data(
+    layout: ItemLayout, held: Any, json_fields: bytes | None, score: list[Any],
+    number: Callable[[Any], Any] = plain,
+) -> Item:  # fmt: skip
     if layout.kind == "hash":
         as_json = set(json.loads(json_fields or b"[]"))
         fields = {_text(name, "a field name"): value for name, value in held.items()}
         return {
-            name: plain(_json(value)) if name in as_json else _text(value, f"field {name!r}")
+            name: number(_json(value)) if name in as_json else _text(value, f"field {name!r}")
             for name, value in fields.items()
         }
     if layout.value_attribute is None:
-        data = plain(_json(held))
+        data = number(_json(held))
         if not isinstance(data, dict):
             raise ValueError(f"holds JSON {type(data).__name__}, not an object of attributes")
         return data
-    value = plain(_json(held)) if layout.value_json else _text(held, "the value")
+    value = number(_json(held)) if layout.value_json else _text(held, "the value")
     found: Item = {layout.value_attribute: value}
     if score and score[0] is not None and layout.spec.index_attribute:
         found[layout.spec.index_attribute] = _score(float(score[0]), layout)

@@ -25,6 +25,7 @@ from connectors.sink import KEY_COLLISION
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.expiry import expires_at
 from streams.model.numbers import dumps
+from streams.model.partial import kept_attributes
 from streams.model.redis_key_space import key_templates, opens_with_a_value, reserved_key
 from streams.model.tables import TableSpec
 
@@ -33,6 +34,8 @@ SHARED_LUA = "\n".join(
     files("connectors").joinpath(name).read_text() for name in ("version_order.lua", "expiry.lua")
 )
 LAYOUT_SCRIPT = SHARED_LUA + files("connectors").joinpath("redis_layout.lua").read_text()
+# The `cdc` layout's (connectors/redis_store.py).
+LWW_SCRIPT = SHARED_LUA + files("connectors").joinpath("redis_lww.lua").read_text()
 ScriptCall = tuple[list[str], list[Any]]
 
 
@@ -91,7 +94,9 @@ class ItemLayout:
                 return f"item {self.identity(item)} renders {mine!r}, a key of the replicator's own"
         if event.op == "delete":
             return None
-        return self.spec.redis.cannot_hold(self.table, event.data or {}, self.spec.index_attribute)
+        # A partial upsert fits as the whole row would: the attributes it keeps count.
+        data = (event.data or {}) | dict.fromkeys(kept_attributes(event), "")
+        return self.spec.redis.cannot_hold(self.table, data, self.spec.index_attribute)
 
     def refusal(self, item: ItemId, reply: bytes) -> tuple[str, str]:
         """The dead-letter reason and message of a write the script refused (changing nothing):
@@ -136,6 +141,8 @@ class ItemLayout:
 
     def _values(self, data: dict[str, Any]) -> tuple[list[str], list[str | bytes]]:
         if self.kind == "string":
+            if self.value_attribute is not None and self.value_attribute not in data:
+                return [], []  # no value of it yet (streams/model/partial.py): no data key
             value = data if self.value_attribute is None else data[self.value_attribute]
             if isinstance(value, str) and not self.value_json:
                 return [], [value]

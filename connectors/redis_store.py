@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from importlib.resources import files
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -31,7 +30,8 @@ from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, wr
 from connectors.redis_expiry import expiry_field
 from connectors.redis_index_check import Place, check_listing
 from connectors.redis_keys import RedisKeys, quoted
-from connectors.redis_layouts import LAYOUT_SCRIPT, SHARED_LUA, ItemLayout
+from connectors.redis_layouts import LAYOUT_SCRIPT, LWW_SCRIPT, ItemLayout
+from connectors.redis_merge import MERGE, RedisMerges
 from connectors.sink import (
     Batch,
     Item,
@@ -44,7 +44,6 @@ from streams.model.events import ChangeEvent, ItemId
 from streams.model.numbers import dumps
 from streams.model.tables import TableSpec
 
-LWW_SCRIPT = SHARED_LUA + files("connectors").joinpath("redis_lww.lua").read_text()
 CLUSTER_IN_FLIGHT = 64
 CALL_ITEMS = 100  # items per script call: fewer round trips, and short enough not to stall Redis
 ScriptCall = tuple[list[str], list[Any]]  # keys and args of one LWW script call
@@ -87,7 +86,8 @@ class RedisStore:
             )
             for name, layout in self.layouts.items()
         }
-        self._cdc = WriteScript(LWW_SCRIPT, self._script_call, self.keys.item)
+        self._cdc = WriteScript(LWW_SCRIPT, self.cdc_call, self.keys.item)
+        self._merges = RedisMerges(self)  # partial upserts (connectors/redis_merge.py)
 
     @classmethod
     def from_url(
@@ -112,16 +112,21 @@ class RedisStore:
         outcome = WriteOutcome()
         if not batch:
             return outcome
+        merged: list[Write] = []  # partial upserts, and writes an item's older values may take
         try:
-            for script, writes in self._by_script(batch, outcome).items():
-                await self._write_with(script, writes, outcome)
+            for script, writes in self._by_script(batch, outcome, merged).items():
+                await self._write_with(script, writes, outcome, merged)
+            if merged:
+                await self._merges.write(merged, outcome)
         except ACCESS_ERRORS as exc:
             raise refused(exc) from exc
         except TRANSIENT_ERRORS as exc:  # retried whole: applying a write twice changes nothing
             return WriteOutcome(retry=dict(batch), cause=exc)
         return outcome
 
-    def _by_script(self, batch: Batch, outcome: WriteOutcome) -> dict[WriteScript, list[Write]]:
+    def _by_script(
+        self, batch: Batch, outcome: WriteOutcome, merged: list[Write]
+    ) -> dict[WriteScript, list[Write]]:
         """The batch's writes per layout's script; upserts a layout cannot hold are rejected."""
         scripts: dict[WriteScript, list[Write]] = defaultdict(list)
         for item, event in batch.items():
@@ -129,12 +134,14 @@ class RedisStore:
             problem = layout.problem(item, event) if layout else None
             if problem:
                 outcome.rejected.append((event, f"redis: {problem}"))
+            elif event.unchanged is not None:
+                merged.append((item, event))
             else:
                 scripts[self._scripts.get(item.table, self._cdc)].append((item, event))
         return scripts
 
     async def _write_with(
-        self, script: WriteScript, writes: list[Write], outcome: WriteOutcome
+        self, script: WriteScript, writes: list[Write], outcome: WriteOutcome, merged: list[Write]
     ) -> None:
         groups = self._groups(writes, script.slot_key)
         sha = await self._script(script.text)
@@ -142,7 +149,14 @@ class RedisStore:
         results = await self._isolate_failures(sha, groups, replies, script.call)
         for group, group_results in zip(groups, results, strict=True):
             for (item, event), result in zip(group, group_results, strict=True):
-                self._count(outcome, item, event, result)
+                if result == MERGE:
+                    merged.append((item, event))
+                else:
+                    self.count(outcome, item, event, result)
+
+    async def run_script(self, text: str, calls: list[ScriptCall]) -> list[Any]:
+        """Each call's reply (or error) from the script `text`."""
+        return await self._run(await self._script(text), calls)
 
     def _groups(self, writes: list[Write], slot_key: Callable[[ItemId], str]) -> list[list[Write]]:
         """Script calls of up to CALL_ITEMS items; on a cluster, each call's keys share a slot."""
@@ -204,9 +218,10 @@ class RedisStore:
             self._shas[text] = str(await self.client.script_load(text))
         return self._shas[text]
 
-    def _count(
+    def count(
         self, outcome: WriteOutcome, item: ItemId, event: ChangeEvent, result: object
     ) -> None:
+        """Count one script reply for `event` in `outcome`."""
         if isinstance(result, rexc.NoScriptError):
             self._shas.clear()
         if isinstance(result, bytes):  # refused by a layout's script, nothing changed
@@ -217,7 +232,7 @@ class RedisStore:
         written = result if isinstance(result, BaseException) else result == 1
         outcome.count(item, event, written, self.name, write_error_kind)
 
-    def _script_call(self, writes: Sequence[Write]) -> ScriptCall:
+    def cdc_call(self, writes: Sequence[Write]) -> ScriptCall:
         """Keys and packed arguments of one script call, built in one pass over the writes."""
         keys: list[str] = []
         args: list[Any] = [self.tombstone_ms]
@@ -229,9 +244,11 @@ class RedisStore:
             keys += (item_key, index_key, expiries_key) if spec.expiry else (item_key, index_key)
             index, data, version = spec.index_attribute, event.data, event.version
             score = data.get(index) if index and data else None
-            # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold.
+            # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold; '+'
+            # for a table whose items may hold values older than themselves (redis_lww.lua).
             op = "fill" if version.fills_only else event.op
-            fields = f"{version.token()}\0{op}\0{'' if score is None else repr(float(score))}"
+            kept = "+" if spec.format == "debezium" else ""
+            fields = f"{version.token()}\0{op}{kept}\0{'' if score is None else repr(float(score))}"
             packed = f"{fields}\0{member}\0".encode() + expiry_field(spec, event) + b"\0"
             args.append(packed + dumps(data or {}) if event.op == "upsert" else packed)
         return keys, args

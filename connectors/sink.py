@@ -33,6 +33,9 @@ class WriteOutcome:
     cause: BaseException | None = None
     retries: int = 0
     seconds: float = 0.0  # wall time until every write of the batch was settled
+    # Items written holding no value of some attributes a partial upsert left unchanged (no
+    # write carried one: streams/model/partial.py), with those attributes.
+    holes: dict[ItemId, list[str]] = field(default_factory=dict)
 
     def add_done(self, other: "WriteOutcome") -> None:
         """Count what `other` finished (its pending retries are not done yet)."""
@@ -40,6 +43,7 @@ class WriteOutcome:
         self.stale += other.stale
         self.rejected.extend(other.rejected)
         self.reasons.update(other.reasons)
+        self.holes.update(other.holes)
 
     def count(
         self,

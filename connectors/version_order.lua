@@ -12,3 +12,13 @@ local function older_or_same(new, cur)
   end
   return #new < #cur
 end
+
+-- Whether an item at version `cur` holds values older than itself that the write `new`, not
+-- newer than the item, may still settle (streams/model/partial.py): `m` (a hash field) is
+-- the version those origins belong to, \1, and the oldest origin ('' for one no write carried).
+-- A whole write leaves an earlier version's `m` behind: it speaks for that version only.
+local function older_kept(m, cur, new)
+  if not m or string.sub(m, 1, #cur) ~= cur or string.byte(m, #cur + 1) ~= 1 then return false end
+  local oldest = string.sub(m, #cur + 2)
+  return oldest == '' or not older_or_same(new, oldest)
+end

@@ -25,6 +25,9 @@ from streams.stores import open_store
 from tests.conftest import PROJECT, Services
 
 PREFIX = "pg"
+# A 20 kB text that does not compress (random hex): PostgreSQL stores it out of line (TOAST).
+BIG_TEXT = """CREATE OR REPLACE FUNCTION big_text(kb int DEFAULT 20) RETURNS text LANGUAGE sql
+  AS $$ SELECT string_agg(md5(random()::text), '') FROM generate_series(1, kb * 32) $$"""
 SOURCE = f"{PREFIX}.public.users"
 USERS = TableSpec(
     partition_key="user_id", format="debezium", source=SOURCE, columns={"id": "user_id"}

@@ -28,8 +28,12 @@ def add_commands(sub: Subcommands) -> None:
 
 
 def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.kafka.connector_sources import with_connector_placeholders  # noqa: PLC0415
+    from streams.kafka.topic_health import warn_on_stderr  # noqa: PLC0415
     from streams.pipeline.dlq_replay import replay_letters  # noqa: PLC0415
 
+    # A Debezium letter is decoded again: with the placeholder its connector sends.
+    settings = with_connector_placeholders(settings, warn_on_stderr)
     print(asyncio.run(replay_letters(settings, args.discard)).describe())
     return 0
 

@@ -1,4 +1,5 @@
-"""Which Kafka Connect connector feeds each declared Debezium table, and whether it runs.
+"""Which Kafka Connect connector feeds each declared Debezium table, whether it runs, and the
+placeholder it sends for a value it did not read (`unavailable.value.placeholder`).
 
 A connector feeds the source `<prefix>.<schema>.<table>` when its `topic.prefix` is `prefix`
 and its filters select the table as Debezium's do: `schema.include.list` (else
@@ -9,7 +10,7 @@ ignoring case.
 
 import asyncio
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +22,11 @@ from streams.kafka.connect_rest import (
     ConnectUnreachableError,
 )
 from streams.model.tables import TableSpec
+from streams.settings import Settings
 
 MISSING = "MISSING"  # no connector feeds the source
 UNREACHABLE = "UNREACHABLE"  # Connect did not answer: nobody can tell
+PLACEHOLDER_SETTING = "unavailable.value.placeholder"  # what Debezium sends for a TOASTed value
 # Connect's states, then ours: every state a source can be reported in.
 STATES = ("RUNNING", "PAUSED", "STOPPED", "FAILED", "UNASSIGNED", "RESTARTING", MISSING,
           UNREACHABLE)  # fmt: skip
@@ -121,3 +124,44 @@ async def read_source_states(url: str, tables: Mapping[str, TableSpec]) -> list[
     except (ConnectUnreachableError, ConnectAnswerError) as exc:
         return unreachable(tables, str(exc))
     return source_states(tables, connectors)
+
+
+def with_placeholders(
+    tables: Mapping[str, TableSpec], connectors: Sequence[Connector]
+) -> tuple[dict[str, TableSpec], list[str]]:
+    """Each Debezium table with the `unavailable.value.placeholder` of the connector feeding
+    it (its running one first; none set: Debezium's default), and a line per table whose
+    declared placeholder the connector contradicts (the connector's wins: it is what comes)."""
+    placed, notes = dict(tables), []
+    for name, spec in tables.items():
+        feeding = [c for c in connectors if spec.source and feeds(c.config, spec.source)]
+        if spec.format != "debezium" or not feeding:
+            continue
+        chosen = next((c for c in feeding if c.running), feeding[0])
+        configured = chosen.config.get(PLACEHOLDER_SETTING) or None
+        declared = spec.unavailable_value_placeholder
+        if declared is not None and declared != configured:
+            notes.append(
+                f"table {name}: connector {chosen.name} sends {configured or 'the default'!r} for"
+                f" a value it did not read (its {PLACEHOLDER_SETTING}), not the declared"
+                f" {declared!r}: using the connector's"
+            )
+        placed[name] = spec.model_copy(update={"unavailable_value_placeholder": configured})
+    return placed, notes
+
+
+def with_connector_placeholders(settings: Settings, warn: Callable[[str], None]) -> Settings:
+    """The settings with each Debezium table's placeholder as its connector sets it, read
+    from Connect when CDC_CONNECT_URL is set (as declared, with a warning, when it does not
+    answer): what the decoder tells from data (streams/pipeline/debezium_unavailable.py)."""
+    if not (settings.connect_url and debezium_sources(settings.tables)):
+        return settings
+    try:
+        connectors = ConnectClient(settings.connect_url).connectors()
+    except (ConnectUnreachableError, ConnectAnswerError) as exc:
+        warn(f"{PLACEHOLDER_SETTING}: the declared ones or Debezium's default ({exc})")
+        return settings
+    tables, notes = with_placeholders(settings.tables, connectors)
+    for note in notes:
+        warn(note)
+    return settings.model_copy(update={"tables": tables})

@@ -116,10 +116,17 @@ class ChangeEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(_once,))
 
     table: Annotated[str, Field(min_length=1, max_length=255, description="a declared table")]
-    op: Literal["upsert", "delete"] = Field(description="upsert replaces the whole item")
+    op: Literal["upsert", "delete"] = Field(
+        description="upsert replaces the whole item (but its unchanged attributes)"
+    )
     key: dict[str, str] = Field(description="exactly the table's key attributes, as text")
     data: dict[str, Any] | None = Field(
         default=None, description="the item's attributes (upsert); ignored for a delete"
+    )
+    unchanged: list[str] | None = Field(
+        default=None,
+        description="a debezium table's upsert only: data attributes it does not carry (values"
+        " the source did not send); each store keeps the value it holds for them",
     )
     ts: Annotated[StrictInt, Field(ge=0, le=MAX_TS)] = Field(
         description="the writer's version timestamp, microseconds since the epoch"
@@ -176,7 +183,9 @@ def _checked(
 
 
 def check_against_table(event: ChangeEvent, tables: Mapping[str, TableSpec]) -> None:
-    spec = check_item(event.table, event.op, event.key, event.data, tables)
+    spec = check_item(
+        event.table, event.op, event.key, event.data, tables, unchanged=event.unchanged
+    )
     lifetime = spec.expiry and spec.expiry.lifetime_seconds
     if lifetime and event.op == "upsert" and not event.version.fills_only:
         problem = lifetime_problem(event.ts)  # a snapshot's lowest version: refused apart
@@ -190,6 +199,8 @@ def check_item(
     key: dict[str, str],
     data: dict[str, Any] | None,
     tables: Mapping[str, TableSpec],
+    *,
+    unchanged: list[str] | None = None,
 ) -> TableSpec:
     """What the schema cannot say: the table is declared, the key is its key, the data is
     data every store reads alike (finite numbers, a listing index a Redis score gives back).
@@ -204,11 +215,30 @@ def check_item(
         if type(data) is not dict:
             raise InvalidEventError("schema", "an upsert needs 'data', an object")
         _check_data(data, spec)
+        if unchanged is not None:
+            _check_unchanged(unchanged, data, spec)
         if spec.redis.layout != "cdc":  # the default layout holds any data
-            _check_layout(table, data, spec)
+            # A partial upsert fits as the whole row would: its unchanged attributes count.
+            _check_layout(table, data | dict.fromkeys(unchanged or (), ""), spec)
         if spec.expiry is not None and spec.expiry.attribute in data:
             _check_expiry(spec.expiry, data)
+    elif unchanged is not None:
+        raise InvalidEventError("schema", "'unchanged' is for an upsert")
     return spec
+
+
+def _check_unchanged(unchanged: list[str], data: dict[str, Any], spec: TableSpec) -> None:
+    if spec.format != "debezium":
+        raise InvalidEventError(
+            "schema", "'unchanged' is for a debezium table's rows (values the source did not send)"
+        )
+    for name in unchanged:
+        if not name or name in spec.key_attributes or name in data:
+            raise InvalidEventError(
+                "bad_data", f"unchanged attribute {name!r} is empty, a key or in 'data'"
+            )
+    if len(set(unchanged)) != len(unchanged):
+        raise InvalidEventError("bad_data", "unchanged attributes are named twice")
 
 
 def _check_layout(table: str, data: dict[str, Any], spec: TableSpec) -> None:

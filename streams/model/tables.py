@@ -27,6 +27,9 @@ class TableSpec(BaseModel):
     changes topic) or `debezium` (the JSON converter's envelope of the source table `source`,
     `<topic.prefix>.<schema>.<table>`, on `topic`, by default Debezium's topic for it: `source`).
     `columns` renames source columns to attributes; unnamed columns keep their names.
+    `unavailable_value_placeholder` is the connector's `unavailable.value.placeholder` when it
+    sets one and the worker cannot read it from Kafka Connect (CDC_CONNECT_URL unset): the text
+    Debezium sends for a TOASTed value it did not read (streams/pipeline/debezium_unavailable.py).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -60,6 +63,7 @@ class TableSpec(BaseModel):
     format: Format = "cdc-v1"
     source: str | None = Field(default=None, pattern=r"^[^.\s]+\.[^.\s]+\.[^.\s]+$")
     columns: dict[str, str] = Field(default_factory=dict)
+    unavailable_value_placeholder: str | None = Field(default=None, min_length=1)
 
     @model_validator(mode="after")
     def _names_are_distinct(self) -> "TableSpec":
@@ -74,8 +78,13 @@ class TableSpec(BaseModel):
             raise ValueError("attribute names starting with '_' are reserved for bookkeeping")
         if self.format == "debezium" and self.source is None:
             raise ValueError("a debezium table needs 'source': <topic.prefix>.<schema>.<table>")
-        if self.format == "cdc-v1" and (self.source or self.columns):
-            raise ValueError("'source' and 'columns' are for format 'debezium' only")
+        if self.format == "cdc-v1" and (
+            self.source or self.columns or self.unavailable_value_placeholder
+        ):
+            raise ValueError(
+                "'source', 'columns' and 'unavailable_value_placeholder' are for format"
+                " 'debezium' only"
+            )
         return self
 
     def __hash__(self) -> int:  # frozen, but `columns` is a dict: hash what defines it

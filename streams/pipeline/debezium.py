@@ -28,6 +28,7 @@ from streams.model.errors import InvalidEventError
 from streams.model.events import ChangeEvent, Version, build_event
 from streams.model.tables import TableSpec
 from streams.pipeline.debezium_order import Trail, postgres_version, tombstone_version
+from streams.pipeline.debezium_unavailable import NO_LOOK, Unavailable
 from streams.pipeline.debezium_values import Fields, decode_column, row_fields
 
 UPSERT_OPS = frozenset({"c", "u", "r"})
@@ -64,6 +65,12 @@ class DebeziumDecoder:
                 self.by_source.setdefault((topic, spec.source), []).append((name, spec))
                 self.by_topic.setdefault(topic, []).append((name, spec))
         self.topics = frozenset(self.by_topic)
+        # What the connector sends for a TOASTed value it did not read: left unchanged.
+        self.unavailable = {
+            name: Unavailable(spec.unavailable_value_placeholder)
+            for name, spec in tables.items()
+            if spec.format == "debezium"
+        }
         self.trails: dict[tuple[str, int], Trail] = {}
         # Tombstones waiting for the next record of their partition, across batches (see
         # _tombstone); their offsets are not committed meanwhile (`held_back`).
@@ -117,8 +124,9 @@ class DebeziumDecoder:
         for name, _ in declared:
             try:
                 event = _event(
-                    name, op, payload, schema, record=record, version=version, tables=self.tables
-                )
+                    name, op, payload, schema, record=record, version=version, tables=self.tables,
+                    unavailable=self.unavailable[name],
+                )  # fmt: skip
                 done.events.append((event, record))
             except InvalidEventError as exc:
                 problem = problem or _named(exc, name, len(declared))
@@ -180,18 +188,22 @@ class DebeziumDecoder:
 
 def _event(
     name: str, op: object, payload: dict[str, Any], schema: Any, *, record: Record,
-    version: Version,
-    tables: Mapping[str, TableSpec],
+    version: Version, tables: Mapping[str, TableSpec], unavailable: Unavailable,
 ) -> ChangeEvent:  # fmt: skip
     spec = tables[name]
     ts, origin, event_id = version
+    fields: dict[str, Any]
     if op in UPSERT_OPS:
         row = payload.get("after")
         if type(row) is not dict:
             raise InvalidEventError("schema", f"op {op!r}: 'after' must be an object")
-        key, data = split_row(row, spec, row_fields(schema, "after"))
+        # A snapshot reads every value; a change may lack TOASTed ones it left unchanged.
+        columns = row_fields(schema, "after")
+        key, data, unchanged = split_change(row, spec, columns, None if op == "r" else unavailable)
         fields = {"table": name, "op": "upsert", "key": key, "data": data, "ts": ts,
                   "origin": origin, "event_id": event_id}  # fmt: skip
+        if unchanged:
+            fields["unchanged"] = unchanged
     elif op == "d":
         before = payload.get("before")
         if type(before) is dict:
@@ -254,17 +266,37 @@ def split_row(
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """A row's key attributes (integers as their decimal text) and its other attributes, with
     columns renamed as `spec.columns` says, each value decoded by its field schema."""
+    key, data, _ = split_change(row, spec, fields, None)
+    return key, data
+
+
+def split_change(
+    row: Mapping[str, Any], spec: TableSpec, fields: Fields | None,
+    unavailable: Unavailable | None,
+) -> tuple[dict[str, str], dict[str, Any], list[str]]:  # fmt: skip
+    """`split_row`, and the attributes whose value the connector did not send (`unavailable`
+    tells its placeholder from data; None: every value is data)."""
     key: dict[str, str] = {}
     data: dict[str, Any] = {}
-    rename = spec.columns
+    unchanged: list[str] = []
+    rename, keys = spec.columns, spec.key_attributes
+    # The first look, inline (a row's every value passes it): a text is one only if it is
+    # as short as a placeholder's text and one of them (never hashing a long text).
+    carriers, heads, longest = unavailable.first_look if unavailable else NO_LOOK
     for column, raw in row.items():
         name = rename.get(column, column)
-        value = decode_column(column, raw, fields)
-        if name in spec.key_attributes:
-            key[name] = _key_text(column, name, value)
+        if name in keys:
+            key[name] = _key_text(column, name, decode_column(column, raw, fields))
+        elif (
+            (kind := type(raw)) in carriers
+            and (kind is not str or (len(raw) <= longest and raw in heads))
+            and unavailable is not None
+            and unavailable.stands_for(column, raw, fields)
+        ):
+            unchanged.append(name)
         else:
-            data[name] = value
-    return key, data
+            data[name] = decode_column(column, raw, fields)
+    return key, data, unchanged
 
 
 def _key_text(column: str, attribute: str, value: object) -> str:

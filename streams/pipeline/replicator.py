@@ -8,7 +8,10 @@ next is decoded:
      skipped and counted (it only tells compaction to drop a key), except on a Debezium topic
      where its delete record is gone: there it is that delete, placed by the next record of
      its partition, and its offset is not committed until then (streams/pipeline/debezium.py);
-  2. coalesce: per item only the greatest version is kept, the one write that matters;
+  2. coalesce: per item only the greatest version is kept, the one write that matters (a
+     partial upsert joined with what the older writes of its item carried); a part holding a
+     partial upsert waits for the parts before it, so that no write of its item is in flight
+     while a store merges it with what it holds;
   3. write: the winners go to every store at once; each store retries its transient failures
      with backoff until all are applied, stale or rejected (stopping the worker cancels here:
      nothing is committed, the batch is consumed again after restart, and LWW makes that harmless);
@@ -25,7 +28,8 @@ from dataclasses import dataclass, field
 from connectors.sink import Store, WriteOutcome
 from streams.kafka.records import Record
 from streams.model.errors import InvalidEventError
-from streams.model.events import ChangeEvent, decode_event
+from streams.model.events import ChangeEvent, ItemId, decode_event
+from streams.model.numbers import counted
 from streams.model.tables import TableSpec
 from streams.pipeline.apply import OnRetry, write_until_done
 from streams.pipeline.debezium import DebeziumDecoder, Decoded
@@ -83,7 +87,7 @@ class Replicator:
             size = self.part_records or len(records) or 1
             for start in range(0, len(records), size):
                 part = records[start : start + size]
-                parts.append(asyncio.ensure_future(self._written(part)))
+                parts.append(asyncio.ensure_future(self._written(part, list(parts))))
                 await asyncio.sleep(0)  # the part runs until its requests are sent
             done = await asyncio.gather(*parts)
         except BaseException:
@@ -91,17 +95,25 @@ class Replicator:
                 part_task.cancel()
             raise
         report = _merged(done, len(records), [store.name for store in self.stores])
+        for store, outcome in report.outcomes.items():
+            if outcome.holes:
+                _warn_holes(store, outcome.holes)
         if self.debezium.waiting:
             report.held_back = self.debezium.held_back()
         await self.dead_letters.send(report.dead_letters)
         return report
 
-    async def _written(self, records: Sequence[Record]) -> BatchReport:
-        """One part in the stores; its dead letters are returned, not sent yet."""
+    async def _written(
+        self, records: Sequence[Record], earlier: Sequence["asyncio.Future[BatchReport]"] = ()
+    ) -> BatchReport:
+        """One part in the stores; its dead letters are returned, not sent yet. A store merges
+        a partial upsert with what it holds: only once the `earlier` parts' writes settled."""
         decoded, letters, tombstones = self.decode(records)
         if not self.owns_invalid:
             letters, tombstones = [], 0
         winners = coalesce((event for event, _ in decoded), self.tables)
+        if earlier and any(event.unchanged is not None for event in winners.values()):
+            await asyncio.wait(earlier)  # their failures are raised where they are gathered
         report = BatchReport(records=len(records), items=len(winners), tombstones=tombstones)
         results = await asyncio.gather(
             *(
@@ -168,6 +180,18 @@ def _merged(parts: Sequence[BatchReport], records: int, stores: Sequence[str]) -
     return report
 
 
+def _warn_holes(store: str, holes: Mapping[ItemId, list[str]]) -> None:
+    """Items left without a value the source did not send: named, with the command that
+    fills them from the table."""
+    item, names = next(iter(holes.items()))
+    log.warning(
+        "%s: %s without a value of attributes the source left unchanged and no earlier write"
+        " carried (REPLICA IDENTITY DEFAULT and TOAST), e.g. %s %s; `cdc-replicator verify"
+        " --source postgres --table %s --store %s --repair` fills them from the table",
+        store, counted(len(holes), "item"), list(item), ", ".join(names), item.table, store,
+    )  # fmt: skip
+
+
 def _rejected(
     results: Sequence[WriteOutcome], decoded: Sequence[tuple[ChangeEvent, Record]]
 ) -> list[DeadLetter]:
@@ -176,10 +200,12 @@ def _rejected(
     if not any(result.rejected for result in results):
         return []  # the common case: no record to look up
     record_of = {id(event): record for event, record in decoded}
+    # A coalesced partial upsert is a new event: it stands for its newest write's record.
+    by_version = {(event.table, event.version): record for event, record in decoded}
     letters: dict[int, DeadLetter] = {}
     for result in results:
         for event, message in result.rejected:
-            record = record_of[id(event)]
+            record = record_of.get(id(event)) or by_version[event.table, event.version]
             reason = result.reasons.get(id(event), REJECTED_BY_STORE)
             letters.setdefault(id(record), DeadLetter(record, reason, message))
     return list(letters.values())

@@ -29,6 +29,7 @@ from streams.worker.agents import add_store_agent, submit
 from streams.worker.gc_tuning import tune_for_batches
 from streams.worker.health import HEARTBEAT_SECONDS, Health, probe_stores
 from streams.worker.metrics import ReplicationMetrics
+from streams.worker.replica_identity import add_replica_identity_check
 from streams.worker.sources import add_source_watch
 from streams.worker.startup import store_answers, until_ready
 from streams.worker.web import add_views, web_options
@@ -66,6 +67,7 @@ def create_app(
         add_views(app, metrics, health, settings, groups)
         _add_health_tasks(app, health, openers, prepared)
         add_source_watch(app, settings, health, metrics)
+    add_replica_identity_check(app, settings)
     backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
 
     def on_batch(report: BatchReport) -> None:

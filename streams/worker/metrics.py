@@ -38,6 +38,12 @@ class ReplicationMetrics:
             "cdc_tombstones_skipped", "Null-value records (Kafka tombstones) skipped", registry=reg
         )
         self.records = PromCounter("cdc_records", "Records consumed", ["store"], registry=reg)
+        self.holes = PromCounter(
+            "cdc_items_without_values",
+            "Items written with no value of attributes the source left unchanged and no earlier"
+            " write carried (filled by verify --source postgres --repair)",
+            ["store"], registry=reg,
+        )  # fmt: skip
         self._start_at_zero()
         self.batch_size = Histogram(
             "cdc_batch_records", "Records per batch", registry=reg,
@@ -82,6 +88,7 @@ class ReplicationMetrics:
         for store in self.stores:
             self.retries.labels(store)
             self.records.labels(store)
+            self.holes.labels(store)
             for outcome in ("applied", "stale", "rejected"):
                 self.writes.labels(store, outcome)
 
@@ -96,6 +103,9 @@ class ReplicationMetrics:
                 self.writes.labels(store, name).inc(count)
                 self.totals[f"{store}.{name}"] += count
             self.apply_seconds.labels(store).observe(outcome.seconds)
+            if outcome.holes:
+                self.holes.labels(store).inc(len(outcome.holes))
+                self.totals[f"{store}.items_without_values"] += len(outcome.holes)
         if report.tombstones:
             self.tombstones.inc(report.tombstones)
             self.totals["tombstones_skipped"] += report.tombstones

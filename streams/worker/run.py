@@ -10,6 +10,7 @@ from typing import Any
 import faust
 
 from streams.kafka.clients import Kafka
+from streams.kafka.connector_sources import with_connector_placeholders
 from streams.kafka.missing_topics import warn_misspelt_topics
 from streams.kafka.topic_health import check_topic
 from streams.kafka.topics import changes_topics, ensure_topics
@@ -49,6 +50,7 @@ def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "
     if settings.web_enabled:
         ensure_port_free(settings.web_host, settings.web_port, "CDC_WEB_PORT")
     configure_worker_logging(loglevel, settings.secret_values())
+    settings = with_connector_placeholders(settings, log.warning)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # The topics only: each store is prepared by its own agent's task, so a store that is

@@ -298,7 +298,7 @@ def test_a_batch_of_one_table_is_one_script_call_per_hundred_items(
         store = open_redis(settings)
         try:
             outcome = await store.write(batch)
-            by_script = store._by_script(batch, outcome)
+            by_script = store._by_script(batch, outcome, [])
             [(script, writes)] = by_script.items()
             return len(store._groups(writes, script.slot_key)), outcome.applied
         finally:

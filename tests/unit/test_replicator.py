@@ -8,7 +8,8 @@ from botocore.exceptions import ClientError
 from connectors.dynamodb_client import is_access_refused
 from connectors.sink import WriteOutcome
 from streams.kafka.records import RawRecord, Record
-from streams.model.tables import DEFAULT_TABLES
+from streams.model.events import ChangeEvent
+from streams.model.tables import DEFAULT_TABLES, TableSpec
 from streams.pipeline.replicator import PART_RECORDS, BatchReport, Replicator
 from streams.retry import Backoff
 from streams.worker.metrics import ReplicationMetrics
@@ -16,6 +17,7 @@ from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
 
 TABLES = dict(DEFAULT_TABLES)
 FAST = Backoff(initial=0.001, maximum=0.002)
+ROWS = TableSpec(partition_key="id", format="debezium", source="pg.public.rows")
 
 
 def records(*values: bytes | None) -> list[Record]:
@@ -204,3 +206,35 @@ def test_dynamodb_gets_the_batch_coalesced_whole() -> None:
     events = [upsert("o", "p", ts) for ts in range(1, PART_RECORDS * 2 + 2)]
     report = asyncio.run(replicator.process(records(*(e.to_json() for e in events))))
     assert store.writes == 1 and report.items == 1 and report.outcomes["dynamodb"].applied == 1
+
+
+def whole_then_partial() -> tuple[ChangeEvent, ChangeEvent]:
+    """A row whose newer change left its long `body` unchanged (a Debezium table's)."""
+    fields: dict[str, Any] = {"table": "rows", "op": "upsert", "key": {"id": "7"}, "origin": "pg"}
+    whole = ChangeEvent(**fields, data={"body": "long", "n": 1}, ts=1, event_id="a")
+    return whole, ChangeEvent(**fields, data={"n": 2}, unchanged=["body"], ts=2, event_id="b")
+
+
+def test_a_part_holding_a_partial_upsert_waits_for_the_writes_before_it() -> None:
+    """A store merges a partial upsert with what it holds: never while an older write of the
+    same item, in an earlier part, is still in flight."""
+    store = SlowMemoryStore()
+    tables = {**TABLES, "rows": ROWS}
+    replicator = Replicator(tables, [store], MemoryDeadLetters(), FAST)
+    whole, partial = whole_then_partial()
+    fillers = [upsert("o", f"p{i}", 1) for i in range(PART_RECORDS - 1)]
+    batch = records(whole.to_json(), *(e.to_json() for e in fillers), partial.to_json())
+    asyncio.run(replicator.process(batch))
+    assert store.log[:3] == [f"sent {PART_RECORDS}", "done", "sent 1"]
+
+
+def test_a_rejected_coalesced_partial_upsert_is_lettered_with_its_newest_record() -> None:
+    store = MemoryStore("redis")
+    tables = {**TABLES, "rows": ROWS}
+    dlq = MemoryDeadLetters()
+    replicator = Replicator(tables, [store], dlq, FAST)
+    whole, partial = whole_then_partial()
+    store.reject_ids.add("b")
+    asyncio.run(replicator.process(records(whole.to_json(), partial.to_json())))
+    [(_, _, value, headers)] = dlq.sent
+    assert value == partial.to_json() and dict(headers)["cdc.error.reason"] == b"rejected_by_store"
