@@ -8,8 +8,8 @@ from typing import NamedTuple
 import redis.asyncio as aioredis
 
 from bench.cpu import CHILDREN, OURSELVES, CpuMeter, per_unit
-from connectors.redis_legacy import RedisLegacySource, seed_legacy
-from connectors.source import Part
+from connectors.redis.legacy_source import RedisLegacySource, seed_legacy
+from connectors.sources.snapshot_source import Part
 from streams.kafka.publisher import Publisher
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings

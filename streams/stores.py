@@ -5,14 +5,14 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from connectors.dynamodb_api import DynamoDBApi
-from connectors.dynamodb_client import make_api, make_client
-from connectors.dynamodb_schema import ensure_table
-from connectors.dynamodb_store import DynamoDBStore
-from connectors.redis_layout_record import check_layouts
-from connectors.redis_layouts import ItemLayout, cluster_problem
-from connectors.redis_store import RedisStore
-from connectors.sink import Store
+from connectors.dynamodb.api import DynamoDBApi
+from connectors.dynamodb.client import make_api, make_client
+from connectors.dynamodb.schema import ensure_table
+from connectors.dynamodb.store import DynamoDBStore
+from connectors.redis.layout_record import check_layouts
+from connectors.redis.layouts import ItemLayout, cluster_problem
+from connectors.redis.store import RedisStore
+from connectors.store import Store
 from streams.model.errors import StoreSchemaError
 from streams.settings import Settings
 from streams.settings_parts import DynamoDBSettings, revealed

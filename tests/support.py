@@ -7,7 +7,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from connectors.sink import Batch, Item, StoredItem, Strays, WriteOutcome
+from connectors.store import Batch, Item, StoredItem, Strays, WriteOutcome
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.model.tables import TableSpec

@@ -5,7 +5,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from connectors.source import WHOLE
+from connectors.sources.snapshot_source import WHOLE
 from streams.cli.arguments import Subcommands, port_number, positive_int, positive_number
 from streams.cli.source_arguments import (
     DEFAULT_TABLE,

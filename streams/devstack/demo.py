@@ -20,7 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
+from connectors.redis.legacy_source import LegacyLayout, RedisLegacySource, seed_legacy
 from streams.devstack.manager import background_worker
 from streams.devstack.process import ManagedProcess
 from streams.kafka.clients import Kafka

@@ -5,7 +5,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from connectors.sink import Batch, Store, WriteOutcome
+from connectors.store import Batch, Store, WriteOutcome
 from streams.retry import Backoff
 
 log = logging.getLogger(__name__)

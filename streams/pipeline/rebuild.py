@@ -16,7 +16,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from connectors.sink import Store
+from connectors.store import Store
 from streams.kafka.clients import Kafka
 from streams.kafka.topic_health import lost_history
 from streams.kafka.topics import assign_all

@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from connectors.sink import Store, WriteOutcome
+from connectors.store import Store, WriteOutcome
 from streams.kafka.records import Record
 from streams.model.errors import InvalidEventError
 from streams.model.events import ChangeEvent, ItemId, decode_event

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.source import WHOLE, Part
+from connectors.sources.snapshot_source import WHOLE, Part
 from streams.kafka.clients import Kafka
 from streams.kafka.topics import require_topic
 from streams.model.errors import ConfigError

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.source import Chunk, SnapshotSource, SourceItem, SourceProblem
+from connectors.sources.snapshot_source import Chunk, SnapshotSource, SourceItem, SourceProblem
 from streams.kafka.publisher import Publisher
 from streams.model import numbers
 from streams.model.errors import InvalidEventError

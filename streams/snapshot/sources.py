@@ -7,12 +7,12 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from connectors.dynamodb_source import DynamoDBSource
-from connectors.jsonl_source import JsonLinesSource
-from connectors.postgres_source import PostgresSource
-from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
-from connectors.redis_templates import any_key
-from connectors.source import WHOLE, Part, SnapshotSource
+from connectors.dynamodb.source import DynamoDBSource
+from connectors.redis.legacy_source import LegacyLayout, RedisLegacySource, seed_legacy
+from connectors.redis.templates import any_key
+from connectors.sources.jsonl import JsonLinesSource
+from connectors.sources.postgres import PostgresSource
+from connectors.sources.snapshot_source import WHOLE, Part, SnapshotSource
 from streams.model.errors import ConfigError
 from streams.model.redis_key_space import key_templates
 from streams.model.tables import TableSpec

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.postgres_source import PostgresSource
-from connectors.sink import Store, StoredItem
-from connectors.source import SnapshotSource, SourceItem, SourceProblem
+from connectors.sources.postgres import PostgresSource
+from connectors.sources.snapshot_source import SnapshotSource, SourceItem, SourceProblem
+from connectors.store import Store, StoredItem
 from streams.model.errors import InvalidEventError
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event, check_item
 from streams.model.tables import TableSpec

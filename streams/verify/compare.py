@@ -18,8 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from connectors.sink import Store, StoredItem, Strays
-from connectors.source import SourceItem
+from connectors.sources.snapshot_source import SourceItem
+from connectors.store import Store, StoredItem, Strays
 from streams.model.errors import InvalidEventError
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event
 from streams.model.tables import TableSpec

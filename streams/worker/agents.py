@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import faust
 from faust.types import AgentT, StreamT
 
-from connectors.sink import Store
+from connectors.store import Store
 from streams.kafka.records import Record
 from streams.model.errors import AccessRefusedError
 from streams.pipeline.replicator import BatchReport, Replicator

@@ -13,7 +13,7 @@ from faust.app.base import BootStrategy
 from faust.types import AgentT
 from faust.types.auth import CredentialsT
 
-from connectors.sink import Store
+from connectors.store import Store
 from streams.kafka.clients import Kafka, ssl_context
 from streams.kafka.groups import in_store_order, seed_from_shared_group, store_group
 from streams.kafka.records import Record

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.sink import Store
+from connectors.store import Store
 from streams.kafka.connector_sources import SourceState
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from typing import TypeVar
 from aiokafka.errors import KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors import redis_errors
-from connectors.dynamodb_client import access_refused, is_access_refused
-from connectors.sink import Store
+from connectors.dynamodb.client import access_refused, is_access_refused
+from connectors.redis import errors as redis_errors
+from connectors.store import Store
 from streams.kafka.topics import TopicUnavailableError
 from streams.model.errors import AccessRefusedError, ConfigError
 from streams.retry import Backoff

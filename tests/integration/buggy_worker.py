@@ -6,7 +6,7 @@ import sys
 from typing import NoReturn
 
 import streams.worker.run
-from connectors.sink import Batch, Store, WriteOutcome
+from connectors.store import Batch, Store, WriteOutcome
 from streams.cli.main import main
 from streams.settings import Settings
 from streams.stores import open_store

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.redis_store import RedisStore
+from connectors.redis.store import RedisStore
 from streams.devstack.process import port_open
 from streams.model.events import ChangeEvent
 from streams.settings import Settings

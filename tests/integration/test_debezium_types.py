@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from connectors.postgres_source import PostgresSource
-from connectors.source import SourceItem
+from connectors.sources.postgres import PostgresSource
+from connectors.sources.snapshot_source import SourceItem
 from streams.devstack.connect import postgres_connector
 from streams.devstack.process import wait_until
 from streams.kafka.clients import Kafka

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.dynamodb_transact import TRANSACT_LIMIT
-from connectors.sink import WriteOutcome
+from connectors.dynamodb.transact import TRANSACT_LIMIT
+from connectors.store import WriteOutcome
 from streams.model.events import ChangeEvent
 from streams.pipeline.lww import coalesce
 from streams.settings import Settings

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from connectors.dynamodb_schema import ensure_table, table_definition
-from connectors.dynamodb_store import EXPIRES_ATTR
+from connectors.dynamodb.schema import ensure_table, table_definition
+from connectors.dynamodb.store import EXPIRES_ATTR
 from streams.cli.main import main
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings

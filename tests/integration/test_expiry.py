@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from connectors.dynamodb_items import EXPIRES_ATTR, LIVE_UNTIL_ATTR
-from connectors.dynamodb_schema import table_definition
+from connectors.dynamodb.items import EXPIRES_ATTR, LIVE_UNTIL_ATTR
+from connectors.dynamodb.schema import table_definition
 from streams.cli.main import main
 from streams.devstack.process import wait_until
 from streams.model.events import ItemId

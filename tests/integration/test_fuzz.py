@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors.dynamodb_source import DynamoDBSource
+from connectors.dynamodb.source import DynamoDBSource
 from streams.cli.main import main
 from streams.kafka.publisher import Publisher
 from streams.model.events import ChangeEvent, decode_event

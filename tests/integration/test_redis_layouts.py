@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import redis
 
-from connectors.redis_layouts import ItemLayout
-from connectors.redis_templates import fill
-from connectors.sink import Store
+from connectors.redis.layouts import ItemLayout
+from connectors.redis.templates import fill
+from connectors.store import Store
 from streams.cli.main import main
 from streams.kafka.records import RawRecord, Record
 from streams.kafka.topics import changes_topics, ensure_topics

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from connectors.redis_layouts import ItemLayout
-from connectors.sink import KEY_COLLISION, StoredItem, WriteOutcome
+from connectors.redis.layouts import ItemLayout
+from connectors.store import KEY_COLLISION, StoredItem, WriteOutcome
 from streams.cli.main import main
 from streams.devstack.process import wait_until
 from streams.kafka.records import RawRecord

@@ -9,8 +9,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from connectors.dynamodb_client import make_client
-from connectors.dynamodb_schema import ensure_table
+from connectors.dynamodb.client import make_client
+from connectors.dynamodb.schema import ensure_table
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.model.tables import OPPONENTS
 from streams.settings import Settings

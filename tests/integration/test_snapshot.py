@@ -16,10 +16,10 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from connectors.dynamodb_source import DynamoDBSource
-from connectors.jsonl_source import JsonLinesSource
-from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
-from connectors.source import Chunk, Part, SnapshotSource, SourceItem
+from connectors.dynamodb.source import DynamoDBSource
+from connectors.redis.legacy_source import LegacyLayout, RedisLegacySource, seed_legacy
+from connectors.sources.jsonl import JsonLinesSource
+from connectors.sources.snapshot_source import Chunk, Part, SnapshotSource, SourceItem
 from streams.devstack.process import wait_until
 from streams.kafka.publisher import Publisher
 from streams.kafka.topics import changes_topics, ensure_topics

@@ -10,9 +10,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from connectors.redis_layouts import ItemLayout
-from connectors.redis_legacy import LegacyLayout, seed_legacy
-from connectors.redis_store import RedisKeys
+from connectors.redis.layouts import ItemLayout
+from connectors.redis.legacy_source import LegacyLayout, seed_legacy
+from connectors.redis.store import RedisKeys
 from streams.cli.main import main
 from streams.model.events import ItemId, decode_event
 from streams.settings import Settings

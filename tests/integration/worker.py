@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from connectors.source import SnapshotSource
+from connectors.sources.snapshot_source import SnapshotSource
 from streams.kafka.clients import Kafka
 from streams.kafka.groups import store_group
 from streams.kafka.lag import PartitionLag, fetch_lag_when_ready

@@ -5,7 +5,7 @@ import asyncio
 import faust
 import pytest
 
-from connectors.sink import Batch, Store, WriteOutcome
+from connectors.store import Batch, Store, WriteOutcome
 from streams.kafka.records import RawRecord, Record
 from streams.model.tables import DEFAULT_TABLES
 from streams.pipeline.replicator import BatchReport, Replicator

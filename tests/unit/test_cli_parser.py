@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.source import Part
+from connectors.sources.snapshot_source import Part
 from streams.cli.main import build_parser, main
 from streams.cli.rebuild import debezium_notes
 from streams.cli.snapshot import snapshot_options

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from connectors.postgres_identity import _grouped
+from connectors.sources.postgres_identity import _grouped
 from streams.kafka.connect_rest import Connector, TaskState
 from streams.kafka.connector_sources import PLACEHOLDER_SETTING, with_placeholders
 from streams.model.errors import InvalidEventError

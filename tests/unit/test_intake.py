@@ -7,7 +7,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from connectors.sink import Batch, WriteOutcome
+from connectors.store import Batch, WriteOutcome
 from streams.kafka.groups import store_group
 from streams.model.tables import DEFAULT_TABLES
 from streams.pipeline.end_offsets import EndOffsets

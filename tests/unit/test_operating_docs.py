@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from connectors.sink import WriteOutcome
+from connectors.store import WriteOutcome
 from streams.kafka.connector_sources import SourceState
 from streams.kafka.lag import PartitionLag, Status
 from streams.pipeline.replicator import BatchReport

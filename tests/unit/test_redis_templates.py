@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from connectors.redis_layouts import ItemLayout, cluster_problem
-from connectors.redis_templates import fill, hash_tag, parser
+from connectors.redis.layouts import ItemLayout, cluster_problem
+from connectors.redis.templates import fill, hash_tag, parser
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.model.tables import OPPONENTS, TableSpec

@@ -5,8 +5,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_client import is_access_refused
-from connectors.sink import WriteOutcome
+from connectors.dynamodb.client import is_access_refused
+from connectors.store import WriteOutcome
 from streams.kafka.records import RawRecord, Record
 from streams.model.events import ChangeEvent
 from streams.model.tables import DEFAULT_TABLES, TableSpec

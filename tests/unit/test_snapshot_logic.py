@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.source import Part, SourceItem
+from connectors.sources.snapshot_source import Part, SourceItem
 from streams.model.errors import ConfigError, InvalidEventError
 from streams.model.events import ChangeEvent, Version
 from streams.model.tables import DEFAULT_TABLES

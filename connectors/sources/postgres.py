@@ -2,9 +2,9 @@
 
 The table is the declared table's `source` (`<topic.prefix>.<schema>.<table>`), its columns
 renamed by `columns`. Every value is read as PostgreSQL's own text and turned into the one
-encoding the worker decodes Debezium's records into (`connectors.postgres_values`), key columns
-too, so `snapshot` and `verify` give each row exactly what the worker writes for it. A value
-Debezium cannot send intact (a multi-dimensional array) or of a type not known here is a
+encoding the worker decodes Debezium's records into (`connectors.sources.postgres_values`),
+key columns too, so `snapshot` and `verify` give each row exactly what the worker writes for
+it. A value Debezium cannot send intact (a multi-dimensional array) or of a type not known here is a
 source problem naming it (unless null); a table whose key has a type that cannot be a key is
 refused before anything is read.
 
@@ -21,8 +21,8 @@ import psycopg
 from psycopg import pq, sql
 from psycopg.conninfo import make_conninfo
 
-from connectors.postgres_values import KEY_TYPES, SESSION, Column, key_literal
-from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
+from connectors.sources.postgres_values import KEY_TYPES, SESSION, Column, key_literal
+from connectors.sources.snapshot_source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.model.errors import ReplicatorError
 from streams.model.events import ItemId
 from streams.model.tables import TableSpec

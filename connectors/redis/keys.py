@@ -1,4 +1,4 @@
-"""Key names of the `cdc` Redis layout (see connectors/redis_store.py): the only place that
+"""Key names of the `cdc` Redis layout (see connectors/redis/store.py): the only place that
 knows them. Key values are percent-encoded, so distinct keys never collide and no value can
 break out of the `{...}` hash tag."""
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from connectors.sink import Item
+from connectors.store import Item
 from streams.model.numbers import EXACT, plain
 
 

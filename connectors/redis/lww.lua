@@ -13,7 +13,7 @@
 -- creates an item that is absent (it never changes one, whatever the versions), each with a
 -- '+' for a table whose items may hold values older than themselves (a Debezium table's);
 -- or 'cas': the
--- item as the worker merged it with what it read (connectors/redis_merge.py), written only if
+-- item as the worker merged it with what it read (connectors/redis/merge.py), written only if
 -- the item's version and older origins are still those it read; its data field is then the
 -- version and the older origins read, the new older origins and the oldest of them, then the
 -- data JSON, joined by NUL.

@@ -19,7 +19,7 @@ VERSION_ATTR = "_v"
 DELETED_ATTR = "_deleted"
 EXPIRES_ATTR = "_expires_at"  # the table's TTL attribute: when DynamoDB may delete the item
 LIVE_UNTIL_ATTR = "_live_until"  # an expiring item's instant, which readers compare with now
-OLDER_ATTR = "_o"  # the origins of values older than the item (connectors/dynamodb_merge.py)
+OLDER_ATTR = "_o"  # the origins of values older than the item (connectors/dynamodb/merge.py)
 BOOKKEEPING = frozenset({VERSION_ATTR, DELETED_ATTR, EXPIRES_ATTR, LIVE_UNTIL_ATTR, OLDER_ATTR})
 # DynamoDB types with no JSON form: an event would turn a set into a list, or fail on bytes.
 NOT_IN_JSON = {"SS": "a string set", "NS": "a number set", "BS": "a binary set", "B": "binary"}

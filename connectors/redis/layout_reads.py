@@ -13,9 +13,9 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from connectors.redis_layouts import ItemLayout
-from connectors.redis_listing import Listing, read_listing
-from connectors.sink import Item, StoredItem, Strays
+from connectors.redis.layouts import ItemLayout
+from connectors.redis.listing import Listing, read_listing
+from connectors.store import Item, StoredItem, Strays
 from streams.model.events import ItemId
 from streams.model.expiry import is_past
 from streams.model.numbers import loads, of_score, plain

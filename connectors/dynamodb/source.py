@@ -5,7 +5,7 @@ segment's LastEvaluatedKey, so a resumed run continues each segment where it sto
 this replicator wrote keep their version (`_v`), tombstones included, so re-applying them
 anywhere is a no-op or the exact write that was missing. Other items get the snapshot's lowest
 version, which only fills a store that lacks the item: the table read is never rewritten.
-Items an event cannot carry unaltered (connectors/dynamodb_items.py) are reported, not copied.
+Items an event cannot carry unaltered (connectors/dynamodb/items.py) are reported, not copied.
 """
 
 import asyncio
@@ -14,14 +14,14 @@ from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from connectors.dynamodb_attributes import as_item
-from connectors.dynamodb_items import (
+from connectors.dynamodb.attributes import as_item
+from connectors.dynamodb.items import (
     DELETED_ATTR,
     past_expiry,
     uncarried,
     version_of,
 )
-from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
+from connectors.sources.snapshot_source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.model.tables import TableSpec
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""DynamoDB's clients (boto3 for table administration, connectors/dynamodb_api.py for the
+"""DynamoDB's clients (boto3 for table administration, connectors/dynamodb/api.py for the
 store's writes and reads), one credential chain for both, and which errors are worth waiting out.
 """
 
@@ -14,8 +14,8 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from connectors.dynamodb_api import DynamoDBApi
-from connectors.sink import ErrorKind
+from connectors.dynamodb.api import DynamoDBApi
+from connectors.store import ErrorKind
 from streams.model.errors import AccessRefusedError
 
 if TYPE_CHECKING:

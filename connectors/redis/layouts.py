@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
-from connectors.redis_templates import fill, hash_tag, parser
-from connectors.sink import KEY_COLLISION
+from connectors.redis.templates import fill, hash_tag, parser
+from connectors.store import KEY_COLLISION
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.expiry import expires_at
 from streams.model.numbers import dumps
@@ -30,12 +30,13 @@ from streams.model.redis_key_space import key_templates, opens_with_a_value, res
 from streams.model.tables import TableSpec
 
 # Both LWW scripts compare versions and expire items with the same Lua functions, loaded ahead.
+SCRIPTS = files("connectors.redis")
 SHARED_LUA = "\n".join(
-    files("connectors").joinpath(name).read_text() for name in ("version_order.lua", "expiry.lua")
+    SCRIPTS.joinpath(name).read_text() for name in ("version_order.lua", "expiry.lua")
 )
-LAYOUT_SCRIPT = SHARED_LUA + files("connectors").joinpath("redis_layout.lua").read_text()
-# The `cdc` layout's (connectors/redis_store.py).
-LWW_SCRIPT = SHARED_LUA + files("connectors").joinpath("redis_lww.lua").read_text()
+LAYOUT_SCRIPT = SHARED_LUA + SCRIPTS.joinpath("layout.lua").read_text()
+# The `cdc` layout's (connectors/redis/store.py).
+LWW_SCRIPT = SHARED_LUA + SCRIPTS.joinpath("lww.lua").read_text()
 ScriptCall = tuple[list[str], list[Any]]
 
 
@@ -69,7 +70,7 @@ class ItemLayout:
         return fill(self.index_key, {self.spec.partition_key: partition})
 
     def expiries(self, index: str) -> str:
-        """The sorted set of the index members' expiries (connectors/expiry.lua)."""
+        """The sorted set of the index members' expiries (connectors/redis/expiry.lua)."""
         return f"{self.prefix}:x:{index}"
 
     def member_of(self, item: ItemId) -> str:

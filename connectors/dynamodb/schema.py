@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_client import error_code
-from connectors.dynamodb_items import EXPIRES_ATTR
+from connectors.dynamodb.client import error_code
+from connectors.dynamodb.items import EXPIRES_ATTR
 from streams.model.errors import StoreSchemaError
 from streams.model.tables import TableSpec
 

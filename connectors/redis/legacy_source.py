@@ -22,8 +22,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from connectors.redis_templates import fill
-from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
+from connectors.redis.templates import fill
+from connectors.sources.snapshot_source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.model import numbers
 from streams.model.errors import ConfigError
 from streams.model.tables import TableSpec

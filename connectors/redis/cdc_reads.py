@@ -1,14 +1,14 @@
-"""Reads of the `cdc` layout (see connectors/redis_store.py): get, list, and what verify
-compares. connectors/redis_layout_reads.py reads the other layouts."""
+"""Reads of the `cdc` layout (see connectors/redis/store.py): get, list, and what verify
+compares. connectors/redis/layout_reads.py reads the other layouts."""
 
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import unquote
 
-from connectors.redis_expiry import unread
-from connectors.redis_keys import RedisKeys
-from connectors.redis_listing import Listing, read_listing
-from connectors.sink import Item, StoredItem
+from connectors.redis.expiry import unread
+from connectors.redis.keys import RedisKeys
+from connectors.redis.listing import Listing, read_listing
+from connectors.store import Item, StoredItem
 from streams.model.events import ItemId
 from streams.model.numbers import loads, plain
 from streams.model.tables import TableSpec

@@ -9,7 +9,7 @@
 -- only creates), kind ('hash' or 'string'), index score or '', index member or '' (no index),
 -- identity (JSON), names of the fields held as JSON, expiry (epoch ms, or '' for never), n,
 -- then n values: field/value pairs for a hash, the value for a string. The op 'cas' is an
--- upsert of the item as the worker merged it with what it read (connectors/redis_merge.py),
+-- upsert of the item as the worker merged it with what it read (connectors/redis/merge.py),
 -- written only if the item's version and older origins are still those it read; it carries,
 -- NUL-separated after 'cas', the version and older origins read, the new older origins and
 -- m (bookkeeping fields o and m: an item holding values older than itself,

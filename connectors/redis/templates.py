@@ -7,7 +7,7 @@ name is literal, so `opponents:{{owner_id}}` is `opponents:{1,a}`: a Redis Clust
 Values are filled in as they are, as the application's own template fills them: the worker
 writes the very keys and members the application reads (`opponent:user:7:user:8`). Two items
 may then render one key (`a:b` + `c` and `a` + `b:c`): the first to write it owns it and the
-other is refused (connectors/redis_layout.lua); declarations that could share a key between
+other is refused (connectors/redis/layout.lua); declarations that could share a key between
 tables or roles are refused at start (streams/model/redis_key_space.py).
 """
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO
 
-from connectors.source import WHOLE, Chunk, Part, SourceItem, SourceProblem
+from connectors.sources.snapshot_source import WHOLE, Chunk, Part, SourceItem, SourceProblem
 from streams.model import numbers
 
 DONE = "done"

@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from redis.exceptions import ResponseError
 
-from connectors import redis_layout_reads as layout_reads
-from connectors.redis_expiry import unread
-from connectors.redis_layouts import LAYOUT_SCRIPT, LWW_SCRIPT, ItemLayout, ScriptCall
-from connectors.sink import WriteOutcome
+from connectors.redis import layout_reads
+from connectors.redis.expiry import unread
+from connectors.redis.layouts import LAYOUT_SCRIPT, LWW_SCRIPT, ItemLayout, ScriptCall
+from connectors.store import WriteOutcome
 from streams.model.events import ChangeEvent, ItemId, Version
 from streams.model.numbers import loads, of_score
 from streams.model.partial import NOTHING, Held, held_of, settled
 
 if TYPE_CHECKING:
-    from connectors.redis_store import RedisStore
+    from connectors.redis.store import RedisStore
 
 MERGE = 2  # the scripts' reply: the item holds values older than this write
 MOVED = 3  # the scripts' reply: a 'cas' whose item changed since it was read
@@ -158,7 +158,7 @@ def _origins(version: bytes, older: bytes | None, oldest: bytes | None) -> dict[
 
 
 def _cdc_cas(packed: bytes, cas: ChangeEvent) -> bytes:
-    """The cdc script's packed fields of an upsert, made a 'cas' (redis_lww.lua)."""
+    """The cdc script's packed fields of an upsert, made a 'cas' (lww.lua)."""
     version, _, score, member, expires, data = packed.split(b"\0", 5)
     extras = "\0".join(_cas_fields(cas)).encode() + b"\0"
     return b"\0".join([version, b"cas", score, member, expires, extras + data])

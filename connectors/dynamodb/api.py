@@ -3,7 +3,7 @@ over aiohttp, with botocore's credential chain.
 
 A conditional PutItem costs ~1 ms of client CPU through boto3 and ~0.2 ms through aiodynamo's
 `send_request` on aiohttp (bench/dynamodb_client.py measures both): the payloads are
-DynamoDB's own JSON, built and read by connectors/dynamodb_attributes.py (numbers exact), so
+DynamoDB's own JSON, built and read by connectors/dynamodb/attributes.py (numbers exact), so
 aiodynamo only signs, sends and reads the status. Its errors come out as botocore's, shaped as
 boto3 raises them (`ClientError` with the code, status and a cancelled transaction's reasons;
 `EndpointConnectionError`, `ReadTimeoutError`), so the rest of the code reads one kind.

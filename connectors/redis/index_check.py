@@ -9,7 +9,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from connectors.sink import StoredItem
+from connectors.store import StoredItem
 from streams.model.events import ItemId
 
 # Where an item should be listed: its partition's sorted set and its member there.

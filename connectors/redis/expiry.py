@@ -1,6 +1,6 @@
 """Live-item expiry in Redis, the parts Python does: the `cdc` layout's expiry field and reads
 (its item hash holds version and data together: the data is kept, unread, until the version
-expires; connectors/expiry.lua says why it stays)."""
+expires; connectors/redis/expiry.lua says why it stays)."""
 
 import time
 

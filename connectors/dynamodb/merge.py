@@ -16,11 +16,11 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_attributes import as_item
-from connectors.dynamodb_client import error_code, write_error_kind
-from connectors.dynamodb_items import DELETED_ATTR, OLDER_ATTR, VERSION_ATTR, past_expiry
-from connectors.dynamodb_limits import CannotHoldError, checked_size
-from connectors.sink import WriteOutcome
+from connectors.dynamodb.attributes import as_item
+from connectors.dynamodb.client import error_code, write_error_kind
+from connectors.dynamodb.items import DELETED_ATTR, OLDER_ATTR, VERSION_ATTR, past_expiry
+from connectors.dynamodb.limits import CannotHoldError, checked_size
+from connectors.store import WriteOutcome
 from streams.model.events import ChangeEvent, ItemId, Version
 from streams.model.partial import NOTHING, Held, held_of, settled
 from streams.model.tables import TableSpec

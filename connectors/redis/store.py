@@ -4,13 +4,13 @@ Layout (`cdc` is `CDC_REDIS_KEY_PREFIX`; key values are percent-encoded, so dist
 never collide and no value can break out of the `{...}` hash tag):
 
     cdc:{<table>:<partition>}:i:<sort>   hash  v = version token, d = data JSON (absent: tombstone),
-                                               x = expiry in epoch ms (connectors/redis_expiry.py)
+                                               x = expiry in epoch ms (connectors/redis/expiry.py)
     cdc:{<table>:<partition>}:idx        zset  member <sort>, score = index attribute
     cdc:{<table>:<partition>}:x          zset  member <sort>, score = its expiry, if it has one
 
 All keys of a partition share a hash tag, so a partition lives on one Redis Cluster slot.
 Tables declared with another layout (`hash`, `template`) are written and read through
-connectors/redis_layouts.py, with the same batching, retries and failure isolation.
+connectors/redis/layouts.py, with the same batching, retries and failure isolation.
 """
 
 import asyncio
@@ -24,15 +24,14 @@ import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 
-from connectors import redis_cdc_reads as cdc_reads
-from connectors import redis_layout_reads as layout_reads
-from connectors.redis_errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, write_error_kind
-from connectors.redis_expiry import expiry_field
-from connectors.redis_index_check import Place, check_listing
-from connectors.redis_keys import RedisKeys, quoted
-from connectors.redis_layouts import LAYOUT_SCRIPT, LWW_SCRIPT, ItemLayout
-from connectors.redis_merge import MERGE, RedisMerges
-from connectors.sink import (
+from connectors.redis import cdc_reads, layout_reads
+from connectors.redis.errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, write_error_kind
+from connectors.redis.expiry import expiry_field
+from connectors.redis.index_check import Place, check_listing
+from connectors.redis.keys import RedisKeys, quoted
+from connectors.redis.layouts import LAYOUT_SCRIPT, LWW_SCRIPT, ItemLayout
+from connectors.redis.merge import MERGE, RedisMerges
+from connectors.store import (
     Batch,
     Item,
     StoredItem,
@@ -87,7 +86,7 @@ class RedisStore:
             for name, layout in self.layouts.items()
         }
         self._cdc = WriteScript(LWW_SCRIPT, self.cdc_call, self.keys.item)
-        self._merges = RedisMerges(self)  # partial upserts (connectors/redis_merge.py)
+        self._merges = RedisMerges(self)  # partial upserts (connectors/redis/merge.py)
 
     @classmethod
     def from_url(
@@ -240,12 +239,12 @@ class RedisStore:
         for item, event in writes:
             item_key, index_key, expiries_key, member = item_keys(item)
             spec = tables[item.table]
-            # The expiries key only where the script reads it (redis_lww.lua).
+            # The expiries key only where the script reads it (lww.lua).
             keys += (item_key, index_key, expiries_key) if spec.expiry else (item_key, index_key)
             index, data, version = spec.index_attribute, event.data, event.version
             score = data.get(index) if index and data else None
             # 'fill' (a snapshot's lowest version) writes only an item Redis does not hold; '+'
-            # for a table whose items may hold values older than themselves (redis_lww.lua).
+            # for a table whose items may hold values older than themselves (lww.lua).
             op = "fill" if version.fills_only else event.op
             kept = "+" if spec.format == "debezium" else ""
             fields = f"{version.token()}\0{op}{kept}\0{'' if score is None else repr(float(score))}"

@@ -25,7 +25,7 @@ from typing import Any, Protocol, TypeVar
 
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_client import error_code, is_permanent
+from connectors.dynamodb.client import error_code, is_permanent
 
 TRANSACT_LIMIT = 100  # items per TransactWriteItems, DynamoDB's maximum
 TRANSACT_BYTES = 4 * 1024 * 1024  # the items' aggregate size, by DynamoDB's rule, at most

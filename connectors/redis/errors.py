@@ -2,7 +2,7 @@
 
 from redis import exceptions as rexc
 
-from connectors.sink import ErrorKind
+from connectors.store import ErrorKind
 from streams.model.errors import AccessRefusedError
 
 # Worth waiting out: the server is away, loading, failing over or out of memory for now.

@@ -5,9 +5,9 @@ Items carry the key and data attributes at top level; bookkeeping attributes sta
 tombstones, `_expires_at` (epoch seconds) for DynamoDB's TTL on tombstones and on the live items
 of a table that declares an expiry (their instant, in `_live_until`, plus the tombstone grace
 period). Tombstones lack the index attribute, so the sparse local secondary index that lists a
-partition never shows them. An item DynamoDB cannot hold (connectors/dynamodb_limits.py) is
+partition never shows them. An item DynamoDB cannot hold (connectors/dynamodb/limits.py) is
 rejected here, for DynamoDB alone. A partial upsert, and a write a Debezium table's item
-holding older values (`_o`) refused, are merged with the item (connectors/dynamodb_merge.py).
+holding older values (`_o`) refused, are merged with the item (connectors/dynamodb/merge.py).
 """
 
 import asyncio
@@ -18,10 +18,10 @@ from typing import Any, NamedTuple
 
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_api import DynamoDBApi
-from connectors.dynamodb_attributes import as_item, attribute, stored_name
-from connectors.dynamodb_client import error_code, write_error_kind
-from connectors.dynamodb_items import (
+from connectors.dynamodb.api import DynamoDBApi
+from connectors.dynamodb.attributes import as_item, attribute, stored_name
+from connectors.dynamodb.client import error_code, write_error_kind
+from connectors.dynamodb.items import (
     DELETED_ATTR,
     EXPIRES_ATTR,
     OLDER_ATTR,
@@ -30,15 +30,15 @@ from connectors.dynamodb_items import (
     past_expiry,
     uncarried,
 )
-from connectors.dynamodb_limits import (
+from connectors.dynamodb.limits import (
     CannotHoldError,
     checked_size,
     key_problem,
     partition_problem,
 )
-from connectors.dynamodb_merge import Merges
-from connectors.dynamodb_transact import write_transactions
-from connectors.sink import Batch, Item, StoredItem, Strays, WriteOutcome, listing_order
+from connectors.dynamodb.merge import Merges
+from connectors.dynamodb.transact import write_transactions
+from connectors.store import Batch, Item, StoredItem, Strays, WriteOutcome, listing_order
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import TableSpec
 
@@ -75,12 +75,12 @@ class DynamoDBStore:
         self.api = api
         self.tables = tables
         self.tombstone_grace = tombstone_grace_seconds
-        self.write_mode = write_mode  # "put" or "transact" (connectors/dynamodb_transact.py)
+        self.write_mode = write_mode  # "put" or "transact" (connectors/dynamodb/transact.py)
         self._in_flight = asyncio.Semaphore(concurrency)
         self._merges = Merges(self._call, tables, self._item)
 
     async def write(self, batch: Batch) -> WriteOutcome:
-        """Each item DynamoDB can hold written (see connectors/dynamodb_limits.py); the others
+        """Each item DynamoDB can hold written (see connectors/dynamodb/limits.py); the others
         rejected, for DynamoDB alone, before any request."""
         outcome = WriteOutcome()
         held: list[Write] = []

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.sink import Item
+from connectors.store import Item
 
 MAX_PAGE = 10_000
 # What the members of a page hold: an item, or why it cannot be read; a member without an
