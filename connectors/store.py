@@ -122,6 +122,9 @@ class Store(Protocol):
     """A target store: version-guarded writes, plus the reads the CLI and verify use."""
 
     name: str
+    # The replicator decodes, coalesces and writes a batch in parts of this many records, each
+    # part's writes sent before the next is decoded (0: the whole batch at once).
+    part_records: int
 
     @property
     def tables(self) -> Mapping[str, TableSpec]:

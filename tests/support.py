@@ -134,8 +134,9 @@ def _stored(event: ChangeEvent) -> StoredItem:
 class MemoryStore:
     """An in-memory LWW store for unit tests, with transient failures on demand."""
 
-    def __init__(self, name: str = "memory", fail_times: int = 0) -> None:
+    def __init__(self, name: str = "memory", fail_times: int = 0, part_records: int = 0) -> None:
         self.name = name
+        self.part_records = part_records
         self.tables: Mapping[str, TableSpec] = {}  # it needs no specs: items carry their keys
         self.items: dict[ItemId, ChangeEvent] = {}
         self.fail_times = fail_times

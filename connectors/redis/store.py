@@ -45,6 +45,11 @@ from streams.model.tables import TableSpec
 
 CLUSTER_IN_FLIGHT = 64
 CALL_ITEMS = 100  # items per script call: fewer round trips, and short enough not to stall Redis
+# Redis is fed a batch in parts of this many records, so that it applies one part while the
+# next is decoded: whole, redis-server ran a batch's scripts while the worker waited (a quarter
+# of the drain's time). Parts are coalesced apart: an item in two parts is written twice,
+# harmlessly (LWW).
+PART_RECORDS = 250
 ScriptCall = tuple[list[str], list[Any]]  # keys and args of one LWW script call
 Write = tuple[ItemId, ChangeEvent]
 
@@ -60,6 +65,7 @@ class WriteScript:
 
 class RedisStore:
     name = "redis"
+    part_records = PART_RECORDS
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from streams.kafka.clients import Kafka
 from streams.kafka.topics import kafka_admin
 from streams.model.errors import ReplicatorError
 from streams.settings import Settings
-from streams.stores import STORE_NAMES
+from streams.stores import STORES
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,9 @@ def store_group(settings: Settings, store: str) -> str:
 
 
 def in_store_order(stores: Sequence[str]) -> list[str]:
-    """In STORE_NAMES' order, once each: the first store a worker feeds dead-letters malformed
+    """In STORES' order, once each: the first store a worker feeds dead-letters malformed
     records, and a store named twice would get two feeds in one group but a single agent."""
-    return sorted(set(stores), key=STORE_NAMES.index)
+    return sorted(set(stores), key=list(STORES).index)
 
 
 async def committed_offsets(kafka: Kafka, group: str, topic: str) -> dict[TopicPartition, int]:

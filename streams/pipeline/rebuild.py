@@ -27,6 +27,7 @@ from streams.pipeline.intake import BatchIntake
 from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
+from streams.stores import store_kind
 
 
 class PartialHistoryError(ReplicatorError):
@@ -113,12 +114,7 @@ async def _refuse_lost_history(
     if not lost:
         return
     where = ", ".join(f"partition {p} starts at offset {n}" for p, n in sorted(lost.items()))
-    instead = (
-        "refill Redis from DynamoDB with `cdc-replicator snapshot --source dynamodb`"
-        if store == "redis"
-        else "refill DynamoDB from Redis with `cdc-replicator verify --repair` (a running "
-        "worker applies what it republishes) or from the data's source (`cdc-replicator snapshot`)"
-    )
+    instead = store_kind(store).refill
     raise PartialHistoryError(
         f"topic {topic} has lost history ({where}, not 0: retention or delete-records removed the "
         f"oldest records), so a rebuild would restore only part of the data; {instead}, or "

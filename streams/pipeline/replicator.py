@@ -1,8 +1,8 @@
 """One consumed batch, from raw records to stores, in the order that makes commits safe.
 
 Commit order (the intake commits a batch's offsets only after `process` returns for it), steps
-1 to 3 for Redis a part of the batch at a time (PART_RECORDS), so it applies one part while the
-next is decoded:
+1 to 3 a part of the batch at a time where the store asks for parts (Redis: `part_records`), so
+it applies one part while the next is decoded:
   1. decode: every record becomes valid `ChangeEvent`s (one; a Debezium record one per table
      declaring its source) or a dead letter with its reason; a Kafka tombstone (no value) is
      skipped and counted (it only tells compaction to drop a key), except on a Debezium topic
@@ -38,12 +38,6 @@ from streams.pipeline.lww import coalesce
 from streams.retry import Backoff
 
 log = logging.getLogger(__name__)
-# Redis is fed a batch in parts of this many records, so that it applies one part while the
-# next is decoded: whole, redis-server ran a batch's scripts while the worker waited (a quarter
-# of the drain's time). Parts are coalesced apart: an item in two parts is written twice,
-# harmlessly (LWW). DynamoDB gets the batch coalesced whole: each of its writes costs a write
-# unit and milliseconds, so every duplicate coalesced away counts (its drain halved in parts).
-PART_RECORDS = 250
 
 
 @dataclass
@@ -74,7 +68,9 @@ class Replicator:
         # (streams/worker/agents.py).
         self.owns_invalid = owns_invalid
         self.stores = list(stores)
-        self.part_records = PART_RECORDS if all(s.name == "redis" for s in stores) else 0
+        # In parts only where every store asks for the same parts (the store's policy).
+        sizes = {store.part_records for store in stores}
+        self.part_records = sizes.pop() if len(sizes) == 1 else 0
         self.dead_letters = dead_letters
         self.backoff = backoff or Backoff()
         self.on_retry = on_retry

@@ -95,7 +95,7 @@ def test_a_topic_made_with_broker_defaults_is_warned_about_and_rebuild_refuses_l
     events = [upsert("o", f"p{i}", i + 1) for i in range(30)]
     asyncio.run(publish(settings, events))
 
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis").start()
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="redis").start()
     try:
         wait_caught_up(settings, worker, stores=("redis",))  # it still replicates
         log = worker.log_tail(200)

@@ -113,7 +113,7 @@ def test_transact_mode_against_an_endpoint_without_transactions_stops_the_worker
     settings = services.settings(dynamodb_endpoint_url=endpoint, dynamodb_write_mode="transact")
     asyncio.run(prepare(settings, ["dynamodb"]))
     asyncio.run(publish(settings, [upsert("user:7", "user:8", 1)]))
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="dynamodb").start()
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="dynamodb").start()
     assert worker.proc is not None
     try:
         code = worker.proc.wait(90)

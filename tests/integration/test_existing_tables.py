@@ -132,7 +132,7 @@ def test_the_worker_stops_with_one_line_on_a_table_without_ttl(
     settings = services.settings()
     name = create_by_hand(settings, lambda d: None, ttl=False)
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="dynamodb")
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="dynamodb")
     code = worker.start().exit_code()
     log = worker.log.read_text()
     assert code == 2, log

@@ -59,7 +59,7 @@ def test_a_store_group_without_offsets_starts_where_the_shared_group_stopped(
 def test_two_workers_on_one_machine_one_per_store_each_on_its_web_port(
     services: Services, tmp_path: Path
 ) -> None:
-    """README's `--sinks redis` and `--sinks dynamodb` workers: each feeds its store's group
+    """README's `--stores redis` and `--stores dynamodb` workers: each feeds its store's group
     only and serves its own /lag; each dead-letters a malformed record (so it is there twice)."""
     settings = services.settings(web_enabled=True)
     asyncio.run(prepare(settings, ["redis", "dynamodb"]))
@@ -69,7 +69,7 @@ def test_two_workers_on_one_machine_one_per_store_each_on_its_web_port(
     workers = {}
     for store, port in ports.items():
         own = settings.model_copy(update={"web_port": port})
-        workers[store] = WorkerProcess(services, own, tmp_path / f"{store}.log", sinks=store)
+        workers[store] = WorkerProcess(services, own, tmp_path / f"{store}.log", stores=store)
         workers[store].start()
     try:
         for store, worker in workers.items():

@@ -77,7 +77,7 @@ def test_the_worker_refuses_to_start_on_a_changed_key_template(
     asyncio.run(prepare_store(settings, "redis"))
     declared = settings.tables["opponents"].redis
     moved = with_redis_layout(settings, declared.model_copy(update={"key": f"{declared.key}:x"}))
-    worker = WorkerProcess(services, moved, tmp_path / "worker.log", sinks="redis")
+    worker = WorkerProcess(services, moved, tmp_path / "worker.log", stores="redis")
     code = worker.start().exit_code()
     last = worker.log.read_text().splitlines()[-1]
     assert code == 2, worker.log_tail()

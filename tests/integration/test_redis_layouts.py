@@ -248,7 +248,7 @@ def test_the_worker_refuses_a_cluster_for_keys_without_a_shared_hash_tag(
     base = services.settings(redis_url="redis+cluster://127.0.0.1:1/0")
     settings = with_redis_layout(base, REDIS_LAYOUTS["template"])
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis")
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="redis")
     code = worker.start().exit_code()
     log = worker.log.read_text()
     assert code == 2, log
@@ -320,7 +320,7 @@ def test_the_worker_maintains_the_seed_layout_from_the_topic(
         delete(owner, "4,d", 9),
     ]
     asyncio.run(publish(settings, [*events, events[0]]))
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis").start()
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="redis").start()
     try:
         wait_for_fold(settings, events, worker, stores=["redis"], timeout=120)
     finally:

@@ -118,7 +118,7 @@ def test_worker_and_cli_connect_through_security_settings(
     settings = services.settings(**secure_broker.settings(case))
     event = upsert("owner", "opponent", 1)
     asyncio.run(_publish_valid_and_malformed(settings, event))
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis")
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="redis")
     worker.env |= _secret_env(settings)
     worker.start()
     try:

@@ -32,12 +32,12 @@ class WorkerProcess:
         services: Services,
         settings: Settings,
         log: Path,
-        sinks: str = "redis,dynamodb",
+        stores: str = "redis,dynamodb",
         loglevel: str = "info",
     ) -> None:
         self.env = services.env(settings) | {"PYTHONUNBUFFERED": "1"}
         self.log = log
-        self.sinks = sinks
+        self.stores = stores
         self.loglevel = loglevel
         self.cwd: Path | None = None  # None: this process's working directory
         self.module = "streams.cli.main"  # tests.integration.buggy_worker: a store with a bug
@@ -51,8 +51,8 @@ class WorkerProcess:
                     "-m",
                     self.module,
                     "worker",
-                    "--sinks",
-                    self.sinks,
+                    "--stores",
+                    self.stores,
                     "--loglevel",
                     self.loglevel,
                 ],

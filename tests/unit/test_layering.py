@@ -54,7 +54,7 @@ def test_a_store_package_imports_no_other_store(path: Path) -> None:
     """The store packages (and the sources) stand side by side: each imports the contracts,
     never another store's modules, so a store can be read, changed or added alone."""
     own = module_name(path)
-    others = [p for p in STORE_PACKAGES if not within(own, (p,))]
+    others = tuple(p for p in STORE_PACKAGES if not within(own, (p,)))
     assert not [m for m in imported_modules(path.read_text()) if within(m, others)]
 
 

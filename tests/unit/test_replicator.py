@@ -6,11 +6,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from connectors.dynamodb.client import is_access_refused
+from connectors.redis.store import PART_RECORDS
 from connectors.store import WriteOutcome
 from streams.kafka.records import RawRecord, Record
 from streams.model.events import ChangeEvent
 from streams.model.tables import DEFAULT_TABLES, TableSpec
-from streams.pipeline.replicator import PART_RECORDS, BatchReport, Replicator
+from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.worker.metrics import ReplicationMetrics
 from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
@@ -171,7 +172,7 @@ class SlowMemoryStore(MemoryStore):
     """Records when each write was sent and when it finished, in decode steps."""
 
     def __init__(self) -> None:
-        super().__init__("redis")
+        super().__init__("redis", part_records=PART_RECORDS)
         self.log: list[str] = []
 
     async def write(self, batch: Any) -> WriteOutcome:
