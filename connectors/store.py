@@ -1,4 +1,5 @@
-"""The contract every store implements: write a coalesced batch, read items back."""
+"""The contract every store implements: write a coalesced batch (`StoreWrites`, all the
+replicator needs), read items back (`StoreReads`, for verify and the CLI); `Store` is both."""
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -118,22 +119,36 @@ class Strays:
             self.samples.append(key)
 
 
-class Store(Protocol):
-    """A target store: version-guarded writes, plus the reads the CLI and verify use."""
+class StoreWrites(Protocol):
+    """What the replicator needs of a store, as Kafka Connect's `SinkTask` and Quix's
+    `BaseSink` are: write a coalesced batch, answer a probe, close. Its setup (tables, layouts)
+    needs the settings, so it is the store's `prepare` in streams/stores.py's registry."""
 
     name: str
     # The replicator decodes, coalesces and writes a batch in parts of this many records, each
     # part's writes sent before the next is decoded (0: the whole batch at once).
     part_records: int
 
-    @property
-    def tables(self) -> Mapping[str, TableSpec]:
-        """The tables it holds, by name."""
-        ...
-
     async def write(self, batch: Batch) -> WriteOutcome:
         """Apply each write only if it is newer than what the store holds; an event the store
         cannot hold is rejected, for this store alone."""
+        ...
+
+    async def ping(self) -> None:
+        """Return once the store answers; raise if it does not (readiness probes)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class StoreReads(Protocol):
+    """What verify and the CLI read from a store."""
+
+    name: str
+
+    @property
+    def tables(self) -> Mapping[str, TableSpec]:
+        """The tables it holds, by name."""
         ...
 
     def cannot_hold(self, event: ChangeEvent) -> str | None:
@@ -163,11 +178,12 @@ class Store(Protocol):
         once per page; keys it passes that hold no item are counted in `strays`."""
         ...
 
-    async def ping(self) -> None:
-        """Return once the store answers; raise if it does not (readiness probes)."""
-        ...
-
     async def close(self) -> None: ...
+
+
+class Store(StoreWrites, StoreReads, Protocol):
+    """A target store, as each store package implements it: version-guarded writes for the
+    replicator, reads for verify and the CLI."""
 
 
 def listing_order(items: list[Item], spec: TableSpec, limit: int) -> list[Item]:

@@ -7,12 +7,14 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from connectors.store import Batch, Item, StoredItem, Strays, WriteOutcome
+from connectors.store import Batch, Item, Store, StoredItem, Strays, WriteOutcome
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.model.tables import TableSpec
 from streams.pipeline.dlq import DeadLetterTopic, Headers
 from streams.pipeline.lww import coalesce
+from streams.pipeline.replicator import BatchReport, Replicator
+from streams.retry import Backoff
 from streams.settings import Settings
 
 # Every Redis layout the LWW property tests run with; the template layout is the seed's.
@@ -202,3 +204,28 @@ class MemoryDeadLetters(DeadLetterTopic):
 
     def reasons(self) -> list[str]:
         return [dict(h)["cdc.error.reason"].decode() for *_, h in self.sent]
+
+
+class EveryStore:
+    """The worker's replicators over a batch: one per store, the first dead-letters malformed
+    records and counts tombstones (streams/worker/app.py); `process` reports them as one."""
+
+    def __init__(
+        self,
+        tables: Mapping[str, TableSpec],
+        stores: Sequence[Store],
+        dead_letters: DeadLetterTopic,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.replicators = [
+            Replicator(tables, store, dead_letters, backoff, owns_invalid=n == 0)
+            for n, store in enumerate(stores)
+        ]
+
+    async def process(self, records: Sequence[Any]) -> BatchReport:
+        first, *others = [await replicator.process(records) for replicator in self.replicators]
+        for other in others:
+            first.outcomes.update(other.outcomes)
+            first.dead_letters.extend(other.dead_letters)
+            first.held_back.update(other.held_back)
+        return first

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from connectors.store import Store
+from connectors.store import StoreWrites
 from streams.kafka.clients import Kafka
 from streams.kafka.topic_health import lost_history
 from streams.kafka.topics import assign_all
@@ -61,7 +61,7 @@ async def _not_again(topic: str, key: bytes | None, value: bytes | None, headers
 
 async def rebuild(
     settings: Settings,
-    store: Store,
+    store: StoreWrites,
     *,
     from_time: datetime | None = None,
     on_progress: Callable[[int, float], None] | None = None,
@@ -72,7 +72,7 @@ async def rebuild(
     summary = RebuildSummary(group)
     replicator = Replicator(
         settings.tables,
-        [store],
+        store,
         DeadLetterTopic(settings.dlq_topic, _not_again),
         Backoff(maximum=settings.retry_max_backoff_seconds),
     )

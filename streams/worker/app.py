@@ -17,10 +17,9 @@ from connectors.store import Store
 from streams.kafka.clients import Kafka, ssl_context
 from streams.kafka.groups import in_store_order, seed_from_shared_group, store_group
 from streams.kafka.records import Record
-from streams.pipeline.apply import OnRetry
 from streams.pipeline.dlq import DeadLetterTopic, Headers
 from streams.pipeline.intake import BatchIntake, OnBatch, run_with
-from streams.pipeline.replicator import BatchReport, Replicator
+from streams.pipeline.replicator import BatchReport, OnRetry, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.settings_parts import KafkaSettings, revealed
@@ -185,7 +184,7 @@ def _replicator(
     on_retry: OnRetry,
     owns_invalid: bool,
 ) -> Replicator:
-    return Replicator(settings.tables, [store], dlq, backoff, on_retry, owns_invalid=owns_invalid)
+    return Replicator(settings.tables, store, dlq, backoff, on_retry, owns_invalid=owns_invalid)
 
 
 def _add_feed(

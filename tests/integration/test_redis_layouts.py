@@ -22,7 +22,6 @@ from streams.kafka.topics import changes_topics, ensure_topics
 from streams.model.errors import InvalidEventError
 from streams.model.events import ChangeEvent
 from streams.model.numbers import plain
-from streams.pipeline.replicator import Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import open_redis, open_store
@@ -35,7 +34,14 @@ from tests.integration.worker import (
     wait_for_fold,
     write_direct,
 )
-from tests.support import REDIS_LAYOUTS, MemoryDeadLetters, delete, upsert, with_redis_layout
+from tests.support import (
+    REDIS_LAYOUTS,
+    EveryStore,
+    MemoryDeadLetters,
+    delete,
+    upsert,
+    with_redis_layout,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +141,7 @@ def test_an_upsert_the_template_cannot_hold_reaches_neither_store(
 
     dead_letters = MemoryDeadLetters()
     stores = [open_store(settings, name) for name in ("redis", "dynamodb")]
-    replicator = Replicator(settings.tables, stores, dead_letters, Backoff())
+    replicator = EveryStore(settings.tables, stores, dead_letters, Backoff())
     values = [tags.to_json(), bare.to_json(), good.to_json()]
     records = [RawRecord(settings.topic, 0, n, b"k", v) for n, v in enumerate(values)]
     report = asyncio.run(replicate(replicator, records, stores))
@@ -153,7 +159,7 @@ def test_an_upsert_the_template_cannot_hold_reaches_neither_store(
     assert "could not republish" in out and "holds no attribute 'tags'" in out, out
 
 
-async def replicate(replicator: Replicator, records: Sequence[Record], stores: list[Store]) -> Any:
+async def replicate(replicator: EveryStore, records: Sequence[Record], stores: list[Store]) -> Any:
     try:
         return await replicator.process(records)
     finally:

@@ -20,12 +20,18 @@ from streams.kafka.records import RawRecord
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.model.tables import TableSpec
-from streams.pipeline.replicator import Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import open_store
 from tests.integration.worker import write_direct
-from tests.support import REDIS_LAYOUTS, MemoryDeadLetters, delete, upsert, with_redis_layout
+from tests.support import (
+    REDIS_LAYOUTS,
+    EveryStore,
+    MemoryDeadLetters,
+    delete,
+    upsert,
+    with_redis_layout,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -157,7 +163,7 @@ async def replicate(settings: Settings, batches: list[list[ChangeEvent]]) -> Mem
     """The batches through the worker's replicator into both stores; its dead letters."""
     letters = MemoryDeadLetters()
     stores = [open_store(settings, name) for name in ("redis", "dynamodb")]
-    replicator = Replicator(settings.tables, stores, letters, Backoff())
+    replicator = EveryStore(settings.tables, stores, letters, Backoff())
     try:
         for n, batch in enumerate(batches):
             await replicator.process(
