@@ -6,7 +6,7 @@
 -- (0-based): KEYS[4i+1] bookkeeping hash, KEYS[4i+2] data key, KEYS[4i+3] the partition's sorted
 -- set and KEYS[4i+4] its members' expiries (both the data key when no index); then ARGV from a
 -- cursor: version token, op ('upsert', 'delete' or 'fill': a snapshot's lowest version, which
--- only creates), kind ('hash' or 'string'), index score or '', index member or '' (no index),
+-- only creates), kind ('hash' or 'string'), index score or '', '=' and the index member, or '' (no index: a member may be ''),
 -- identity (JSON), names of the fields held as JSON, expiry (epoch ms, or '' for never), n,
 -- then n values: field/value pairs for a hash, the value for a string. The op 'cas' is an
 -- upsert of the item as the worker merged it with what it read (connectors/redis/merge.py),
@@ -59,7 +59,7 @@ local function write_data(data, index, expiries, w)
     redis.call('DEL', data)  -- a merged item without its value attribute: no data yet
   end
   if w.expires ~= '' then redis.call('PEXPIREAT', data, w.expires) end
-  if w.member ~= '' and w.score ~= '' then
+  if w.listed and w.score ~= '' then
     redis.call('ZADD', index, w.score, w.member)
     if w.expires ~= '' then redis.call('ZADD', expiries, w.expires, w.member) end
   end
@@ -101,7 +101,7 @@ local function apply(book, data, index, expiries, tombstone_ms, now, w)
     redis.call('HSET', book, 'v', w.version, 'k', w.identity, 'j', '[]')
     return 0
   end
-  if w.member ~= '' then
+  if w.listed then
     refused = unlist(index, expiries, now, w)
     if refused then return refused end
   end
@@ -135,8 +135,8 @@ local results = {}
 local at = 3
 for i = 1, #KEYS / 4 do
   local w = {version = ARGV[at], op = ARGV[at + 1], kind = ARGV[at + 2], score = ARGV[at + 3],
-    member = ARGV[at + 4], identity = ARGV[at + 5], json = ARGV[at + 6], expires = ARGV[at + 7],
-    values = {}}
+    member = string.sub(ARGV[at + 4], 2), listed = ARGV[at + 4] ~= '', identity = ARGV[at + 5],
+    json = ARGV[at + 6], expires = ARGV[at + 7], values = {}}
   local n = tonumber(ARGV[at + 8])
   for j = 1, n do w.values[j] = ARGV[at + 8 + j] end
   if string.sub(w.op, 1, 4) == 'cas\0' then

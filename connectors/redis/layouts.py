@@ -131,7 +131,7 @@ class ItemLayout:
                 "fill" if event.version.fills_only else event.op,
                 self.kind,
                 repr(float(score)) if score is not None else "",
-                self.member_of(item) if index else "",
+                "=" + self.member_of(item) if index else "",  # a member may be empty
                 self.identity(item),
                 json.dumps(json_fields),
                 "" if expires is None else expires * 1000,

@@ -227,6 +227,14 @@ def _flattened(payload: Mapping[str, Any]) -> bool:
     return not payload.keys() & {"op", "source", "before", "after"}
 
 
+def _a_row_schema(schema: Any) -> bool:
+    """A struct schema that is not Debezium's envelope: a row, as ExtractNewRecordState sends
+    it."""
+    if type(schema) is not dict or schema.get("type") != "struct":
+        return False
+    return not str(schema.get("name", "")).endswith(".Envelope")
+
+
 def _source_table(source: Mapping[str, Any]) -> str:
     """`<topic.prefix>.<schema>.<table>`, as a declaration's `source` names it."""
     return f"{source.get('name')}.{source.get('schema')}.{source.get('table')}"
@@ -244,6 +252,8 @@ def _payload(raw: bytes | None, what: str) -> tuple[dict[str, Any], Any]:
     schema = None
     if type(parsed) is dict and "schema" in parsed and "payload" in parsed:
         parsed, schema = parsed["payload"], parsed["schema"]
+    if parsed is None and what == "value" and _a_row_schema(schema):
+        raise InvalidEventError("schema", FLATTENED)  # a flattened delete
     if type(parsed) is not dict:
         raise InvalidEventError("schema", f"{what}: a JSON object is required")
     return parsed, schema

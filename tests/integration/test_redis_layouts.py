@@ -77,6 +77,25 @@ def test_a_reader_sees_one_hash_field_per_attribute_with_exact_numbers(settings:
     assert asyncio.run(get(settings, owner, "p")) == expected
 
 
+def test_an_empty_id_is_listed_as_the_empty_member(settings: Settings) -> None:
+    """An application may list '' (ZADD accepts it): the item is listed, then unlisted."""
+    settings = with_redis_layout(settings, REDIS_LAYOUTS["template"])
+    owner = uuid.uuid4().hex[:8]
+    events = [upsert(owner, "", 5, metadata="empty", timestamp=100),
+              upsert(owner, "b", 6, metadata="bee", timestamp=50)]  # fmt: skip
+    asyncio.run(write_direct(settings, "redis", events))
+    client = raw(settings)
+    try:
+        members = client.zrevrange(f"opponents:{owner}", 0, -1, withscores=True)
+        assert members == [(b"", 100.0), (b"b", 50.0)]
+        assert client.get(f"opponent:{owner}:") == b"empty"
+        asyncio.run(write_direct(settings, "redis", [delete(owner, "", 7)]))
+        assert client.zrange(f"opponents:{owner}", 0, -1) == [b"b"]
+        assert client.get(f"opponent:{owner}:") is None
+    finally:
+        client.close()
+
+
 async def get(settings: Settings, owner: str, opponent: str, store_name: str = "redis") -> object:
     store = open_store(settings, store_name)
     try:

@@ -287,6 +287,17 @@ def test_a_row_flattened_by_extract_new_record_state_is_lettered_naming_the_tran
     assert caught.value.reason == "schema"
 
 
+def test_a_flattened_delete_with_its_schema_is_lettered_naming_the_transform() -> None:
+    """ExtractNewRecordState with schemas on sends a delete as a null payload under the row's
+    own struct schema (not Debezium's Envelope)."""
+    schema = {"type": "struct", "name": "pg.public.users.Value", "optional": True,
+              "fields": [{"type": "int64", "field": "id"}]}  # fmt: skip
+    deleted = json.dumps({"schema": schema, "payload": None}).encode()
+    with pytest.raises(InvalidEventError, match="ExtractNewRecordState") as caught:
+        decode(deleted)
+    assert caught.value.reason == "schema"
+
+
 def test_a_waiting_tombstone_holds_its_partitions_commit_back_until_it_is_placed() -> None:
     """Its delete is in no store yet: the intake commits up to it, not past it (after a restart
     or a rebalance it is consumed again and waits again), until the next record places it."""
