@@ -1,4 +1,4 @@
-"""The Redis drain per layout (issue 16): `cdc`, `hash` and the seed's `template`, each drained
+"""The Redis drain per layout: `cdc`, `hash` and the seed's `template`, each drained
 by its own worker from the same topic in every run, so their ratios compare like with like."""
 
 import argparse

@@ -34,7 +34,7 @@ class TableSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # --- Redis layout (issue 16): what Redis readers see; kept apart from the other fields. ---
+    # --- Redis layout: what Redis readers see; kept apart from the other fields. ---
     redis: RedisLayoutSpec = RedisLayoutSpec()
     # When live items expire (both stores; streams/model/expiry.py); None: never.
     expiry: ExpirySpec | None = None

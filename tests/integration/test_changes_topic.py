@@ -28,8 +28,8 @@ from streams.pipeline.end_offsets import EndOffsets
 from streams.pipeline.rebuild import rebuild
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, publish, wait_caught_up
 from tests.support import MemoryStore, upsert
+from tests.support.worker import WorkerProcess, publish, wait_caught_up
 
 pytestmark = pytest.mark.integration
 

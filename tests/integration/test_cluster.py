@@ -15,9 +15,9 @@ from streams.model.events import ChangeEvent
 from streams.settings import Settings
 from streams.stores import open_redis
 from tests.conftest import Services
-from tests.integration.cluster import redis_cluster
 from tests.integration.test_stores import run_property, unique_owners
 from tests.support import REDIS_LAYOUTS, histories, upsert, with_redis_layout
+from tests.support.cluster import redis_cluster
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ from streams.model.tables import TableSpec
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services
-from tests.debezium_support import DebeziumStack, debezium_stack
-from tests.integration.worker import WorkerProcess, read_topic
+from tests.support.debezium import DebeziumStack, debezium_stack
+from tests.support.worker import WorkerProcess, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 COLUMNS = """id int PRIMARY KEY, i2 smallint, i8 bigint, n numeric, n2 numeric(10,2), f4 real,

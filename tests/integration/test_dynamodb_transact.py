@@ -20,8 +20,8 @@ from streams.stores import ensure_tables, open_store
 from streams.worker.run import prepare
 from tests.conftest import Services
 from tests.integration.test_stores import run_property, unique_owners
-from tests.integration.worker import WorkerProcess, committed, publish
 from tests.support import assert_store_matches, delete, histories, upsert
+from tests.support.worker import WorkerProcess, committed, publish
 
 pytestmark = pytest.mark.integration
 

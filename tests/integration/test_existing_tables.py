@@ -14,7 +14,7 @@ from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings
 from streams.stores import dynamodb_client, ensure_tables
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess
+from tests.support.worker import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 

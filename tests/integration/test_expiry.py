@@ -1,4 +1,4 @@
-"""Live-item expiry (issue 16 item 2) in every Redis layout and in DynamoDB: the data goes at
+"""Live-item expiry in every Redis layout and in DynamoDB: the data goes at
 its instant, an older event arriving afterwards stays stale, verify counts no drift."""
 
 import asyncio
@@ -24,8 +24,8 @@ from streams.settings import Settings
 from streams.stores import dynamodb_client, ensure_tables, open_redis, open_store
 from tests.conftest import Services
 from tests.integration.test_stores import run_property, unique_owners
-from tests.integration.worker import publish, write_direct
 from tests.support import REDIS_LAYOUTS, histories, upsert, with_redis_layout
+from tests.support.worker import publish, write_direct
 
 pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 STORES = ("redis", "dynamodb")

@@ -16,14 +16,14 @@ from streams.model.events import ChangeEvent
 from streams.settings import Settings
 from streams.worker.run import prepare
 from tests.conftest import Services
-from tests.integration.worker import (
+from tests.support import upsert
+from tests.support.worker import (
     WorkerProcess,
     fetch,
     publish,
     read_topic,
     wait_for_fold,
 )
-from tests.support import upsert
 
 pytestmark = pytest.mark.integration
 

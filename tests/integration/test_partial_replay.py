@@ -18,8 +18,8 @@ from streams.pipeline.rebuild import rebuild
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_store
 from tests.conftest import Services
-from tests.debezium_support import envelope, record_key
 from tests.support import EveryStore, MemoryDeadLetters
+from tests.support.debezium import envelope, record_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BODY = "a long text {x} 50% " * 1000

@@ -16,8 +16,8 @@ from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.settings import Settings
 from streams.stores import open_store, prepare_store
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, publish, write_direct
 from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
+from tests.support.worker import WorkerProcess, publish, write_direct
 
 pytestmark = pytest.mark.integration
 

@@ -27,13 +27,6 @@ from streams.settings import Settings
 from streams.stores import open_redis, open_store
 from tests.conftest import Services
 from tests.integration.test_fuzz import TRICKY_KEYS, exact_event
-from tests.integration.worker import (
-    WorkerProcess,
-    publish,
-    read_topic,
-    wait_for_fold,
-    write_direct,
-)
 from tests.support import (
     REDIS_LAYOUTS,
     EveryStore,
@@ -41,6 +34,13 @@ from tests.support import (
     delete,
     upsert,
     with_redis_layout,
+)
+from tests.support.worker import (
+    WorkerProcess,
+    publish,
+    read_topic,
+    wait_for_fold,
+    write_direct,
 )
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,6 @@ from streams.model.tables import TableSpec
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import open_store
-from tests.integration.worker import write_direct
 from tests.support import (
     REDIS_LAYOUTS,
     EveryStore,
@@ -32,6 +31,7 @@ from tests.support import (
     upsert,
     with_redis_layout,
 )
+from tests.support.worker import write_direct
 
 pytestmark = pytest.mark.integration
 

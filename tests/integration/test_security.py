@@ -32,9 +32,9 @@ from streams.settings import Settings
 from streams.stores import open_redis
 from streams.worker.run import prepare
 from tests.conftest import PROJECT, Services
-from tests.integration.password_redis import running
-from tests.integration.worker import WorkerProcess, write_direct
 from tests.support import upsert
+from tests.support.password_redis import running
+from tests.support.worker import WorkerProcess, write_direct
 
 pytestmark = pytest.mark.integration
 

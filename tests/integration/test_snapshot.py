@@ -27,13 +27,13 @@ from streams.settings import Settings
 from streams.snapshot.seed import Checkpoint, run_snapshot, snapshot_event
 from streams.stores import dynamodb_client, ensure_tables, open_store
 from tests.conftest import Services
-from tests.integration.worker import (
+from tests.support import batches_of, delete, upsert
+from tests.support.worker import (
     WorkerProcess,
     read_topic,
     snapshot_into_stores,
     wait_for_fold,
 )
-from tests.support import batches_of, delete, upsert
 
 pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 

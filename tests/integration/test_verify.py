@@ -18,8 +18,8 @@ from streams.model.events import ItemId, decode_event
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, read_topic, wait_caught_up, write_direct
 from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
+from tests.support.worker import WorkerProcess, read_topic, wait_caught_up, write_direct
 
 pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 

@@ -1,4 +1,7 @@
-"""Shared test helpers: event builders, hypothesis strategies, fakes and store assertions."""
+"""Test helpers that are not tests. Here: event builders, hypothesis strategies, fakes and store
+assertions; beside it the worker process (`worker`, `buggy_worker`), the services a few tests
+start (`cluster`, `password_redis`, `prometheus`, `proxy`, `browser`), the Debezium stack
+(`debezium`) and the DynamoDB stand-in (`dynamodb_standin`)."""
 
 import asyncio
 import uuid

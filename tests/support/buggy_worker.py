@@ -1,4 +1,4 @@
-"""`python -m tests.integration.buggy_worker worker ...`: the real worker, but the store named
+"""`python -m tests.support.buggy_worker worker ...`: the real worker, but the store named
 by CDC_TEST_BUGGY_STORE raises an unexpected error (a bug, not an outage) on every write."""
 
 import os

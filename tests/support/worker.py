@@ -40,7 +40,7 @@ class WorkerProcess:
         self.stores = stores
         self.loglevel = loglevel
         self.cwd: Path | None = None  # None: this process's working directory
-        self.module = "streams.cli.main"  # tests.integration.buggy_worker: a store with a bug
+        self.module = "streams.cli.main"  # tests.support.buggy_worker: a store with a bug
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> "WorkerProcess":

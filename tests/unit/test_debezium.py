@@ -13,8 +13,8 @@ from streams.pipeline.debezium import DebeziumDecoder
 from streams.pipeline.intake import _committable
 from streams.pipeline.replicator import Replicator
 from streams.settings import load_settings
-from tests.debezium_support import SOURCE, USERS, decode_one, envelope, events_of, record_key
 from tests.support import MemoryDeadLetters, MemoryStore, upsert
+from tests.support.debezium import SOURCE, USERS, decode_one, envelope, events_of, record_key
 
 TABLES = {"opponents": OPPONENTS, "users": USERS}
 DECODER = DebeziumDecoder(TABLES)

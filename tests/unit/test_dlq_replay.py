@@ -7,8 +7,8 @@ from streams.model.tables import TableSpec
 from streams.pipeline.dlq import HEADER_REASON, HEADER_TOPIC
 from streams.pipeline.dlq_replay import Letter, ReplaySummary, sort_letters
 from streams.settings import Settings
-from tests.debezium_support import USERS, envelope, record_key
 from tests.support import REDIS_LAYOUTS, upsert, with_redis_layout
+from tests.support.debezium import USERS, envelope, record_key
 
 SETTINGS = Settings()
 

@@ -15,8 +15,8 @@ from connectors.dynamodb.transact import TRANSACT_BYTES
 from streams.model.errors import AccessRefusedError
 from streams.model.events import ItemId
 from streams.model.tables import DEFAULT_TABLES
-from tests.dynamodb_standin import StandIn, error, stand_in
 from tests.support import upsert
+from tests.support.dynamodb_standin import StandIn, error, stand_in
 
 T = TypeVar("T")
 
