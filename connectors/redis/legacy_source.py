@@ -1,4 +1,5 @@
-"""Snapshot source for the seed's legacy Redis layout, and a generator of synthetic data for it.
+"""Snapshot source for the origin app's legacy Redis layout, and a generator of synthetic data
+for it.
 
 Per owner a sorted set of opponent ids scored by last-message time, plus one string key per
 (owner, opponent) holding its metadata. Both key patterns are templates over the table's key
@@ -41,7 +42,7 @@ class LegacyLayout:
     meta_format: str = "text"  # "text": UTF-8 string; "json": a JSON value
 
     def check(self, spec: TableSpec) -> str:
-        """The table's sort key; ConfigError unless `spec`'s items can be read (or seeded) this
+        """The table's sort key; ConfigError unless `spec`'s items can be read (or generated) this
         way: the table has a sort key, the zset pattern holds the partition key's placeholder
         once, the metadata pattern both placeholders (or every owner's items share keys)."""
         if spec.sort_key is None:
@@ -262,7 +263,7 @@ def _printable(text: str) -> str:
     return _raw(text).decode(errors="backslashreplace")
 
 
-async def seed_legacy(
+async def generate_legacy_data(
     client: "aioredis.Redis",
     spec: TableSpec,
     *,

@@ -58,7 +58,7 @@ async def committed_offsets(kafka: Kafka, group: str, topic: str) -> dict[TopicP
     }
 
 
-async def seed_from_shared_group(kafka: Kafka, settings: Settings, group: str) -> int:
+async def copy_shared_group_offsets(kafka: Kafka, settings: Settings, group: str) -> int:
     """Give `group` the shared group's offsets if it has none; return how many partitions."""
     if await committed_offsets(kafka, group, settings.topic):
         return 0
@@ -71,7 +71,7 @@ async def seed_from_shared_group(kafka: Kafka, settings: Settings, group: str) -
         consumer.assign(list(shared))
         await consumer.commit(shared)
     except KafkaError as exc:  # a member joined meanwhile: it starts from earliest, harmlessly
-        log.warning("%s: not seeded from %s (%r)", group, settings.group_id, exc)
+        log.warning("%s: offsets not copied from %s (%r)", group, settings.group_id, exc)
         return 0
     finally:
         await consumer.stop()

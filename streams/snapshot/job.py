@@ -12,7 +12,7 @@ from streams.snapshot.metrics import SnapshotMetrics
 from streams.snapshot.options import SnapshotOptions
 from streams.snapshot.parts import PartCheckpoints, run_parts, snapshot_part
 from streams.snapshot.progress import progress_reporter
-from streams.snapshot.seed import Progress, SnapshotSummary
+from streams.snapshot.run import Progress, SnapshotSummary
 from streams.snapshot.sources import check_source, default_checkpoint, open_source
 
 

@@ -53,7 +53,7 @@ class SnapshotOptions:
 
 
 @dataclass(frozen=True)
-class SeedOptions:
+class LegacyDataOptions:
     """A `seed-legacy` run: a synthetic legacy dataset of `owners` x `per_owner` items."""
 
     table: str

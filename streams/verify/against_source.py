@@ -24,7 +24,7 @@ from connectors.store import StoredItem, StoreReads
 from streams.model.errors import InvalidEventError
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event, check_item
 from streams.model.tables import TableSpec
-from streams.snapshot.seed import snapshot_event
+from streams.snapshot.run import snapshot_event
 from streams.verify.compare import REPAIR_SUFFIX, SAMPLES, Drift, Kind, VerifyReport
 
 Publish = Callable[[Sequence[ChangeEvent]], Awaitable[int]]

@@ -23,7 +23,7 @@ from connectors.store import StoredItem, StoreReads, Strays
 from streams.model.errors import InvalidEventError
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event
 from streams.model.tables import TableSpec
-from streams.snapshot.seed import snapshot_version
+from streams.snapshot.run import snapshot_version
 
 Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
 Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
@@ -205,7 +205,7 @@ def _held_by_redis_only(drift: Drift, dynamo: StoreReads) -> Drift:
 
 def _versioned(item: ItemId, stored: StoredItem, spec: TableSpec) -> StoredItem:
     """An item written before the replicator (no `_v`) has the version `snapshot --source
-    dynamodb` gives it: a Redis copy seeded that way agrees, and a repair can republish it."""
+    dynamodb` gives it: a Redis copy filled that way agrees, and a repair can republish it."""
     if stored.version != UNVERSIONED or stored.problem:
         return stored
     source_item = SourceItem(item.table, item.key(spec), stored.data or {})

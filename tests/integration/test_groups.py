@@ -10,7 +10,7 @@ from aiokafka import TopicPartition
 
 from streams.devstack.process import free_port
 from streams.kafka.clients import Kafka
-from streams.kafka.groups import committed_offsets, seed_from_shared_group, store_group
+from streams.kafka.groups import committed_offsets, copy_shared_group_offsets, store_group
 from streams.kafka.publisher import Publisher
 from streams.model.events import ChangeEvent
 from streams.settings import Settings
@@ -48,8 +48,8 @@ def test_a_store_group_without_offsets_starts_where_the_shared_group_stopped(
     asyncio.run(commit_as(settings, settings.group_id, shared))
     asyncio.run(commit_as(settings, dynamodb, {TopicPartition(settings.topic, 0): 1}))
 
-    assert asyncio.run(seed_from_shared_group(kafka, settings, redis)) == 2
-    assert asyncio.run(seed_from_shared_group(kafka, settings, dynamodb)) == 0  # has its own
+    assert asyncio.run(copy_shared_group_offsets(kafka, settings, redis)) == 2
+    assert asyncio.run(copy_shared_group_offsets(kafka, settings, dynamodb)) == 0  # has its own
     assert asyncio.run(committed_offsets(kafka, redis, settings.topic)) == shared
     assert asyncio.run(committed_offsets(kafka, dynamodb, settings.topic)) == {
         TopicPartition(settings.topic, 0): 1

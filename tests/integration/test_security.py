@@ -224,7 +224,7 @@ def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
 def test_redis_over_tls_with_a_password(
     tls_redis: TlsRedis, services: Services, tmp_path: Path
 ) -> None:
-    """rediss:// with the CA in the URL and CDC_REDIS_PASSWORD: the sink writes and reads back;
+    """rediss:// with the CA in the URL and CDC_REDIS_PASSWORD: the store writes and reads back;
     a wrong password is refused without being echoed."""
     settings = services.settings(redis_url=tls_redis.url(), redis_password=PASSWORD)
     event = upsert("owner", "opponent", 1)

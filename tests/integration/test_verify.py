@@ -11,7 +11,7 @@ import redis
 import redis.asyncio as aioredis
 
 from connectors.redis.layouts import ItemLayout
-from connectors.redis.legacy_source import LegacyLayout, seed_legacy
+from connectors.redis.legacy_source import LegacyLayout, generate_legacy_data
 from connectors.redis.store import RedisKeys
 from streams.cli.main import main
 from streams.model.events import ItemId, decode_event
@@ -96,12 +96,12 @@ def test_verify_a_store_against_the_legacy_source(
     )
     spec = settings.tables["opponents"]
 
-    async def seed() -> None:
+    async def generate() -> None:
         client = aioredis.from_url(settings.redis_url)
-        await seed_legacy(client, spec, owners=5, per_owner=4, layout=layout)
+        await generate_legacy_data(client, spec, owners=5, per_owner=4, layout=layout)
         await client.aclose()
 
-    asyncio.run(seed())
+    asyncio.run(generate())
     flags = [
         "--source",
         "redis-legacy",

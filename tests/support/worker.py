@@ -20,7 +20,7 @@ from streams.kafka.publisher import Publisher
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.model.events import ChangeEvent, decode_event
 from streams.settings import Settings
-from streams.snapshot.seed import Checkpoint, SnapshotSummary, run_snapshot
+from streams.snapshot.run import Checkpoint, SnapshotSummary, run_snapshot
 from streams.stores import open_store
 from tests.conftest import Services
 from tests.support import assert_store_matches, batches_of

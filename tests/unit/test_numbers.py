@@ -17,7 +17,7 @@ from streams.model import numbers
 from streams.model.errors import InvalidEventError
 from streams.model.events import decode_event
 from streams.model.tables import DEFAULT_TABLES
-from streams.snapshot.seed import snapshot_message
+from streams.snapshot.run import snapshot_message
 
 EVENT: dict[str, Any] = {
     "table": "opponents",

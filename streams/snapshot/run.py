@@ -1,4 +1,4 @@
-"""Seed the stores from a snapshot source through the changes topic, resumably.
+"""Fill the stores from a snapshot source through the changes topic, resumably.
 
 Version rule: an item read from a source that does not know its version (the legacy Redis
 layout, a JSON Lines file, a table this replicator never wrote) gets the lowest version there
