@@ -84,9 +84,30 @@ async def _drive_dashboard(settings: Settings, base: str, tmp_path: Path) -> byt
         assert await _wait_for(browser, f"{by_store} === '{caught_up}'"), await browser.evaluate(
             by_store
         )
+        # A lag reading from before the events also says 0 (OK): wait for one that holds them,
+        # every partition committed up to its end, which is also the picture the docs show.
+        committed = await _wait_for(browser, _every_store_committed(before + 600))
+        assert committed is True, await browser.evaluate(f"{PARTITION_ROWS}.map(r => r.innerText)")
         picture = await _whole_page(browser)
         assert browser.errors == []
         return picture
+
+
+PARTITION_ROWS = "[...document.querySelectorAll('tr.partition')]"
+
+
+def _every_store_committed(at_least: int) -> str:
+    """In the partition table: every row committed up to its end, and each store's ends adding
+    up to `at_least` records."""
+    return f"""(() => {{
+        const ends = {{}};
+        for (const row of {PARTITION_ROWS}) {{
+            const [committed, end] = [row.cells[3].textContent, row.cells[4].textContent];
+            if (committed !== end) return false;
+            ends[row.dataset.store] = (ends[row.dataset.store] || 0) + Number(end);
+        }}
+        return ["redis", "dynamodb"].every((store) => ends[store] >= {at_least});
+    }})()"""
 
 
 async def _whole_page(browser: Browser) -> bytes:
