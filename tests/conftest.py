@@ -38,8 +38,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Tests of a module marked `emulators` run once per DynamoDB implementation: `services`
     is parametrized by it (session scope: pytest groups the tests by it)."""
-    if metafunc.definition.get_closest_marker("emulators") and "services" in metafunc.fixturenames:
-        metafunc.parametrize("services", EMULATORS, indirect=True)
+    marker = metafunc.definition.get_closest_marker("emulators")
+    if marker and "services" in metafunc.fixturenames:  # emulators("dynalite"): that one only
+        metafunc.parametrize("services", marker.args or EMULATORS, indirect=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -263,9 +263,9 @@ COMPACTED = {"cleanup.policy": "compact", "segment.ms": "1000", "min.cleanable.d
 def test_deletes_reach_a_worker_that_finds_only_their_tombstones(
     services: Services, stack: DebeziumStack, tmp_path: Path
 ) -> None:
-    """A compacted topic (as the README allows). The worker applies five rows and stops; rows 2
-    and 4 are deleted and the cleaner removes their delete records, leaving the tombstones;
-    row 4 is inserted again. Started again, the worker deletes row 2 and keeps row 4."""
+    """A compacted topic (as docs/debezium.md allows). The worker applies five rows and stops;
+    rows 2 and 4 are deleted and the cleaner removes their delete records, leaving the
+    tombstones; row 4 is inserted again. Started again, the worker deletes row 2 and keeps row 4."""
     case = Case(stack, services, "compacted")
     case.create(5)
     topic = case.topic(COMPACTED)

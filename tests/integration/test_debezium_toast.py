@@ -115,6 +115,8 @@ def test_toasted_values_are_kept_never_the_placeholder_and_a_new_key_is_repaired
         metrics = fetch(f"http://127.0.0.1:{settings.web_port}/metrics").decode()
         for store in ("redis", "dynamodb"):  # the new item, in each of the three tables
             assert f'cdc_items_without_values_total{{store="{store}"}} 3.0' in metrics, metrics
+        if read_from == "declaration":
+            return  # where the placeholder is read from changes nothing of the repair below
         for name in tables:  # named by verify in each store; one repair fills both
             for store in ("redis", "dynamodb"):
                 report = _verify(stack, settings, store, name)

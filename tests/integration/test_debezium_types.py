@@ -244,7 +244,7 @@ def test_records_the_worker_cannot_decode_exactly_are_letters_naming_the_setting
     services: Services, stack: DebeziumStack, tmp_path: Path
 ) -> None:
     """Debezium's defaults (precise decimals, microsecond intervals): a table of constrained
-    numerics, dates and times is stored exactly as under the README's config; an unconstrained
+    numerics, dates and times is stored exactly as under docs/debezium.md's config; an unconstrained
     numeric or an interval is a letter naming the setting; with schemas off, every record is."""
     suffix = uuid.uuid4().hex[:8]
     plain, loose, prefix, off = f"plain_{suffix}", f"loose_{suffix}", f"df{suffix}", f"so{suffix}"

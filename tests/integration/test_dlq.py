@@ -62,8 +62,8 @@ def test_list_then_replay_after_declaring_the_table(
         letter["origin"]["offset"] for letter in listed
     }
 
-    # The README's workflow: declare the missing table, then replay. The letter that now passes
-    # goes back to the topic; the garbage is discarded explicitly.
+    # The workflow of docs/replay-and-dead-letters.md: declare the missing table, then replay.
+    # The letter that now passes goes back to the topic; the garbage is discarded explicitly.
     tables = dict(settings.tables) | {
         "profiles": TableSpec(partition_key="user_id", dynamodb_table=f"profiles-{settings.topic}")
     }

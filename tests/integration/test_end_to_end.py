@@ -136,6 +136,7 @@ def test_malformed_messages_are_dead_lettered_and_the_rest_applied(
     assert worker.alive()
 
 
+@pytest.mark.emulators("dynalite")  # a frozen process: how it answers before does not matter
 def test_a_store_that_stops_answering_is_waited_out_and_nothing_is_committed(
     services: Services, worker_settings: Settings, worker: WorkerProcess
 ) -> None:

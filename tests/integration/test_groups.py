@@ -1,5 +1,5 @@
 """Per-store consumer groups: an upgrade from the shared group does not replay the topic; a
-worker per store on one machine, as the README shows."""
+worker per store on one machine, as docs/operating.md shows."""
 
 import asyncio
 import json
@@ -59,8 +59,9 @@ def test_a_store_group_without_offsets_starts_where_the_shared_group_stopped(
 def test_two_workers_on_one_machine_one_per_store_each_on_its_web_port(
     services: Services, tmp_path: Path
 ) -> None:
-    """README's `--stores redis` and `--stores dynamodb` workers: each feeds its store's group
-    only and serves its own /lag; each dead-letters a malformed record (so it is there twice)."""
+    """The `--stores redis` and `--stores dynamodb` workers of docs/operating.md (Scaling out):
+    each feeds its store's group only and serves its own /lag; each dead-letters a malformed
+    record (so it is there twice)."""
     settings = services.settings(web_enabled=True)
     asyncio.run(prepare(settings, ["redis", "dynamodb"]))
     events = [upsert("o", f"p{i}", i + 1) for i in range(50)]

@@ -205,9 +205,9 @@ UNVERSIONED: dict[str, dict[str, Any]] = {
 def test_a_dynamodb_snapshot_changes_no_item_and_copies_numbers_exactly(
     settings: Settings, tmp_path: Path
 ) -> None:
-    """The README's backfill: snapshot a table into the topic, apply what the worker decodes to
-    both stores. The table is left as it was; Redis gets every item events can carry, with
-    every digit, and the others are reported by key."""
+    """The backfill of docs/snapshots-and-verify.md: snapshot a table into the topic, apply
+    what the worker decodes to both stores. The table is left as it was; Redis gets every item
+    events can carry, with every digit, and the others are reported by key."""
     ensure_tables(settings)
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
     spec = settings.tables["opponents"]

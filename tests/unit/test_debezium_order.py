@@ -217,7 +217,7 @@ def consume(
 
 
 def _unknowable(decoder: DebeziumDecoder, p: int, record: Sent, log: Log, offset: int) -> bool:
-    """The cases the README names: the first transaction streamed after a snapshot, met by a
+    """The cases docs/debezium.md names: the first transaction streamed after a snapshot, met by a
     consumer that has not decoded the snapshot's reads before it (it started between them, or
     compaction removed them)."""
     if record.kind != "first":

@@ -1,5 +1,5 @@
-"""README's "Operating it" says what the worker and a snapshot really export, and its scrape
-config is one Prometheus accepts (`promtool check config`)."""
+"""The "Operating it" chapter (docs/operating.md) says what the worker and a snapshot really
+export, and its scrape config is one Prometheus accepts (`promtool check config`)."""
 
 import re
 from collections import Counter
@@ -17,7 +17,7 @@ from streams.worker.metrics import ReplicationMetrics
 from tests.unit.test_alert_rules import RULES, promtool
 
 ROOT = Path(__file__).resolve().parents[2]
-OPERATING = ROOT.joinpath("README.md").read_text().split("## Operating it", 1)[1].split("\n## ")[0]
+OPERATING = ROOT.joinpath("docs", "operating.md").read_text()
 
 
 def exported(registry: CollectorRegistry) -> dict[str, set[str]]:
@@ -61,7 +61,7 @@ def test_the_snapshot_metrics_named_are_those_a_snapshot_exports() -> None:
 
 
 def test_the_scrape_config_for_several_workers_is_valid(tmp_path: Path) -> None:
-    config = OPERATING.split("### A scrape config", 1)[1].split("```yaml\n", 1)[1].split("```")[0]
+    config = OPERATING.split("## A scrape config", 1)[1].split("```yaml\n", 1)[1].split("```")[0]
     rules = re.search(r"^  - (\S+)", config, re.MULTILINE)
     assert rules, config
     local = tmp_path / "prometheus.yml"
