@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ceilings, debezium, latency, layouts, origin_job, ours, peer, report, snapshot
+from bench import ceilings, debezium, latency, layouts, legacy_job, ours, peer, report, snapshot
 from bench.cpu import CpuMeter, breakdown, totals
 from bench.dynamodb_client import ClientRun, boto3_ceiling, client_ceiling
 from bench.dynamodb_endpoint import instant_endpoint
@@ -45,7 +45,7 @@ def main() -> None:
             "debezium": lambda: debezium.rows(settings, args, meter),
             "dynamodb": lambda: _dynamodb_rows(settings, args),
             "client": lambda: _dynamodb_client_rows(settings, args),
-            "seed-job": lambda: origin_job.rows(settings, args, cache),
+            "seed-job": lambda: legacy_job.rows(settings, args, cache),
             "latency": lambda: _latency_rows(settings, args),
             "snapshot": lambda: _snapshot_rows(settings, args, Path(tmp), meter),
         }
@@ -92,7 +92,7 @@ def _arguments() -> argparse.Namespace:
         "--seed-owners",
         type=int,
         default=200,
-        help="the origin app's job (legacy Redis -> snapshot -> worker -> DynamoDB): owners x 100 "
+        help="the legacy app's job (legacy Redis -> snapshot -> worker -> DynamoDB): owners x 100 "
         "items",
     )
     return parser.parse_args()

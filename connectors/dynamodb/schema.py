@@ -1,6 +1,6 @@
 """Create a declared table in DynamoDB: key schema, the listing LSI and TTL on `_expires_at`
 (tombstones', and expiring items' when the table declares an expiry: a table has one TTL
-attribute); or check that an existing one has them (the origin app's table existed before).
+attribute); or check that an existing one has them (the legacy app's table existed before).
 
 Creating a table and enabling its TTL are two calls: a table that is exactly ours, holds no
 item and lacks only TTL is one whose creation stopped between them, and is finished. A table

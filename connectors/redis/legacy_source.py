@@ -1,4 +1,4 @@
-"""Snapshot source for the origin app's legacy Redis layout, and a generator of synthetic data
+"""Snapshot source for the legacy app's legacy Redis layout, and a generator of synthetic data
 for it.
 
 Per owner a sorted set of opponent ids scored by last-message time, plus one string key per

@@ -18,7 +18,7 @@ TEMPLATE_ONLY = ("value_attribute", "value_format")
 class TableSpec(BaseModel):
     """How one logical table is keyed, stored and listed.
 
-    `partition_key` groups items (the origin app's `owner_id`); `sort_key` identifies an item within
+    `partition_key` groups items (the legacy app's `owner_id`); `sort_key` identifies an item within
     its partition (`opponent_id`). `index_attribute` is the numeric data attribute a partition is
     listed by, newest first (`timestamp`); in DynamoDB it is the range key of a local secondary
     index, in Redis the score of a sorted set per partition.

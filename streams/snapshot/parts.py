@@ -1,7 +1,7 @@
 """A snapshot split into parts: one part in this process, or `--workers N` processes.
 
 One Python process encodes and publishes ~35,000 legacy items/s here, CPU-bound (see
-bench/RESULTS.md); the origin app's 240 million items want more cores, or more machines. Every item
+bench/RESULTS.md); the legacy app's 240 million items want more cores, or more machines. Every item
 belongs to exactly one part (connectors.sources.snapshot_source.Part), each part checkpoints
 on its own, so a part resumes where it stopped whatever happened to the others. The parent
 only starts the processes, sums their checkpoints for the progress bar and collects their results.

@@ -30,7 +30,7 @@ def cluster_settings(
         yield services.settings(redis_url=url)
 
 
-# The origin app's templates with a hash tag, so each item's keys share a slot.
+# The legacy app's templates with a hash tag, so each item's keys share a slot.
 CLUSTER_LAYOUTS = REDIS_LAYOUTS | {
     "template": REDIS_LAYOUTS["template"].model_copy(
         update={"index_key": "opponents:{{owner_id}}", "key": "opponent:{{owner_id}}:{opponent_id}"}

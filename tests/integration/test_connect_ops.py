@@ -5,7 +5,7 @@ in the worker's /ready, /metrics and `lag`; `connector validate|add` name each e
 line; PostgreSQL shutting down is not called a refused login.
 
 PostgreSQL and Connect come from `cdc-replicator stack up --with-postgres` (tests/
-debezium_support.py), on ports and in a folder of this module's own.
+tests/support/debezium.py), on ports and in a folder of this module's own.
 """
 
 import asyncio

@@ -124,7 +124,7 @@ def test_items_expire_by_their_attribute_and_older_events_stay_stale(
 def test_what_a_reader_sees_expires_in_redis_and_dynamodb_holds_the_ttl_attribute(
     env_settings: Settings,
 ) -> None:
-    """The origin app's layout with a fixed lifetime: the data key goes, and its member in the
+    """The legacy app's layout with a fixed lifetime: the data key goes, and its member in the
     sorted set at the partition's next write (the sorted set, which the application shares,
     never gets a TTL); the version stays for the tombstone lifetime."""
     settings = expiring(env_settings, "template", lifetime_seconds=1)

@@ -104,7 +104,7 @@ async def get(settings: Settings, owner: str, opponent: str, store_name: str = "
         await store.close()
 
 
-def test_a_legacy_reader_sees_the_origin_layout(settings: Settings) -> None:
+def test_a_legacy_reader_sees_the_legacy_apps_layout(settings: Settings) -> None:
     settings = with_redis_layout(settings, REDIS_LAYOUTS["template"])
     owner = f"{uuid.uuid4().hex[:6]},a"
     events = [
@@ -291,8 +291,8 @@ def test_the_legacy_source_reads_the_template_layout_the_worker_writes(
     """Before cutover: what the legacy readers read agrees with DynamoDB and the Redis store."""
     tag = uuid.uuid4().hex[:8]
     zset, meta = f"{tag}:opponents:{{owner_id}}", f"{tag}:opponent:{{owner_id}}:{{opponent_id}}"
-    origin = REDIS_LAYOUTS["template"].model_copy(update={"index_key": zset, "key": meta})
-    settings = with_redis_layout(env_settings, origin)
+    layout = REDIS_LAYOUTS["template"].model_copy(update={"index_key": zset, "key": meta})
+    settings = with_redis_layout(env_settings, layout)
     monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
     events = [
         upsert("1,a", "2,b", 5, metadata="hi", timestamp=100),
@@ -332,7 +332,7 @@ def test_a_batch_of_one_table_is_one_script_call_per_hundred_items(
     assert asyncio.run(calls()) == (2, 150)
 
 
-def test_the_worker_maintains_the_origin_layout_from_the_topic(
+def test_the_worker_maintains_the_legacy_apps_layout_from_the_topic(
     services: Services, tmp_path: Path
 ) -> None:
     settings = with_redis_layout(services.settings(), REDIS_LAYOUTS["template"])

@@ -106,7 +106,7 @@ def test_redis_round_trip(services: Services) -> None:
         client.close()
 
 
-def test_dynamodb_origin_table_and_timestamp_index(services: Services) -> None:
+def test_dynamodb_legacy_table_and_timestamp_index(services: Services) -> None:
     client = make_client(services.dynamodb_endpoint, "us-east-1", None)
     name = f"opponents-{uuid.uuid4().hex[:8]}"
     try:

@@ -20,7 +20,7 @@ from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
 
-# Every Redis layout the LWW property tests run with; the template layout is the origin app's.
+# Every Redis layout the LWW property tests run with; the template layout is the legacy app's.
 REDIS_LAYOUTS = {
     "cdc": RedisLayoutSpec(),
     "hash": RedisLayoutSpec(layout="hash"),

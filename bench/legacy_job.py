@@ -1,4 +1,4 @@
-"""The origin app's own job: its legacy Redis layout -> `snapshot` -> Kafka -> a worker -> DynamoDB,
+"""The legacy app's own job: its legacy Redis layout -> `snapshot` -> Kafka -> a worker -> DynamoDB,
 and how long 240 million items would take.
 
 The legacy layout is generated, snapshotted into a topic of its own (the events `snapshot
@@ -26,15 +26,15 @@ from streams.model.events import ChangeEvent
 from streams.settings import Settings
 from streams.snapshot.run import snapshot_event
 
-ORIGIN_ITEMS = 240_000_000
-DYNAMODB_PUT_SECONDS = 0.004  # the origin app's measured put latency (anchors)
+LEGACY_ITEMS = 240_000_000
+DYNAMODB_PUT_SECONDS = 0.004  # the legacy app's measured put latency (anchors)
 PROCESSES = (1, 8, 32)
 PER_OWNER = 100
 
 
 def rows(base: Settings, args: argparse.Namespace, cache: Path) -> list[Row]:
     owners = args.seed_owners
-    print(f"Origin app's job: legacy Redis ({owners * PER_OWNER:,} items) -> snapshot -> worker -> "
+    print(f"Legacy app's job: legacy Redis ({owners * PER_OWNER:,} items) -> snapshot -> worker -> "
           "DynamoDB", flush=True)  # fmt: skip
     asyncio.run(snapshot.generate_legacy(base, owners, PER_OWNER))
     workload = asyncio.run(_snapshotted(base))
@@ -51,10 +51,10 @@ def rows(base: Settings, args: argparse.Namespace, cache: Path) -> list[Row]:
             print(f"  run {run + 1}: instant endpoint {rates['instant'][-1]:,.0f}/s, "
                   f"dynalite {rates['dynalite'][-1]:,.0f}/s", flush=True)  # fmt: skip
     return [
-        Row("Origin app's job: legacy Redis -> snapshot -> a worker -> DynamoDB (instant endpoint)",
+        Row("Legacy app's job: legacy Redis -> snapshot -> a worker -> DynamoDB (instant endpoint)",
             "items/s", rates["instant"], _projection(rates["instant"], base)),
         Row("  the worker's CPU per item (instant endpoint)", "us", cpu),
-        Row("Origin app's job, the same against dynalite", "items/s", rates["dynalite"]),
+        Row("Legacy app's job, the same against dynalite", "items/s", rates["dynalite"]),
     ]  # fmt: skip
 
 
@@ -64,7 +64,7 @@ def _projection(rates: list[float], base: Settings) -> str:
     latency_bound = base.dynamodb_concurrency / DYNAMODB_PUT_SECONDS
     per_process = min(rate, latency_bound)
     bound = "client CPU" if rate < latency_bound else f"{DYNAMODB_PUT_SECONDS * 1000:.0f} ms puts"
-    hours = ", ".join(f"{p}: {ORIGIN_ITEMS / (p * per_process) / 3600:,.1f} h" for p in PROCESSES)
+    hours = ", ".join(f"{p}: {LEGACY_ITEMS / (p * per_process) / 3600:,.1f} h" for p in PROCESSES)
     return (
         f"240 M items at 1/8/32 processes ({hours}); per process min(client {rate:,.0f}/s, "
         f"{base.dynamodb_concurrency} in flight / {DYNAMODB_PUT_SECONDS * 1000:.0f} ms = "
