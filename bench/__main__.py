@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import ceilings, debezium, latency, layouts, ours, peer, report, seed_job, snapshot
+from bench import ceilings, debezium, latency, layouts, legacy_job, ours, peer, report, snapshot
 from bench.cpu import CpuMeter, breakdown, totals
 from bench.dynamodb_client import ClientRun, boto3_ceiling, client_ceiling
 from bench.dynamodb_endpoint import instant_endpoint
@@ -45,7 +45,7 @@ def main() -> None:
             "debezium": lambda: debezium.rows(settings, args, meter),
             "dynamodb": lambda: _dynamodb_rows(settings, args),
             "client": lambda: _dynamodb_client_rows(settings, args),
-            "seed-job": lambda: seed_job.rows(settings, args, cache),
+            "seed-job": lambda: legacy_job.rows(settings, args, cache),
             "latency": lambda: _latency_rows(settings, args),
             "snapshot": lambda: _snapshot_rows(settings, args, Path(tmp), meter),
         }
@@ -92,7 +92,8 @@ def _arguments() -> argparse.Namespace:
         "--seed-owners",
         type=int,
         default=200,
-        help="the seed's job (legacy Redis -> snapshot -> worker -> DynamoDB): owners x 100 items",
+        help="the legacy app's job (legacy Redis -> snapshot -> worker -> DynamoDB): owners x 100 "
+        "items",
     )
     return parser.parse_args()
 
@@ -333,7 +334,7 @@ def _snapshot_rows(
 ) -> list[Row]:
     owners, per_owner = args.snapshot_owners, args.snapshot_per_owner
     print(f"Snapshot: {owners * per_owner:,} legacy items ({owners:,} owners x {per_owner})")
-    asyncio.run(snapshot.seed(base, owners, per_owner))
+    asyncio.run(snapshot.generate_legacy(base, owners, per_owner))
     reads, snaps, splits = [], [], []
     for run in range(args.runs):
         reads.append(asyncio.run(snapshot.read_seconds(base, meter)))

@@ -6,7 +6,7 @@ sink pattern (DynamicSink, StatelessSinkPartition.write_batch) gives.
 With a last argument, the path of our LWW script (the three Lua files joined, as our Redis
 store loads them), it runs that script instead, like for like with our worker: per batch, calls
 of up to 100 items, each item's version token, op, index score, member and data packed as the
-script reads them (connectors/redis_lww.lua), under keys of its own. It parses each message's
+script reads them (connectors/redis/lww.lua), under keys of its own. It parses each message's
 JSON (the standard library's) but validates nothing.
 
 Runs under the peer's own virtualenv (see bench/peer.py), so it imports nothing of ours:

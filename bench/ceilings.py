@@ -6,7 +6,7 @@ import time
 from aiokafka import AIOKafkaConsumer
 
 from bench.workload import Workload
-from connectors.redis_store import CALL_ITEMS, LWW_SCRIPT
+from connectors.redis.store import CALL_ITEMS, LWW_SCRIPT
 from streams.stores import ensure_tables, open_dynamodb, open_redis
 
 PIPELINE = 1000  # the worker's batch size (CDC_BATCH_MAX_EVENTS)

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.cpu import cpu_seconds
-from connectors.dynamodb_client import make_api, make_client
-from connectors.dynamodb_store import DynamoDBStore, WriteRequest
-from connectors.dynamodb_transact import transactions
-from connectors.sink import Batch
+from connectors.dynamodb.client import make_api, make_client
+from connectors.dynamodb.store import DynamoDBStore, WriteRequest
+from connectors.dynamodb.transact import transactions
+from connectors.store import Batch
 from streams.model.events import ChangeEvent
 from streams.settings import Settings
 

@@ -19,8 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import cast
 
-from connectors.dynamodb_items import EXPIRES_ATTR
-from connectors.dynamodb_schema import table_definition
+from connectors.dynamodb.items import EXPIRES_ATTR
+from connectors.dynamodb.schema import table_definition
 from streams.devstack.process import free_port
 from streams.model.tables import OPPONENTS
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from bench.ours import spawn_worker
 from bench.workload import Workload
-from connectors.sink import StoredItem
+from connectors.store import StoredItem
 from streams.kafka.publisher import Publisher
 from streams.model.events import ChangeEvent, ItemId
 from streams.settings import Settings

@@ -1,4 +1,4 @@
-"""The Redis drain per layout (issue 16): `cdc`, `hash` and the seed's `template`, each drained
+"""The Redis drain per layout: `cdc`, `hash` and the legacy app's `template`, each drained
 by its own worker from the same topic in every run, so their ratios compare like with like."""
 
 import argparse
@@ -23,7 +23,7 @@ def layout_spec(layout: str, prefix: str) -> RedisLayoutSpec:
             key=f"{prefix}:o:{{{{owner_id}}}}:{{opponent_id}}",
             index_key=f"{prefix}:idx:{{{{owner_id}}}}",
         )
-    if layout == "template":  # the seed's
+    if layout == "template":  # the legacy app's
         return RedisLayoutSpec(
             layout="template",
             index_key=f"{prefix}:opponents:{{owner_id}}",

@@ -101,7 +101,7 @@ def _worker_name(n: int) -> str:
 
 def spawn_worker(settings: Settings, mode: str) -> tuple[subprocess.Popen[bytes], Path]:
     """`cdc-replicator worker` for `mode`'s stores, logging to a file beside its data."""
-    argv = [sys.executable, "-m", "streams.cli.main", "worker", "--sinks", ",".join(MODES[mode]),
+    argv = [sys.executable, "-m", "streams.cli.main", "worker", "--stores", ",".join(MODES[mode]),
             "--loglevel", "warn"]  # fmt: skip
     log = Path(settings.data_dir + ".log")
     log.parent.mkdir(parents=True, exist_ok=True)

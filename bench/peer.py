@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import redis
 
 from bench.workload import Workload
-from connectors.redis_store import LWW_SCRIPT
+from connectors.redis.store import LWW_SCRIPT
 
 QUIX = ("quixstreams[redis]==3.28.1",)
 BYTEWAX = ("bytewax[kafka]==0.21.1", "redis==5.2.1")

@@ -60,7 +60,8 @@ def machine() -> str:
         f"aiokafka {version('aiokafka')}, redis-py {version('redis')}, moto {version('moto')}, "
         f"aiodynamo {version('aiodynamo')}, boto3 {version('boto3')}",
         f"- Kafka 3.9.1 (KRaft, one broker, {java}); redis-server {redis_version}; "
-        "DynamoDB API: moto server (the seed's job: also dynalite 4.0.0); Quix Streams 3.28.1 "
+        "DynamoDB API: moto server (the legacy app's job: also dynalite 4.0.0); "
+        "Quix Streams 3.28.1 "
         "and Bytewax 0.21.1 (virtualenvs of their own)",
         "- Everything on loopback, on the same machine as the benchmark itself.",
     ])  # fmt: skip

@@ -8,14 +8,14 @@ from typing import NamedTuple
 import redis.asyncio as aioredis
 
 from bench.cpu import CHILDREN, OURSELVES, CpuMeter, per_unit
-from connectors.redis_legacy import RedisLegacySource, seed_legacy
-from connectors.source import Part
+from connectors.redis.legacy_source import RedisLegacySource, generate_legacy_data
+from connectors.sources.snapshot_source import Part
 from streams.kafka.publisher import Publisher
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings
 from streams.snapshot.options import LegacyOptions, SnapshotOptions, SourceOptions
 from streams.snapshot.parts import PartCheckpoints, run_parts
-from streams.snapshot.seed import Checkpoint, run_snapshot
+from streams.snapshot.run import Checkpoint, run_snapshot
 
 LEGACY_DB = 15  # the legacy layout lives in a database of its own: SCAN walks only it
 
@@ -28,11 +28,13 @@ def legacy_source(settings: Settings) -> RedisLegacySource:
     return RedisLegacySource(aioredis.from_url(legacy_url(settings)), settings.tables["opponents"])
 
 
-async def seed(settings: Settings, owners: int, per_owner: int) -> None:
+async def generate_legacy(settings: Settings, owners: int, per_owner: int) -> None:
     client = aioredis.from_url(legacy_url(settings))
     try:
         await client.flushdb()
-        await seed_legacy(client, settings.tables["opponents"], owners=owners, per_owner=per_owner)
+        await generate_legacy_data(
+            client, settings.tables["opponents"], owners=owners, per_owner=per_owner
+        )
     finally:
         await client.aclose()
 

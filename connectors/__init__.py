@@ -1,1 +1,2 @@
-"""Stores the replicator writes to, and sources it snapshots from: one module each."""
+"""Stores the replicator writes to, and sources it snapshots from: one package each, on the
+contracts beside them (store.py; sources/snapshot_source.py)."""

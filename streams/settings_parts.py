@@ -65,7 +65,7 @@ class DynamoDBSettings:
     access_key_id: SecretStr | None
     secret_access_key: SecretStr | None
     concurrency: int
-    write_mode: str = "put"  # or "transact" (connectors/dynamodb_transact.py)
+    write_mode: str = "put"  # or "transact" (connectors/dynamodb/transact.py)
 
     def credentials(self) -> tuple[str, str] | None:
         """Explicit keys, or None for the default AWS chain."""

@@ -1,18 +1,22 @@
-"""Open the stores a worker or a command names, from settings."""
+"""The stores a worker or a command can name, by name: how each is opened from settings, what it
+needs before a worker writes to it, and what follows a rebuild. A new store is its package under
+connectors/, its opener here, and one line in STORES."""
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from connectors.dynamodb_api import DynamoDBApi
-from connectors.dynamodb_client import make_api, make_client
-from connectors.dynamodb_schema import ensure_table
-from connectors.dynamodb_store import DynamoDBStore
-from connectors.redis_layout_record import check_layouts
-from connectors.redis_layouts import ItemLayout, cluster_problem
-from connectors.redis_store import RedisStore
-from connectors.sink import Store
+from connectors.dynamodb.api import DynamoDBApi
+from connectors.dynamodb.client import make_api, make_client
+from connectors.dynamodb.schema import ensure_table
+from connectors.dynamodb.store import DynamoDBStore
+from connectors.redis.layout_record import check_layouts
+from connectors.redis.layouts import ItemLayout, cluster_problem
+from connectors.redis.store import RedisStore
+from connectors.store import Store
 from streams.model.errors import StoreSchemaError
 from streams.settings import Settings
 from streams.settings_parts import DynamoDBSettings, revealed
@@ -21,7 +25,27 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 log = logging.getLogger(__name__)
-STORE_NAMES = ("redis", "dynamodb")
+
+
+async def _nothing_to_prepare(settings: Settings, rebuild: bool) -> None:
+    return None
+
+
+async def _nothing_after_rebuild(settings: Settings) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class StoreKind:
+    """One store as the worker and the commands know it. `prepare(settings, rebuild)` runs
+    before a worker (or a rebuild, `rebuild` True when from the beginning) writes to it;
+    `rebuilt` after a rebuild from the beginning; `refill` says, when a rebuild cannot restore
+    the whole history, where else its data can come from."""
+
+    open: Callable[[Settings], Store]
+    prepare: Callable[[Settings, bool], Awaitable[None]] = _nothing_to_prepare
+    rebuilt: Callable[[Settings], Awaitable[None]] = _nothing_after_rebuild
+    refill: str = "refill it from the data's source (`cdc-replicator snapshot`)"
 
 
 def open_redis(settings: Settings) -> RedisStore:
@@ -49,12 +73,20 @@ def open_dynamodb(settings: Settings) -> DynamoDBStore:
     )
 
 
+def store_kind(name: str) -> StoreKind:
+    try:
+        return STORES[name]
+    except KeyError:
+        raise ValueError(f"unknown store {name!r}; choose from {', '.join(STORES)}") from None
+
+
+def register_store(name: str, kind: StoreKind) -> None:
+    """Make `name` a store the worker and the commands can open (tests register toys)."""
+    STORES[name] = kind
+
+
 def open_store(settings: Settings, name: str) -> Store:
-    if name == "redis":
-        return open_redis(settings)
-    if name == "dynamodb":
-        return open_dynamodb(settings)
-    raise ValueError(f"unknown store {name!r}; choose from {', '.join(STORE_NAMES)}")
+    return store_kind(name).open(settings)
 
 
 def dynamodb_api(dynamodb: DynamoDBSettings) -> DynamoDBApi:
@@ -97,21 +129,27 @@ def check_redis_layouts(settings: Settings) -> None:
 
 
 async def prepare_store(settings: Settings, name: str, *, rebuild: bool = False) -> None:
-    """What a store needs before the worker writes to it: Redis a layout its server can hold,
-    the same as it was written in (not for a rebuild from the beginning, which writes the
-    table where its layout keeps it now, then records it: `record_redis_layouts`), DynamoDB
-    its tables."""
-    if name == "redis":
-        check_redis_layouts(settings)
-        if not rebuild:
-            await record_redis_layouts(settings, adopt=False)
-    if name == "dynamodb":
-        warning = local_transact_warning(settings.dynamodb)
-        if warning:
-            log.warning(warning)
-        created = await asyncio.to_thread(ensure_tables, settings)
-        if created:
-            log.info("created DynamoDB tables %s", ", ".join(created))
+    """What a store needs before the worker writes to it (`StoreKind.prepare`)."""
+    await store_kind(name).prepare(settings, rebuild)
+
+
+async def prepare_redis(settings: Settings, rebuild: bool) -> None:
+    """A layout its server can hold, the same as it was written in (not for a rebuild from the
+    beginning, which writes the table where its layout keeps it now, then records it:
+    `adopt_redis_layouts`)."""
+    check_redis_layouts(settings)
+    if not rebuild:
+        await record_redis_layouts(settings, adopt=False)
+
+
+async def prepare_dynamodb(settings: Settings, rebuild: bool) -> None:
+    """Its tables, created where missing."""
+    warning = local_transact_warning(settings.dynamodb)
+    if warning:
+        log.warning(warning)
+    created = await asyncio.to_thread(ensure_tables, settings)
+    if created:
+        log.info("created DynamoDB tables %s", ", ".join(created))
 
 
 def local_transact_warning(dynamodb: DynamoDBSettings) -> str | None:
@@ -134,3 +172,26 @@ async def record_redis_layouts(settings: Settings, *, adopt: bool) -> None:
         await check_layouts(store.client, settings.tables, settings.redis_key_prefix, adopt=adopt)
     finally:
         await store.close()
+
+
+async def adopt_redis_layouts(settings: Settings) -> None:
+    await record_redis_layouts(settings, adopt=True)
+
+
+STORES: dict[str, StoreKind] = {
+    "redis": StoreKind(
+        open_redis,
+        prepare_redis,
+        adopt_redis_layouts,
+        refill="refill Redis from DynamoDB with `cdc-replicator snapshot --source dynamodb`",
+    ),
+    "dynamodb": StoreKind(
+        open_dynamodb,
+        prepare_dynamodb,
+        refill="refill DynamoDB from Redis with `cdc-replicator verify --repair` (a running "
+        "worker applies what it republishes) or from the data's source (`cdc-replicator "
+        "snapshot`)",
+    ),
+}
+# The built-in stores, in the order a worker feeds them (the first dead-letters malformed records).
+STORE_NAMES = tuple(STORES)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from connectors.sink import Item, UnreadableItemsError
+from connectors.store import Item, UnreadableItemsError
 from streams.cli.arguments import Subcommands, input_file, key_value, positive_int, utf8_text
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher

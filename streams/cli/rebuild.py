@@ -11,7 +11,7 @@ from streams.model.errors import ConfigError
 from streams.pipeline.rebuild import rebuild
 from streams.settings import Settings
 from streams.snapshot.progress import progress_reporter
-from streams.stores import STORE_NAMES, open_store, prepare_store, record_redis_layouts
+from streams.stores import STORE_NAMES, open_store, prepare_store, store_kind
 
 
 def add_commands(sub: Subcommands) -> None:
@@ -51,8 +51,8 @@ async def rebuild_store(
             )  # fmt: skip
     finally:
         await store.close()
-    if whole and store_name == "redis":
-        await record_redis_layouts(settings, adopt=True)
+    if whole:
+        await store_kind(store_name).rebuilt(settings)
     print(
         f"replayed {summary.records:,} records into {store_name} in {summary.seconds:.1f}s "
         f"({summary.rate:,.0f}/s): {summary.applied:,} applied, {summary.stale:,} already newer, "

@@ -5,7 +5,7 @@ import asyncio
 import sys
 from pathlib import Path
 
-from connectors.source import WHOLE
+from connectors.sources.snapshot_source import WHOLE
 from streams.cli.arguments import Subcommands, port_number, positive_int, positive_number
 from streams.cli.source_arguments import (
     DEFAULT_TABLE,
@@ -16,8 +16,8 @@ from streams.cli.source_arguments import (
     source_options,
 )
 from streams.settings import Settings
-from streams.snapshot.options import SOURCES, SeedOptions, SnapshotOptions
-from streams.snapshot.seed import SnapshotSummary
+from streams.snapshot.options import SOURCES, LegacyDataOptions, SnapshotOptions
+from streams.snapshot.run import SnapshotSummary
 
 
 def add_commands(sub: Subcommands) -> None:
@@ -95,9 +95,9 @@ def print_summary(summary: SnapshotSummary, problems: list[Path], processes: int
 
 
 def cmd_seed_legacy(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.snapshot.sources import seed_legacy_dataset  # noqa: PLC0415
+    from streams.snapshot.sources import generate_legacy_dataset  # noqa: PLC0415
 
-    options = SeedOptions(args.table, args.owners, args.per_owner, legacy_options(args))
-    count = asyncio.run(seed_legacy_dataset(settings, options))
+    options = LegacyDataOptions(args.table, args.owners, args.per_owner, legacy_options(args))
+    count = asyncio.run(generate_legacy_dataset(settings, options))
     print(f"wrote {count:,} legacy items ({args.owners:,} owners x {args.per_owner:,})")
     return 0

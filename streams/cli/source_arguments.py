@@ -3,7 +3,7 @@
 import argparse
 from pathlib import Path
 
-from connectors.source import Part
+from connectors.sources.snapshot_source import Part
 from streams.cli.arguments import positive_int, redis_url, utf8_text
 from streams.snapshot.options import LegacyOptions, SourceOptions
 

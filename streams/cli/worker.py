@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import sys
 
 from streams.cli.arguments import Subcommands, store_list
 from streams.logs import LEVELS as LOG_LEVELS
@@ -12,12 +13,13 @@ from streams.stores import STORE_NAMES
 
 def add_commands(sub: Subcommands) -> None:
     worker = sub.add_parser("worker", help="consume the changes topic into the stores (main job)")
-    worker.add_argument(
-        "--sinks",
+    stores = worker.add_mutually_exclusive_group()
+    stores.add_argument(
+        "--stores",
         type=store_list,
-        default=list(STORE_NAMES),
         help="stores to write, comma-separated (default redis,dynamodb)",
     )
+    stores.add_argument("--sinks", type=store_list, help="the former name of --stores (deprecated)")
     worker.add_argument("--loglevel", default="info", choices=list(LOG_LEVELS),
                         help="log this level and above (default info)")  # fmt: skip
     worker.set_defaults(handler=cmd_worker)
@@ -32,8 +34,16 @@ def add_commands(sub: Subcommands) -> None:
 def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
     from streams.worker.run import run_worker  # noqa: PLC0415 -- keep other commands light
 
-    run_worker(settings, args.sinks, args.loglevel)
+    run_worker(settings, worker_stores(args), args.loglevel)
     return 0
+
+
+def worker_stores(args: argparse.Namespace) -> list[str]:
+    """--stores, or --sinks (its former name, still taken, with one line saying so)."""
+    if args.sinks is not None:
+        print("warning: --sinks is deprecated; use --stores", file=sys.stderr)
+        return list(args.sinks)
+    return list(args.stores or STORE_NAMES)
 
 
 def cmd_init(settings: Settings, args: argparse.Namespace) -> int:

@@ -1,11 +1,11 @@
-"""`make demo`: the seed's opponents list replicated to Redis and DynamoDB through Kafka.
+"""`make demo`: the legacy app's opponents list replicated to Redis and DynamoDB through Kafka.
 
 Publishes a small history with what real systems produce (duplicates, versions arriving out
 of order, deletes), starts the worker in the background, waits until the group has committed
 everything, and prints the list from both stores, and as the application's own read path reads
-it from the seed's layout, which the worker maintains (demo-tables.toml). Then snapshots a small
-legacy Redis layout through the same path and ends with `verify`: the two stores agree item by
-item, and so does the seed's layout, read as the legacy source.
+it from the legacy app's layout, which the worker maintains (demo-tables.toml). Then snapshots a
+small legacy Redis layout through the same path and ends with `verify`: the two stores agree item by
+item, and so does the legacy app's layout, read as the legacy source.
 """
 
 import asyncio
@@ -20,7 +20,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
+from connectors.redis.legacy_source import LegacyLayout, RedisLegacySource, generate_legacy_data
 from streams.devstack.manager import background_worker
 from streams.devstack.process import ManagedProcess
 from streams.kafka.clients import Kafka
@@ -29,15 +29,15 @@ from streams.kafka.lag import fetch_lag_when_ready
 from streams.kafka.publisher import Publisher
 from streams.model.events import ChangeEvent
 from streams.settings import Settings, load_settings
-from streams.snapshot.seed import Checkpoint, run_snapshot
+from streams.snapshot.run import Checkpoint, run_snapshot
 from streams.stores import STORE_NAMES, open_dynamodb, open_redis, open_store
 from streams.verify.compare import verify_table
 from streams.worker.run import prepare_until_ready
 
 OWNER = "1,a"
-# The seed's layout in Redis (keys under `demo:`), declared as a user would: in a tables file.
+# The legacy app's layout in Redis (keys under `demo:`), declared as a user would: in a tables file.
 TABLES_FILE = Path(str(files("streams.devstack").joinpath("demo-tables.toml")))
-SEED_ZSET, SEED_META = "demo:opponents:{owner_id}", "demo:opponent:{owner_id}:{opponent_id}"
+LEGACY_ZSET, LEGACY_META = "demo:opponents:{owner_id}", "demo:opponent:{owner_id}:{opponent_id}"
 # Keys of its own, so the demo never snapshots legacy data a user keeps in the same Redis.
 DEMO_LAYOUT = LegacyLayout(
     zset_pattern="demo-legacy:opponents:{owner_id}",
@@ -119,10 +119,10 @@ async def legacy_reader(settings: Settings, owner: str) -> list[tuple[str, float
     first, then every opponent's metadata in one MGET."""
     client: Any = aioredis.from_url(settings.redis_url)  # replies typed for both APIs
     try:
-        zset = SEED_ZSET.format(owner_id=owner)
+        zset = LEGACY_ZSET.format(owner_id=owner)
         members = await client.zrevrange(zset, 0, 9, withscores=True)
         opponents = [member.decode() for member, _ in members]
-        keys = [SEED_META.format(owner_id=owner, opponent_id=o) for o in opponents]
+        keys = [LEGACY_META.format(owner_id=owner, opponent_id=o) for o in opponents]
         texts = await client.mget(keys) if keys else []
     finally:
         await client.aclose()
@@ -133,10 +133,11 @@ async def legacy_reader(settings: Settings, owner: str) -> list[tuple[str, float
 
 
 async def snapshot_legacy(settings: Settings, worker: ManagedProcess) -> None:
-    """The seed's background copy, in small: a legacy Redis layout snapshotted through Kafka."""
+    """The legacy app's background copy, in small: a legacy Redis layout snapshotted through
+    Kafka."""
     spec = settings.tables["opponents"]
     client = aioredis.from_url(settings.redis_url)
-    count = await seed_legacy(client, spec, owners=50, per_owner=20, layout=DEMO_LAYOUT)
+    count = await generate_legacy_data(client, spec, owners=50, per_owner=20, layout=DEMO_LAYOUT)
     source = RedisLegacySource(client, spec, DEMO_LAYOUT)
     kafka, topic = Kafka.of(settings.kafka), settings.topic
     checkpoint = Checkpoint(Path(settings.stack_dir) / "snapshots" / "demo.json")
@@ -161,11 +162,11 @@ async def verify_both(settings: Settings) -> bool:
     return report.drifted == 0
 
 
-def verify_seed_layout() -> bool:
+def verify_legacy_layout() -> bool:
     """`verify --source redis-legacy` on the layout the worker keeps: what the application reads
     agrees with DynamoDB (the command a user would run, so its exit code is the answer)."""
-    argv = ["verify", "--source", "redis-legacy", "--zset-pattern", SEED_ZSET,
-            "--meta-pattern", SEED_META, "--store", "dynamodb"]  # fmt: skip
+    argv = ["verify", "--source", "redis-legacy", "--zset-pattern", LEGACY_ZSET,
+            "--meta-pattern", LEGACY_META, "--store", "dynamodb"]  # fmt: skip
     print(f"\ncdc-replicator {shlex.join(argv)}")
     done = subprocess.run([sys.executable, "-m", "streams.cli.main", *argv], check=False)
     print(f"exit code {done.returncode}")
@@ -185,7 +186,7 @@ async def run(settings: Settings) -> int:
     print(f"\nthe three listings agree: {'yes' if agree else 'NO'}")
     await snapshot_legacy(settings, worker)
     agree = await verify_both(settings) and agree
-    agree = verify_seed_layout() and agree
+    agree = verify_legacy_layout() and agree
     print(
         "\nThe stack and the worker keep running. Try:\n"
         f"  export CDC_TABLES_FILE={TABLES_FILE}\n"

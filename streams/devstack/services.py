@@ -239,7 +239,7 @@ def dynamodb_answers(port: int) -> bool:
     """True once a DynamoDB API on `port` answers ListTables."""
     from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
-    from connectors.dynamodb_client import make_client  # noqa: PLC0415
+    from connectors.dynamodb.client import make_client  # noqa: PLC0415
 
     client = make_client(f"http://127.0.0.1:{port}", "us-east-1", None)
     try:

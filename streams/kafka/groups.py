@@ -15,7 +15,7 @@ from streams.kafka.clients import Kafka
 from streams.kafka.topics import kafka_admin
 from streams.model.errors import ReplicatorError
 from streams.settings import Settings
-from streams.stores import STORE_NAMES
+from streams.stores import STORES
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +45,9 @@ def store_group(settings: Settings, store: str) -> str:
 
 
 def in_store_order(stores: Sequence[str]) -> list[str]:
-    """In STORE_NAMES' order, once each: the first store a worker feeds dead-letters malformed
+    """In STORES' order, once each: the first store a worker feeds dead-letters malformed
     records, and a store named twice would get two feeds in one group but a single agent."""
-    return sorted(set(stores), key=STORE_NAMES.index)
+    return sorted(set(stores), key=list(STORES).index)
 
 
 async def committed_offsets(kafka: Kafka, group: str, topic: str) -> dict[TopicPartition, int]:
@@ -58,7 +58,7 @@ async def committed_offsets(kafka: Kafka, group: str, topic: str) -> dict[TopicP
     }
 
 
-async def seed_from_shared_group(kafka: Kafka, settings: Settings, group: str) -> int:
+async def copy_shared_group_offsets(kafka: Kafka, settings: Settings, group: str) -> int:
     """Give `group` the shared group's offsets if it has none; return how many partitions."""
     if await committed_offsets(kafka, group, settings.topic):
         return 0
@@ -71,7 +71,7 @@ async def seed_from_shared_group(kafka: Kafka, settings: Settings, group: str) -
         consumer.assign(list(shared))
         await consumer.commit(shared)
     except KafkaError as exc:  # a member joined meanwhile: it starts from earliest, harmlessly
-        log.warning("%s: not seeded from %s (%r)", group, settings.group_id, exc)
+        log.warning("%s: offsets not copied from %s (%r)", group, settings.group_id, exc)
         return 0
     finally:
         await consumer.stop()

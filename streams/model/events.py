@@ -205,7 +205,7 @@ def check_item(
     """What the schema cannot say: the table is declared, the key is its key, the data is
     data every store reads alike (finite numbers, a listing index a Redis score gives back).
     What DynamoDB alone cannot hold (its sizes, digits, range) is its store's to refuse, so
-    that Redis still takes it (connectors/dynamodb_limits.py). Returns the table's
+    that Redis still takes it (connectors/dynamodb/limits.py). Returns the table's
     declaration."""
     spec = tables.get(table)
     if spec is None:

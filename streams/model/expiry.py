@@ -1,4 +1,4 @@
-"""Live-item expiry (issue 16): when an upserted item stops being live, in both stores.
+"""Live-item expiry: when an upserted item stops being live, in both stores.
 
 A table declares one of
     attribute         a data attribute holding the instant, in epoch seconds (a cache entry's

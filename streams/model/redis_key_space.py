@@ -9,7 +9,7 @@ another's): refused at start, naming both. So are templates reaching into the re
 keys (under CDC_REDIS_KEY_PREFIX); a template opening with a placeholder reaches them only
 through an id that starts with the prefix, and such an item is refused. Two items of one
 template that render the same key are a runtime matter: the first owns it, the other is
-refused (connectors/redis_layout.lua).
+refused (connectors/redis/layout.lua).
 """
 
 import re
@@ -54,7 +54,7 @@ def reserved(prefix: str) -> dict[str, tuple[Token, ...]]:
 
 
 def layout_record_key(prefix: str) -> str:
-    """The hash that records each table's layout (connectors/redis_layout_record.py)."""
+    """The hash that records each table's layout (connectors/redis/layout_record.py)."""
     return f"{prefix}:layouts"
 
 

@@ -1,8 +1,8 @@
 """A table's Redis layout, as declared: what keys its readers already read.
 
-    cdc       (default) the replicator's own hashes, data as one JSON blob (connectors/redis_store)
+    cdc       (default) the replicator's own hashes, data as one JSON blob (connectors/redis/)
     hash      one hash per item, one field per attribute, readable with plain HGETALL
-    template  the seed's layout: a sorted set per partition, a string key per item
+    template  the legacy app's layout: a sorted set per partition, a string key per item
 
 Templates name key attributes in braces (`opponents:{owner_id}`), as the legacy snapshot
 source's do; any other brace is literal, so `{{owner_id}}` makes a Redis Cluster hash tag.

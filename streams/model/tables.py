@@ -18,7 +18,7 @@ TEMPLATE_ONLY = ("value_attribute", "value_format")
 class TableSpec(BaseModel):
     """How one logical table is keyed, stored and listed.
 
-    `partition_key` groups items (the seed's `owner_id`); `sort_key` identifies an item within
+    `partition_key` groups items (the legacy app's `owner_id`); `sort_key` identifies an item within
     its partition (`opponent_id`). `index_attribute` is the numeric data attribute a partition is
     listed by, newest first (`timestamp`); in DynamoDB it is the range key of a local secondary
     index, in Redis the score of a sorted set per partition.
@@ -34,7 +34,7 @@ class TableSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    # --- Redis layout (issue 16): what Redis readers see; kept apart from the other fields. ---
+    # --- Redis layout: what Redis readers see; kept apart from the other fields. ---
     redis: RedisLayoutSpec = RedisLayoutSpec()
     # When live items expire (both stores; streams/model/expiry.py); None: never.
     expiry: ExpirySpec | None = None

@@ -19,7 +19,6 @@ the version comes from the log position instead; see streams/pipeline/debezium_o
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from streams.kafka.records import Record
@@ -30,6 +29,7 @@ from streams.model.tables import TableSpec
 from streams.pipeline.debezium_order import Trail, postgres_version, tombstone_version
 from streams.pipeline.debezium_unavailable import NO_LOOK, Unavailable
 from streams.pipeline.debezium_values import Fields, decode_column, row_fields
+from streams.pipeline.decoders import Decoded
 
 UPSERT_OPS = frozenset({"c", "u", "r"})
 FLATTENED = (
@@ -41,19 +41,10 @@ FLATTENED = (
 Declared = list[tuple[str, TableSpec]]
 
 
-@dataclass(slots=True)
-class Decoded:
-    """What some records became: events with their record, records that cannot apply (one
-    letter a record), and null-value records skipped (they changed nothing)."""
-
-    events: list[tuple[ChangeEvent, Record]] = field(default_factory=list)
-    problems: list[tuple[Record, InvalidEventError]] = field(default_factory=list)
-    skipped_tombstones: int = 0
-
-
 class DebeziumDecoder:
     """Decodes the records of the Debezium topics the declared tables name, in each partition's
-    offset order (it remembers what each partition showed last: see `Trail`)."""
+    offset order (it remembers what each partition showed last: see `Trail`). A `Decoder`
+    (streams/pipeline/decoders.py)."""
 
     def __init__(self, tables: Mapping[str, TableSpec]) -> None:
         self.tables = dict(tables)
@@ -79,15 +70,18 @@ class DebeziumDecoder:
     def decode(self, record: Record) -> Decoded:
         """One record's events, or the reason it can never apply."""
         done = Decoded()
+        self.decode_into(record, done)
+        return done
+
+    def decode_into(self, record: Record, done: Decoded) -> None:
         trail = self._trail(record)
         if record.value is None:
             self._tombstone(record, trail, done)
-            return done
+            return
         try:
             self._change(record, trail, done)
         except InvalidEventError as exc:
             done.problems.append((record, exc))
-        return done
 
     def held_back(self) -> dict[tuple[str, int], int]:
         """Per partition, the offset of the first tombstone still waiting: its delete is in no

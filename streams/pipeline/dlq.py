@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from connectors.sink import KEY_COLLISION
+from connectors.store import KEY_COLLISION
 from streams.kafka.records import Record
 
 Headers = list[tuple[str, bytes]]

@@ -1,4 +1,4 @@
-"""Last-writer-wins arithmetic: pure functions for the replicator, the sinks' tests and verify."""
+"""Last-writer-wins arithmetic: pure functions for the replicator, the stores' tests and verify."""
 
 from collections.abc import Iterable, Mapping
 

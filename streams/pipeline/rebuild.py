@@ -16,7 +16,7 @@ from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from connectors.sink import Store
+from connectors.store import StoreWrites
 from streams.kafka.clients import Kafka
 from streams.kafka.topic_health import lost_history
 from streams.kafka.topics import assign_all
@@ -27,6 +27,7 @@ from streams.pipeline.intake import BatchIntake
 from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
+from streams.stores import store_kind
 
 
 class PartialHistoryError(ReplicatorError):
@@ -60,7 +61,7 @@ async def _not_again(topic: str, key: bytes | None, value: bytes | None, headers
 
 async def rebuild(
     settings: Settings,
-    store: Store,
+    store: StoreWrites,
     *,
     from_time: datetime | None = None,
     on_progress: Callable[[int, float], None] | None = None,
@@ -71,7 +72,7 @@ async def rebuild(
     summary = RebuildSummary(group)
     replicator = Replicator(
         settings.tables,
-        [store],
+        store,
         DeadLetterTopic(settings.dlq_topic, _not_again),
         Backoff(maximum=settings.retry_max_backoff_seconds),
     )
@@ -113,12 +114,7 @@ async def _refuse_lost_history(
     if not lost:
         return
     where = ", ".join(f"partition {p} starts at offset {n}" for p, n in sorted(lost.items()))
-    instead = (
-        "refill Redis from DynamoDB with `cdc-replicator snapshot --source dynamodb`"
-        if store == "redis"
-        else "refill DynamoDB from Redis with `cdc-replicator verify --repair` (a running "
-        "worker applies what it republishes) or from the data's source (`cdc-replicator snapshot`)"
-    )
+    instead = store_kind(store).refill
     raise PartialHistoryError(
         f"topic {topic} has lost history ({where}, not 0: retention or delete-records removed the "
         f"oldest records), so a rebuild would restore only part of the data; {instead}, or "

@@ -1,20 +1,22 @@
 """One consumed batch, from raw records to stores, in the order that makes commits safe.
 
 Commit order (the intake commits a batch's offsets only after `process` returns for it), steps
-1 to 3 for Redis a part of the batch at a time (PART_RECORDS), so it applies one part while the
-next is decoded:
+1 to 3 a part of the batch at a time where the store asks for parts (Redis: `part_records`), so
+it applies one part while the next is decoded:
   1. decode: every record becomes valid `ChangeEvent`s (one; a Debezium record one per table
      declaring its source) or a dead letter with its reason; a Kafka tombstone (no value) is
      skipped and counted (it only tells compaction to drop a key), except on a Debezium topic
      where its delete record is gone: there it is that delete, placed by the next record of
-     its partition, and its offset is not committed until then (streams/pipeline/debezium.py);
+     its partition, and its offset is not committed until then (a `Decoder` per topic:
+     streams/pipeline/decoders.py, streams/pipeline/debezium.py);
   2. coalesce: per item only the greatest version is kept, the one write that matters (a
      partial upsert joined with what the older writes of its item carried); a part holding a
      partial upsert waits for the parts before it, so that no write of its item is in flight
      while a store merges it with what it holds;
-  3. write: the winners go to every store at once; each store retries its transient failures
-     with backoff until all are applied, stale or rejected (stopping the worker cancels here:
-     nothing is committed, the batch is consumed again after restart, and LWW makes that harmless);
+  3. write: the winners go to the store (`write_until_done`), which retries its transient
+     failures with backoff until all are applied, stale or rejected (stopping the worker cancels
+     here: nothing is committed, the batch is consumed again after restart, and LWW makes that
+     harmless);
   4. dead-letter: malformed records, and writes a store rejected as invalid, are published to
      `<topic>.dlq`, and the broker has acknowledged them;
   5. return: the intake commits the batch's offsets (streams/pipeline/intake.py).
@@ -22,35 +24,30 @@ next is decoded:
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from connectors.sink import Store, WriteOutcome
+from connectors.store import Batch, StoreWrites, WriteOutcome
 from streams.kafka.records import Record
-from streams.model.errors import InvalidEventError
-from streams.model.events import ChangeEvent, ItemId, decode_event
+from streams.model.events import ChangeEvent, ItemId
 from streams.model.numbers import counted
 from streams.model.tables import TableSpec
-from streams.pipeline.apply import OnRetry, write_until_done
-from streams.pipeline.debezium import DebeziumDecoder, Decoded
+from streams.pipeline.debezium import DebeziumDecoder
+from streams.pipeline.decoders import CdcDecoder, Decoded, Decoder
 from streams.pipeline.dlq import REJECTED_BY_STORE, DeadLetter, DeadLetterTopic
 from streams.pipeline.lww import coalesce
 from streams.retry import Backoff
 
 log = logging.getLogger(__name__)
-# Redis is fed a batch in parts of this many records, so that it applies one part while the
-# next is decoded: whole, redis-server ran a batch's scripts while the worker waited (a quarter
-# of the drain's time). Parts are coalesced apart: an item in two parts is written twice,
-# harmlessly (LWW). DynamoDB gets the batch coalesced whole: each of its writes costs a write
-# unit and milliseconds, so every duplicate coalesced away counts (its drain halved in parts).
-PART_RECORDS = 250
+OnRetry = Callable[[str], None]  # called with the store's name at every retry, as it happens
 
 
 @dataclass
 class BatchReport:
     records: int
     items: int
-    outcomes: dict[str, WriteOutcome] = field(default_factory=dict)
+    outcomes: dict[str, WriteOutcome] = field(default_factory=dict)  # the store's, by its name
     dead_letters: list[DeadLetter] = field(default_factory=list)
     tombstones: int = 0  # null-value records skipped (counted by the agent that dead-letters)
     # (topic, partition) -> the offset to commit at most: a record there is not applied yet
@@ -58,10 +55,13 @@ class BatchReport:
 
 
 class Replicator:
+    """One store's way through each consumed batch (the worker runs one per store, each in its
+    own group: streams/worker/app.py)."""
+
     def __init__(
         self,
         tables: Mapping[str, TableSpec],
-        stores: Sequence[Store],
+        store: StoreWrites,
         dead_letters: DeadLetterTopic,
         backoff: Backoff | None = None,
         on_retry: OnRetry | None = None,
@@ -70,11 +70,11 @@ class Replicator:
     ) -> None:
         self.tables = dict(tables)
         self.debezium = DebeziumDecoder(self.tables)  # of the topics debezium tables name
+        self.cdc = CdcDecoder(self.tables)  # of every other topic (the changes topic)
         # With one agent per store, one of them dead-letters malformed records
         # (streams/worker/agents.py).
         self.owns_invalid = owns_invalid
-        self.stores = list(stores)
-        self.part_records = PART_RECORDS if all(s.name == "redis" for s in stores) else 0
+        self.store = store
         self.dead_letters = dead_letters
         self.backoff = backoff or Backoff()
         self.on_retry = on_retry
@@ -84,7 +84,7 @@ class Replicator:
         before the next part is decoded, so the stores work while the worker does."""
         parts: list[asyncio.Future[BatchReport]] = []
         try:
-            size = self.part_records or len(records) or 1
+            size = self.store.part_records or len(records) or 1
             for start in range(0, len(records), size):
                 part = records[start : start + size]
                 parts.append(asyncio.ensure_future(self._written(part, list(parts))))
@@ -94,7 +94,7 @@ class Replicator:
             for part_task in parts:  # stopping, or a part failed: abandon the rest
                 part_task.cancel()
             raise
-        report = _merged(done, len(records), [store.name for store in self.stores])
+        report = _merged(done, len(records), self.store.name)
         for store, outcome in report.outcomes.items():
             if outcome.holes:
                 _warn_holes(store, outcome.holes)
@@ -115,16 +115,9 @@ class Replicator:
         if earlier and any(event.unchanged is not None for event in winners.values()):
             await asyncio.wait(earlier)  # their failures are raised where they are gathered
         report = BatchReport(records=len(records), items=len(winners), tombstones=tombstones)
-        results = await asyncio.gather(
-            *(
-                write_until_done(store, winners, self.backoff, self.on_retry)
-                for store in self.stores
-            )
-        )
-        report.outcomes = {
-            store.name: result for store, result in zip(self.stores, results, strict=True)
-        }
-        letters.extend(_rejected(results, decoded))
+        result = await write_until_done(self.store, winners, self.backoff, self.on_retry)
+        report.outcomes = {self.store.name: result}
+        letters.extend(_rejected(result, decoded))
         report.dead_letters = letters
         return report
 
@@ -132,42 +125,52 @@ class Replicator:
         self, records: Sequence[Record]
     ) -> tuple[list[tuple[ChangeEvent, Record]], list[DeadLetter], int]:
         """Valid events with their records, dead letters, and how many tombstones were skipped."""
-        decoded: list[tuple[ChangeEvent, Record]] = []
-        letters: list[DeadLetter] = []
-        tombstones = 0
-        debezium = self.debezium
-        debezium_topics = debezium.topics  # one set lookup a record; cdc-v1 for other topics
+        found = Decoded()
+        debezium: Decoder = self.debezium
+        cdc: Decoder = self.cdc
+        debezium_topics = self.debezium.topics  # one set lookup a record
         for record in records:
-            if record.topic in debezium_topics:
-                tombstones += _taken(debezium.decode(record), decoded, letters)
-                continue
-            raw = record.value
-            if raw is None:  # a Kafka tombstone on the changes topic: our deletes are events
-                tombstones += 1
-                continue
-            try:
-                event = decode_event(raw, self.tables)
-            except InvalidEventError as exc:
-                letters.append(DeadLetter(record, exc.reason, str(exc)))
-            else:
-                decoded.append((event, record))
-        return decoded, letters, tombstones
+            (debezium if record.topic in debezium_topics else cdc).decode_into(record, found)
+        letters = [DeadLetter(record, exc.reason, str(exc)) for record, exc in found.problems]
+        return found.events, letters, found.skipped_tombstones
 
 
-def _taken(
-    found: Decoded, decoded: list[tuple[ChangeEvent, Record]], letters: list[DeadLetter]
-) -> int:
-    """`found`'s events and letters added to the batch's; the tombstones it skipped."""
-    decoded += found.events
-    if found.problems:
-        letters += [DeadLetter(record, exc.reason, str(exc)) for record, exc in found.problems]
-    return found.skipped_tombstones
+async def write_until_done(
+    store: StoreWrites, batch: Batch, backoff: Backoff, on_retry: OnRetry | None = None
+) -> WriteOutcome:
+    """Every write in `batch` ends applied, stale or rejected; none is left behind.
+
+    Only the writes that met a transient failure are tried again, so a store that is down
+    for a minute costs retries, not data. Cancellation (worker stopping) abandons the batch.
+    """
+    started = time.monotonic()
+    done = WriteOutcome()
+    pending = batch
+    delays = backoff.delays()
+    attempt = 0
+    while pending:
+        outcome = await store.write(pending)
+        done.add_done(outcome)
+        pending = outcome.retry
+        if pending:
+            attempt += 1
+            delay = next(delays)
+            log.warning(
+                "%s: %d writes failed transiently (%r); attempt %d, retrying in %.2fs",
+                store.name, len(pending), outcome.cause, attempt, delay,
+            )  # fmt: skip
+            if on_retry is not None:
+                on_retry(store.name)  # a store down for an hour shows at once, not after
+            await asyncio.sleep(delay)
+    done.retries = attempt
+    done.seconds = time.monotonic() - started
+    return done
 
 
-def _merged(parts: Sequence[BatchReport], records: int, stores: Sequence[str]) -> BatchReport:
-    """One report for the batch: its parts' counts added up, per store."""
+def _merged(parts: Sequence[BatchReport], records: int, store: str) -> BatchReport:
+    """One report for the batch: its parts' counts added up."""
     report = BatchReport(records=records, items=0)
-    report.outcomes = {name: WriteOutcome() for name in stores}
+    report.outcomes = {store: WriteOutcome()}
     for part in parts:
         report.items += part.items
         report.tombstones += part.tombstones
@@ -193,19 +196,18 @@ def _warn_holes(store: str, holes: Mapping[ItemId, list[str]]) -> None:
 
 
 def _rejected(
-    results: Sequence[WriteOutcome], decoded: Sequence[tuple[ChangeEvent, Record]]
+    result: WriteOutcome, decoded: Sequence[tuple[ChangeEvent, Record]]
 ) -> list[DeadLetter]:
-    """A write either store refused as invalid, once per record even if both stores (or both
-    tables it feeds) refused it."""
-    if not any(result.rejected for result in results):
+    """A write the store refused as invalid, once per record even if both tables it feeds
+    refused it."""
+    if not result.rejected:
         return []  # the common case: no record to look up
     record_of = {id(event): record for event, record in decoded}
     # A coalesced partial upsert is a new event: it stands for its newest write's record.
     by_version = {(event.table, event.version): record for event, record in decoded}
     letters: dict[int, DeadLetter] = {}
-    for result in results:
-        for event, message in result.rejected:
-            record = record_of.get(id(event)) or by_version[event.table, event.version]
-            reason = result.reasons.get(id(event), REJECTED_BY_STORE)
-            letters.setdefault(id(record), DeadLetter(record, reason, message))
+    for event, message in result.rejected:
+        record = record_of.get(id(event)) or by_version[event.table, event.version]
+        reason = result.reasons.get(id(event), REJECTED_BY_STORE)
+        letters.setdefault(id(record), DeadLetter(record, reason, message))
     return list(letters.values())

@@ -1,1 +1,1 @@
-"""Seeding the stores from data that never went through Kafka: sources, parts, progress."""
+"""Filling the stores from data that never went through Kafka: sources, parts, progress."""

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.source import WHOLE, Part
+from connectors.sources.snapshot_source import WHOLE, Part
 from streams.kafka.clients import Kafka
 from streams.kafka.topics import require_topic
 from streams.model.errors import ConfigError
@@ -12,7 +12,7 @@ from streams.snapshot.metrics import SnapshotMetrics
 from streams.snapshot.options import SnapshotOptions
 from streams.snapshot.parts import PartCheckpoints, run_parts, snapshot_part
 from streams.snapshot.progress import progress_reporter
-from streams.snapshot.seed import Progress, SnapshotSummary
+from streams.snapshot.run import Progress, SnapshotSummary
 from streams.snapshot.sources import check_source, default_checkpoint, open_source
 
 

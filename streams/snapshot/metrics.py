@@ -13,7 +13,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
-from streams.snapshot.seed import SnapshotSummary
+from streams.snapshot.run import SnapshotSummary
 from streams.worker.startup import ensure_port_free
 
 PartCounts = Mapping[str, Mapping[str, int]]  # "K/N" -> {"published": .., "problems": ..}

@@ -5,8 +5,8 @@ They cross into `--workers` child processes (pickled), so they hold plain values
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.redis_legacy import LegacyLayout
-from connectors.source import WHOLE, Part
+from connectors.redis.legacy_source import LegacyLayout
+from connectors.sources.snapshot_source import WHOLE, Part
 
 SOURCES = ("redis-legacy", "dynamodb", "jsonl", "postgres")
 
@@ -53,7 +53,7 @@ class SnapshotOptions:
 
 
 @dataclass(frozen=True)
-class SeedOptions:
+class LegacyDataOptions:
     """A `seed-legacy` run: a synthetic legacy dataset of `owners` x `per_owner` items."""
 
     table: str

@@ -1,10 +1,10 @@
 """A snapshot split into parts: one part in this process, or `--workers N` processes.
 
 One Python process encodes and publishes ~35,000 legacy items/s here, CPU-bound (see
-bench/RESULTS.md); the seed's 240 million items want more cores, or more machines. Every item
-belongs to exactly one part (connectors.source.Part), each part checkpoints on its own, so a
-part resumes where it stopped whatever happened to the others. The parent only starts the
-processes, sums their checkpoints for the progress bar and collects their results.
+bench/RESULTS.md); the legacy app's 240 million items want more cores, or more machines. Every item
+belongs to exactly one part (connectors.sources.snapshot_source.Part), each part checkpoints
+on its own, so a part resumes where it stopped whatever happened to the others. The parent
+only starts the processes, sums their checkpoints for the progress bar and collects their results.
 """
 
 import asyncio
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
 
-from connectors.source import Part, SourceProblem
+from connectors.sources.snapshot_source import Part, SourceProblem
 from streams.failures import FAILURES, describe_failure
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
@@ -28,7 +28,7 @@ from streams.logs import kafka_causes_kept
 from streams.model.errors import ConfigError, ReplicatorError
 from streams.settings import Settings
 from streams.snapshot.options import SnapshotOptions
-from streams.snapshot.seed import (
+from streams.snapshot.run import (
     SAMPLE_PROBLEMS,
     Checkpoint,
     Progress,

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
-from streams.snapshot.seed import SnapshotSummary
+from streams.snapshot.run import SnapshotSummary
 
 LOG_EVERY_SECONDS = 5.0
 

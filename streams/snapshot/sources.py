@@ -7,17 +7,17 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 
-from connectors.dynamodb_source import DynamoDBSource
-from connectors.jsonl_source import JsonLinesSource
-from connectors.postgres_source import PostgresSource
-from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
-from connectors.redis_templates import any_key
-from connectors.source import WHOLE, Part, SnapshotSource
+from connectors.dynamodb.source import DynamoDBSource
+from connectors.redis.legacy_source import LegacyLayout, RedisLegacySource, generate_legacy_data
+from connectors.redis.templates import any_key
+from connectors.sources.jsonl import JsonLinesSource
+from connectors.sources.postgres import PostgresSource
+from connectors.sources.snapshot_source import WHOLE, Part, SnapshotSource
 from streams.model.errors import ConfigError
 from streams.model.redis_key_space import key_templates
 from streams.model.tables import TableSpec
 from streams.settings import Settings
-from streams.snapshot.options import SeedOptions, SourceOptions
+from streams.snapshot.options import LegacyDataOptions, SourceOptions
 from streams.stores import dynamodb_client
 
 
@@ -97,14 +97,14 @@ def default_checkpoint(settings: Settings, source: SourceOptions) -> Path:
     return Path(settings.stack_dir) / "snapshots" / f"{source.name}-{tag}.json"
 
 
-async def seed_legacy_dataset(settings: Settings, options: SeedOptions) -> int:
+async def generate_legacy_dataset(settings: Settings, options: LegacyDataOptions) -> int:
     """Write a synthetic legacy dataset (for trying a snapshot); the number of items written."""
     spec = settings.table(options.table)
     layout = options.legacy.layout(options.table)
     layout.check(spec)  # before connecting: nothing written with a literal {owner_id}
     client = legacy_client(settings, options.legacy.url)
     try:
-        return await seed_legacy(
+        return await generate_legacy_data(
             client, spec, owners=options.owners, per_owner=options.per_owner, layout=layout
         )
     finally:

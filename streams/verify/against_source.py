@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from connectors.postgres_source import PostgresSource
-from connectors.sink import Store, StoredItem
-from connectors.source import SnapshotSource, SourceItem, SourceProblem
+from connectors.sources.postgres import PostgresSource
+from connectors.sources.snapshot_source import SnapshotSource, SourceItem, SourceProblem
+from connectors.store import StoredItem, StoreReads
 from streams.model.errors import InvalidEventError
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event, check_item
 from streams.model.tables import TableSpec
-from streams.snapshot.seed import snapshot_event
+from streams.snapshot.run import snapshot_event
 from streams.verify.compare import REPAIR_SUFFIX, SAMPLES, Drift, Kind, VerifyReport
 
 Publish = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
@@ -56,7 +56,7 @@ class SourceCheck:
 
     table: str
     source: SnapshotSource
-    store: Store
+    store: StoreReads
     tables: Mapping[str, TableSpec]
     repair: Repair | None
 
@@ -137,7 +137,7 @@ def republish_missing(publish: Publish, source: str, tables: Mapping[str, TableS
 
 
 def repair_from_table(
-    table: PostgresSource, stores: Sequence[Store], publish: Publish,
+    table: PostgresSource, stores: Sequence[StoreReads], publish: Publish,
     tables: Mapping[str, TableSpec],
 ) -> Repair:  # fmt: skip
     """The table's repair: each item's row as it is now, at a version every store takes."""

@@ -18,12 +18,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from connectors.sink import Store, StoredItem, Strays
-from connectors.source import SourceItem
+from connectors.sources.snapshot_source import SourceItem
+from connectors.store import StoredItem, StoreReads, Strays
 from streams.model.errors import InvalidEventError
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId, Version, build_event
 from streams.model.tables import TableSpec
-from streams.snapshot.seed import snapshot_version
+from streams.snapshot.run import snapshot_version
 
 Flush = Callable[[Sequence[ChangeEvent]], Awaitable[int]]
 Kind = Literal["missing_in_redis", "missing_in_dynamodb", "data_differs", "version_differs",
@@ -153,7 +153,7 @@ class VerifyReport:
 
 
 async def drifts(
-    redis: Store, dynamo: Store, table: str, report: VerifyReport
+    redis: StoreReads, dynamo: StoreReads, table: str, report: VerifyReport
 ) -> AsyncIterator[Drift]:
     """Every drifted item of `table`, counting what was compared into `report`: first the items
     DynamoDB holds, then those only Redis holds."""
@@ -183,7 +183,7 @@ def _compared(
     return Drift(kind, item, redis, dynamo) if kind else None
 
 
-def _held_by_redis_only(drift: Drift, dynamo: Store) -> Drift:
+def _held_by_redis_only(drift: Drift, dynamo: StoreReads) -> Drift:
     """The drift, or a `dynamodb_cannot_hold` naming why, when Redis holds the winning version
     and DynamoDB cannot hold it."""
     redis, stored = drift.redis, drift.dynamodb
@@ -205,7 +205,7 @@ def _held_by_redis_only(drift: Drift, dynamo: Store) -> Drift:
 
 def _versioned(item: ItemId, stored: StoredItem, spec: TableSpec) -> StoredItem:
     """An item written before the replicator (no `_v`) has the version `snapshot --source
-    dynamodb` gives it: a Redis copy seeded that way agrees, and a repair can republish it."""
+    dynamodb` gives it: a Redis copy filled that way agrees, and a repair can republish it."""
     if stored.version != UNVERSIONED or stored.problem:
         return stored
     source_item = SourceItem(item.table, item.key(spec), stored.data or {})
@@ -246,7 +246,7 @@ def repair_event(
 
 
 async def verify_table(
-    redis: Store, dynamo: Store, table: str, on_drift: "DriftHandler | None" = None
+    redis: StoreReads, dynamo: StoreReads, table: str, on_drift: "DriftHandler | None" = None
 ) -> VerifyReport:
     report = VerifyReport(table)
     async for drift in drifts(redis, dynamo, table, report):

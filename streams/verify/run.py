@@ -4,8 +4,8 @@ source (the check before cutover); with `repair`, the fixes are republished."""
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from connectors.postgres_source import PostgresSource
-from connectors.source import SnapshotSource
+from connectors.sources.postgres import PostgresSource
+from connectors.sources.snapshot_source import SnapshotSource
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
 from streams.model.errors import ConfigError

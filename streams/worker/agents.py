@@ -14,12 +14,12 @@ from typing import Any, TypeVar
 import faust
 from faust.types import AgentT, StreamT
 
-from connectors.sink import Store
+from connectors.store import StoreWrites
 from streams.kafka.records import Record
 from streams.model.errors import AccessRefusedError
 from streams.pipeline.replicator import BatchReport, Replicator
 
-ReplicatorFor = Callable[[Store], Replicator]
+ReplicatorFor = Callable[[StoreWrites], Replicator]
 F = TypeVar("F", bound=Callable[..., Any])
 # Told True as the agent starts (or Faust restarts it), False as it ends.
 OnRunning = Callable[[bool], None]
@@ -36,7 +36,7 @@ class BatchJob:
 def add_store_agent(
     app: faust.App,
     store_name: str,
-    open_store: Callable[[], Store],
+    open_store: Callable[[], StoreWrites],
     replicator: ReplicatorFor,
     on_running: OnRunning | None = None,
 ) -> AgentT:

@@ -13,14 +13,13 @@ from faust.app.base import BootStrategy
 from faust.types import AgentT
 from faust.types.auth import CredentialsT
 
-from connectors.sink import Store
+from connectors.store import Store
 from streams.kafka.clients import Kafka, ssl_context
-from streams.kafka.groups import in_store_order, seed_from_shared_group, store_group
+from streams.kafka.groups import copy_shared_group_offsets, in_store_order, store_group
 from streams.kafka.records import Record
-from streams.pipeline.apply import OnRetry
 from streams.pipeline.dlq import DeadLetterTopic, Headers
 from streams.pipeline.intake import BatchIntake, OnBatch, run_with
-from streams.pipeline.replicator import BatchReport, Replicator
+from streams.pipeline.replicator import BatchReport, OnRetry, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.settings_parts import KafkaSettings, revealed
@@ -185,7 +184,7 @@ def _replicator(
     on_retry: OnRetry,
     owns_invalid: bool,
 ) -> Replicator:
-    return Replicator(settings.tables, [store], dlq, backoff, on_retry, owns_invalid=owns_invalid)
+    return Replicator(settings.tables, store, dlq, backoff, on_retry, owns_invalid=owns_invalid)
 
 
 def _add_feed(
@@ -211,7 +210,7 @@ def _add_feed(
         await until_ready(partial(prepare_store, settings, store_name), store_name, wait)
         await until_ready(partial(store_answers, open_store), store_name, wait)
         feed_of.prepared.set()
-        await until_ready(partial(seed_from_shared_group, kafka, settings, group), "Kafka", wait)
+        await until_ready(partial(copy_shared_group_offsets, kafka, settings, group), "Kafka", wait)
         log.info("agent %s applies the batches of group %s", agent.name, group)
         tune_for_batches()  # start-up is over: freeze what it made (streams/worker/gc_tuning.py)
         intake = BatchIntake(settings, group, feed_of.apply, on_batch, feed_of.assigned)

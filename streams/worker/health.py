@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.sink import Store
+from connectors.store import StoreWrites
 from streams.kafka.connector_sources import SourceState
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class Health:
         return Verdict(not reasons, reasons, degraded)
 
 
-async def probe_stores(health: Health, stores: Iterable[Store]) -> None:
+async def probe_stores(health: Health, stores: Iterable[StoreWrites]) -> None:
     """Ask every store whether it answers, each second, until cancelled."""
     opened = list(stores)
     while True:
@@ -147,7 +147,7 @@ async def probe_stores(health: Health, stores: Iterable[Store]) -> None:
         await asyncio.sleep(PROBE_SECONDS)
 
 
-async def _probe(health: Health, store: Store) -> None:
+async def _probe(health: Health, store: StoreWrites) -> None:
     try:
         await asyncio.wait_for(store.ping(), PROBE_TIMEOUT_SECONDS)
     except TimeoutError:

@@ -1,7 +1,7 @@
 """At start, with CDC_POSTGRES_URL set: a warning per Debezium table whose PostgreSQL table can
 log an UPDATE without a value it left unchanged (REPLICA IDENTITY other than FULL, and columns
 TOASTed when large), naming `ALTER TABLE ... REPLICA IDENTITY FULL` (connectors/
-postgres_identity.py)."""
+sources/postgres_identity.py)."""
 
 import logging
 from collections.abc import Mapping
@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import faust
 import psycopg
 
-from connectors.postgres_identity import Identity, identities
+from connectors.sources.postgres_identity import Identity, identities
 from streams.model.tables import TableSpec
 from streams.settings import Settings
 

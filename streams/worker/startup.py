@@ -11,9 +11,9 @@ from typing import TypeVar
 from aiokafka.errors import KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from connectors import redis_errors
-from connectors.dynamodb_client import access_refused, is_access_refused
-from connectors.sink import Store
+from connectors.dynamodb.client import access_refused, is_access_refused
+from connectors.redis import errors as redis_errors
+from connectors.store import StoreWrites
 from streams.kafka.topics import TopicUnavailableError
 from streams.model.errors import AccessRefusedError, ConfigError
 from streams.retry import Backoff
@@ -50,7 +50,7 @@ def _refusal(exc: BaseException) -> AccessRefusedError | None:
     return access_refused(exc) if is_access_refused(exc) else None
 
 
-async def store_answers(open_store: Callable[[], Store]) -> None:
+async def store_answers(open_store: Callable[[], StoreWrites]) -> None:
     """Ping the store once: a store refusing our credentials (a wrong Redis password) stops
     the worker at start, rather than when the first event reaches it."""
     store = open_store()

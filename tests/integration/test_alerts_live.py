@@ -13,10 +13,10 @@ import pytest
 from streams.devstack.process import free_port
 from streams.kafka.groups import store_group
 from tests.conftest import Services
-from tests.integration.prometheus import PrometheusServer, scaled_rules
-from tests.integration.proxy import TcpProxy
-from tests.integration.worker import WorkerProcess, create_topics, publish
 from tests.support import upsert
+from tests.support.prometheus import PrometheusServer, scaled_rules
+from tests.support.proxy import TcpProxy
+from tests.support.worker import WorkerProcess, create_topics, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 T = TypeVar("T")

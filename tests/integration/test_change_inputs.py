@@ -18,8 +18,9 @@ from streams.pipeline.debezium import DebeziumDecoder
 from streams.pipeline.intake import NEW_TOPIC_SECONDS
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.debezium_support import USERS, envelope, events_of, record_key
-from tests.integration.worker import (
+from tests.support import upsert
+from tests.support.debezium import USERS, envelope, events_of, record_key
+from tests.support.worker import (
     WorkerProcess,
     create_topics,
     fetch,
@@ -27,7 +28,6 @@ from tests.integration.worker import (
     stores_match,
     wait_for_fold,
 )
-from tests.support import upsert
 
 pytestmark = pytest.mark.integration
 

@@ -28,8 +28,8 @@ from streams.pipeline.end_offsets import EndOffsets
 from streams.pipeline.rebuild import rebuild
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, publish, wait_caught_up
 from tests.support import MemoryStore, upsert
+from tests.support.worker import WorkerProcess, publish, wait_caught_up
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +95,7 @@ def test_a_topic_made_with_broker_defaults_is_warned_about_and_rebuild_refuses_l
     events = [upsert("o", f"p{i}", i + 1) for i in range(30)]
     asyncio.run(publish(settings, events))
 
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis").start()
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="redis").start()
     try:
         wait_caught_up(settings, worker, stores=("redis",))  # it still replicates
         log = worker.log_tail(200)

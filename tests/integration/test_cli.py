@@ -17,8 +17,8 @@ from streams.kafka.publisher import Publisher
 from streams.settings import Settings
 from streams.stores import dynamodb_client
 from tests.conftest import Services
-from tests.integration.worker import read_topic, write_direct
 from tests.support import delete, upsert
+from tests.support.worker import read_topic, write_direct
 
 pytestmark = pytest.mark.integration
 

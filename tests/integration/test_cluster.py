@@ -9,15 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.redis_store import RedisStore
+from connectors.redis.store import RedisStore
 from streams.devstack.process import port_open
 from streams.model.events import ChangeEvent
 from streams.settings import Settings
 from streams.stores import open_redis
 from tests.conftest import Services
-from tests.integration.cluster import redis_cluster
 from tests.integration.test_stores import run_property, unique_owners
 from tests.support import REDIS_LAYOUTS, histories, upsert, with_redis_layout
+from tests.support.cluster import redis_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def cluster_settings(
         yield services.settings(redis_url=url)
 
 
-# The seed's templates with a hash tag, so each item's keys share a slot.
+# The legacy app's templates with a hash tag, so each item's keys share a slot.
 CLUSTER_LAYOUTS = REDIS_LAYOUTS | {
     "template": REDIS_LAYOUTS["template"].model_copy(
         update={"index_key": "opponents:{{owner_id}}", "key": "opponent:{{owner_id}}:{opponent_id}"}

@@ -5,7 +5,7 @@ in the worker's /ready, /metrics and `lag`; `connector validate|add` name each e
 line; PostgreSQL shutting down is not called a refused login.
 
 PostgreSQL and Connect come from `cdc-replicator stack up --with-postgres` (tests/
-debezium_support.py), on ports and in a folder of this module's own.
+tests/support/debezium.py), on ports and in a folder of this module's own.
 """
 
 import asyncio
@@ -34,7 +34,7 @@ from streams.model import numbers
 from streams.model.tables import TableSpec
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.debezium_support import (
+from tests.support.debezium import (
     DebeziumStack,
     debezium_stack,
     drop_connector,
@@ -43,7 +43,7 @@ from tests.debezium_support import (
     stores_hold,
     users_of,
 )
-from tests.integration.worker import WorkerProcess, create_topics, fetch
+from tests.support.worker import WorkerProcess, create_topics, fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 Rows = dict[str, dict[str, Any] | None]

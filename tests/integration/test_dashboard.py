@@ -14,9 +14,9 @@ from streams.devstack.process import free_port, wait_until
 from streams.kafka.groups import store_group
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.integration.browser import Browser, chromium_path
-from tests.integration.worker import WorkerProcess, fetch, publish
 from tests.support import upsert
+from tests.support.browser import Browser, chromium_path
+from tests.support.worker import WorkerProcess, fetch, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 # The picture docs/operating.md shows, taken by this test and kept only when the test passes.

@@ -26,7 +26,7 @@ from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.model.tables import TableSpec
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.debezium_support import (
+from tests.support.debezium import (
     DebeziumStack,
     debezium_stack,
     drop_connector,
@@ -34,7 +34,7 @@ from tests.debezium_support import (
     stores_hold,
     users_of,
 )
-from tests.integration.worker import WorkerProcess, read_topic
+from tests.support.worker import WorkerProcess, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

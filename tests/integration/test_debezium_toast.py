@@ -26,11 +26,11 @@ from streams.model.tables import TableSpec
 from streams.settings import Settings
 from streams.stores import dynamodb_client
 from tests.conftest import Services
-from tests.debezium_support import BIG_TEXT, DebeziumStack, debezium_stack
-from tests.debezium_support import drop_connector as _drop
-from tests.debezium_support import running as _running
-from tests.debezium_support import stores_hold as _stores_hold
-from tests.integration.worker import WorkerProcess, fetch
+from tests.support.debezium import BIG_TEXT, DebeziumStack, debezium_stack
+from tests.support.debezium import drop_connector as _drop
+from tests.support.debezium import running as _running
+from tests.support.debezium import stores_hold as _stores_hold
+from tests.support.worker import WorkerProcess, fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PLACEHOLDER = "«toast»"

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from connectors.postgres_source import PostgresSource
-from connectors.source import SourceItem
+from connectors.sources.postgres import PostgresSource
+from connectors.sources.snapshot_source import SourceItem
 from streams.devstack.connect import postgres_connector
 from streams.devstack.process import wait_until
 from streams.kafka.clients import Kafka
@@ -25,8 +25,8 @@ from streams.model.tables import TableSpec
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services
-from tests.debezium_support import DebeziumStack, debezium_stack
-from tests.integration.worker import WorkerProcess, read_topic
+from tests.support.debezium import DebeziumStack, debezium_stack
+from tests.support.worker import WorkerProcess, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 COLUMNS = """id int PRIMARY KEY, i2 smallint, i8 bigint, n numeric, n2 numeric(10,2), f4 real,

@@ -11,8 +11,8 @@ from streams.kafka.publisher import Publisher
 from streams.model.tables import TableSpec
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, publish, wait_caught_up
 from tests.support import upsert
+from tests.support.worker import WorkerProcess, publish, wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

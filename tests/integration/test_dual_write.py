@@ -22,8 +22,8 @@ from streams.kafka.publisher import Publisher
 from streams.model.events import ChangeEvent
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, wait_caught_up
 from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
+from tests.support.worker import WorkerProcess, wait_caught_up
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from streams.model.numbers import plain
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, publish, read_topic, wait_caught_up
 from tests.support import upsert
+from tests.support.worker import WorkerProcess, publish, read_topic, wait_caught_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.emulators]
 

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.dynamodb_transact import TRANSACT_LIMIT
-from connectors.sink import WriteOutcome
+from connectors.dynamodb.transact import TRANSACT_LIMIT
+from connectors.store import WriteOutcome
 from streams.model.events import ChangeEvent
 from streams.pipeline.lww import coalesce
 from streams.settings import Settings
@@ -20,8 +20,8 @@ from streams.stores import ensure_tables, open_store
 from streams.worker.run import prepare
 from tests.conftest import Services
 from tests.integration.test_stores import run_property, unique_owners
-from tests.integration.worker import WorkerProcess, committed, publish
 from tests.support import assert_store_matches, delete, histories, upsert
+from tests.support.worker import WorkerProcess, committed, publish
 
 pytestmark = pytest.mark.integration
 
@@ -113,7 +113,7 @@ def test_transact_mode_against_an_endpoint_without_transactions_stops_the_worker
     settings = services.settings(dynamodb_endpoint_url=endpoint, dynamodb_write_mode="transact")
     asyncio.run(prepare(settings, ["dynamodb"]))
     asyncio.run(publish(settings, [upsert("user:7", "user:8", 1)]))
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="dynamodb").start()
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="dynamodb").start()
     assert worker.proc is not None
     try:
         code = worker.proc.wait(90)

@@ -21,7 +21,8 @@ from streams.settings import Settings
 from streams.stores import open_store
 from streams.worker.run import prepare
 from tests.conftest import Services
-from tests.integration.worker import (
+from tests.support import delete, histories, upsert
+from tests.support.worker import (
     WorkerProcess,
     committed,
     publish,
@@ -29,7 +30,6 @@ from tests.integration.worker import (
     wait_committed,
     wait_for_fold,
 )
-from tests.support import delete, histories, upsert
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.emulators]
 

@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from connectors.dynamodb_schema import ensure_table, table_definition
-from connectors.dynamodb_store import EXPIRES_ATTR
+from connectors.dynamodb.schema import ensure_table, table_definition
+from connectors.dynamodb.store import EXPIRES_ATTR
 from streams.cli.main import main
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings
 from streams.stores import dynamodb_client, ensure_tables
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess
+from tests.support.worker import WorkerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 
@@ -132,7 +132,7 @@ def test_the_worker_stops_with_one_line_on_a_table_without_ttl(
     settings = services.settings()
     name = create_by_hand(settings, lambda d: None, ttl=False)
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="dynamodb")
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="dynamodb")
     code = worker.start().exit_code()
     log = worker.log.read_text()
     assert code == 2, log

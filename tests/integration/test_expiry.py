@@ -1,4 +1,4 @@
-"""Live-item expiry (issue 16 item 2) in every Redis layout and in DynamoDB: the data goes at
+"""Live-item expiry in every Redis layout and in DynamoDB: the data goes at
 its instant, an older event arriving afterwards stays stale, verify counts no drift."""
 
 import asyncio
@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from connectors.dynamodb_items import EXPIRES_ATTR, LIVE_UNTIL_ATTR
-from connectors.dynamodb_schema import table_definition
+from connectors.dynamodb.items import EXPIRES_ATTR, LIVE_UNTIL_ATTR
+from connectors.dynamodb.schema import table_definition
 from streams.cli.main import main
 from streams.devstack.process import wait_until
 from streams.model.events import ItemId
@@ -24,8 +24,8 @@ from streams.settings import Settings
 from streams.stores import dynamodb_client, ensure_tables, open_redis, open_store
 from tests.conftest import Services
 from tests.integration.test_stores import run_property, unique_owners
-from tests.integration.worker import publish, write_direct
 from tests.support import REDIS_LAYOUTS, histories, upsert, with_redis_layout
+from tests.support.worker import publish, write_direct
 
 pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 STORES = ("redis", "dynamodb")
@@ -124,9 +124,9 @@ def test_items_expire_by_their_attribute_and_older_events_stay_stale(
 def test_what_a_reader_sees_expires_in_redis_and_dynamodb_holds_the_ttl_attribute(
     env_settings: Settings,
 ) -> None:
-    """The seed's layout with a fixed lifetime: the data key goes, and its member in the sorted
-    set at the partition's next write (the sorted set, which the application shares, never
-    gets a TTL); the version stays for the tombstone lifetime."""
+    """The legacy app's layout with a fixed lifetime: the data key goes, and its member in the
+    sorted set at the partition's next write (the sorted set, which the application shares,
+    never gets a TTL); the version stays for the tombstone lifetime."""
     settings = expiring(env_settings, "template", lifetime_seconds=1)
     owner = f"{uuid.uuid4().hex[:6]},a"
     events = [upsert(owner, "2,b", now_ts(), metadata="hi", timestamp=100)]

@@ -15,7 +15,8 @@ from streams.devstack.services import RedisService, Service
 from streams.model.events import ChangeEvent
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.integration.worker import (
+from tests.support import delete, upsert
+from tests.support.worker import (
     WorkerProcess,
     publish,
     stores_match,
@@ -23,7 +24,6 @@ from tests.integration.worker import (
     wait_committed,
     wait_for_fold,
 )
-from tests.support import delete, upsert
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

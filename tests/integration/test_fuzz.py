@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connectors.dynamodb_source import DynamoDBSource
+from connectors.dynamodb.source import DynamoDBSource
 from streams.cli.main import main
 from streams.kafka.publisher import Publisher
 from streams.model.events import ChangeEvent, decode_event
@@ -17,13 +17,13 @@ from streams.model.tables import DEFAULT_TABLES as TABLES
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services
-from tests.integration.worker import (
+from tests.support import delete, upsert, visible_state
+from tests.support.worker import (
     WorkerProcess,
     read_topic,
     snapshot_into_stores,
     wait_for_fold,
 )
-from tests.support import delete, upsert, visible_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -10,20 +10,20 @@ from aiokafka import TopicPartition
 
 from streams.devstack.process import free_port
 from streams.kafka.clients import Kafka
-from streams.kafka.groups import committed_offsets, seed_from_shared_group, store_group
+from streams.kafka.groups import committed_offsets, copy_shared_group_offsets, store_group
 from streams.kafka.publisher import Publisher
 from streams.model.events import ChangeEvent
 from streams.settings import Settings
 from streams.worker.run import prepare
 from tests.conftest import Services
-from tests.integration.worker import (
+from tests.support import upsert
+from tests.support.worker import (
     WorkerProcess,
     fetch,
     publish,
     read_topic,
     wait_for_fold,
 )
-from tests.support import upsert
 
 pytestmark = pytest.mark.integration
 
@@ -48,8 +48,8 @@ def test_a_store_group_without_offsets_starts_where_the_shared_group_stopped(
     asyncio.run(commit_as(settings, settings.group_id, shared))
     asyncio.run(commit_as(settings, dynamodb, {TopicPartition(settings.topic, 0): 1}))
 
-    assert asyncio.run(seed_from_shared_group(kafka, settings, redis)) == 2
-    assert asyncio.run(seed_from_shared_group(kafka, settings, dynamodb)) == 0  # has its own
+    assert asyncio.run(copy_shared_group_offsets(kafka, settings, redis)) == 2
+    assert asyncio.run(copy_shared_group_offsets(kafka, settings, dynamodb)) == 0  # has its own
     assert asyncio.run(committed_offsets(kafka, redis, settings.topic)) == shared
     assert asyncio.run(committed_offsets(kafka, dynamodb, settings.topic)) == {
         TopicPartition(settings.topic, 0): 1
@@ -59,7 +59,7 @@ def test_a_store_group_without_offsets_starts_where_the_shared_group_stopped(
 def test_two_workers_on_one_machine_one_per_store_each_on_its_web_port(
     services: Services, tmp_path: Path
 ) -> None:
-    """The `--sinks redis` and `--sinks dynamodb` workers of docs/operating.md (Scaling out):
+    """The `--stores redis` and `--stores dynamodb` workers of docs/operating.md (Scaling out):
     each feeds its store's group only and serves its own /lag; each dead-letters a malformed
     record (so it is there twice)."""
     settings = services.settings(web_enabled=True)
@@ -70,7 +70,7 @@ def test_two_workers_on_one_machine_one_per_store_each_on_its_web_port(
     workers = {}
     for store, port in ports.items():
         own = settings.model_copy(update={"web_port": port})
-        workers[store] = WorkerProcess(services, own, tmp_path / f"{store}.log", sinks=store)
+        workers[store] = WorkerProcess(services, own, tmp_path / f"{store}.log", stores=store)
         workers[store].start()
     try:
         for store, worker in workers.items():

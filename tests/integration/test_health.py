@@ -16,9 +16,9 @@ import pytest
 from streams.devstack.process import free_port
 from streams.worker.health import HEARTBEAT_LIMIT_SECONDS
 from tests.conftest import Services
-from tests.integration.proxy import TcpProxy
-from tests.integration.worker import WorkerProcess, create_topics, publish
 from tests.support import upsert
+from tests.support.proxy import TcpProxy
+from tests.support.worker import WorkerProcess, create_topics, publish
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,9 +14,9 @@ from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.pipeline.intake import BatchIntake
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.debezium_support import users_of
 from tests.integration.test_groups import commit_as
-from tests.integration.worker import create_topics
+from tests.support.debezium import users_of
+from tests.support.worker import create_topics
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,8 @@ from streams.cli.main import main
 from streams.kafka.lag import GroupSample, Status, watch_group
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.settings import Settings
-from tests.integration.worker import publish
 from tests.support import upsert
+from tests.support.worker import publish
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.devstack.process import free_port
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, create_topics, fetch
+from tests.support.worker import WorkerProcess, create_topics, fetch
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STORES = ("redis", "dynamodb")

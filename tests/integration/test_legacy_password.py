@@ -17,7 +17,7 @@ from streams.cli.main import main
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.stores import ensure_tables
 from tests.conftest import Services
-from tests.integration.password_redis import PASSWORD, password_redis
+from tests.support.password_redis import PASSWORD, password_redis
 
 pytestmark = pytest.mark.integration
 

@@ -15,12 +15,11 @@ from streams.model.tables import TableSpec
 from streams.pipeline.dlq import HEADER_OFFSET, HEADER_PARTITION, HEADER_REASON, HEADER_TOPIC
 from streams.pipeline.dlq_replay import replay_letters
 from streams.pipeline.rebuild import rebuild
-from streams.pipeline.replicator import Replicator
 from streams.settings import Settings
 from streams.stores import ensure_tables, open_store
 from tests.conftest import Services
-from tests.debezium_support import envelope, record_key
-from tests.support import MemoryDeadLetters
+from tests.support import EveryStore, MemoryDeadLetters
+from tests.support.debezium import envelope, record_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 BODY = "a long text {x} 50% " * 1000
@@ -51,7 +50,7 @@ async def apply(settings: Settings, values: list[bytes]) -> None:
     records = [RawRecord(topic, 0, offset, record_key(7), value)
                for offset, value in enumerate(values)]  # fmt: skip
     try:
-        await Replicator(settings.tables, stores, MemoryDeadLetters()).process(records)
+        await EveryStore(settings.tables, stores, MemoryDeadLetters()).process(records)
     finally:
         for store in stores:
             await store.close()

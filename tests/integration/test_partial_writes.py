@@ -15,9 +15,9 @@ import redis as sync_redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.redis_merge import RedisMerges
-from connectors.redis_store import RedisStore
-from connectors.sink import Store
+from connectors.redis.merge import RedisMerges
+from connectors.redis.store import RedisStore
+from connectors.store import Store
 from streams.model.events import SNAPSHOT_TS, ChangeEvent, ItemId
 from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.model.tables import TableSpec

@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from connectors.postgres_source import PostgresSource, PostgresSourceError
-from connectors.source import Chunk, Part
+from connectors.sources.postgres import PostgresSource, PostgresSourceError
+from connectors.sources.snapshot_source import Chunk, Part
 from streams.devstack.postgres import PostgresService
 from streams.devstack.process import free_port, wait_until
 from streams.model.events import ItemId

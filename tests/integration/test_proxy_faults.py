@@ -16,9 +16,10 @@ from streams.model.events import ChangeEvent, ItemId
 from streams.settings import Settings
 from streams.stores import open_store
 from tests.conftest import Services
-from tests.integration.proxy import TcpProxy
 from tests.integration.test_faults import history, publish_after_prepare
-from tests.integration.worker import (
+from tests.support import upsert
+from tests.support.proxy import TcpProxy
+from tests.support.worker import (
     WorkerProcess,
     committed,
     publish,
@@ -28,7 +29,6 @@ from tests.integration.worker import (
     wait_committed,
     wait_for_fold,
 )
-from tests.support import upsert
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NEAREST = 30

@@ -11,8 +11,8 @@ import redis
 from streams.cli.main import main
 from streams.settings import Settings
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, publish, wait_for_fold
 from tests.support import delete, upsert
+from tests.support.worker import WorkerProcess, publish, wait_for_fold
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.emulators]
 

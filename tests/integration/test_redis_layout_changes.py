@@ -16,13 +16,13 @@ from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.settings import Settings
 from streams.stores import open_store, prepare_store
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, publish, write_direct
 from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
+from tests.support.worker import WorkerProcess, publish, write_direct
 
 pytestmark = pytest.mark.integration
 
 
-def seed(settings: Settings) -> Settings:
+def legacy_layout(settings: Settings) -> Settings:
     tag = uuid.uuid4().hex[:8]
     spec = REDIS_LAYOUTS["template"].model_copy(
         update={"index_key": f"{tag}:opponents:{{owner_id}}",
@@ -45,7 +45,7 @@ def test_a_changed_layout_is_refused_until_a_rebuild_records_it(
     """`cdc` -> `template` on a live Redis: the new keys hold no versions, so a late event would
     resurrect a deleted item there. Refused; a rebuild from the beginning writes the new keys
     (the delete's tombstone included) and records the layout."""
-    before, after = env_settings, seed(env_settings)
+    before, after = env_settings, legacy_layout(env_settings)
     owner = uuid.uuid4().hex
     history = [upsert(owner, "p", 1, metadata="old", timestamp=1), delete(owner, "p", 3)]
     asyncio.run(publish(before, history))
@@ -72,12 +72,12 @@ def test_a_changed_layout_is_refused_until_a_rebuild_records_it(
 def test_the_worker_refuses_to_start_on_a_changed_key_template(
     services: Services, tmp_path: Path
 ) -> None:
-    settings = seed(services.settings())
+    settings = legacy_layout(services.settings())
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
     asyncio.run(prepare_store(settings, "redis"))
     declared = settings.tables["opponents"].redis
     moved = with_redis_layout(settings, declared.model_copy(update={"key": f"{declared.key}:x"}))
-    worker = WorkerProcess(services, moved, tmp_path / "worker.log", sinks="redis")
+    worker = WorkerProcess(services, moved, tmp_path / "worker.log", stores="redis")
     code = worker.start().exit_code()
     last = worker.log.read_text().splitlines()[-1]
     assert code == 2, worker.log_tail()

@@ -13,29 +13,35 @@ from typing import Any
 import pytest
 import redis
 
-from connectors.redis_layouts import ItemLayout
-from connectors.redis_templates import fill
-from connectors.sink import Store
+from connectors.redis.layouts import ItemLayout
+from connectors.redis.templates import fill
+from connectors.store import Store
 from streams.cli.main import main
 from streams.kafka.records import RawRecord, Record
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.model.errors import InvalidEventError
 from streams.model.events import ChangeEvent
 from streams.model.numbers import plain
-from streams.pipeline.replicator import Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import open_redis, open_store
 from tests.conftest import Services
 from tests.integration.test_fuzz import TRICKY_KEYS, exact_event
-from tests.integration.worker import (
+from tests.support import (
+    REDIS_LAYOUTS,
+    EveryStore,
+    MemoryDeadLetters,
+    delete,
+    upsert,
+    with_redis_layout,
+)
+from tests.support.worker import (
     WorkerProcess,
     publish,
     read_topic,
     wait_for_fold,
     write_direct,
 )
-from tests.support import REDIS_LAYOUTS, MemoryDeadLetters, delete, upsert, with_redis_layout
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +104,7 @@ async def get(settings: Settings, owner: str, opponent: str, store_name: str = "
         await store.close()
 
 
-def test_a_legacy_reader_sees_the_seed_layout(settings: Settings) -> None:
+def test_a_legacy_reader_sees_the_legacy_apps_layout(settings: Settings) -> None:
     settings = with_redis_layout(settings, REDIS_LAYOUTS["template"])
     owner = f"{uuid.uuid4().hex[:6]},a"
     events = [
@@ -154,7 +160,7 @@ def test_an_upsert_the_template_cannot_hold_reaches_neither_store(
 
     dead_letters = MemoryDeadLetters()
     stores = [open_store(settings, name) for name in ("redis", "dynamodb")]
-    replicator = Replicator(settings.tables, stores, dead_letters, Backoff())
+    replicator = EveryStore(settings.tables, stores, dead_letters, Backoff())
     values = [tags.to_json(), bare.to_json(), good.to_json()]
     records = [RawRecord(settings.topic, 0, n, b"k", v) for n, v in enumerate(values)]
     report = asyncio.run(replicate(replicator, records, stores))
@@ -172,7 +178,7 @@ def test_an_upsert_the_template_cannot_hold_reaches_neither_store(
     assert "could not republish" in out and "holds no attribute 'tags'" in out, out
 
 
-async def replicate(replicator: Replicator, records: Sequence[Record], stores: list[Store]) -> Any:
+async def replicate(replicator: EveryStore, records: Sequence[Record], stores: list[Store]) -> Any:
     try:
         return await replicator.process(records)
     finally:
@@ -267,7 +273,7 @@ def test_the_worker_refuses_a_cluster_for_keys_without_a_shared_hash_tag(
     base = services.settings(redis_url="redis+cluster://127.0.0.1:1/0")
     settings = with_redis_layout(base, REDIS_LAYOUTS["template"])
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis")
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="redis")
     code = worker.start().exit_code()
     log = worker.log.read_text()
     assert code == 2, log
@@ -285,8 +291,8 @@ def test_the_legacy_source_reads_the_template_layout_the_worker_writes(
     """Before cutover: what the legacy readers read agrees with DynamoDB and the Redis store."""
     tag = uuid.uuid4().hex[:8]
     zset, meta = f"{tag}:opponents:{{owner_id}}", f"{tag}:opponent:{{owner_id}}:{{opponent_id}}"
-    seed = REDIS_LAYOUTS["template"].model_copy(update={"index_key": zset, "key": meta})
-    settings = with_redis_layout(env_settings, seed)
+    layout = REDIS_LAYOUTS["template"].model_copy(update={"index_key": zset, "key": meta})
+    settings = with_redis_layout(env_settings, layout)
     monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
     events = [
         upsert("1,a", "2,b", 5, metadata="hi", timestamp=100),
@@ -326,7 +332,7 @@ def test_a_batch_of_one_table_is_one_script_call_per_hundred_items(
     assert asyncio.run(calls()) == (2, 150)
 
 
-def test_the_worker_maintains_the_seed_layout_from_the_topic(
+def test_the_worker_maintains_the_legacy_apps_layout_from_the_topic(
     services: Services, tmp_path: Path
 ) -> None:
     settings = with_redis_layout(services.settings(), REDIS_LAYOUTS["template"])
@@ -339,7 +345,7 @@ def test_the_worker_maintains_the_seed_layout_from_the_topic(
         delete(owner, "4,d", 9),
     ]
     asyncio.run(publish(settings, [*events, events[0]]))
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis").start()
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="redis").start()
     try:
         wait_for_fold(settings, events, worker, stores=["redis"], timeout=120)
     finally:

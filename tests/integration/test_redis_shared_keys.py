@@ -12,26 +12,32 @@ from typing import Any
 import pytest
 import redis
 
-from connectors.redis_layouts import ItemLayout
-from connectors.sink import KEY_COLLISION, StoredItem, WriteOutcome
+from connectors.redis.layouts import ItemLayout
+from connectors.store import KEY_COLLISION, StoredItem, WriteOutcome
 from streams.cli.main import main
 from streams.devstack.process import wait_until
 from streams.kafka.records import RawRecord
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.model.tables import TableSpec
-from streams.pipeline.replicator import Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.stores import open_store
-from tests.integration.worker import write_direct
-from tests.support import REDIS_LAYOUTS, MemoryDeadLetters, delete, upsert, with_redis_layout
+from tests.support import (
+    REDIS_LAYOUTS,
+    EveryStore,
+    MemoryDeadLetters,
+    delete,
+    upsert,
+    with_redis_layout,
+)
+from tests.support.worker import write_direct
 
 pytestmark = pytest.mark.integration
 
 
-def seed_layout(settings: Settings, **declared: Any) -> tuple[Settings, str]:
-    """The seed's template layout under keys of the test's own, and their tag."""
+def legacy_layout(settings: Settings, **declared: Any) -> tuple[Settings, str]:
+    """The legacy app's template layout under keys of the test's own, and their tag."""
     tag = uuid.uuid4().hex[:8]
     spec = REDIS_LAYOUTS["template"].model_copy(
         update={"index_key": f"{tag}:opponents:{{owner_id}}",
@@ -49,7 +55,7 @@ def app(settings: Settings) -> Iterator[Any]:
 
 
 def the_application_reads(client: Any, tag: str, owner: str) -> list[tuple[str, str | None]]:
-    """What the seed's application shows: ZREVRANGE, then MGET of each member's key."""
+    """What the legacy app shows: ZREVRANGE, then MGET of each member's key."""
     members = [m.decode() for m in client.zrevrange(f"{tag}:opponents:{owner}", 0, -1)]
     values = client.mget([f"{tag}:opponent:{owner}:{m}" for m in members]) if members else []
     return [(m, v.decode() if v else None) for m, v in zip(members, values, strict=True)]
@@ -80,7 +86,7 @@ def test_ids_reach_the_keys_the_application_reads_as_they_are(
     env_settings: Settings, app: Any, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    settings, tag = seed_layout(env_settings)
+    settings, tag = legacy_layout(env_settings)
     monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
     events = [upsert(o, p, 5, metadata=f"{o}|{p}", timestamp=9) for o, p in ODD_IDS]
     for store in ("redis", "dynamodb"):
@@ -104,7 +110,7 @@ def test_two_items_that_render_one_key_never_mix(
 ) -> None:  # fmt: skip
     """`a:b` + `c` and `a` + `b:c` render one key: the first keeps it, the second is a dead
     letter naming both, and no read, verify or repair moves one's data onto the other."""
-    settings, tag = seed_layout(env_settings)
+    settings, tag = legacy_layout(env_settings)
     monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
     first, second = ("a:b", "c"), ("a", "b:c")
     owner = upsert(*first, 5, metadata="first's", timestamp=1)
@@ -141,7 +147,7 @@ def test_a_deleted_owner_whose_key_another_item_took_is_no_drift(
     """The first owner of a key is deleted and the item refused for it takes the key: DynamoDB
     keeps the first's tombstone for the grace period, Redis no longer holds the first at all
     (its key is the other's). Both say the first is gone: verify agrees."""
-    settings, tag = seed_layout(env_settings)
+    settings, tag = legacy_layout(env_settings)
     monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
     first, second = ("a:b", "c"), ("a", "b:c")
     rival = upsert(*second, 6, metadata="second's", timestamp=2)
@@ -157,7 +163,7 @@ async def replicate(settings: Settings, batches: list[list[ChangeEvent]]) -> Mem
     """The batches through the worker's replicator into both stores; its dead letters."""
     letters = MemoryDeadLetters()
     stores = [open_store(settings, name) for name in ("redis", "dynamodb")]
-    replicator = Replicator(settings.tables, stores, letters, Backoff())
+    replicator = EveryStore(settings.tables, stores, letters, Backoff())
     try:
         for n, batch in enumerate(batches):
             await replicator.process(
@@ -175,7 +181,7 @@ def test_a_key_of_another_type_refuses_the_item_and_changes_nothing(
 ) -> None:
     """The application wrote a string where the listing is (or a sorted set where the item is):
     that item is refused before any change, and the other items of the call are written."""
-    settings, tag = seed_layout(settings)
+    settings, tag = legacy_layout(settings)
     listing, key = f"{tag}:opponents:o", f"{tag}:opponent:o:p"
     book = f"{settings.redis_key_prefix}:v:{key}"
     before = upsert("o", "p", 4, metadata="before", timestamp=1)
@@ -269,7 +275,7 @@ def test_a_listing_reads_past_members_without_an_item(
     capsys: pytest.CaptureFixture[str], layout: str,
 ) -> None:  # fmt: skip
     """The application's top members have no key behind them: list still fills its limit."""
-    settings, _ = seed_layout(env_settings)
+    settings, _ = legacy_layout(env_settings)
     if layout == "hash":
         settings = with_redis_layout(env_settings, REDIS_LAYOUTS["hash"])
     monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
@@ -292,7 +298,7 @@ def test_what_the_application_wrote_unreadable_is_named_and_the_rest_checked(
 ) -> None:  # fmt: skip
     """Bytes that are not UTF-8, a `+inf` score (a pinned conversation): get names the key in
     one line, list shows the others and names it, verify reports it and checks the rest."""
-    settings, tag = seed_layout(env_settings)
+    settings, tag = legacy_layout(env_settings)
     monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
     events = [upsert("o", p, 5, metadata="m", timestamp=i) for i, p in enumerate("abcd")]
     for store in ("redis", "dynamodb"):
@@ -321,7 +327,7 @@ def test_a_key_of_another_type_is_named_by_reads_and_the_rest_checked(
     """The application replaced a listing with a string, and an item's key with a hash, after
     the replicator wrote them: get and list name the key in one line, verify counts both items
     as problems and checks the others."""
-    settings, tag = seed_layout(env_settings)
+    settings, tag = legacy_layout(env_settings)
     monkeypatch.setenv("CDC_TABLES", settings.as_env()["CDC_TABLES"])
     events = [upsert(o, p, 5, metadata="m", timestamp=1) for o, p in [("o", "a"), ("q", "b"),
                                                                      ("r", "c")]]  # fmt: skip

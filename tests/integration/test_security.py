@@ -32,9 +32,9 @@ from streams.settings import Settings
 from streams.stores import open_redis
 from streams.worker.run import prepare
 from tests.conftest import PROJECT, Services
-from tests.integration.password_redis import running
-from tests.integration.worker import WorkerProcess, write_direct
 from tests.support import upsert
+from tests.support.password_redis import running
+from tests.support.worker import WorkerProcess, write_direct
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +118,7 @@ def test_worker_and_cli_connect_through_security_settings(
     settings = services.settings(**secure_broker.settings(case))
     event = upsert("owner", "opponent", 1)
     asyncio.run(_publish_valid_and_malformed(settings, event))
-    worker = WorkerProcess(services, settings, tmp_path / "worker.log", sinks="redis")
+    worker = WorkerProcess(services, settings, tmp_path / "worker.log", stores="redis")
     worker.env |= _secret_env(settings)
     worker.start()
     try:
@@ -224,7 +224,7 @@ def tls_redis(tmp_path: Path) -> Iterator[TlsRedis]:
 def test_redis_over_tls_with_a_password(
     tls_redis: TlsRedis, services: Services, tmp_path: Path
 ) -> None:
-    """rediss:// with the CA in the URL and CDC_REDIS_PASSWORD: the sink writes and reads back;
+    """rediss:// with the CA in the URL and CDC_REDIS_PASSWORD: the store writes and reads back;
     a wrong password is refused without being echoed."""
     settings = services.settings(redis_url=tls_redis.url(), redis_password=PASSWORD)
     event = upsert("owner", "opponent", 1)

@@ -9,8 +9,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from connectors.dynamodb_client import make_client
-from connectors.dynamodb_schema import ensure_table
+from connectors.dynamodb.client import make_client
+from connectors.dynamodb.schema import ensure_table
 from streams.kafka.topics import TopicSpec, ensure_topics
 from streams.model.tables import OPPONENTS
 from streams.settings import Settings
@@ -106,7 +106,7 @@ def test_redis_round_trip(services: Services) -> None:
         client.close()
 
 
-def test_dynamodb_seed_table_and_timestamp_index(services: Services) -> None:
+def test_dynamodb_legacy_table_and_timestamp_index(services: Services) -> None:
     client = make_client(services.dynamodb_endpoint, "us-east-1", None)
     name = f"opponents-{uuid.uuid4().hex[:8]}"
     try:

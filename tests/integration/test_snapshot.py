@@ -16,24 +16,24 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from connectors.dynamodb_source import DynamoDBSource
-from connectors.jsonl_source import JsonLinesSource
-from connectors.redis_legacy import LegacyLayout, RedisLegacySource, seed_legacy
-from connectors.source import Chunk, Part, SnapshotSource, SourceItem
+from connectors.dynamodb.source import DynamoDBSource
+from connectors.redis.legacy_source import LegacyLayout, RedisLegacySource, generate_legacy_data
+from connectors.sources.jsonl import JsonLinesSource
+from connectors.sources.snapshot_source import Chunk, Part, SnapshotSource, SourceItem
 from streams.devstack.process import wait_until
 from streams.kafka.publisher import Publisher
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings
-from streams.snapshot.seed import Checkpoint, run_snapshot, snapshot_event
+from streams.snapshot.run import Checkpoint, run_snapshot, snapshot_event
 from streams.stores import dynamodb_client, ensure_tables, open_store
 from tests.conftest import Services
-from tests.integration.worker import (
+from tests.support import batches_of, delete, upsert
+from tests.support.worker import (
     WorkerProcess,
     read_topic,
     snapshot_into_stores,
     wait_for_fold,
 )
-from tests.support import batches_of, delete, upsert
 
 pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 
@@ -61,7 +61,7 @@ def test_legacy_source_reads_every_item_and_reports_bad_data(settings: Settings)
 
     async def run() -> list[Chunk]:
         client = aioredis.from_url(settings.redis_url)
-        await seed_legacy(client, spec, owners=30, per_owner=7, layout=layout)
+        await generate_legacy_data(client, spec, owners=30, per_owner=7, layout=layout)
         await client.zadd(
             layout.zset_key(spec, "bad"), {"no-meta": 1, "inf": float("inf"), "bytes": 2}
         )
@@ -113,7 +113,7 @@ def test_legacy_source_resumes_from_any_checkpointed_cursor(settings: Settings) 
 
     async def run() -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
         client = aioredis.from_url(settings.redis_url)
-        await seed_legacy(client, spec, owners=50, per_owner=3, layout=layout)
+        await generate_legacy_data(client, spec, owners=50, per_owner=3, layout=layout)
         source = RedisLegacySource(client, spec, layout, page_keys=20)
         everything, cursors = set(), []
         async for chunk in source.chunks(None):
@@ -140,7 +140,7 @@ def test_parts_of_the_legacy_layout_hold_every_owner_once(settings: Settings) ->
 
     async def run() -> list[list[Chunk]]:
         client = aioredis.from_url(settings.redis_url)
-        await seed_legacy(client, spec, owners=60, per_owner=4, layout=layout)
+        await generate_legacy_data(client, spec, owners=60, per_owner=4, layout=layout)
         return [
             await read_all(RedisLegacySource(client, spec, layout, part=Part(i, 3)))
             for i in range(3)
@@ -306,7 +306,7 @@ def test_a_snapshot_never_beats_a_live_write(services: Services, tmp_path: Path)
     ensure_tables(settings)
     client = redis.Redis.from_url(settings.redis_url)
     owners = 40
-    legacy = asyncio.run(_seed(settings, layout, owners, 5))
+    legacy = asyncio.run(_generate_legacy(settings, layout, owners, 5))
     worker = WorkerProcess(services, settings, tmp_path / "worker.log").start()
     try:
         now = time.time_ns() // 1000
@@ -356,10 +356,12 @@ class _Legacy(dict[int, dict[str, dict[str, Any]]]):
         return [(f"{n},{'abcdefghijklmnopqrstuvwxyz'[n % 26]}", v) for n, v in self.items()]
 
 
-async def _seed(settings: Settings, layout: LegacyLayout, owners: int, per_owner: int) -> _Legacy:
+async def _generate_legacy(
+    settings: Settings, layout: LegacyLayout, owners: int, per_owner: int
+) -> _Legacy:
     spec = settings.tables["opponents"]
     client = aioredis.from_url(settings.redis_url)
-    await seed_legacy(client, spec, owners=owners, per_owner=per_owner, layout=layout)
+    await generate_legacy_data(client, spec, owners=owners, per_owner=per_owner, layout=layout)
     chunks = await read_all(RedisLegacySource(client, spec, layout))
     legacy = _Legacy()
     for item in items_of(chunks).values():
@@ -375,7 +377,7 @@ def test_killed_snapshot_resumes_and_delivers_every_item(
     settings = services.settings()
     layout = unique_layout()
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
-    legacy = asyncio.run(_seed(settings, layout, owners=300, per_owner=10))
+    legacy = asyncio.run(_generate_legacy(settings, layout, owners=300, per_owner=10))
     checkpoint = tmp_path / "snap.json"
     argv = [sys.executable, "-m", "streams.cli.main", "snapshot", "--source", "redis-legacy",
             "--zset-pattern", layout.zset_pattern, "--meta-pattern", layout.meta_pattern,

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from streams.devstack.process import free_port
 from streams.kafka.topics import changes_topics, ensure_topics
 from tests.conftest import Services
-from tests.integration.test_snapshot import _seed, unique_layout
+from tests.integration.test_snapshot import _generate_legacy, unique_layout
 
 pytestmark = [pytest.mark.integration]
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -43,7 +43,7 @@ def test_a_running_snapshot_exposes_items_per_part_rate_and_eta(
     settings = services.settings()
     layout = unique_layout()
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
-    asyncio.run(_seed(settings, layout, owners=200, per_owner=10))
+    asyncio.run(_generate_legacy(settings, layout, owners=200, per_owner=10))
     port = free_port()
     argv = [sys.executable, "-m", "streams.cli.main", "snapshot", "--source", "redis-legacy",
             "--zset-pattern", layout.zset_pattern, "--meta-pattern", layout.meta_pattern,

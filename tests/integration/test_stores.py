@@ -12,10 +12,10 @@ import redis as sync_redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.dynamodb_source import DynamoDBSource
-from connectors.dynamodb_store import DynamoDBStore
-from connectors.redis_store import RedisKeys, RedisStore
-from connectors.sink import Store
+from connectors.dynamodb.source import DynamoDBSource
+from connectors.dynamodb.store import DynamoDBStore
+from connectors.redis.store import RedisKeys, RedisStore
+from connectors.store import Store
 from streams.model.events import ChangeEvent, ItemId, decode_event
 from streams.model.tables import DEFAULT_TABLES
 from streams.settings import Settings

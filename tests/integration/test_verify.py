@@ -10,16 +10,16 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from connectors.redis_layouts import ItemLayout
-from connectors.redis_legacy import LegacyLayout, seed_legacy
-from connectors.redis_store import RedisKeys
+from connectors.redis.layouts import ItemLayout
+from connectors.redis.legacy_source import LegacyLayout, generate_legacy_data
+from connectors.redis.store import RedisKeys
 from streams.cli.main import main
 from streams.model.events import ItemId, decode_event
 from streams.settings import Settings
 from streams.stores import dynamodb_client, open_store
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, read_topic, wait_caught_up, write_direct
 from tests.support import REDIS_LAYOUTS, delete, upsert, with_redis_layout
+from tests.support.worker import WorkerProcess, read_topic, wait_caught_up, write_direct
 
 pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 
@@ -96,12 +96,12 @@ def test_verify_a_store_against_the_legacy_source(
     )
     spec = settings.tables["opponents"]
 
-    async def seed() -> None:
+    async def generate() -> None:
         client = aioredis.from_url(settings.redis_url)
-        await seed_legacy(client, spec, owners=5, per_owner=4, layout=layout)
+        await generate_legacy_data(client, spec, owners=5, per_owner=4, layout=layout)
         await client.aclose()
 
-    asyncio.run(seed())
+    asyncio.run(generate())
     flags = [
         "--source",
         "redis-legacy",

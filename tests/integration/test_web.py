@@ -10,8 +10,8 @@ import pytest
 
 from streams.devstack.process import free_port, wait_until
 from tests.conftest import Services
-from tests.integration.worker import WorkerProcess, publish, wait_for_fold
 from tests.support import upsert
+from tests.support.worker import WorkerProcess, publish, wait_for_fold
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from streams.devstack.process import ManagedProcess, free_port, port_open, wait_
 from streams.devstack.services import DynamoDBService
 from streams.worker.run import prepare
 from tests.conftest import Services
-from tests.integration.password_redis import PASSWORD, password_redis
-from tests.integration.worker import WorkerProcess, committed, fetch, publish, wait_for_fold
 from tests.support import upsert
+from tests.support.password_redis import PASSWORD, password_redis
+from tests.support.worker import WorkerProcess, committed, fetch, publish, wait_for_fold
 
 pytestmark = pytest.mark.integration
 
@@ -144,7 +144,7 @@ def test_a_crashed_agent_stops_the_worker_with_exit_code_1_naming_it(
     asyncio.run(prepare(settings, ["redis", "dynamodb"]))
     asyncio.run(publish(settings, [upsert("owner", "p", 7)]))
     worker = WorkerProcess(services, settings, tmp_path / "worker.log")
-    worker.module = "tests.integration.buggy_worker"
+    worker.module = "tests.support.buggy_worker"
     worker.env["CDC_TEST_BUGGY_STORE"] = "redis"
     code = _exit_code(worker.start())
     log = worker.log.read_text()

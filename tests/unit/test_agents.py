@@ -5,7 +5,7 @@ import asyncio
 import faust
 import pytest
 
-from connectors.sink import Batch, Store, WriteOutcome
+from connectors.store import Batch, StoreWrites, WriteOutcome
 from streams.kafka.records import RawRecord, Record
 from streams.model.tables import DEFAULT_TABLES
 from streams.pipeline.replicator import BatchReport, Replicator
@@ -42,8 +42,8 @@ def agent_over(
 ) -> faust.types.AgentT:
     app = faust.App("agent-test", value_serializer="raw", web_enabled=False)
 
-    def replicator(opened: Store) -> Replicator:
-        return Replicator(TABLES, [opened], dlq, FAST)
+    def replicator(opened: StoreWrites) -> Replicator:
+        return Replicator(TABLES, opened, dlq, FAST)
 
     seen = running if running is not None else []
     return add_store_agent(app, store.name, lambda: store, replicator, seen.append)

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from connectors.source import Part
+from connectors.sources.snapshot_source import Part
 from streams.cli.main import build_parser, main
 from streams.cli.rebuild import debezium_notes
 from streams.cli.snapshot import snapshot_options
+from streams.cli.worker import worker_stores
 from streams.model.tables import OPPONENTS, TableSpec
 from streams.settings import Settings
 
@@ -156,6 +157,27 @@ def test_dlq_command_lines_keep_working() -> None:
 def test_a_store_named_twice_in_sinks_is_fed_once() -> None:
     args = build_parser().parse_args(["worker", "--sinks", "dynamodb, redis,dynamodb"])
     assert args.sinks == ["dynamodb", "redis"]
+
+
+def test_worker_stores_is_the_flag_and_sinks_still_works_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    parse = build_parser().parse_args
+    assert worker_stores(parse(["worker", "--stores", "dynamodb, redis,dynamodb"])) == [
+        "dynamodb",
+        "redis",
+    ]
+    assert worker_stores(parse(["worker"])) == ["redis", "dynamodb"]
+    assert capsys.readouterr().err == ""
+    assert worker_stores(parse(["worker", "--sinks", "redis"])) == ["redis"]
+    assert capsys.readouterr().err == "warning: --sinks is deprecated; use --stores\n"
+
+
+def test_worker_takes_stores_or_sinks_not_both(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["worker", "--stores", "redis", "--sinks", "redis"])
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_a_rebuild_from_a_time_in_the_future_is_refused_before_reading(

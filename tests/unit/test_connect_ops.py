@@ -25,7 +25,7 @@ from streams.model.errors import ConfigError
 from streams.model.tables import OPPONENTS, TableSpec
 from streams.worker.health import Health
 from streams.worker.metrics import ReplicationMetrics
-from tests.debezium_support import USERS
+from tests.support.debezium import USERS
 
 TRACE = (
     "org.apache.kafka.connect.errors.ConnectException: An exception occurred.\n"

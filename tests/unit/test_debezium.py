@@ -13,8 +13,8 @@ from streams.pipeline.debezium import DebeziumDecoder
 from streams.pipeline.intake import _committable
 from streams.pipeline.replicator import Replicator
 from streams.settings import load_settings
-from tests.debezium_support import SOURCE, USERS, decode_one, envelope, events_of, record_key
 from tests.support import MemoryDeadLetters, MemoryStore, upsert
+from tests.support.debezium import SOURCE, USERS, decode_one, envelope, events_of, record_key
 
 TABLES = {"opponents": OPPONENTS, "users": USERS}
 DECODER = DebeziumDecoder(TABLES)
@@ -119,7 +119,7 @@ def test_a_change_is_placed_after_the_commit_before_its_transaction() -> None:
 
 def test_the_replicator_picks_the_decoder_by_topic() -> None:
     store, dlq = MemoryStore(), MemoryDeadLetters()
-    replicator = Replicator(TABLES, [store], dlq)
+    replicator = Replicator(TABLES, store, dlq)
     records = [
         RawRecord("changes", 0, 0, b"k", upsert("o", "p", 1).to_json()),
         RawRecord(SOURCE, 0, 0, record_key(1), envelope("c", 10, after={"id": 1})),
@@ -184,7 +184,7 @@ def test_one_record_feeds_every_table_declaring_its_source() -> None:
     record = RawRecord(
         SOURCE, 0, 0, record_key(7), envelope("c", 10, after={"id": 7, "name": "a b"})
     )
-    report = asyncio.run(Replicator(FANNED, [store], dlq).process([record]))
+    report = asyncio.run(Replicator(FANNED, store, dlq).process([record]))
     assert report.items == 2 and dlq.reasons() == []
     assert store.items[ItemId("users", "7", "")].data == {"name": "a b"}
     assert store.items[ItemId("profiles", "7", "")].data == {"label": "a b"}
@@ -302,7 +302,7 @@ def test_a_waiting_tombstone_holds_its_partitions_commit_back_until_it_is_placed
     """Its delete is in no store yet: the intake commits up to it, not past it (after a restart
     or a rebalance it is consumed again and waits again), until the next record places it."""
     store, where = MemoryStore(), TopicPartition(SOURCE, 0)
-    replicator = Replicator(TABLES, [store], MemoryDeadLetters())
+    replicator = Replicator(TABLES, store, MemoryDeadLetters())
     waiting = [RawRecord(SOURCE, 0, 5, record_key(1), None)]
     report = asyncio.run(replicator.process(waiting))
     assert report.held_back == {(SOURCE, 0): 5} and report.tombstones == 0

@@ -22,8 +22,8 @@ from streams.kafka.records import RawRecord
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import OPPONENTS
 from streams.pipeline.debezium import DebeziumDecoder
-from tests.debezium_support import SOURCE, USERS, decode_one, envelope, record_key
 from tests.support import visible_state
+from tests.support.debezium import SOURCE, USERS, decode_one, envelope, record_key
 
 TABLES = {"opponents": OPPONENTS, "users": USERS}
 ROWS = (1, 2, 3, 4)

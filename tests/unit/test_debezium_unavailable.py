@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from connectors.postgres_identity import _grouped
+from connectors.sources.postgres_identity import _grouped
 from streams.kafka.connect_rest import Connector, TaskState
 from streams.kafka.connector_sources import PLACEHOLDER_SETTING, with_placeholders
 from streams.model.errors import InvalidEventError
@@ -14,7 +14,7 @@ from streams.model.tables import OPPONENTS, TableSpec
 from streams.pipeline.debezium import DebeziumDecoder
 from streams.pipeline.debezium_unavailable import Unavailable
 from streams.worker.replica_identity import warning
-from tests.debezium_support import USERS, decode_one, envelope
+from tests.support.debezium import USERS, decode_one, envelope
 
 DEFAULT = "__debezium_unavailable_value"
 DEFAULT_B64 = "X19kZWJleml1bV91bmF2YWlsYWJsZV92YWx1ZQ=="

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from connectors.postgres_values import Column, key_literal
+from connectors.sources.postgres_values import Column, key_literal
 from streams.model.errors import InvalidEventError
 from streams.pipeline.debezium_values import decode_column
 

@@ -7,8 +7,8 @@ from streams.model.tables import TableSpec
 from streams.pipeline.dlq import HEADER_REASON, HEADER_TOPIC
 from streams.pipeline.dlq_replay import Letter, ReplaySummary, sort_letters
 from streams.settings import Settings
-from tests.debezium_support import USERS, envelope, record_key
 from tests.support import REDIS_LAYOUTS, upsert, with_redis_layout
+from tests.support.debezium import USERS, envelope, record_key
 
 SETTINGS = Settings()
 
@@ -75,8 +75,8 @@ def test_a_debezium_letter_is_decoded_as_its_origin_topic_reads() -> None:
 def test_a_store_rejection_the_layout_cannot_hold_is_kept_not_republished() -> None:
     """Redis rejected it before the rule moved to decode: a replay would send it straight back
     to the dead letters, so it stays here, failing for the reason decode now gives."""
-    seed = REDIS_LAYOUTS["template"]
-    settings = Settings(tables=with_redis_layout(SETTINGS, seed).tables)
+    legacy = REDIS_LAYOUTS["template"]
+    settings = Settings(tables=with_redis_layout(SETTINGS, legacy).tables)
     tagged = upsert("o", "p", 1, metadata="m", timestamp=1, tags=["x"]).to_json()
     summary = ReplaySummary()
     events, kept = sort_letters([letter(tagged, "rejected_by_store")], settings, (), summary)

@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from connectors.dynamodb_api import DynamoDBApi
-from connectors.dynamodb_limits import (
+from connectors.dynamodb.api import DynamoDBApi
+from connectors.dynamodb.limits import (
     ITEM_LIMIT,
     CannotHoldError,
     checked_size,
     item_size,
     number_size,
 )
-from connectors.dynamodb_store import DynamoDBStore
+from connectors.dynamodb.store import DynamoDBStore
 from streams.model.events import ChangeEvent, decode_event
 from streams.model.tables import DEFAULT_TABLES
 from tests.support import upsert

@@ -9,14 +9,14 @@ from typing import Any, TypeVar
 import pytest
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_client import error_code, is_access_refused, make_api
-from connectors.dynamodb_store import DynamoDBStore
-from connectors.dynamodb_transact import TRANSACT_BYTES
+from connectors.dynamodb.client import error_code, is_access_refused, make_api
+from connectors.dynamodb.store import DynamoDBStore
+from connectors.dynamodb.transact import TRANSACT_BYTES
 from streams.model.errors import AccessRefusedError
 from streams.model.events import ItemId
 from streams.model.tables import DEFAULT_TABLES
-from tests.dynamodb_standin import StandIn, error, stand_in
 from tests.support import upsert
+from tests.support.dynamodb_standin import StandIn, error, stand_in
 
 T = TypeVar("T")
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_client import is_permanent
-from connectors.dynamodb_store import WriteRequest
-from connectors.dynamodb_transact import transact
+from connectors.dynamodb.client import is_permanent
+from connectors.dynamodb.store import WriteRequest
+from connectors.dynamodb.transact import transact
 
 Answer = Callable[[list[str]], None]  # raises to refuse a transaction of these item names
 

@@ -127,13 +127,13 @@ def test_a_version_token_reads_back_as_its_version() -> None:
     assert Version.from_token(version.token()) == version
 
 
-SEED_LAYOUT = RedisLayoutSpec(
+LEGACY_LAYOUT = RedisLayoutSpec(
     layout="template", index_key="opponents:{owner_id}", key="opponent:{owner_id}:{opponent_id}",
     value_attribute="metadata",
 )  # fmt: skip
 IN_LAYOUTS = {
     "template": TABLES | {"opponents": DEFAULT_TABLES["opponents"].model_copy(
-        update={"redis": SEED_LAYOUT})},
+        update={"redis": LEGACY_LAYOUT})},
     "hash": TABLES | {"opponents": DEFAULT_TABLES["opponents"].model_copy(
         update={"redis": RedisLayoutSpec(layout="hash")})},
 }  # fmt: skip

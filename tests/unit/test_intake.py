@@ -7,7 +7,7 @@ from typing import Any
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from connectors.sink import Batch, WriteOutcome
+from connectors.store import Batch, WriteOutcome
 from streams.kafka.groups import store_group
 from streams.model.tables import DEFAULT_TABLES
 from streams.pipeline.end_offsets import EndOffsets
@@ -93,7 +93,7 @@ def intake(
     **overrides: Any,
 ) -> BatchIntake[BatchReport]:
     settings = Settings(batch_max_seconds=0.01, **overrides)
-    apply = Replicator(TABLES, [store], dlq).process
+    apply = Replicator(TABLES, store, dlq).process
     return BatchIntake(settings, "g", apply, reports.append, consumer_factory=lambda *_: consumer)
 
 
@@ -176,7 +176,7 @@ def test_a_failing_store_pauses_the_partitions_and_polling_goes_on_until_it_answ
     store = MemoryStore(fail_times=12)  # ~1.5 s of retries with this backoff
     reports: list[BatchReport] = []
     waiting = intake(store, MemoryDeadLetters(), reports, kafka_max_poll_interval_seconds=1)
-    waiting.apply = Replicator(TABLES, [store], MemoryDeadLetters(), Backoff(0.1, 0.2)).process
+    waiting.apply = Replicator(TABLES, store, MemoryDeadLetters(), Backoff(0.1, 0.2)).process
     event = upsert("o", "p", 1)
     consumer = FakeConsumer([[Message(0, event.to_json())], [Message(1, event.to_json())]], store)
     asyncio.run(consume_until(consumer, waiting, commits=2))
@@ -191,7 +191,7 @@ def test_a_rebalance_while_paused_gives_the_batch_up_instead_of_waiting_for_the_
     rebalance timeout and drop the member from its group: the batch is given up instead."""
     store = MemoryStore(fail_times=100_000)
     waiting = intake(store, MemoryDeadLetters(), [], kafka_max_poll_interval_seconds=1)
-    waiting.apply = Replicator(TABLES, [store], MemoryDeadLetters(), Backoff(0.05, 0.05)).process
+    waiting.apply = Replicator(TABLES, store, MemoryDeadLetters(), Backoff(0.05, 0.05)).process
     consumer = FakeConsumer([[Message(0, upsert("o", "p", 1).to_json())]], store)
 
     async def run() -> None:

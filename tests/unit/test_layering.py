@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# Connectors build on the domain model and on each other (the contracts among them).
+# Connectors build on the domain model and on the contracts (connectors/store.py, the sources'
+# contract); each store package keeps to itself.
 CONNECTOR_MAY_IMPORT = ("streams.model", "connectors")
 PROJECT_PACKAGES = ("streams", "connectors", "tests", "bench")
-CONCRETE_STORES = ("connectors.redis_store", "connectors.dynamodb_store")
+STORE_PACKAGES = ("connectors.redis", "connectors.dynamodb")
+CONNECTOR_MODULES = sorted((ROOT / "connectors").rglob("*.py"))
 
 
 def imported_modules(source: str) -> set[str]:
@@ -38,9 +40,27 @@ def runtime_imports(source: str) -> list[str]:
     )
 
 
-@pytest.mark.parametrize("path", sorted((ROOT / "connectors").glob("*.py")), ids=lambda p: p.name)
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+@pytest.mark.parametrize("path", CONNECTOR_MODULES, ids=module_name)
 def test_connectors_import_only_the_domain_model_and_the_contracts(path: Path) -> None:
     assert runtime_imports(path.read_text()) == []
+
+
+@pytest.mark.parametrize("path", CONNECTOR_MODULES, ids=module_name)
+def test_a_store_package_imports_no_other_store(path: Path) -> None:
+    """The store packages (and the sources) stand side by side: each imports the contracts,
+    never another store's modules, so a store can be read, changed or added alone."""
+    own = module_name(path)
+    others = tuple(p for p in STORE_PACKAGES if not within(own, (p,)))
+    assert not [m for m in imported_modules(path.read_text()) if within(m, others)]
+
+
+def test_the_store_packages_are_where_the_layering_looks() -> None:
+    packages = {module_name(p) for p in CONNECTOR_MODULES if p.name == "__init__.py"}
+    assert packages >= {*STORE_PACKAGES, "connectors.sources"}
 
 
 @pytest.mark.parametrize(
@@ -48,14 +68,14 @@ def test_connectors_import_only_the_domain_model_and_the_contracts(path: Path) -
 )
 def test_verify_reaches_the_stores_only_through_the_contract(path: Path) -> None:
     imported = imported_modules(path.read_text())
-    assert not [m for m in imported if within(m, CONCRETE_STORES)]
+    assert not [m for m in imported if within(m, STORE_PACKAGES)]
 
 
 def test_the_rule_sees_runtime_imports_at_any_depth() -> None:
     source = (
         "from streams.model.events import ItemId\n"
         "from streams import model\n"
-        "from connectors.sink import Store\n"
+        "from connectors.store import Store\n"
         "import streams.settings\n"
         "if TYPE_CHECKING:\n"
         "    from streams.pipeline import lww\n"

@@ -1,6 +1,6 @@
 """What the worker reports per store: each store consumes in its own group."""
 
-from connectors.sink import WriteOutcome
+from connectors.store import WriteOutcome
 from streams.kafka.lag import PartitionLag, Status
 from streams.pipeline.replicator import BatchReport
 from streams.worker.metrics import ReplicationMetrics

@@ -10,14 +10,14 @@ import pydantic_core
 import pytest
 from boto3.dynamodb.types import Binary
 
-from connectors.jsonl_source import JsonLinesSource
-from connectors.sink import listing_order
-from connectors.source import Chunk
+from connectors.sources.jsonl import JsonLinesSource
+from connectors.sources.snapshot_source import Chunk
+from connectors.store import listing_order
 from streams.model import numbers
 from streams.model.errors import InvalidEventError
 from streams.model.events import decode_event
 from streams.model.tables import DEFAULT_TABLES
-from streams.snapshot.seed import snapshot_message
+from streams.snapshot.run import snapshot_message
 
 EVENT: dict[str, Any] = {
     "table": "opponents",

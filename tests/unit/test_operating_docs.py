@@ -7,12 +7,12 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
-from connectors.sink import WriteOutcome
+from connectors.store import WriteOutcome
 from streams.kafka.connector_sources import SourceState
 from streams.kafka.lag import PartitionLag, Status
 from streams.pipeline.replicator import BatchReport
 from streams.snapshot.metrics import SnapshotMetrics
-from streams.snapshot.seed import SnapshotSummary
+from streams.snapshot.run import SnapshotSummary
 from streams.worker.metrics import ReplicationMetrics
 from tests.unit.test_alert_rules import RULES, promtool
 

@@ -1,4 +1,4 @@
-from connectors.sink import WriteOutcome
+from connectors.store import WriteOutcome
 from streams.pipeline.rebuild import RebuildSummary, _count
 from streams.pipeline.replicator import BatchReport
 from tests.support import upsert

@@ -16,7 +16,7 @@ from streams.pipeline.dlq import REASONS
 from streams.settings import Settings
 from streams.worker.metrics import ReplicationMetrics
 
-SEED = {"layout": "template", "index_key": "opponents:{owner_id}",
+LEGACY = {"layout": "template", "index_key": "opponents:{owner_id}",
         "key": "opponent:{owner_id}:{opponent_id}", "value_attribute": "metadata"}  # fmt: skip
 
 
@@ -24,14 +24,14 @@ def table(**redis: str | None) -> TableSpec:
     return TableSpec.model_validate({**OPPONENTS.model_dump(), "redis": redis})
 
 
-def test_the_seeds_templates_and_the_defaults_share_no_key() -> None:
-    tables = {"opponents": table(**SEED), "sessions": table(layout="hash"),
+def test_the_legacy_apps_templates_and_the_defaults_share_no_key() -> None:
+    tables = {"opponents": table(**LEGACY), "sessions": table(layout="hash"),
               "events": table(layout="template"), "plain": OPPONENTS}  # fmt: skip
     assert clash(tables, "cdc") is None
 
 
 def test_two_tables_with_the_same_templates_are_named() -> None:
-    problem = clash({"opponents": table(**SEED), "copy": table(**SEED)}, "cdc")
+    problem = clash({"opponents": table(**LEGACY), "copy": table(**LEGACY)}, "cdc")
     assert problem == (
         "tables opponents and copy can write the same Redis key for two purposes: opponents's "
         "redis.key 'opponent:{owner_id}:{opponent_id}' and copy's redis.key "
@@ -43,7 +43,7 @@ def test_two_tables_with_the_same_templates_are_named() -> None:
 def test_an_items_key_that_can_be_another_tables_listing_is_named() -> None:
     other = table(layout="template", key="opponents:{owner_id}-{opponent_id}",
                   index_key="others:{owner_id}")  # fmt: skip
-    problem = clash({"opponents": table(**SEED), "other": other}, "cdc")
+    problem = clash({"opponents": table(**LEGACY), "other": other}, "cdc")
     assert problem is not None
     assert "opponents's redis.index_key 'opponents:{owner_id}'" in problem
     assert "other's redis.key 'opponents:{owner_id}-{opponent_id}'" in problem
@@ -68,15 +68,15 @@ def test_a_template_reaching_into_the_replicators_own_keys_is_named() -> None:
 def test_settings_refuse_tables_that_share_a_key_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tables = {"opponents": {**OPPONENTS.model_dump(), "redis": SEED},
-              "copy": {**OPPONENTS.model_dump(), "redis": SEED}}  # fmt: skip
+    tables = {"opponents": {**OPPONENTS.model_dump(), "redis": LEGACY},
+              "copy": {**OPPONENTS.model_dump(), "redis": LEGACY}}  # fmt: skip
     with pytest.raises(ValueError, match="tables opponents and copy can write the same Redis key"):
         Settings.model_validate({"tables": tables})
 
 
 def test_init_warns_about_placeholders_that_touch() -> None:
     glued = table(layout="template", key="o:{owner_id}{opponent_id}", index_key="os:{owner_id}")
-    [warning] = template_warnings({"t": glued, "seed": table(**SEED)})
+    [warning] = template_warnings({"t": glued, "seed": table(**LEGACY)})
     assert warning.startswith(
         "table t's redis.key 'o:{owner_id}{opponent_id}' has no fixed text between "
         "{owner_id} and {opponent_id}"

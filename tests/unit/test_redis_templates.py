@@ -3,8 +3,8 @@
 import pytest
 from pydantic import ValidationError
 
-from connectors.redis_layouts import ItemLayout, cluster_problem
-from connectors.redis_templates import fill, hash_tag, parser
+from connectors.redis.layouts import ItemLayout, cluster_problem
+from connectors.redis.templates import fill, hash_tag, parser
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.redis_layout_spec import RedisLayoutSpec
 from streams.model.tables import OPPONENTS, TableSpec
@@ -44,8 +44,8 @@ def test_the_cluster_check_wants_one_hash_tag_for_an_items_keys() -> None:
     assert cluster_problem(layout()) is None  # the defaults are tagged
     tagged = layout(index_key="opponents:{{owner_id}}", key="opponent:{{owner_id}}:{opponent_id}")
     assert cluster_problem(tagged) is None
-    seed = layout(index_key="opponents:{owner_id}", key="opponent:{owner_id}:{opponent_id}")
-    problem = cluster_problem(seed)
+    legacy = layout(index_key="opponents:{owner_id}", key="opponent:{owner_id}:{opponent_id}")
+    problem = cluster_problem(legacy)
     assert problem is not None and "'opponents:{{owner_id}}'" in problem
     other = layout(index_key="opponents:{{owner_id}}", key="opponent:{{opponent_id}}:{owner_id}")
     assert cluster_problem(other) is not None

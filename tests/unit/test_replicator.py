@@ -5,15 +5,16 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from connectors.dynamodb_client import is_access_refused
-from connectors.sink import WriteOutcome
+from connectors.dynamodb.client import is_access_refused
+from connectors.redis.store import PART_RECORDS
+from connectors.store import WriteOutcome
 from streams.kafka.records import RawRecord, Record
 from streams.model.events import ChangeEvent
 from streams.model.tables import DEFAULT_TABLES, TableSpec
-from streams.pipeline.replicator import PART_RECORDS, BatchReport, Replicator
+from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
 from streams.worker.metrics import ReplicationMetrics
-from tests.support import MemoryDeadLetters, MemoryStore, delete, upsert
+from tests.support import EveryStore, MemoryDeadLetters, MemoryStore, delete, upsert
 
 TABLES = dict(DEFAULT_TABLES)
 FAST = Backoff(initial=0.001, maximum=0.002)
@@ -24,9 +25,9 @@ def records(*values: bytes | None) -> list[Record]:
     return [RawRecord("changes", 0, offset, b"k", value) for offset, value in enumerate(values)]
 
 
-def make(stores: list[MemoryStore]) -> tuple[Replicator, MemoryDeadLetters]:
+def make(stores: list[MemoryStore]) -> tuple[EveryStore, MemoryDeadLetters]:
     dlq = MemoryDeadLetters()
-    return Replicator(TABLES, stores, dlq, FAST), dlq
+    return EveryStore(TABLES, stores, dlq, FAST), dlq
 
 
 def test_valid_events_around_malformed_ones_are_applied() -> None:
@@ -63,7 +64,7 @@ def test_kafka_tombstones_are_skipped_and_counted_not_dead_lettered() -> None:
 
 
 def test_only_one_agent_counts_tombstones() -> None:
-    replicator = Replicator(TABLES, [MemoryStore()], MemoryDeadLetters(), FAST, owns_invalid=False)
+    replicator = Replicator(TABLES, MemoryStore(), MemoryDeadLetters(), FAST, owns_invalid=False)
     assert asyncio.run(replicator.process(records(None))).tombstones == 0
 
 
@@ -86,13 +87,13 @@ def test_transient_failures_are_retried_until_applied_never_dead_lettered() -> N
 
 def test_a_write_a_store_rejects_is_dead_lettered_once() -> None:
     bad = upsert("o", "p", 1, event_id="bad")
-    stores = [MemoryStore("redis"), MemoryStore("dynamodb")]
-    for store in stores:
+    for name in ("redis", "dynamodb"):  # each store's replicator letters its own rejections
+        store = MemoryStore(name)
         store.reject_ids.add("bad")
-    replicator, dlq = make(stores)
-    asyncio.run(replicator.process(records(bad.to_json(), upsert("o", "q", 1).to_json())))
-    assert dlq.reasons() == ["rejected_by_store"]
-    assert json.loads(dlq.sent[0][2] or b"")["event_id"] == "bad"
+        replicator, dlq = make([store])
+        asyncio.run(replicator.process(records(bad.to_json(), upsert("o", "q", 1).to_json())))
+        assert dlq.reasons() == ["rejected_by_store"]
+        assert json.loads(dlq.sent[0][2] or b"")["event_id"] == "bad"
 
 
 def test_cancelling_a_stuck_batch_returns_nothing() -> None:
@@ -125,7 +126,7 @@ def test_retries_are_reported_as_they_happen_not_when_the_batch_is_done() -> Non
     def on_retry(name: str) -> None:
         seen.append((name, store.fail_times))  # failures still to come: the batch is not done
 
-    replicator = Replicator(TABLES, [store], MemoryDeadLetters(), FAST, on_retry)
+    replicator = Replicator(TABLES, store, MemoryDeadLetters(), FAST, on_retry)
     asyncio.run(replicator.process(records(upsert("o", "p", 1).to_json())))
     assert seen == [("redis", 2), ("redis", 1), ("redis", 0)]
 
@@ -171,7 +172,7 @@ class SlowMemoryStore(MemoryStore):
     """Records when each write was sent and when it finished, in decode steps."""
 
     def __init__(self) -> None:
-        super().__init__("redis")
+        super().__init__("redis", part_records=PART_RECORDS)
         self.log: list[str] = []
 
     async def write(self, batch: Any) -> WriteOutcome:
@@ -220,7 +221,7 @@ def test_a_part_holding_a_partial_upsert_waits_for_the_writes_before_it() -> Non
     same item, in an earlier part, is still in flight."""
     store = SlowMemoryStore()
     tables = {**TABLES, "rows": ROWS}
-    replicator = Replicator(tables, [store], MemoryDeadLetters(), FAST)
+    replicator = Replicator(tables, store, MemoryDeadLetters(), FAST)
     whole, partial = whole_then_partial()
     fillers = [upsert("o", f"p{i}", 1) for i in range(PART_RECORDS - 1)]
     batch = records(whole.to_json(), *(e.to_json() for e in fillers), partial.to_json())
@@ -232,7 +233,7 @@ def test_a_rejected_coalesced_partial_upsert_is_lettered_with_its_newest_record(
     store = MemoryStore("redis")
     tables = {**TABLES, "rows": ROWS}
     dlq = MemoryDeadLetters()
-    replicator = Replicator(tables, [store], dlq, FAST)
+    replicator = Replicator(tables, store, dlq, FAST)
     whole, partial = whole_then_partial()
     store.reject_ids.add("b")
     asyncio.run(replicator.process(records(whole.to_json(), partial.to_json())))

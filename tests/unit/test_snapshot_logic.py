@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from connectors.source import Part, SourceItem
+from connectors.sources.snapshot_source import Part, SourceItem
 from streams.model.errors import ConfigError, InvalidEventError
 from streams.model.events import ChangeEvent, Version
 from streams.model.tables import DEFAULT_TABLES
 from streams.snapshot.parts import PartCheckpoints, _summed
-from streams.snapshot.seed import Checkpoint, RateLimiter, snapshot_event, snapshot_message
+from streams.snapshot.run import Checkpoint, RateLimiter, snapshot_event, snapshot_message
 
 TABLES = dict(DEFAULT_TABLES)
 ITEM = SourceItem(

@@ -7,7 +7,7 @@ import pytest
 
 from streams.model.errors import ConfigError
 from streams.snapshot.metrics import SnapshotMetrics
-from streams.snapshot.seed import SnapshotSummary
+from streams.snapshot.run import SnapshotSummary
 
 
 def sample(metrics: SnapshotMetrics, name: str, **labels: str) -> float | None:

@@ -89,18 +89,18 @@ def test_a_tables_redis_section_is_read_and_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = tmp_path / "t.toml"
-    path.write_text(OPPONENTS_TOML + SEED_LAYOUT)
+    path.write_text(OPPONENTS_TOML + LEGACY_LAYOUT)
     monkeypatch.setenv("CDC_TABLES_FILE", str(path))
     redis = load_settings().tables["opponents"].redis
     assert (redis.layout, redis.key, redis.value_attribute) == (
         "template", "opponent:{owner_id}:{opponent_id}", "metadata"
     )  # fmt: skip
-    path.write_text(OPPONENTS_TOML + SEED_LAYOUT.replace('"template"', '"lists"'))
+    path.write_text(OPPONENTS_TOML + LEGACY_LAYOUT.replace('"template"', '"lists"'))
     with pytest.raises(ConfigError, match=r"field 'redis\.layout': Input should"):
         load_settings()
 
 
-SEED_LAYOUT = """
+LEGACY_LAYOUT = """
 [opponents.redis]
 layout = "template"
 index_key = "opponents:{owner_id}"

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.redis_index_check import why_unlisted
-from connectors.sink import StoredItem
+from connectors.redis.index_check import why_unlisted
+from connectors.store import StoredItem
 from streams.model.events import ItemId, Version
 from streams.model.tables import DEFAULT_TABLES
 from streams.verify.compare import Drift, classify, repair_event

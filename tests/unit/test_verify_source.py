@@ -2,10 +2,10 @@
 
 import pytest
 
-from connectors.source import SourceItem, SourceProblem
+from connectors.sources.snapshot_source import SourceItem, SourceProblem
 from streams.model.events import ItemId, Version
 from streams.verify.against_source import table_repair_event
-from tests.debezium_support import USERS
+from tests.support.debezium import USERS
 
 TABLES = {"users": USERS}
 ITEM = ItemId("users", "7", "")

@@ -7,9 +7,9 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ParamValidationError
 from redis import exceptions as rexc
 
-from connectors.dynamodb_client import write_error_kind as dynamodb_kind
-from connectors.redis_errors import write_error_kind as redis_kind
-from connectors.sink import ErrorKind, ErrorReader, WriteOutcome
+from connectors.dynamodb.client import write_error_kind as dynamodb_kind
+from connectors.redis.errors import write_error_kind as redis_kind
+from connectors.store import ErrorKind, ErrorReader, WriteOutcome
 from streams.model.errors import AccessRefusedError
 from streams.model.events import ItemId
 from tests.support import upsert

@@ -1,0 +1,1 @@
+"""The DynamoDB store: conditional writes, transactions, tables, reads; and its snapshot reader."""

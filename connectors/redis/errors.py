@@ -1,0 +1,44 @@
+"""Which Redis errors are worth waiting out, and which need an operator."""
+
+from redis import exceptions as rexc
+
+from connectors.store import ErrorKind
+from streams.model.errors import AccessRefusedError
+
+# Worth waiting out: the server is away, loading, failing over or out of memory for now.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    rexc.ConnectionError,
+    rexc.TimeoutError,
+    rexc.BusyLoadingError,
+    rexc.TryAgainError,
+    rexc.ClusterDownError,
+    rexc.ReadOnlyError,
+    rexc.OutOfMemoryError,
+    rexc.NoScriptError,
+    OSError,
+)
+
+
+# Not worth waiting out: wrong password, or an ACL that denies us. Checked before
+# TRANSIENT_ERRORS, whose ConnectionError they subclass.
+ACCESS_ERRORS: tuple[type[Exception], ...] = (
+    rexc.AuthenticationError,
+    rexc.AuthorizationError,
+    rexc.NoPermissionError,
+)
+
+
+def refused(exc: Exception) -> AccessRefusedError:
+    return AccessRefusedError("redis", exc)
+
+
+def write_error_kind(exc: BaseException) -> ErrorKind | None:
+    """How a failed script call counts in a WriteOutcome; access errors first, as their
+    classes subclass ConnectionError."""
+    if isinstance(exc, ACCESS_ERRORS):
+        return "refused"
+    if isinstance(exc, TRANSIENT_ERRORS):
+        return "retry"
+    if isinstance(exc, Exception):
+        return "reject"  # bad data, say a key of the wrong type
+    return None

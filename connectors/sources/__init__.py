@@ -1,0 +1,1 @@
+"""Snapshot sources: their contract, JSON Lines files and PostgreSQL tables."""
