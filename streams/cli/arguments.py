@@ -3,18 +3,26 @@ line with exit code 2, before anything connects or writes."""
 
 import argparse
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias
 
 from streams.settings_checks import check_redis_url, is_utf8
 from streams.stores import STORE_NAMES
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with a usage error in one line like every other error (and exit code 2)."""
+    """argparse, with a usage error in one line like every other error (and exit code 2), and
+    no abbreviated flags (`--stor` taken for `--store` hides a typo)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
 
     def error(self, message: str) -> NoReturn:
+        unknown = _unknown_flags(self, getattr(self, "_parsing", []))
+        if unknown and self._subparsers is None and "unrecognized" not in message:
+            message = f"unrecognized arguments: {' '.join(unknown)}"  # the cause, not its effect
         self.exit(2, f"error: {self.prog}: {message} (--help shows the usage)\n")
 
     def parse_known_args(  # type: ignore[override]
@@ -22,10 +30,18 @@ class Parser(argparse.ArgumentParser):
     ) -> tuple[argparse.Namespace, list[str]]:
         """A command's parser refuses what it does not know itself: left to the top parser,
         the error would not name the command (`cdc-replicator seed-legacy: unrecognized ...`)."""
+        self._parsing = list(sys.argv[1:] if args is None else args)
         parsed, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}")
         return parsed, extras
+
+
+def _unknown_flags(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:
+    """The `--flag`s (before a `--`) that the parser does not define."""
+    known = parser._option_string_actions  # argparse keeps them only there
+    before = args[: args.index("--")] if "--" in args else args
+    return [a for a in before if a.startswith("--") and a.split("=", 1)[0] not in known]
 
 
 # A command group adds its commands to these; each command sets its handler as `handler`,

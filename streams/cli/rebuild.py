@@ -44,6 +44,9 @@ async def rebuild_store(
     await prepare_store(settings, store_name, rebuild=whole)
     store = open_store(settings, store_name)
     try:
+        # A command stops at a store it cannot reach (one line, exit 2); once it is writing,
+        # an outage is retried with backoff, as the worker does.
+        await store.ping()
         with progress_reporter(f"rebuild {store_name}", None) as progress:
             summary = await rebuild(
                 settings, store, from_time=from_time, on_progress=progress,

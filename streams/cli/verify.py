@@ -56,7 +56,7 @@ def print_reports(reports: Sequence[VerifyReport], as_json: bool) -> None:
         print(numbers.dumps(shown, indent=2).decode())
         return
     for report in reports:
-        verdict = "agree" if report.drifted == 0 else f"DRIFT ({report.drifted} items)"
+        verdict = "agree" if report.drifted == 0 else f"DRIFT ({counted(report.drifted, 'item')})"
         counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
         print(f"{report.table}: {verdict}; {counts}")
         for kind, drifts in report.samples.items():

@@ -8,7 +8,6 @@ from connectors.sources.postgres import PostgresSource
 from connectors.sources.snapshot_source import SnapshotSource
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
-from streams.model.errors import ConfigError
 from streams.model.events import ChangeEvent
 from streams.settings import Settings
 from streams.snapshot.options import SourceOptions
@@ -51,9 +50,7 @@ async def verify(settings: Settings, options: VerifyOptions) -> list[VerifyRepor
 
 
 def _declared(settings: Settings, table: str) -> str:
-    if table not in settings.tables:
-        declared = ", ".join(settings.tables)
-        raise ConfigError(f"table {table!r} is not declared in CDC_TABLES (declared: {declared})")
+    settings.table(table)  # a ConfigError naming where the tables are declared
     return table
 
 

@@ -9,6 +9,7 @@ import pytest
 import redis
 
 from streams.cli.main import main
+from streams.devstack.process import free_port
 from streams.settings import Settings
 from tests.conftest import Services
 from tests.support import delete, upsert
@@ -47,3 +48,15 @@ def test_rebuild_redis_from_the_topic_after_losing_it(
     # From a point in time after everything: nothing to replay, and it still stops by itself.
     assert main(["rebuild", "--store", "redis", "--from-time", datetime.now(UTC).isoformat()]) == 0
     assert "replayed 0 records" in capsys.readouterr().out
+
+
+@pytest.mark.emulators("moto")
+def test_a_rebuild_into_a_store_that_is_down_stops_in_one_line(
+    env_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A command that cannot do its job says so once, rather than retry like a worker."""
+    asyncio.run(publish(env_settings, [upsert(uuid.uuid4().hex, "p", 1)]))  # one to write
+    monkeypatch.setenv("CDC_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    assert main(["rebuild", "--store", "redis"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach Redis") and err.count("\n") == 1, err

@@ -146,6 +146,24 @@ def test_a_flag_a_command_does_not_take_is_refused_naming_the_command(
     assert capsys.readouterr().err.startswith(f"error: {named}")
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["get", "--sotre", "redis", "opponents", "owner_id=a", "opponent_id=b"],
+     ["get", "--stor", "redis", "opponents", "owner_id=a", "opponent_id=b"],
+     ["rebuild", "--store", "redis", "--from-begining"]],
+)  # fmt: skip
+def test_a_misspelt_or_shortened_flag_is_named_not_guessed(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args(argv)
+    err = capsys.readouterr().err
+    assert (
+        stopped.value.code == 2
+        and f"unrecognized arguments: {argv[1 if argv[0] == 'get' else 3]}" in err
+    )
+
+
 def test_dlq_command_lines_keep_working() -> None:
     parse = build_parser().parse_args
     listed = parse(["dlq", "list", "--limit", "3", "--json"])
@@ -188,3 +206,12 @@ def test_a_rebuild_from_a_time_in_the_future_is_refused_before_reading(
     err = capsys.readouterr().err
     assert err.startswith("error: --from-time 2999-01-01T00:00:00+00:00 is in the future")
     assert err.count("\n") == 1
+
+
+def test_verify_names_the_tables_file_an_undeclared_table_is_missing_from(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CDC_TABLES_FILE", "streams/devstack/demo-tables.toml")
+    assert main(["verify", "--table", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "'nosuch' is not declared in streams/devstack/demo-tables.toml" in err, err
