@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from streams.model.errors import AccessRefusedError, ReplicatorError
+from streams.model.errors import AccessRefusedError, Reason, ReplicatorError
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.tables import TableSpec
 
@@ -17,7 +17,7 @@ Batch = Mapping[ItemId, ChangeEvent]
 ErrorKind = Literal["refused", "retry", "reject"]
 ErrorReader = Callable[[BaseException], ErrorKind | None]
 # The dead-letter reason of a write Redis refused because another item owns its key.
-KEY_COLLISION = "key_collision"
+KEY_COLLISION: Reason = "key_collision"
 
 
 @dataclass
@@ -29,7 +29,7 @@ class WriteOutcome:
     rejected: list[tuple[ChangeEvent, str]] = field(default_factory=list)
     # The dead-letter reason of a rejection, by id of its event, when it is not
     # REJECTED_BY_STORE (a Redis key another item owns: KEY_COLLISION).
-    reasons: dict[int, str] = field(default_factory=dict)
+    reasons: dict[int, Reason] = field(default_factory=dict)
     retry: dict[ItemId, ChangeEvent] = field(default_factory=dict)
     cause: BaseException | None = None
     retries: int = 0

@@ -22,6 +22,7 @@ from typing import Any
 
 from connectors.redis.templates import fill, hash_tag, parser
 from connectors.store import KEY_COLLISION
+from streams.model.errors import Reason
 from streams.model.events import ChangeEvent, ItemId
 from streams.model.expiry import expires_at
 from streams.model.numbers import dumps
@@ -99,7 +100,7 @@ class ItemLayout:
         data = (event.data or {}) | dict.fromkeys(kept_attributes(event), "")
         return self.spec.redis.cannot_hold(self.table, data, self.spec.index_attribute)
 
-    def refusal(self, item: ItemId, reply: bytes) -> tuple[str, str]:
+    def refusal(self, item: ItemId, reply: bytes) -> tuple[Reason, str]:
         """The dead-letter reason and message of a write the script refused (changing nothing):
         a key another item owns, or a key of another type."""
         what, *detail = reply.decode(errors="backslashreplace").split("\0")

@@ -5,7 +5,7 @@ import asyncio
 import json
 
 from streams.cli.arguments import Subcommands, positive_int
-from streams.pipeline.dlq import REASONS
+from streams.model.errors import REASONS
 from streams.settings import Settings
 
 

@@ -1,5 +1,13 @@
 """One root exception for the project; each error says whether retrying can help."""
 
+from typing import Literal, get_args
+
+# Why a message is dead-lettered (its `cdc.error.reason` header, a metric label): the
+# validation failures (streams.model.events, streams.pipeline.debezium), then the stores'.
+Reason = Literal["not_json", "schema", "unknown_table", "bad_key", "bad_data", "too_large",
+                 "truncate", "undecodable", "rejected_by_store", "key_collision"]  # fmt: skip
+REASONS: tuple[Reason, ...] = get_args(Reason)
+
 
 class ReplicatorError(Exception):
     """Root of every error cdc-replicator raises on purpose."""
@@ -14,7 +22,7 @@ class ConfigError(ReplicatorError):
 class InvalidEventError(ReplicatorError):
     """A message can never be applied: it goes to the dead-letter topic, with `reason`."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 

@@ -7,8 +7,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from connectors.store import KEY_COLLISION
 from streams.kafka.records import Record
+from streams.model.errors import Reason
 
 Headers = list[tuple[str, bytes]]
 SendAndWait = Callable[[str, bytes | None, bytes | None, Headers], Awaitable[object]]
@@ -19,17 +19,13 @@ HEADER_TOPIC = "cdc.original.topic"
 HEADER_PARTITION = "cdc.original.partition"
 HEADER_OFFSET = "cdc.original.offset"
 
-REJECTED_BY_STORE = "rejected_by_store"
-# Every reason a letter can carry: the validation failures (streams.model.events,
-# streams.pipeline.debezium), then the stores'.
-REASONS = ("not_json", "schema", "unknown_table", "bad_key", "bad_data", "too_large",
-           "truncate", "undecodable", REJECTED_BY_STORE, KEY_COLLISION)  # fmt: skip
+REJECTED_BY_STORE: Reason = "rejected_by_store"
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     record: Record
-    reason: str  # short and stable, for metrics: not_json, schema, unknown_table, ...
+    reason: Reason  # short and stable, for metrics
     message: str  # human detail
 
     def headers(self) -> Headers:

@@ -11,7 +11,7 @@ from prometheus_client import Counter as PromCounter
 
 from streams.kafka.connector_sources import STATES, SourceState
 from streams.kafka.lag import PartitionLag, Status
-from streams.pipeline.dlq import REASONS
+from streams.model.errors import REASONS
 from streams.pipeline.replicator import BatchReport
 
 

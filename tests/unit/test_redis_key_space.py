@@ -8,11 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.model.errors import InvalidEventError
+from streams.model.errors import REASONS, InvalidEventError
 from streams.model.events import build_event
 from streams.model.redis_key_space import clash, common_key, template_warnings
 from streams.model.tables import OPPONENTS, TableSpec
-from streams.pipeline.dlq import REASONS
 from streams.settings import Settings
 from streams.worker.metrics import ReplicationMetrics
 
