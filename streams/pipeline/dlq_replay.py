@@ -144,7 +144,8 @@ async def replay_letters(settings: Settings, discard: Collection[str] = ()) -> R
     reason is in `discard`; append the rest to the dead-letter topic again. The replay group
     commits a batch only after the broker holds all three outcomes, so a crash repeats at most
     one batch (republishing is idempotent: the same version is the same event)."""
-    await check_topic(settings)  # the letters go back to it: say if it is unfit to keep them
+    # The letters go back to it: say if it is unfit to keep them.
+    await check_topic(settings.kafka, settings.changes)
     summary, started = ReplaySummary(), time.monotonic()
     kafka = Kafka.of(settings.kafka)
     async with Publisher(kafka, settings.topic, settings.tables, "dlq-replay") as publisher:

@@ -62,7 +62,7 @@ def create_app(
     prepared = {name: asyncio.Event() for name in stores}
     openers = {name: partial(open_store, name) for name in stores}
     if settings.web_enabled:
-        groups = {name: store_group(settings, name) for name in stores}
+        groups = {name: store_group(settings.worker, name) for name in stores}
         add_views(app, metrics, health, settings, groups)
         _add_health_tasks(app, health, openers, prepared)
         add_source_watch(app, settings, health, metrics)
@@ -200,7 +200,7 @@ def _add_feed(
     for its own store only: a store down at start never keeps the other one's agent idle; a
     store refusing our credentials stops the worker at once, events or not."""
     store_name, agent = feed_of.store, feed_of.agent
-    group = store_group(settings, store_name)
+    group = store_group(settings.worker, store_name)
     kafka = Kafka.of(settings.kafka)
     wait = settings.retry_max_backoff_seconds
 
@@ -210,7 +210,10 @@ def _add_feed(
         await until_ready(partial(prepare_store, settings, store_name), store_name, wait)
         await until_ready(partial(store_answers, open_store), store_name, wait)
         feed_of.prepared.set()
-        await until_ready(partial(copy_shared_group_offsets, kafka, settings, group), "Kafka", wait)
+        copy_offsets = partial(
+            copy_shared_group_offsets, kafka, settings.worker, settings.changes, group
+        )
+        await until_ready(copy_offsets, "Kafka", wait)
         log.info("agent %s applies the batches of group %s", agent.name, group)
         tune_for_batches()  # start-up is over: freeze what it made (streams/worker/gc_tuning.py)
         intake = BatchIntake(settings, group, feed_of.apply, on_batch, feed_of.assigned)
