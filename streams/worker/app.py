@@ -17,6 +17,7 @@ from connectors.store import Store
 from streams.kafka.clients import Kafka, ssl_context
 from streams.kafka.groups import copy_shared_group_offsets, in_store_order, store_group
 from streams.kafka.records import Record
+from streams.model.tables import TableSpec
 from streams.pipeline.dlq import DeadLetterTopic, Headers
 from streams.pipeline.intake import BatchIntake, OnBatch, run_with
 from streams.pipeline.replicator import BatchReport, OnRetry, Replicator
@@ -86,7 +87,7 @@ def create_app(
         # The first store in STORE_NAMES dead-letters malformed records: once, not per store.
         owns_invalid = name == stores[0]
         replicator = partial(
-            _replicator, settings, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
+            _replicator, settings.tables, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
         )
         running = partial(health.agent_running, name)
         agent = add_store_agent(app, name, openers[name], replicator, running)
@@ -176,7 +177,7 @@ async def _send_dead_letter(
 
 
 def _replicator(
-    settings: Settings,
+    tables: Mapping[str, TableSpec],
     dlq: DeadLetterTopic,
     backoff: Backoff,
     store: Store,
@@ -184,7 +185,7 @@ def _replicator(
     on_retry: OnRetry,
     owns_invalid: bool,
 ) -> Replicator:
-    return Replicator(settings.tables, store, dlq, backoff, on_retry, owns_invalid=owns_invalid)
+    return Replicator(tables, store, dlq, backoff, on_retry, owns_invalid=owns_invalid)
 
 
 def _add_feed(
