@@ -65,7 +65,7 @@ async def dynamodb_direct(workload: Workload) -> float:
     """Seconds to apply every event as one conditional PutItem each (no coalescing), through
     the sink's own client, so as many are in flight as the sink allows."""
     settings = workload.for_run("dynamodb-direct")
-    await asyncio.to_thread(ensure_tables, settings)
+    await asyncio.to_thread(ensure_tables, settings.dynamodb, settings.tables)
     store = open_dynamodb(settings)
     try:
         begin = time.perf_counter()

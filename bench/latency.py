@@ -34,7 +34,7 @@ async def measure(workload: Workload, rate: float, seconds: float) -> Latency:
     """A worker into both stores; `rate` new items per second for `seconds`; each event is
     timed from the publish call until Redis and DynamoDB both hold its version."""
     settings = workload.for_run("latency")
-    await asyncio.to_thread(ensure_tables, settings)
+    await asyncio.to_thread(ensure_tables, settings.dynamodb, settings.tables)
     proc, log = spawn_worker(settings, "both")
     try:
         async with Publisher(

@@ -4,7 +4,7 @@ connectors/, its opener here, and one line in STORES."""
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -18,8 +18,9 @@ from connectors.redis.layouts import ItemLayout, cluster_problem
 from connectors.redis.store import RedisStore
 from connectors.store import Store
 from streams.model.errors import StoreSchemaError
+from streams.model.tables import TableSpec
 from streams.settings import Settings
-from streams.settings_parts import DynamoDBSettings, revealed
+from streams.settings_parts import DynamoDBSettings, RedisSettings, revealed
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -103,27 +104,27 @@ def dynamodb_client(dynamodb: DynamoDBSettings) -> "DynamoDBClient":
     )
 
 
-def ensure_tables(settings: Settings) -> list[str]:
+def ensure_tables(dynamodb: DynamoDBSettings, tables: Mapping[str, TableSpec]) -> list[str]:
     """Create every declared DynamoDB table that is missing; return the names created."""
-    client = dynamodb_client(settings.dynamodb)
+    client = dynamodb_client(dynamodb)
     try:
         return [
             spec.physical_name(name)
-            for name, spec in settings.tables.items()
+            for name, spec in tables.items()
             if ensure_table(client, spec.physical_name(name), spec)
         ]
     finally:
         client.close()
 
 
-def check_redis_layouts(settings: Settings) -> None:
+def check_redis_layouts(redis: RedisSettings, tables: Mapping[str, TableSpec]) -> None:
     """On a Redis Cluster, refuse a layout whose keys of one item may land on different slots:
     the script that writes them would fail for every item."""
-    if not settings.redis_url.split("://", 1)[0].endswith("+cluster"):
+    if not redis.url.split("://", 1)[0].endswith("+cluster"):
         return
-    for name, spec in settings.tables.items():
+    for name, spec in tables.items():
         if spec.redis.layout != "cdc":
-            problem = cluster_problem(ItemLayout(name, spec, settings.redis_key_prefix))
+            problem = cluster_problem(ItemLayout(name, spec, redis.key_prefix))
             if problem:
                 raise StoreSchemaError(f"CDC_REDIS_URL is a Redis Cluster, but {problem}")
 
@@ -137,7 +138,7 @@ async def prepare_redis(settings: Settings, rebuild: bool) -> None:
     """A layout its server can hold, the same as it was written in (not for a rebuild from the
     beginning, which writes the table where its layout keeps it now, then records it:
     `adopt_redis_layouts`)."""
-    check_redis_layouts(settings)
+    check_redis_layouts(settings.redis, settings.tables)
     if not rebuild:
         await record_redis_layouts(settings, adopt=False)
 
@@ -147,7 +148,7 @@ async def prepare_dynamodb(settings: Settings, rebuild: bool) -> None:
     warning = local_transact_warning(settings.dynamodb)
     if warning:
         log.warning(warning)
-    created = await asyncio.to_thread(ensure_tables, settings)
+    created = await asyncio.to_thread(ensure_tables, settings.dynamodb, settings.tables)
     if created:
         log.info("created DynamoDB tables %s", ", ".join(created))
 

@@ -37,7 +37,8 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> int:
 async def rebuild_store(
     settings: Settings, store_name: str, from_time: datetime | None, allow_partial: bool = False
 ) -> int:
-    await check_topic(settings)  # warnings on stderr; a missing topic stops here
+    # Warnings on stderr; a missing topic stops here.
+    await check_topic(settings.kafka, settings.changes)
     # DynamoDB's tables, a Redis layout's slots; a replay of the whole topic writes every
     # item where its layout keeps it now: a changed layout is no refusal, but recorded after.
     whole = from_time is None

@@ -87,7 +87,7 @@ async def wait_caught_up(settings: Settings, worker: ManagedProcess, within: flo
 
 async def _every_group_caught_up(settings: Settings) -> bool:
     for store in STORE_NAMES:
-        group = store_group(settings, store)
+        group = store_group(settings.worker, store)
         lags = await fetch_lag_when_ready(Kafka.of(settings.kafka), group, settings.topic)
         if not lags or any(p.lag for p in lags):
             return False

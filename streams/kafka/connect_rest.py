@@ -23,8 +23,6 @@ JAVA_PACKAGE = re.compile(r"^(?:[a-z_$][\w$]*\.)+(?=[A-Z])")  # org.apache...Con
 class ConnectUnreachableError(ReplicatorError):
     """Nothing answers at the URL, or not in time."""
 
-    retriable = True
-
 
 class ConnectAnswerError(ReplicatorError):
     """Connect answered with an HTTP error; `status` is its code."""

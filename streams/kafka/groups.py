@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaError
 from streams.kafka.clients import Kafka
 from streams.kafka.topics import kafka_admin
 from streams.model.errors import ReplicatorError
-from streams.settings import Settings
+from streams.settings_parts import TopicSettings, WorkerSettings
 from streams.stores import STORES
 
 log = logging.getLogger(__name__)
@@ -40,8 +40,8 @@ async def require_group(kafka: Kafka, group: str) -> None:
         raise MissingGroupError(group, known)
 
 
-def store_group(settings: Settings, store: str) -> str:
-    return f"{settings.group_id}-{store}"
+def store_group(worker: WorkerSettings, store: str) -> str:
+    return f"{worker.group_id}-{store}"
 
 
 def in_store_order(stores: Sequence[str]) -> list[str]:
@@ -58,11 +58,13 @@ async def committed_offsets(kafka: Kafka, group: str, topic: str) -> dict[TopicP
     }
 
 
-async def copy_shared_group_offsets(kafka: Kafka, settings: Settings, group: str) -> int:
+async def copy_shared_group_offsets(
+    kafka: Kafka, worker: WorkerSettings, changes: TopicSettings, group: str
+) -> int:
     """Give `group` the shared group's offsets if it has none; return how many partitions."""
-    if await committed_offsets(kafka, group, settings.topic):
+    if await committed_offsets(kafka, group, changes.name):
         return 0
-    shared = await committed_offsets(kafka, settings.group_id, settings.topic)
+    shared = await committed_offsets(kafka, worker.group_id, changes.name)
     if not shared:
         return 0
     consumer = kafka.consumer(group_id=group, enable_auto_commit=False)
@@ -71,9 +73,9 @@ async def copy_shared_group_offsets(kafka: Kafka, settings: Settings, group: str
         consumer.assign(list(shared))
         await consumer.commit(shared)
     except KafkaError as exc:  # a member joined meanwhile: it starts from earliest, harmlessly
-        log.warning("%s: offsets not copied from %s (%r)", group, settings.group_id, exc)
+        log.warning("%s: offsets not copied from %s (%r)", group, worker.group_id, exc)
         return 0
     finally:
         await consumer.stop()
-    log.info("%s starts where %s stopped (%d partitions)", group, settings.group_id, len(shared))
+    log.info("%s starts where %s stopped (%d partitions)", group, worker.group_id, len(shared))
     return len(shared)

@@ -19,8 +19,7 @@ from aiokafka.errors import for_code
 from streams.kafka.clients import Kafka
 from streams.kafka.topics import kafka_admin, partitions_of
 from streams.model.numbers import counted
-from streams.settings import Settings
-from streams.settings_parts import TopicSettings
+from streams.settings_parts import KafkaSettings, TopicSettings
 
 
 @dataclass(frozen=True)
@@ -75,18 +74,20 @@ def warn_on_stderr(line: str) -> None:
 
 
 async def check_topic(
-    settings: Settings, warn: Callable[[str], None] = warn_on_stderr
+    kafka_settings: KafkaSettings,
+    changes: TopicSettings,
+    warn: Callable[[str], None] = warn_on_stderr,
 ) -> TopicState:
     """Describe the changes topic and `warn` about each setting that breaks a promise.
     A missing topic raises MissingTopicError: nothing here creates one."""
-    kafka = Kafka.of(settings.kafka)
+    kafka = Kafka.of(kafka_settings)
     async with kafka_admin(kafka) as admin:
-        partitions = await partitions_of(admin, settings.topic)
-        config, refused = await topic_config(admin, settings.topic)
+        partitions = await partitions_of(admin, changes.name)
+        config, refused = await topic_config(admin, changes.name)
     if refused:  # no DescribeConfigs right, say: not worth refusing to work over
-        warn(f"topic {settings.topic}'s settings could not be read ({refused}): not checked")
-    state = TopicState(settings.topic, partitions, config)
-    for line in warnings(state, settings.changes, kafka.bootstrap):
+        warn(f"topic {changes.name}'s settings could not be read ({refused}): not checked")
+    state = TopicState(changes.name, partitions, config)
+    for line in warnings(state, changes, kafka.bootstrap):
         warn(line)
     return state
 

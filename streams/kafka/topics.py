@@ -41,8 +41,6 @@ class TopicUnavailableError(ReplicatorError):
     """Kafka could not describe the topic for a while (a leader being elected, say): a worker
     that is starting waits on, a command reports it."""
 
-    retriable = True
-
 
 @dataclass(frozen=True)
 class TopicSpec:

@@ -1,4 +1,5 @@
-"""One root exception for the project; each error says whether retrying can help."""
+"""One root exception for the project, and the words for what becomes of an error (the table
+of every error's outcome is streams.outcomes)."""
 
 from typing import Literal, get_args
 
@@ -7,12 +8,14 @@ from typing import Literal, get_args
 Reason = Literal["not_json", "schema", "unknown_table", "bad_key", "bad_data", "too_large",
                  "truncate", "undecodable", "rejected_by_store", "key_collision"]  # fmt: skip
 REASONS: tuple[Reason, ...] = get_args(Reason)
+# What becomes of an error: retried with backoff, dead-lettered with a Reason, one line and
+# exit code 2 (an operator or a user must act), or a traceback and exit code 1 (a bug).
+Outcome = Literal["retry", "dead_letter", "exit_2", "exit_1"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 
 
 class ReplicatorError(Exception):
     """Root of every error cdc-replicator raises on purpose."""
-
-    retriable: bool = False
 
 
 class ConfigError(ReplicatorError):

@@ -27,6 +27,7 @@ from streams.kafka.topics import assign_all
 from streams.model.errors import InvalidEventError
 from streams.model.events import ChangeEvent, decode_event
 from streams.model.numbers import counted
+from streams.model.tables import TableSpec
 from streams.pipeline.debezium import DebeziumDecoder
 from streams.pipeline.dlq import (
     HEADER_MESSAGE,
@@ -39,6 +40,7 @@ from streams.pipeline.dlq import (
 from streams.pipeline.end_offsets import EndOffsets
 from streams.pipeline.intake import BatchIntake
 from streams.settings import Settings
+from streams.settings_parts import KafkaSettings, TopicSettings, WorkerSettings
 
 
 @dataclass(frozen=True)
@@ -79,21 +81,23 @@ def _int(text: str | None) -> int | None:
     return int(text) if text and text.isdigit() else None
 
 
-def replay_group(settings: Settings) -> str:
-    return f"{settings.group_id}-dlq-replay"
+def replay_group(worker: WorkerSettings) -> str:
+    return f"{worker.group_id}-dlq-replay"
 
 
-async def read_letters(settings: Settings, group: str | None = None) -> AsyncIterator[Letter]:
+async def read_letters(
+    kafka_settings: KafkaSettings, changes: TopicSettings, group: str | None = None
+) -> AsyncIterator[Letter]:
     """Every dead letter up to the end at the start (with `group`: those after the group's
     committed offsets, not yet replayed). Never commits: a listing is not a replay, so it reads
     on its own instead of through the intake, which commits every batch it handles."""
-    kafka = Kafka.of(settings.kafka)
+    kafka = Kafka.of(kafka_settings)
     consumer = kafka.consumer(
         group_id=group, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
-        ends = await assign_all(consumer, kafka, settings.dlq_topic)
+        ends = await assign_all(consumer, kafka, changes.dlq)
         if group is None:
             await consumer.seek_to_beginning(*ends)
         for tp in ends:
@@ -109,7 +113,8 @@ async def read_letters(settings: Settings, group: str | None = None) -> AsyncIte
 async def list_letters(settings: Settings, limit: int) -> list[Letter]:
     """The letters waiting for a replay (those a replay consumed are history)."""
     letters = []
-    async for letter in read_letters(settings, replay_group(settings)):
+    group = replay_group(settings.worker)
+    async for letter in read_letters(settings.kafka, settings.changes, group):
         letters.append(letter)
         if len(letters) >= limit:
             break
@@ -144,15 +149,16 @@ async def replay_letters(settings: Settings, discard: Collection[str] = ()) -> R
     reason is in `discard`; append the rest to the dead-letter topic again. The replay group
     commits a batch only after the broker holds all three outcomes, so a crash repeats at most
     one batch (republishing is idempotent: the same version is the same event)."""
-    await check_topic(settings)  # the letters go back to it: say if it is unfit to keep them
+    # The letters go back to it: say if it is unfit to keep them.
+    await check_topic(settings.kafka, settings.changes)
     summary, started = ReplaySummary(), time.monotonic()
     kafka = Kafka.of(settings.kafka)
     async with Publisher(kafka, settings.topic, settings.tables, "dlq-replay") as publisher:
         keeper = kafka.producer(enable_idempotence=True, acks="all")
         await keeper.start()
         try:
-            replay = _Replay(settings, discard, publisher, keeper)
-            group = replay_group(settings)
+            replay = _Replay(settings.changes, settings.tables, discard, publisher, keeper)
+            group = replay_group(settings.worker)
             intake = BatchIntake(
                 settings, group, replay.handle, summary.add, topics=[settings.dlq_topic]
             )
@@ -171,12 +177,13 @@ class _Replay:
 
     def __init__(
         self,
-        settings: Settings,
+        changes: TopicSettings,
+        tables: Mapping[str, TableSpec],
         discard: Collection[str],
         publisher: Publisher,
         keeper: AIOKafkaProducer,
     ) -> None:
-        self.settings = settings
+        self.changes, self.tables = changes, tables
         self.discard = discard
         self.publisher = publisher
         self.keeper = keeper
@@ -184,9 +191,9 @@ class _Replay:
     async def handle(self, records: list[Record]) -> ReplaySummary:
         batch = ReplaySummary()
         letters = [Letter.of(record) for record in records]
-        events, kept = sort_letters(letters, self.settings, self.discard, batch)
+        events, kept = sort_letters(letters, self.tables, self.discard, batch)
         batch.republished += await self.publisher.publish(events, checked=True)
-        topic = self.settings.dlq_topic
+        topic = self.changes.dlq
         sent = [
             await self.keeper.send(topic, value, key=key, headers=headers)
             for key, value, headers in kept
@@ -196,16 +203,19 @@ class _Replay:
 
 
 def sort_letters(
-    letters: list[Letter], settings: Settings, discard: Collection[str], summary: ReplaySummary
+    letters: list[Letter],
+    tables: Mapping[str, TableSpec],
+    discard: Collection[str],
+    summary: ReplaySummary,
 ) -> tuple[list[ChangeEvent], list[tuple[bytes | None, bytes | None, list[Any]]]]:
     """The events to republish and the letters to keep; counts all three outcomes."""
     events, kept = [], []
-    debezium = DebeziumDecoder(settings.tables)
+    debezium = DebeziumDecoder(tables)
     for letter in letters:
         summary.read += 1
         recorded = letter.headers.get(HEADER_REASON)
         try:
-            found = decode_letter(letter, settings, debezium)
+            found = decode_letter(letter, tables, debezium)
         except InvalidEventError as exc:
             if exc.reason in discard:
                 summary.discarded += 1
@@ -222,14 +232,14 @@ def sort_letters(
 
 
 def decode_letter(
-    letter: Letter, settings: Settings, debezium: DebeziumDecoder
+    letter: Letter, tables: Mapping[str, TableSpec], debezium: DebeziumDecoder
 ) -> list[ChangeEvent]:
     """A letter read in its origin topic's format, as the worker read it: a Debezium topic's
     letters are Debezium records (their key names a deleted row; one feeds every table
     declaring its source), any other is cdc-v1."""
     origin = letter.headers.get(HEADER_TOPIC, "")
     if origin not in debezium.topics:
-        return [decode_event(letter.value, settings.tables)]
+        return [decode_event(letter.value, tables)]
     partition, offset = letter.headers.get(HEADER_PARTITION), letter.headers.get(HEADER_OFFSET)
     record = RawRecord(origin, _int(partition) or 0, _int(offset) or 0, letter.key, letter.value)
     found = debezium.decode(record)

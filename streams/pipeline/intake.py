@@ -39,6 +39,7 @@ from streams.pipeline.commits import Commits
 from streams.pipeline.end_offsets import EndOffsets, Fetched
 from streams.pipeline.replicator import BatchReport
 from streams.settings import Settings
+from streams.settings_parts import KafkaSettings, WorkerSettings
 
 log = logging.getLogger(__name__)
 STOP_COMMIT_SECONDS = 5.0
@@ -50,7 +51,7 @@ NEW_TOPIC_SECONDS = 10
 Report = TypeVar("Report")  # what applying a batch returns: the worker's is a BatchReport
 ApplyBatch = Callable[[list[Record]], Awaitable[Report]]
 OnBatch = Callable[[BatchReport], None]
-ConsumerFactory = Callable[[Settings, str, Sequence[str]], AIOKafkaConsumer]
+ConsumerFactory = Callable[[KafkaSettings, WorkerSettings, str, Sequence[str]], AIOKafkaConsumer]
 OnFatal = Callable[[BaseException], Awaitable[None]]
 OnAssignment = Callable[[set[TopicPartition]], None]  # the partitions this member now owns
 
@@ -96,20 +97,21 @@ async def _rewind_one(consumer: AIOKafkaConsumer, partitions: Sequence[TopicPart
             consumer.seek(tp, committed - 1)
 
 
-def batch_consumer(settings: Settings, group_id: str, topics: Sequence[str]) -> AIOKafkaConsumer:
+def batch_consumer(
+    kafka: KafkaSettings, worker: WorkerSettings, group_id: str, topics: Sequence[str]
+) -> AIOKafkaConsumer:
     """The intake's real consumer: committed by hand, a batch at most per poll."""
-    s = settings
     refresh = {"metadata_max_age_ms": NEW_TOPIC_SECONDS * 1000} if len(topics) > 1 else {}
     watch_missing_topics()  # a topic not created yet: one warning, not an error every refresh
-    return Kafka.of(s.kafka).consumer(
+    return Kafka.of(kafka).consumer(
         group_id=group_id,
         client_id=f"cdc-replicator-{group_id}",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_poll_records=s.batch_max_events,
-        session_timeout_ms=int(s.kafka_session_timeout_seconds * 1000),
-        heartbeat_interval_ms=int(s.kafka_session_timeout_seconds * 100),
-        max_poll_interval_ms=int(s.kafka_max_poll_interval_seconds * 1000),
+        max_poll_records=worker.batch_max_events,
+        session_timeout_ms=int(kafka.session_timeout_seconds * 1000),
+        heartbeat_interval_ms=int(kafka.session_timeout_seconds * 100),
+        max_poll_interval_ms=int(kafka.max_poll_interval_seconds * 1000),
         **refresh,
     )
 
@@ -157,7 +159,10 @@ class BatchIntake(Generic[Report]):
     @contextlib.asynccontextmanager
     async def opened(self) -> AsyncIterator[AIOKafkaConsumer]:
         """A started consumer, for the caller to subscribe or assign, then `consume`."""
-        consumer = self.consumer_factory(self.settings, self.group_id, self.topics)
+        settings = self.settings
+        consumer = self.consumer_factory(
+            settings.kafka, settings.worker, self.group_id, self.topics
+        )
         await consumer.start()
         try:
             yield consumer

@@ -33,7 +33,9 @@ async def run_snapshot_job(settings: Settings, options: SnapshotOptions) -> Snap
     check_source(settings, source)
     _refuse_lifetime_table(settings, source.table)
     parts = split(options)
-    checkpoints = PartCheckpoints(options.checkpoint or default_checkpoint(settings, source))
+    checkpoints = PartCheckpoints(
+        options.checkpoint or default_checkpoint(settings.changes, settings.stack_dir, source)
+    )
     checkpoints.check(parts, resume=options.resume)
     await require_topic(
         Kafka.of(settings.kafka), settings.topic

@@ -17,15 +17,16 @@ from streams.model.errors import ConfigError
 from streams.model.redis_key_space import key_templates
 from streams.model.tables import TableSpec
 from streams.settings import Settings
+from streams.settings_parts import RedisSettings, TopicSettings, revealed
 from streams.snapshot.options import LegacyDataOptions, SourceOptions
 from streams.stores import dynamodb_client
 
 
-def legacy_client(settings: Settings, url: str | None) -> "aioredis.Redis":
+def legacy_client(redis: RedisSettings, url: str | None) -> "aioredis.Redis":
     """The legacy Redis (default CDC_REDIS_URL), with CDC_REDIS_PASSWORD unless the URL holds
     one: a password need never be on a command line, where `ps` shows it."""
-    password = settings.redis_password.get_secret_value() if settings.redis_password else None
-    return aioredis.from_url(url or settings.redis_url, password=password)
+    password = revealed(redis.password)
+    return aioredis.from_url(url or redis.url, password=password)
 
 
 def check_source(settings: Settings, source: SourceOptions) -> None:
@@ -43,7 +44,7 @@ def open_source(settings: Settings, source: SourceOptions, part: Part = WHOLE) -
     check_source(settings, source)
     spec = settings.table(source.table)
     if source.name == "redis-legacy":
-        client = legacy_client(settings, source.legacy.url)
+        client = legacy_client(settings.redis, source.legacy.url)
         layout = source.legacy.layout(source.table)
         foreign = foreign_keys(settings.tables, settings.redis_key_prefix, layout)
         return RedisLegacySource(
@@ -86,15 +87,15 @@ def _jsonl_file(source: SourceOptions) -> Path:
     return Path(source.file)
 
 
-def default_checkpoint(settings: Settings, source: SourceOptions) -> Path:
+def default_checkpoint(changes: TopicSettings, stack_dir: str, source: SourceOptions) -> Path:
     """One checkpoint per source, target topic and source location."""
     legacy = source.legacy
     where = (
-        f"{source.name}|{settings.topic}|{source.table}|{legacy.url}|{source.file}|"
+        f"{source.name}|{changes.name}|{source.table}|{legacy.url}|{source.file}|"
         f"{legacy.zset_pattern}"
     )
     tag = hashlib.blake2b(where.encode(), digest_size=6).hexdigest()
-    return Path(settings.stack_dir) / "snapshots" / f"{source.name}-{tag}.json"
+    return Path(stack_dir) / "snapshots" / f"{source.name}-{tag}.json"
 
 
 async def generate_legacy_dataset(settings: Settings, options: LegacyDataOptions) -> int:
@@ -102,7 +103,7 @@ async def generate_legacy_dataset(settings: Settings, options: LegacyDataOptions
     spec = settings.table(options.table)
     layout = options.legacy.layout(options.table)
     layout.check(spec)  # before connecting: nothing written with a literal {owner_id}
-    client = legacy_client(settings, options.legacy.url)
+    client = legacy_client(settings.redis, options.legacy.url)
     try:
         return await generate_legacy_data(
             client, spec, owners=options.owners, per_owner=options.per_owner, layout=layout

@@ -17,6 +17,7 @@ from connectors.store import Store
 from streams.kafka.clients import Kafka, ssl_context
 from streams.kafka.groups import copy_shared_group_offsets, in_store_order, store_group
 from streams.kafka.records import Record
+from streams.model.tables import TableSpec
 from streams.pipeline.dlq import DeadLetterTopic, Headers
 from streams.pipeline.intake import BatchIntake, OnBatch, run_with
 from streams.pipeline.replicator import BatchReport, OnRetry, Replicator
@@ -62,7 +63,7 @@ def create_app(
     prepared = {name: asyncio.Event() for name in stores}
     openers = {name: partial(open_store, name) for name in stores}
     if settings.web_enabled:
-        groups = {name: store_group(settings, name) for name in stores}
+        groups = {name: store_group(settings.worker, name) for name in stores}
         add_views(app, metrics, health, settings, groups)
         _add_health_tasks(app, health, openers, prepared)
         add_source_watch(app, settings, health, metrics)
@@ -86,7 +87,7 @@ def create_app(
         # The first store in STORE_NAMES dead-letters malformed records: once, not per store.
         owns_invalid = name == stores[0]
         replicator = partial(
-            _replicator, settings, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
+            _replicator, settings.tables, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
         )
         running = partial(health.agent_running, name)
         agent = add_store_agent(app, name, openers[name], replicator, running)
@@ -176,7 +177,7 @@ async def _send_dead_letter(
 
 
 def _replicator(
-    settings: Settings,
+    tables: Mapping[str, TableSpec],
     dlq: DeadLetterTopic,
     backoff: Backoff,
     store: Store,
@@ -184,7 +185,7 @@ def _replicator(
     on_retry: OnRetry,
     owns_invalid: bool,
 ) -> Replicator:
-    return Replicator(settings.tables, store, dlq, backoff, on_retry, owns_invalid=owns_invalid)
+    return Replicator(tables, store, dlq, backoff, on_retry, owns_invalid=owns_invalid)
 
 
 def _add_feed(
@@ -200,7 +201,7 @@ def _add_feed(
     for its own store only: a store down at start never keeps the other one's agent idle; a
     store refusing our credentials stops the worker at once, events or not."""
     store_name, agent = feed_of.store, feed_of.agent
-    group = store_group(settings, store_name)
+    group = store_group(settings.worker, store_name)
     kafka = Kafka.of(settings.kafka)
     wait = settings.retry_max_backoff_seconds
 
@@ -210,7 +211,10 @@ def _add_feed(
         await until_ready(partial(prepare_store, settings, store_name), store_name, wait)
         await until_ready(partial(store_answers, open_store), store_name, wait)
         feed_of.prepared.set()
-        await until_ready(partial(copy_shared_group_offsets, kafka, settings, group), "Kafka", wait)
+        copy_offsets = partial(
+            copy_shared_group_offsets, kafka, settings.worker, settings.changes, group
+        )
+        await until_ready(copy_offsets, "Kafka", wait)
         log.info("agent %s applies the batches of group %s", agent.name, group)
         tune_for_batches()  # start-up is over: freeze what it made (streams/worker/gc_tuning.py)
         intake = BatchIntake(settings, group, feed_of.apply, on_batch, feed_of.assigned)

@@ -30,7 +30,8 @@ async def prepare(
     created = await ensure_topics(Kafka.of(settings.kafka), changes_topics(settings.changes))
     if created:
         log.info("created topics %s", ", ".join(created))
-    await check_topic(settings, warn=warn)  # an existing topic made with wrong settings
+    # An existing topic made with wrong settings.
+    await check_topic(settings.kafka, settings.changes, warn=warn)
     await warn_misspelt_topics(Kafka.of(settings.kafka), settings.tables, settings.topic, warn)
     for name in store_names:
         await prepare_store(settings, name)

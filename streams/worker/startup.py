@@ -8,24 +8,19 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
-from aiokafka.errors import KafkaError
-from botocore.exceptions import BotoCoreError, ClientError
-
 from connectors.dynamodb.client import access_refused, is_access_refused
 from connectors.redis import errors as redis_errors
 from connectors.store import StoreWrites
-from streams.kafka.topics import TopicUnavailableError
 from streams.model.errors import AccessRefusedError, ConfigError
+from streams.outcomes import worker_retries
 from streams.retry import Backoff
 
 log = logging.getLogger(__name__)
 
 # Linux: the range of local ports given to outgoing connections.
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-STARTUP_TRANSIENT = (
-    KafkaError, BotoCoreError, ClientError, OSError, TopicUnavailableError,
-    *redis_errors.TRANSIENT_ERRORS,  # its refusals too: they subclass its ConnectionError
-)  # fmt: skip
+# Redis's refusals too: they subclass its ConnectionError (_refusal tells them apart).
+STARTUP_TRANSIENT = worker_retries()
 T = TypeVar("T")
 
 

@@ -13,5 +13,5 @@ def env_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Setting
     for name, value in settings.as_env().items():
         monkeypatch.setenv(name, value)
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
-    ensure_tables(settings)
+    ensure_tables(settings.dynamodb, settings.tables)
     return settings

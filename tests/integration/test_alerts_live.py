@@ -30,7 +30,7 @@ def test_dynamodb_down_fires_the_lag_alert_for_its_group_and_back_clears_it(
     direct = services.settings(web_enabled=True, web_port=port, lag_refresh_seconds=1.0)
     rules = scaled_rules(tmp_path / "alerts.yml", {"> 300": f"> {LAG_THRESHOLD}"})
     asyncio.run(create_topics(direct))
-    dynamodb_group = store_group(direct, "dynamodb")
+    dynamodb_group = store_group(direct.worker, "dynamodb")
     with (
         TcpProxy(direct.stack.dynamodb_port) as proxy,
         PrometheusServer(tmp_path, rules, [f"127.0.0.1:{port}"]) as prometheus,

@@ -41,10 +41,10 @@ def test_metrics_lag_and_a_live_dashboard(services: Services, tmp_path: Path) ->
         every = list(range(settings.topic_partitions))
         lag = json.loads(fetch(f"{base}/lag"))
         for store, shown in zip(("redis", "dynamodb"), lag["groups"], strict=True):
-            group = store_group(settings, store)
+            group = store_group(settings.worker, store)
             series = f'group="{group}",partition="0",store="{store}",topic="{settings.topic}"'
             assert f"cdc_lag_messages{{{series}}}" in metrics
-            assert shown["group"] == store_group(settings, store)  # each store's own group
+            assert shown["group"] == store_group(settings.worker, store)  # each store's own group
             assert [p["partition"] for p in shown["partitions"]] == every
         SCREENSHOT.write_bytes(picture)
     finally:

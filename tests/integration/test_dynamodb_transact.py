@@ -32,7 +32,7 @@ def transact(services: Services) -> Iterator[Settings]:
     # the whole table taken before it, which undoes transactions that committed meanwhile
     # (moto/dynamodb/models/__init__.py, transact_write_items). DynamoDB isolates them.
     settings_ = services.settings(dynamodb_write_mode="transact", dynamodb_concurrency=1)
-    ensure_tables(settings_)
+    ensure_tables(settings_.dynamodb, settings_.tables)
     yield settings_
 
 

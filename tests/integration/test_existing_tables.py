@@ -96,9 +96,11 @@ def test_init_refuses_a_table_without_what_the_replicator_needs(
 def test_a_table_made_right_by_hand_or_by_us_passes(services: Services) -> None:
     settings = services.settings()
     create_by_hand(settings, lambda d: None, ttl=True)
-    assert ensure_tables(settings) == []  # exists, checked, nothing to create
+    # Exists, checked, nothing to create.
+    assert ensure_tables(settings.dynamodb, settings.tables) == []
     ours = services.settings()
-    assert ensure_tables(ours) == [ours.tables["opponents"].physical_name("opponents")]
+    created = [ours.tables["opponents"].physical_name("opponents")]
+    assert ensure_tables(ours.dynamodb, ours.tables) == created
     client = dynamodb_client(ours.dynamodb)
     try:  # what we created passes our own check
         spec = ours.tables["opponents"]
@@ -123,7 +125,7 @@ def test_a_table_whose_creation_stopped_before_its_ttl_is_finished(
     finally:
         client.close()
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": EXPIRES_ATTR}
-    assert ensure_tables(settings) == []  # now checked and left alone
+    assert ensure_tables(settings.dynamodb, settings.tables) == []  # now checked and left alone
 
 
 def test_the_worker_stops_with_one_line_on_a_table_without_ttl(

@@ -189,7 +189,7 @@ def lasting(services: Services) -> Settings:
     """One table for the module whose items live a century from their version time (the
     histories' versions are in 1970); each example has owners of its own."""
     settings = expiring(services.settings(), "cdc", lifetime_seconds=100 * 365 * 24 * 3600)
-    ensure_tables(settings)
+    ensure_tables(settings.dynamodb, settings.tables)
     return settings
 
 

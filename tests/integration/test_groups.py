@@ -3,6 +3,7 @@ worker per store on one machine, as docs/operating.md shows."""
 
 import asyncio
 import json
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -42,14 +43,16 @@ def test_a_store_group_without_offsets_starts_where_the_shared_group_stopped(
     env_settings: Settings,
 ) -> None:
     settings, kafka = env_settings, Kafka.of(env_settings.kafka)
-    redis, dynamodb = store_group(settings, "redis"), store_group(settings, "dynamodb")
+    worker = settings.worker
+    redis, dynamodb = store_group(worker, "redis"), store_group(worker, "dynamodb")
     asyncio.run(publish(settings, [upsert("o", f"p{i}", i + 1) for i in range(12)]))
     shared = {TopicPartition(settings.topic, 0): 2, TopicPartition(settings.topic, 1): 1}
     asyncio.run(commit_as(settings, settings.group_id, shared))
     asyncio.run(commit_as(settings, dynamodb, {TopicPartition(settings.topic, 0): 1}))
 
-    assert asyncio.run(copy_shared_group_offsets(kafka, settings, redis)) == 2
-    assert asyncio.run(copy_shared_group_offsets(kafka, settings, dynamodb)) == 0  # has its own
+    copy = partial(copy_shared_group_offsets, kafka, worker, settings.changes)
+    assert asyncio.run(copy(redis)) == 2
+    assert asyncio.run(copy(dynamodb)) == 0  # has its own
     assert asyncio.run(committed_offsets(kafka, redis, settings.topic)) == shared
     assert asyncio.run(committed_offsets(kafka, dynamodb, settings.topic)) == {
         TopicPartition(settings.topic, 0): 1
@@ -83,7 +86,7 @@ def test_two_workers_on_one_machine_one_per_store_each_on_its_web_port(
         for worker in workers.values():
             worker.stop()
     for store, other in zip(ports, reversed(ports), strict=True):
-        assert [g["group"] for g in lag[store]["groups"]] == [store_group(settings, store)]
+        assert [g["group"] for g in lag[store]["groups"]] == [store_group(settings.worker, store)]
         log = workers[store].log.read_text()
         assert f"agent apply-{store} applies" in log and f"apply-{other}" not in log
     letters = asyncio.run(read_topic(settings, settings.dlq_topic, 3, wait_seconds=3))

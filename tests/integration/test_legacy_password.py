@@ -31,7 +31,7 @@ def test_the_legacy_source_uses_cdc_redis_password(
         asyncio.run(
             ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes))
         )
-        ensure_tables(settings)
+        ensure_tables(settings.dynamodb, settings.tables)
         env = services.env(settings) | {"CDC_REDIS_PASSWORD": PASSWORD}
         for name, value in env.items():
             monkeypatch.setenv(name, value)

@@ -39,7 +39,7 @@ def world(services: Services) -> Settings:
     settings = base.model_copy(update={"tables": {"docs": docs}})
     topics = [*changes_topics(settings.changes), TopicSpec(docs.feed_topic(""), 1, 1, {})]
     asyncio.run(ensure_topics(Kafka.of(settings.kafka), topics))
-    ensure_tables(settings)
+    ensure_tables(settings.dynamodb, settings.tables)
     return settings
 
 

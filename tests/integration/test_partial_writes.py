@@ -48,7 +48,7 @@ def declared(services: Services, layout: RedisLayoutSpec) -> Settings:
     docs = TableSpec(partition_key="id", format="debezium", source="pg.public.docs",
                      dynamodb_table=f"docs-{uuid.uuid4().hex[:10]}", redis=layout)  # fmt: skip
     settings_ = base.model_copy(update={"tables": {"docs": docs}})
-    ensure_tables(settings_)
+    ensure_tables(settings_.dynamodb, settings_.tables)
     return settings_
 
 

@@ -108,11 +108,13 @@ def test_dynamodb_down_at_start_and_for_long_leaves_redis_current_and_the_groups
             worker.stop()
     assert behind > 0  # DynamoDB's group waited for DynamoDB while Redis's kept up
     shown = {g["group"]: g["lag"] for g in json.loads(capsys.readouterr().out)["groups"]}
-    assert shown[store_group(direct, "redis")] == 0 and shown[store_group(direct, "dynamodb")] > 0
+    redis_group, dynamodb_group = (store_group(direct.worker, s) for s in ("redis", "dynamodb"))
+    assert shown[redis_group] == 0 and shown[dynamodb_group] > 0
     log = worker.log.read_text()
     assert "partitions paused until the store answers" in log
     for store in ("redis", "dynamodb"):
-        joins = re.findall(rf"Joined group '{store_group(settings, store)}' \(generation", log)
+        group = store_group(settings.worker, store)
+        joins = re.findall(rf"Joined group '{group}' \(generation", log)
         assert len(joins) == 1, f"{store}'s group rebalanced:\n{worker.log_tail()}"
     assert main(["verify"]) == 0
 

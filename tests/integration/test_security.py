@@ -170,7 +170,7 @@ async def _redis_holds(settings: Settings, event: Any) -> bool:
 
 
 async def _letters(settings: Settings) -> list[Any]:
-    return [letter async for letter in read_letters(settings)]
+    return [letter async for letter in read_letters(settings.kafka, settings.changes)]
 
 
 def _eventually(check: Any, within: float = 60) -> bool:

@@ -153,7 +153,7 @@ def test_parts_of_the_legacy_layout_hold_every_owner_once(settings: Settings) ->
 
 
 def test_dynamodb_source_keeps_versions_and_tombstones(settings: Settings) -> None:
-    ensure_tables(settings)
+    ensure_tables(settings.dynamodb, settings.tables)
     events = [
         upsert("o1", "p1", 5, metadata="x", timestamp=1),
         upsert("o1", "p2", 6),
@@ -208,7 +208,7 @@ def test_a_dynamodb_snapshot_changes_no_item_and_copies_numbers_exactly(
     """The backfill of docs/snapshots-and-verify.md: snapshot a table into the topic, apply
     what the worker decodes to both stores. The table is left as it was; Redis gets every item
     events can carry, with every digit, and the others are reported by key."""
-    ensure_tables(settings)
+    ensure_tables(settings.dynamodb, settings.tables)
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
     spec = settings.tables["opponents"]
     client = dynamodb_client(settings.dynamodb)
@@ -274,7 +274,7 @@ def test_jsonl_source_resumes_at_the_byte_offset(tmp_path: Path) -> None:
 def test_parts_of_a_dynamodb_table_and_a_file_hold_every_item_once(
     settings: Settings, tmp_path: Path
 ) -> None:
-    ensure_tables(settings)
+    ensure_tables(settings.dynamodb, settings.tables)
     events = [upsert(f"o{i % 12}", f"p{i}", i + 1) for i in range(60)]
     lines = [json.dumps({"table": "opponents", "key": e.key, "data": e.data}) for e in events]
     path = tmp_path / "items.jsonl"
@@ -303,7 +303,7 @@ def test_a_snapshot_never_beats_a_live_write(services: Services, tmp_path: Path)
     settings = services.settings()
     spec, layout = settings.tables["opponents"], unique_layout()
     asyncio.run(ensure_topics(settings.kafka_bootstrap_servers, changes_topics(settings.changes)))
-    ensure_tables(settings)
+    ensure_tables(settings.dynamodb, settings.tables)
     client = redis.Redis.from_url(settings.redis_url)
     owners = 40
     legacy = asyncio.run(_generate_legacy(settings, layout, owners, 5))

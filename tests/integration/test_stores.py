@@ -38,7 +38,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.emulators]
 def shared(services: Services) -> Iterator[Settings]:
     """One table for the module; each example writes under owners of its own."""
     settings_ = services.settings()
-    ensure_tables(settings_)
+    ensure_tables(settings_.dynamodb, settings_.tables)
     yield settings_
 
 

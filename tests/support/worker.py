@@ -119,7 +119,9 @@ def committed(
     per_group = [
         asyncio.run(
             fetch_lag_when_ready(
-                settings.kafka_bootstrap_servers, store_group(settings, store), settings.topic
+                settings.kafka_bootstrap_servers,
+                store_group(settings.worker, store),
+                settings.topic,
             )
         )
         for store in stores

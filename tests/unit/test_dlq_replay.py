@@ -25,7 +25,7 @@ def test_only_republished_or_discarded_letters_are_consumed() -> None:
     summary = ReplaySummary()
     letters = [letter(GOOD, "unknown_table"), letter(b"junk", "not_json"),
                letter(UNKNOWN, "schema")]  # fmt: skip
-    events, kept = sort_letters(letters, SETTINGS, {"not_json"}, summary)
+    events, kept = sort_letters(letters, SETTINGS.tables, {"not_json"}, summary)
     assert [e.key for e in events] == [{"owner_id": "o", "opponent_id": "p"}]
     # Republished ones are counted once the broker holds them, not here.
     counts = (summary.read, summary.republished, summary.discarded, summary.still_invalid)
@@ -38,10 +38,10 @@ def test_only_republished_or_discarded_letters_are_consumed() -> None:
 
 def test_a_store_rejection_is_discarded_only_when_asked() -> None:
     rejected = [letter(GOOD, "rejected_by_store")]
-    events, _ = sort_letters(rejected, SETTINGS, (), ReplaySummary())
+    events, _ = sort_letters(rejected, SETTINGS.tables, (), ReplaySummary())
     assert len(events) == 1
     summary = ReplaySummary()
-    events, kept = sort_letters(rejected, SETTINGS, {"rejected_by_store"}, summary)
+    events, kept = sort_letters(rejected, SETTINGS.tables, {"rejected_by_store"}, summary)
     assert events == [] and kept == [] and summary.discarded == 1
 
 
@@ -60,11 +60,11 @@ def test_a_debezium_letter_is_decoded_as_its_origin_topic_reads() -> None:
                Letter(1, 0, record_key(6), removed, origin),
                letter(GOOD, "unknown_table")]  # fmt: skip  # the last from the changes topic
 
-    events, kept = sort_letters(letters, before, (), ReplaySummary())
+    events, kept = sort_letters(letters, before.tables, (), ReplaySummary())
     assert [e.table for e in events] == ["opponents"]
     assert [dict(headers)[HEADER_REASON] for _, _, headers in kept] == [b"unknown_table"] * 2
 
-    events, kept = sort_letters(letters, after, (), ReplaySummary())
+    events, kept = sort_letters(letters, after.tables, (), ReplaySummary())
     assert kept == []
     upserted, deleted, _ = events
     assert (upserted.op, upserted.key, upserted.data) == ("upsert", {"order_id": "5"}, {"total": 3})
@@ -79,7 +79,7 @@ def test_a_store_rejection_the_layout_cannot_hold_is_kept_not_republished() -> N
     settings = Settings(tables=with_redis_layout(SETTINGS, legacy).tables)
     tagged = upsert("o", "p", 1, metadata="m", timestamp=1, tags=["x"]).to_json()
     summary = ReplaySummary()
-    events, kept = sort_letters([letter(tagged, "rejected_by_store")], settings, (), summary)
+    events, kept = sort_letters([letter(tagged, "rejected_by_store")], settings.tables, (), summary)
     assert events == [] and summary.still_invalid == 1
     [(_, _, headers)] = kept
     assert dict(headers)[HEADER_REASON] == b"bad_data"
@@ -92,6 +92,6 @@ def test_a_debezium_letter_feeds_every_table_declaring_its_source_again() -> Non
     settings = Settings(tables={"users": USERS, "profiles": profiles})
     origin = {HEADER_REASON: "unknown_table", HEADER_TOPIC: USERS.feed_topic("")}
     value = envelope("c", 900, after={"id": 5, "name": "a b"})
-    events, kept = sort_letters([Letter(0, 0, record_key(5), value, origin)], settings, (),
+    events, kept = sort_letters([Letter(0, 0, record_key(5), value, origin)], settings.tables, (),
                                 ReplaySummary())  # fmt: skip
     assert kept == [] and sorted(e.table for e in events) == ["profiles", "users"]

@@ -212,8 +212,8 @@ def test_a_rebalance_while_paused_gives_the_batch_up_instead_of_waiting_for_the_
 
 def test_each_store_has_its_own_group() -> None:
     settings = Settings()
-    assert store_group(settings, "redis") == "cdc-replicator-redis"
-    assert store_group(settings, "dynamodb") == "cdc-replicator-dynamodb"
+    assert store_group(settings.worker, "redis") == "cdc-replicator-redis"
+    assert store_group(settings.worker, "dynamodb") == "cdc-replicator-dynamodb"
 
 
 class RefusingConsumer(FakeConsumer):

@@ -116,7 +116,7 @@ def test_settings_the_broker_refuses_to_show_are_a_warning_not_a_stop(
 ) -> None:
     monkeypatch.setattr(Kafka, "admin", lambda _: NoConfigRightsAdmin(topic(0, 6)))
     lines: list[str] = []
-    state = asyncio.run(check_topic(SETTINGS, warn=lines.append))
+    state = asyncio.run(check_topic(SETTINGS.kafka, SETTINGS.changes, warn=lines.append))
     assert state.partitions == list(range(6))
     assert lines == [
         "topic changes's settings could not be read (TopicAuthorizationFailedError): not checked"
