@@ -41,20 +41,24 @@ local function expire(item, index, expiries, member, score, at, tombstone_ms, no
   settle(index, expiries)
 end
 
-local function cas_fields(packed)
-  local a = string.find(packed, '\0', 1, true)
-  local b = string.find(packed, '\0', a + 1, true)
-  local c = string.find(packed, '\0', b + 1, true)
-  local d = string.find(packed, '\0', c + 1, true)
-  return string.sub(packed, 1, a - 1), string.sub(packed, a + 1, b - 1),
-    string.sub(packed, b + 1, c - 1), string.sub(packed, c + 1, d - 1), string.sub(packed, d + 1)
+-- The first n - 1 NUL-terminated fields of `packed`, then the rest of it (the data, which may
+-- hold NULs of its own).
+local function split(packed, n)
+  local parts, at = {}, 1
+  for i = 1, n - 1 do
+    local stop = string.find(packed, '\0', at, true)
+    parts[i] = string.sub(packed, at, stop - 1)
+    at = stop + 1
+  end
+  parts[n] = string.sub(packed, at)
+  return unpack(parts)
 end
 
 local function apply(item, index, expiries, version, op, data, score, member, expires, tombstone_ms)
   local current, older = redis.call('HGET', item, 'v'), nil
   if op == 'cas' then
     local read_v, read_o, origins, oldest
-    read_v, read_o, origins, oldest, data = cas_fields(data)
+    read_v, read_o, origins, oldest, data = split(data, 5)
     local now = redis.call('HMGET', item, 'v', 'o')
     if (now[1] or '') ~= read_v or (now[2] or '') ~= read_o then return 3 end
     older = {origins, oldest}
@@ -92,20 +96,9 @@ local function apply(item, index, expiries, version, op, data, score, member, ex
   return 1
 end
 
-local function fields(packed)
-  local a = string.find(packed, '\0', 1, true)
-  local b = string.find(packed, '\0', a + 1, true)
-  local c = string.find(packed, '\0', b + 1, true)
-  local d = string.find(packed, '\0', c + 1, true)
-  local e = string.find(packed, '\0', d + 1, true)
-  return string.sub(packed, 1, a - 1), string.sub(packed, a + 1, b - 1),
-    string.sub(packed, b + 1, c - 1), string.sub(packed, c + 1, d - 1),
-    string.sub(packed, d + 1, e - 1), string.sub(packed, e + 1)
-end
-
 local results, k = {}, 1
 for i = 1, #ARGV - 1 do
-  local version, op, score, member, expires, data = fields(ARGV[i + 1])
+  local version, op, score, member, expires, data = split(ARGV[i + 1], 6)
   local expiries = nil
   if expires ~= '' then expiries = KEYS[k + 2] end
   results[i] = apply(KEYS[k], KEYS[k + 1], expiries, version, op, data, score, member, expires,
