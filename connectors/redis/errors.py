@@ -42,3 +42,13 @@ def write_error_kind(exc: BaseException) -> ErrorKind | None:
     if isinstance(exc, Exception):
         return "reject"  # bad data, say a key of the wrong type
     return None
+
+
+def wrong_type(reply: object) -> bool:
+    """Whether a pipelined reply is Redis's WRONGTYPE: a key that holds another type (the
+    application, or another table, wrote it). Any other error reply is raised."""
+    if not isinstance(reply, rexc.ResponseError):
+        return False
+    if not str(reply).startswith("WRONGTYPE"):
+        raise reply
+    return True

@@ -7,8 +7,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from redis.exceptions import ResponseError
-
+from connectors.redis.errors import wrong_type
 from connectors.store import StoredItem
 from streams.model.events import ItemId
 
@@ -27,9 +26,7 @@ async def check_listing(
         pipe.zscore(*place(item))
     checked = dict(held)
     for (item, stored), score in zip(live, await pipe.execute(raise_on_error=False), strict=True):
-        if isinstance(score, ResponseError):  # the application wrote another type there
-            if not str(score).startswith("WRONGTYPE"):
-                raise score
+        if wrong_type(score):  # the application wrote another type there
             index = place(item)[0]
             problem = f"key {index!r} holds a {(await client.type(index)).decode()}, not a zset"
             checked[item] = dataclasses.replace(stored, problem=problem)

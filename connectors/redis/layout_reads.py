@@ -13,6 +13,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
+from connectors.redis.errors import wrong_type
 from connectors.redis.layouts import ItemLayout
 from connectors.redis.listing import Listing, read_listing
 from connectors.store import Item, StoredItem, Strays
@@ -51,9 +52,7 @@ async def _wrong_type(
               (layout.data_key(item), "hash" if layout.kind == "hash" else "string"),
               (index or "", "zset")]  # fmt: skip
     for reply, (key, kind) in zip(replies, wanted, strict=False):
-        if isinstance(reply, ResponseError):
-            if not str(reply).startswith("WRONGTYPE"):
-                raise reply
+        if wrong_type(reply):
             held = (await client.type(key)).decode()
             book = replies[0] if not isinstance(replies[0], ResponseError) else [None]
             version = book[0].decode() if book[0] is not None else ""

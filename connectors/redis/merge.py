@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
-from redis.exceptions import ResponseError
 
 from connectors.redis import layout_reads
+from connectors.redis.errors import wrong_type
 from connectors.redis.expiry import unread
 from connectors.redis.layouts import LAYOUT_SCRIPT, LWW_SCRIPT, ItemLayout, ScriptCall
 from connectors.store import WriteOutcome
@@ -115,12 +115,7 @@ class RedisMerges:
 def _typed(replies: list[Any]) -> list[Any] | None:
     """The replies, or None when a key holds another type (the application wrote it): the
     script's own type check then refuses the write, naming the key."""
-    for reply in replies:
-        if isinstance(reply, ResponseError):
-            if not str(reply).startswith("WRONGTYPE"):
-                raise reply
-            return None
-    return replies
+    return None if any(wrong_type(reply) for reply in replies) else replies
 
 
 class _Cas(ChangeEvent):
