@@ -11,11 +11,12 @@ from streams.model.tables import TableSpec
 
 Item = dict[str, Any]
 Batch = Mapping[ItemId, ChangeEvent]
-# How a store reads a failed write: refused (credentials or permissions, which only an operator
-# can fix), retry (transient: wait and write again), reject (this write can never succeed).
-# None: not a store error at all, but a bug, raised as it is.
-ErrorKind = Literal["refused", "retry", "reject"]
-ErrorReader = Callable[[BaseException], ErrorKind | None]
+# What a store makes of a failed write, in the words of the outcomes table (streams.outcomes):
+# exit_2 (access refused: credentials or permissions, which only an operator can fix), retry
+# (transient: wait and write again), dead_letter (this write can never succeed). None: not a
+# store error at all, but a bug, raised as it is.
+WriteErrorOutcome = Literal["exit_2", "retry", "dead_letter"]
+OutcomeReader = Callable[[BaseException], WriteErrorOutcome | None]
 # The dead-letter reason of a write Redis refused because another item owns its key.
 KEY_COLLISION: Reason = "key_collision"
 
@@ -52,23 +53,23 @@ class WriteOutcome:
         event: ChangeEvent,
         result: bool | BaseException,
         store: str,
-        kind_of: ErrorReader,
+        outcome_of: OutcomeReader,
     ) -> None:
         """Count one write: True applied, False stale (the store held the same or a newer
-        version), an error by the kind `store` reads it as."""
+        version), an error by the outcome `store` reads it as."""
         if result is True:
             self.applied += 1
             return
         if result is False:
             self.stale += 1
             return
-        kind = kind_of(result)
-        if kind == "refused":
+        outcome = outcome_of(result)
+        if outcome == "exit_2":
             raise AccessRefusedError(store, result) from result
-        if kind == "retry":
+        if outcome == "retry":
             self.retry[item] = event
             self.cause = result
-        elif kind == "reject":
+        elif outcome == "dead_letter":
             self.rejected.append((event, f"{store}: {result}"))
         else:
             raise result

@@ -6,6 +6,7 @@ from typing import NamedTuple
 
 from aiokafka.errors import KafkaError
 from botocore.exceptions import BotoCoreError, ClientError
+from redis.exceptions import RedisError
 
 from connectors.dynamodb.limits import CannotHoldError
 from connectors.redis import errors as redis_errors
@@ -42,6 +43,7 @@ class Handling(NamedTuple):
 _EXIT = Handling("exit_2", "exit_2")
 _COMMAND_ONLY = Handling("exit_2", None, "a command's error")
 _AT_START = Handling("exit_2", "retry", "the worker waits for it at start")
+_REFUSED = Handling("exit_2", "exit_2", "access refused: waiting cannot help")
 
 OUTCOMES: dict[type[BaseException], Handling] = {
     # Any other ReplicatorError: exit 2 at the worker's start; met mid-stream, a bug that
@@ -66,13 +68,26 @@ OUTCOMES: dict[type[BaseException], Handling] = {
     UnreadableItemsError: _COMMAND_ONLY,
     StackError: _COMMAND_ONLY,
     # The services' own errors: a command names the service in one line (streams.failures);
-    # a store's failed write is read by its store (connectors.store.ErrorKind).
+    # a store reads its failed write in these words (connectors.store.WriteErrorOutcome).
     KafkaError: _AT_START,
     BotoCoreError: _AT_START,
-    ClientError: _AT_START,
+    ClientError: Handling("exit_2", "retry", "refused: exit_2; a malformed write: dead_letter"),
     OSError: _AT_START,
     **{error: _AT_START for error in redis_errors.TRANSIENT_ERRORS},
+    **{error: _REFUSED for error in redis_errors.ACCESS_ERRORS},
+    RedisError: Handling("exit_2", "dead_letter", "a write's error reply: 'rejected_by_store'"),
 }
+
+
+def handling_of(error: type[BaseException]) -> Handling | None:
+    """The row of `error`, or of its closest listed base; None for an error no row covers."""
+    return next((OUTCOMES[cls] for cls in error.__mro__ if cls in OUTCOMES), None)
+
+
+def command_outcome(exc: BaseException) -> Outcome | None:
+    """What a command does with `exc`; None: a bug, which keeps its traceback."""
+    handling = handling_of(type(exc))
+    return handling.command if handling else None
 
 
 def worker_retries() -> tuple[type[BaseException], ...]:

@@ -15,7 +15,7 @@ from botocore.exceptions import (
 )
 
 from connectors.dynamodb.api import DynamoDBApi
-from connectors.store import ErrorKind
+from connectors.store import WriteErrorOutcome
 from streams.model.errors import AccessRefusedError
 
 if TYPE_CHECKING:
@@ -100,12 +100,12 @@ def access_refused(exc: BaseException) -> AccessRefusedError:
     return AccessRefusedError("dynamodb", exc)
 
 
-def write_error_kind(exc: BaseException) -> ErrorKind | None:
+def write_error_outcome(exc: BaseException) -> WriteErrorOutcome | None:
     """How a failed conditional put counts in a WriteOutcome."""
     if is_access_refused(exc):
-        return "refused"
+        return "exit_2"
     if is_permanent(exc):
-        return "reject"
+        return "dead_letter"
     if isinstance(exc, ClientError | BotoCoreError | OSError):
         return "retry"
     return None

@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from connectors.dynamodb.attributes import as_item
-from connectors.dynamodb.client import error_code, write_error_kind
+from connectors.dynamodb.client import error_code, write_error_outcome
 from connectors.dynamodb.items import DELETED_ATTR, OLDER_ATTR, VERSION_ATTR, past_expiry
 from connectors.dynamodb.limits import CannotHoldError, checked_size
 from connectors.store import WriteOutcome
@@ -48,12 +48,12 @@ class Merges:
             if isinstance(result, CannotHoldError):
                 outcome.rejected.append((event, f"dynamodb: {result}"))
             elif isinstance(result, BaseException):
-                outcome.count(item, event, result, "dynamodb", write_error_kind)
+                outcome.count(item, event, result, "dynamodb", write_error_outcome)
             else:
                 changed, holes = result
                 if holes:
                     outcome.holes[item] = holes
-                outcome.count(item, event, changed, "dynamodb", write_error_kind)
+                outcome.count(item, event, changed, "dynamodb", write_error_outcome)
 
     async def write(self, item: ItemId, event: ChangeEvent) -> tuple[bool, list[str]]:
         """Whether the item changed, and the attributes it holds no value of after it."""

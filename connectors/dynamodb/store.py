@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from connectors.dynamodb.api import DynamoDBApi
 from connectors.dynamodb.attributes import as_item, attribute, stored_name
-from connectors.dynamodb.client import error_code, write_error_kind
+from connectors.dynamodb.client import error_code, write_error_outcome
 from connectors.dynamodb.items import (
     DELETED_ATTR,
     EXPIRES_ATTR,
@@ -109,7 +109,7 @@ class DynamoDBStore:
             if result == MERGE or (result is False and self._older_kept(item, "transact")):
                 merged.append((item, event))
             elif not isinstance(result, str):
-                outcome.count(item, event, result, self.name, write_error_kind)
+                outcome.count(item, event, result, self.name, write_error_outcome)
         if merged:
             await self._merges.write_all(merged, outcome)
         return outcome

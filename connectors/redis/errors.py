@@ -2,7 +2,7 @@
 
 from redis import exceptions as rexc
 
-from connectors.store import ErrorKind
+from connectors.store import WriteErrorOutcome
 from streams.model.errors import AccessRefusedError
 
 # Worth waiting out: the server is away, loading, failing over or out of memory for now.
@@ -32,15 +32,15 @@ def refused(exc: Exception) -> AccessRefusedError:
     return AccessRefusedError("redis", exc)
 
 
-def write_error_kind(exc: BaseException) -> ErrorKind | None:
+def write_error_outcome(exc: BaseException) -> WriteErrorOutcome | None:
     """How a failed script call counts in a WriteOutcome; access errors first, as their
     classes subclass ConnectionError."""
     if isinstance(exc, ACCESS_ERRORS):
-        return "refused"
+        return "exit_2"
     if isinstance(exc, TRANSIENT_ERRORS):
         return "retry"
     if isinstance(exc, Exception):
-        return "reject"  # bad data, say a key of the wrong type
+        return "dead_letter"  # bad data, say a key of the wrong type
     return None
 
 

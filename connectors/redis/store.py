@@ -25,7 +25,7 @@ from redis import exceptions as rexc
 from redis.asyncio.cluster import RedisCluster
 
 from connectors.redis import cdc_reads, layout_reads
-from connectors.redis.errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, write_error_kind
+from connectors.redis.errors import ACCESS_ERRORS, TRANSIENT_ERRORS, refused, write_error_outcome
 from connectors.redis.expiry import expiry_field
 from connectors.redis.index_check import Place, check_listing
 from connectors.redis.keys import RedisKeys, quoted
@@ -235,7 +235,7 @@ class RedisStore:
             outcome.reasons[id(event)] = reason
             return
         written = result if isinstance(result, BaseException) else result == 1
-        outcome.count(item, event, written, self.name, write_error_kind)
+        outcome.count(item, event, written, self.name, write_error_outcome)
 
     def cdc_call(self, writes: Sequence[Write]) -> ScriptCall:
         """Keys and packed arguments of one script call, built in one pass over the writes."""

@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 
 from streams.cli import connector, dlq, items, lag, rebuild, snapshot, stack, verify, worker
 from streams.cli.arguments import Parser
-from streams.failures import FAILURES, describe_failure
+from streams.failures import describe_failure
 from streams.logs import KafkaCauses, kafka_causes_kept
 from streams.model.errors import ReplicatorError
+from streams.outcomes import command_outcome
 from streams.settings import Settings, load_settings
 
 # Each group adds its commands, in the order --help lists them.
@@ -26,25 +27,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_command(args: argparse.Namespace, kafka_causes: KafkaCauses | None) -> int:
-    """The one error boundary: what a user can cause or meet (bad settings or arguments, a
-    service down, a missing file) is one line and exit code 2; a bug keeps its traceback."""
+    """The one error boundary: what the outcomes table (streams.outcomes) says a command exits
+    2 on (bad settings or arguments, a service down, a missing file) is one line and exit code
+    2; anything else is a bug, and keeps its traceback."""
     settings: Settings | None = None
     try:
         settings = load_settings()
         return _handled(settings, args)
-    except ReplicatorError as exc:
-        message = str(exc)
     except BrokenPipeError:  # `verify | head`: the reader has gone, as for any Unix tool
         _quiet_stdout()
         return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
-    except FAILURES as exc:
-        servers = settings.kafka_bootstrap_servers if settings else ""
-        cause = kafka_causes.last if kafka_causes else None
-        message = describe_failure(exc, servers, cause, redis_auth=_redis_auth(settings))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if command_outcome(exc) != "exit_2":
+            raise
+        message = _one_line(exc, settings, kafka_causes)
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def _one_line(exc: Exception, settings: Settings | None, kafka_causes: KafkaCauses | None) -> str:
+    if isinstance(exc, ReplicatorError):  # its message is written for the user
+        return str(exc)
+    servers = settings.kafka_bootstrap_servers if settings else ""
+    cause = kafka_causes.last if kafka_causes else None
+    return describe_failure(exc, servers, cause, redis_auth=_redis_auth(settings))
 
 
 def _handled(settings: Settings, args: argparse.Namespace) -> int:
