@@ -2,11 +2,14 @@
 
 import asyncio
 import base64
+import fcntl
 import logging
 import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -155,8 +158,23 @@ def fetch_kafka_jars(version: str, lib_dir: Path) -> None:
     fetch_jars("kafka-pom.xml", lib_dir, f"Kafka {version}", {"kafka.version": version})
 
 
+@contextmanager
+def fetching(folder: Path) -> Iterator[None]:
+    """Held while `folder` is filled: two processes starting at once (test workers, a stack
+    beside the tests) fill it once, the second finding it complete."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def fetch_jars(pom_name: str, lib_dir: Path, what: str, properties: dict[str, str]) -> None:
     """Copy the dependencies of one of our POMs into `lib_dir`, once (a marker says done)."""
+    with fetching(lib_dir):
+        _fetch_jars(pom_name, lib_dir, what, properties)
+
+
+def _fetch_jars(pom_name: str, lib_dir: Path, what: str, properties: dict[str, str]) -> None:
     marker = lib_dir / ".complete"
     if marker.exists():
         return
@@ -283,6 +301,11 @@ def dynalite_modules(cache_dir: Path) -> Path:
 
 def fetch_dynalite(cache_dir: Path) -> None:
     """Install dynalite from the npm registry into the cache folder, once (no global install)."""
+    with fetching(dynalite_modules(cache_dir).parent):
+        _fetch_dynalite(cache_dir)
+
+
+def _fetch_dynalite(cache_dir: Path) -> None:
     modules = dynalite_modules(cache_dir)
     marker = modules / ".complete"
     if marker.exists():
