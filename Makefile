@@ -81,8 +81,12 @@ postgres:
 	    $$SUDO tee /etc/postgresql-common/createcluster.d/cdc-replicator.conf >/dev/null; }
 	$(call apt_install,$(PG_BIN)/postgres,postgresql-15)
 
+# TEST_WORKERS test files run at once, each worker with its own Kafka, Redis and DynamoDB API
+# (and a file's own PostgreSQL and Connect): two overlap the waits on a 2-core machine.
+TEST_WORKERS ?= 2
+
 test: lint typecheck browser prometheus postgres
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: setup
 	$(BIN)/python -m bench
