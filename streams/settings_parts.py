@@ -1,13 +1,27 @@
 """The parts of the settings each module receives: one frozen object per concern.
 
 `Settings` reads the flat `CDC_*` variables users set; its parts (`settings.kafka`,
-`settings.changes`, `settings.redis`, `settings.dynamodb`, `settings.worker`, `settings.stack`)
-are what modules take, so a function's signature says which settings it can depend on.
+`settings.changes`, `settings.redis`, `settings.dynamodb`, `settings.worker`, `settings.stack`,
+`settings.debezium`, `settings.declared_tables`, and `settings.sources` for opening a snapshot
+source) are what modules take, so a function's signature says which settings it can depend on
+and a new setting touches its part, not every signature.
+
+The rule: below the CLI a function takes the parts it reads, never the whole `Settings`. Only
+what assembles a run from every part keeps it, saying so in its docstring: the store registry's
+openers and preparers (streams/stores.py: each store reads its own part, as a Kafka Connect
+connector reads its own keys of the whole config), the worker's app and start-up
+(streams/worker/), the command bodies that open stores through that registry or assemble a
+snapshot run, and the local stack (streams/devstack/). tests/unit/test_settings_parts.py holds
+that list.
 """
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from pydantic import SecretStr
+
+from streams.model.errors import ConfigError
+from streams.model.tables import TableSpec
 
 DLQ_SUFFIX = ".dlq"  # the dead-letter topic is the changes topic's name and this
 
@@ -101,3 +115,52 @@ class StackSettings:
     dynamodb_port: int
     postgres_port: int
     connect_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class DebeziumSettings:
+    """The database Debezium reads and the Kafka Connect worker in front of it
+    (`CDC_POSTGRES_URL`, `CDC_CONNECT_URL`; empty: no Connect to watch)."""
+
+    postgres_url: str
+    connect_url: str
+    postgres_declared: bool = False  # CDC_POSTGRES_URL set, not left at its default
+
+
+@dataclass(frozen=True, eq=False)
+class DeclaredTables(Mapping[str, TableSpec]):
+    """The declared tables (`CDC_TABLES` or `CDC_TABLES_FILE`), by name; `table(name)` says
+    where they are declared when `name` is not one of them."""
+
+    specs: Mapping[str, TableSpec]
+    declared_in: str = "CDC_TABLES"
+
+    def table(self, name: str) -> TableSpec:
+        """The declared table `name`; a ConfigError naming the declared ones otherwise."""
+        spec = self.specs.get(name)
+        if spec is None:
+            declared = ", ".join(self.specs)
+            raise ConfigError(
+                f"table {name!r} is not declared in {self.declared_in} (declared: {declared})"
+            )
+        return spec
+
+    def __getitem__(self, name: str) -> TableSpec:
+        return self.specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.specs)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """What opening a snapshot source reads: the declared tables, and where each kind of
+    source is (the legacy Redis defaults to the store's, with its password)."""
+
+    tables: DeclaredTables
+    redis: RedisSettings
+    dynamodb: DynamoDBSettings
+    postgres_url: str
