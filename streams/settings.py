@@ -38,6 +38,7 @@ from streams.settings_parts import (
     DebeziumSettings,
     DeclaredTables,
     DynamoDBSettings,
+    IntakeSettings,
     KafkaSettings,
     RedisSettings,
     SourceSettings,
@@ -282,6 +283,10 @@ class Settings(BaseSettings):
     @property
     def sources(self) -> SourceSettings:
         return SourceSettings(self.declared_tables, self.redis, self.dynamodb, self.postgres_url)
+
+    @property
+    def intake(self) -> IntakeSettings:
+        return IntakeSettings(self.kafka, self.worker, self.changes, self.tables)
 
     def _part_values(self, part: type, prefix: str) -> dict[str, Any]:
         return {f.name: getattr(self, prefix + f.name) for f in fields(part)}

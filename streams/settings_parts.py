@@ -1,18 +1,18 @@
 """The parts of the settings each module receives: one frozen object per concern.
 
-`Settings` reads the flat `CDC_*` variables users set; its parts (`settings.kafka`,
-`settings.changes`, `settings.redis`, `settings.dynamodb`, `settings.worker`, `settings.stack`,
-`settings.debezium`, `settings.declared_tables`, and `settings.sources` for opening a snapshot
-source) are what modules take, so a function's signature says which settings it can depend on
-and a new setting touches its part, not every signature.
+`Settings` reads the flat `CDC_*` variables users set; its parts are what modules take, so a
+function's signature says which settings it can depend on, and a new setting touches its part
+and its doc, not every signature: `settings.kafka`, `.changes` (the changes topic), `.redis`,
+`.dynamodb`, `.worker`, `.stack`, `.debezium`, `.declared_tables`; and two that gather parts,
+`.intake` (reading the changes topic: the worker, a rebuild, a dead-letter replay) and
+`.sources` (opening a snapshot source).
 
 The rule: below the CLI a function takes the parts it reads, never the whole `Settings`. Only
-what assembles a run from every part keeps it, saying so in its docstring: the store registry's
-openers and preparers (streams/stores.py: each store reads its own part, as a Kafka Connect
-connector reads its own keys of the whole config), the worker's app and start-up
-(streams/worker/), the command bodies that open stores through that registry or assemble a
-snapshot run, and the local stack (streams/devstack/). tests/unit/test_settings_parts.py holds
-that list.
+what assembles a run from many parts keeps it, saying so in its docstring: the store registry
+(streams/stores.py: each store reads its own part, as a Kafka Connect connector reads its own
+keys of the whole config), the worker's app and start-up, the commands that open stores through
+that registry or assemble a snapshot run, and the local stack. tests/unit/test_settings_parts.py
+holds that list.
 """
 
 from collections.abc import Iterator, Mapping
@@ -164,3 +164,14 @@ class SourceSettings:
     redis: RedisSettings
     dynamodb: DynamoDBSettings
     postgres_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeSettings:
+    """What reading the changes topic through the worker's intake and applying it needs
+    (streams/pipeline/intake.py): the worker, a rebuild and a dead-letter replay."""
+
+    kafka: KafkaSettings
+    worker: WorkerSettings
+    changes: TopicSettings
+    tables: Mapping[str, TableSpec]

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -88,6 +89,14 @@ def register_store(name: str, kind: StoreKind) -> None:
 
 def open_store(settings: Settings, name: str) -> Store:
     return store_kind(name).open(settings)
+
+
+StoreOpener = Callable[[str], Store]  # a store by name, its settings already bound
+
+
+def store_opener(settings: Settings) -> StoreOpener:
+    """What code below the CLI receives to open stores, instead of the whole Settings."""
+    return partial(open_store, settings)
 
 
 def dynamodb_api(dynamodb: DynamoDBSettings) -> DynamoDBApi:

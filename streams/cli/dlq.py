@@ -34,14 +34,14 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
 
     # A Debezium letter is decoded again: with the placeholder its connector sends.
     settings = with_connector_placeholders(settings, warn_on_stderr)
-    print(asyncio.run(replay_letters(settings, args.discard)).describe())
+    print(asyncio.run(replay_letters(settings.intake, args.discard)).describe())
     return 0
 
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     from streams.pipeline.dlq_replay import list_letters  # noqa: PLC0415
 
-    for letter in asyncio.run(list_letters(settings, args.limit)):
+    for letter in asyncio.run(list_letters(settings.intake, args.limit)):
         shown = letter.as_json()
         if args.json:
             print(json.dumps(shown, ensure_ascii=False))

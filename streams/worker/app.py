@@ -24,7 +24,7 @@ from streams.pipeline.replicator import BatchReport, OnRetry, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.settings_parts import KafkaSettings, revealed
-from streams.stores import prepare_store
+from streams.stores import StoreOpener, prepare_store
 from streams.worker.agents import add_store_agent, submit
 from streams.worker.gc_tuning import tune_for_batches
 from streams.worker.health import HEARTBEAT_SECONDS, Health, probe_stores
@@ -36,7 +36,6 @@ from streams.worker.web import add_views, web_options
 
 log = logging.getLogger(__name__)
 
-StoreOpener = Callable[[str], Store]
 OnFatal = Callable[[BaseException], Awaitable[None]]
 
 
@@ -217,7 +216,7 @@ def _add_feed(
         await until_ready(copy_offsets, "Kafka", wait)
         log.info("agent %s applies the batches of group %s", agent.name, group)
         tune_for_batches()  # start-up is over: freeze what it made (streams/worker/gc_tuning.py)
-        intake = BatchIntake(settings, group, feed_of.apply, on_batch, feed_of.assigned)
+        intake = BatchIntake(settings.intake, group, feed_of.apply, on_batch, feed_of.assigned)
         await intake.run()
 
     @app.task
