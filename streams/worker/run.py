@@ -51,7 +51,8 @@ def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "
     if settings.web_enabled:
         ensure_port_free(settings.web_host, settings.web_port, "CDC_WEB_PORT")
     configure_worker_logging(loglevel, settings.secret_values())
-    settings = with_connector_placeholders(settings, log.warning)
+    tables = with_connector_placeholders(settings.debezium, settings.tables, log.warning)
+    settings = settings.model_copy(update={"tables": tables})
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # The topics only: each store is prepared by its own agent's task, so a store that is
