@@ -39,10 +39,13 @@ async def _nothing_after_rebuild(settings: Settings) -> None:
 
 @dataclass(frozen=True)
 class StoreKind:
-    """One store as the worker and the commands know it. `prepare(settings, rebuild)` runs
-    before a worker (or a rebuild, `rebuild` True when from the beginning) writes to it;
-    `rebuilt` after a rebuild from the beginning; `refill` says, when a rebuild cannot restore
-    the whole history, where else its data can come from."""
+    """One store as the worker and the commands know it. Each callable is handed the whole
+    Settings and reads its own store's part (as a Kafka Connect connector reads its keys of
+    the whole config), so a new store needs no new parameter anywhere.
+
+    `prepare(settings, rebuild)` runs before a worker (or a rebuild, `rebuild` True when from
+    the beginning) writes to it; `rebuilt` after a rebuild from the beginning; `refill` says,
+    when a rebuild cannot restore the whole history, where else its data can come from."""
 
     open: Callable[[Settings], Store]
     prepare: Callable[[Settings, bool], Awaitable[None]] = _nothing_to_prepare
@@ -57,7 +60,7 @@ def open_redis(settings: Settings) -> RedisStore:
         settings.tables,
         password=revealed(redis.password),
         key_prefix=redis.key_prefix,
-        tombstone_grace_seconds=settings.tombstone_grace_seconds,
+        tombstone_grace_seconds=settings.changes.tombstone_grace_seconds,
     )
 
 
@@ -70,7 +73,7 @@ def open_dynamodb(settings: Settings) -> DynamoDBStore:
         api,
         settings.tables,
         concurrency=settings.dynamodb.concurrency,
-        tombstone_grace_seconds=settings.tombstone_grace_seconds,
+        tombstone_grace_seconds=settings.changes.tombstone_grace_seconds,
         write_mode=settings.dynamodb.write_mode,
     )
 

@@ -62,7 +62,7 @@ def create_app(
     the registry (streams/stores.py).
     """
     app = _faust_app(settings.kafka, settings.worker, settings.changes)
-    dlq = dead_letters or DeadLetterTopic(settings.dlq_topic, partial(_send_dead_letter, app))
+    dlq = dead_letters or DeadLetterTopic(settings.changes.dlq, partial(_send_dead_letter, app))
     stores = in_store_order(store_names)
     metrics = ReplicationMetrics(stores)
     health = Health(stores, settings.worker.health_stuck_seconds)
