@@ -182,7 +182,7 @@ async def record_redis_layouts(settings: Settings, *, adopt: bool) -> None:
     """Record each table's Redis layout; unless `adopt`, StoreSchemaError when one changed."""
     store = open_redis(settings)
     try:
-        await check_layouts(store.client, settings.tables, settings.redis_key_prefix, adopt=adopt)
+        await check_layouts(store.client, settings.tables, settings.redis.key_prefix, adopt=adopt)
     finally:
         await store.close()
 
