@@ -14,7 +14,7 @@ from streams.kafka.publisher import Publisher
 from streams.kafka.topics import changes_topics, ensure_topics
 from streams.settings import Settings
 from streams.snapshot.options import LegacyOptions, SnapshotOptions, SourceOptions
-from streams.snapshot.parts import PartCheckpoints, run_parts
+from streams.snapshot.parts import PartCheckpoints, SnapshotRoute, run_parts
 from streams.snapshot.run import Checkpoint, run_snapshot
 
 LEGACY_DB = 15  # the legacy layout lives in a database of its own: SCAN walks only it
@@ -88,7 +88,8 @@ async def parallel_snapshot_seconds(
     parts = [Part(index, workers) for index in range(workers)]
     checkpoints = PartCheckpoints(workdir / f"{settings.topic}.json")
     cpu = meter.read()
-    summary, failed = await run_parts(settings, options, checkpoints, parts, lambda _: None)
+    route = SnapshotRoute(settings.sources, settings.kafka, settings.changes)
+    summary, failed = await run_parts(route, options, checkpoints, parts, lambda _: None)
     if failed:
         raise RuntimeError(f"parallel snapshot failed: {failed}")
     items = summary.counts["published"]

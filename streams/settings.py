@@ -35,9 +35,13 @@ from streams.settings_checks import (
     undecodable_variables,
 )
 from streams.settings_parts import (
+    DebeziumSettings,
+    DeclaredTables,
     DynamoDBSettings,
+    IntakeSettings,
     KafkaSettings,
     RedisSettings,
+    SourceSettings,
     StackSettings,
     TopicSettings,
     WorkerSettings,
@@ -197,12 +201,7 @@ class Settings(BaseSettings):
 
     def table(self, name: str) -> TableSpec:
         """The declared table `name`; a ConfigError naming the declared ones otherwise."""
-        spec = self.tables.get(name)
-        if spec is None:
-            declared = ", ".join(self.tables)
-            source = self.tables_file or "CDC_TABLES"
-            raise ConfigError(f"table {name!r} is not declared in {source} (declared: {declared})")
-        return spec
+        return self.declared_tables.table(name)
 
     def secret_values(self) -> list[str]:
         """Every secret these settings hold, as text (for scrubbing logs)."""
@@ -271,6 +270,23 @@ class Settings(BaseSettings):
             postgres_port=urlsplit(self.postgres_url).port or 5432,
             connect_port=urlsplit(self.connect_url).port or 8083,
         )
+
+    @property
+    def debezium(self) -> DebeziumSettings:
+        declared = "postgres_url" in self.model_fields_set
+        return DebeziumSettings(self.postgres_url, self.connect_url, declared)
+
+    @property
+    def declared_tables(self) -> DeclaredTables:
+        return DeclaredTables(self.tables, self.tables_file or "CDC_TABLES")
+
+    @property
+    def sources(self) -> SourceSettings:
+        return SourceSettings(self.declared_tables, self.redis, self.dynamodb, self.postgres_url)
+
+    @property
+    def intake(self) -> IntakeSettings:
+        return IntakeSettings(self.kafka, self.worker, self.changes, self.tables)
 
     def _part_values(self, part: type, prefix: str) -> dict[str, Any]:
         return {f.name: getattr(self, prefix + f.name) for f in fields(part)}

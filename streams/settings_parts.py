@@ -1,13 +1,27 @@
 """The parts of the settings each module receives: one frozen object per concern.
 
-`Settings` reads the flat `CDC_*` variables users set; its parts (`settings.kafka`,
-`settings.changes`, `settings.redis`, `settings.dynamodb`, `settings.worker`, `settings.stack`)
-are what modules take, so a function's signature says which settings it can depend on.
+`Settings` reads the flat `CDC_*` variables users set; its parts are what modules take, so a
+function's signature says which settings it can depend on, and a new setting touches its part
+and its doc, not every signature: `settings.kafka`, `.changes` (the changes topic), `.redis`,
+`.dynamodb`, `.worker`, `.stack`, `.debezium`, `.declared_tables`; and two that gather parts,
+`.intake` (reading the changes topic: the worker, a rebuild, a dead-letter replay) and
+`.sources` (opening a snapshot source).
+
+The rule: below the CLI a function takes the parts it reads, never the whole `Settings`. Only
+what assembles a run from many parts keeps it, saying so in its docstring: the store registry
+(streams/stores.py: each store reads its own part, as a Kafka Connect connector reads its own
+keys of the whole config), the worker's app and start-up, the commands that open stores through
+that registry or assemble a snapshot run, and the local stack. tests/unit/test_settings_parts.py
+holds that list.
 """
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from pydantic import SecretStr
+
+from streams.model.errors import ConfigError
+from streams.model.tables import TableSpec
 
 DLQ_SUFFIX = ".dlq"  # the dead-letter topic is the changes topic's name and this
 
@@ -101,3 +115,63 @@ class StackSettings:
     dynamodb_port: int
     postgres_port: int
     connect_port: int
+
+
+@dataclass(frozen=True, slots=True)
+class DebeziumSettings:
+    """The database Debezium reads and the Kafka Connect worker in front of it
+    (`CDC_POSTGRES_URL`, `CDC_CONNECT_URL`; empty: no Connect to watch)."""
+
+    postgres_url: str
+    connect_url: str
+    postgres_declared: bool = False  # CDC_POSTGRES_URL set, not left at its default
+
+
+@dataclass(frozen=True, eq=False)
+class DeclaredTables(Mapping[str, TableSpec]):
+    """The declared tables (`CDC_TABLES` or `CDC_TABLES_FILE`), by name; `table(name)` says
+    where they are declared when `name` is not one of them."""
+
+    specs: Mapping[str, TableSpec]
+    declared_in: str = "CDC_TABLES"
+
+    def table(self, name: str) -> TableSpec:
+        """The declared table `name`; a ConfigError naming the declared ones otherwise."""
+        spec = self.specs.get(name)
+        if spec is None:
+            declared = ", ".join(self.specs)
+            raise ConfigError(
+                f"table {name!r} is not declared in {self.declared_in} (declared: {declared})"
+            )
+        return spec
+
+    def __getitem__(self, name: str) -> TableSpec:
+        return self.specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.specs)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """What opening a snapshot source reads: the declared tables, and where each kind of
+    source is (the legacy Redis defaults to the store's, with its password)."""
+
+    tables: DeclaredTables
+    redis: RedisSettings
+    dynamodb: DynamoDBSettings
+    postgres_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeSettings:
+    """What reading the changes topic through the worker's intake and applying it needs
+    (streams/pipeline/intake.py): the worker, a rebuild and a dead-letter replay."""
+
+    kafka: KafkaSettings
+    worker: WorkerSettings
+    changes: TopicSettings
+    tables: Mapping[str, TableSpec]

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -38,10 +39,13 @@ async def _nothing_after_rebuild(settings: Settings) -> None:
 
 @dataclass(frozen=True)
 class StoreKind:
-    """One store as the worker and the commands know it. `prepare(settings, rebuild)` runs
-    before a worker (or a rebuild, `rebuild` True when from the beginning) writes to it;
-    `rebuilt` after a rebuild from the beginning; `refill` says, when a rebuild cannot restore
-    the whole history, where else its data can come from."""
+    """One store as the worker and the commands know it. Each callable is handed the whole
+    Settings and reads its own store's part (as a Kafka Connect connector reads its keys of
+    the whole config), so a new store needs no new parameter anywhere.
+
+    `prepare(settings, rebuild)` runs before a worker (or a rebuild, `rebuild` True when from
+    the beginning) writes to it; `rebuilt` after a rebuild from the beginning; `refill` says,
+    when a rebuild cannot restore the whole history, where else its data can come from."""
 
     open: Callable[[Settings], Store]
     prepare: Callable[[Settings, bool], Awaitable[None]] = _nothing_to_prepare
@@ -56,7 +60,7 @@ def open_redis(settings: Settings) -> RedisStore:
         settings.tables,
         password=revealed(redis.password),
         key_prefix=redis.key_prefix,
-        tombstone_grace_seconds=settings.tombstone_grace_seconds,
+        tombstone_grace_seconds=settings.changes.tombstone_grace_seconds,
     )
 
 
@@ -69,7 +73,7 @@ def open_dynamodb(settings: Settings) -> DynamoDBStore:
         api,
         settings.tables,
         concurrency=settings.dynamodb.concurrency,
-        tombstone_grace_seconds=settings.tombstone_grace_seconds,
+        tombstone_grace_seconds=settings.changes.tombstone_grace_seconds,
         write_mode=settings.dynamodb.write_mode,
     )
 
@@ -88,6 +92,14 @@ def register_store(name: str, kind: StoreKind) -> None:
 
 def open_store(settings: Settings, name: str) -> Store:
     return store_kind(name).open(settings)
+
+
+StoreOpener = Callable[[str], Store]  # a store by name, its settings already bound
+
+
+def store_opener(settings: Settings) -> StoreOpener:
+    """What code below the CLI receives to open stores, instead of the whole Settings."""
+    return partial(open_store, settings)
 
 
 def dynamodb_api(dynamodb: DynamoDBSettings) -> DynamoDBApi:
@@ -170,7 +182,7 @@ async def record_redis_layouts(settings: Settings, *, adopt: bool) -> None:
     """Record each table's Redis layout; unless `adopt`, StoreSchemaError when one changed."""
     store = open_redis(settings)
     try:
-        await check_layouts(store.client, settings.tables, settings.redis_key_prefix, adopt=adopt)
+        await check_layouts(store.client, settings.tables, settings.redis.key_prefix, adopt=adopt)
     finally:
         await store.close()
 

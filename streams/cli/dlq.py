@@ -3,6 +3,7 @@
 import argparse
 import asyncio
 import json
+from dataclasses import replace
 
 from streams.cli.arguments import Subcommands, positive_int
 from streams.model.errors import REASONS
@@ -33,15 +34,16 @@ def cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     from streams.pipeline.dlq_replay import replay_letters  # noqa: PLC0415
 
     # A Debezium letter is decoded again: with the placeholder its connector sends.
-    settings = with_connector_placeholders(settings, warn_on_stderr)
-    print(asyncio.run(replay_letters(settings, args.discard)).describe())
+    tables = with_connector_placeholders(settings.debezium, settings.tables, warn_on_stderr)
+    intake = replace(settings.intake, tables=tables)
+    print(asyncio.run(replay_letters(intake, args.discard)).describe())
     return 0
 
 
 def cmd_list(settings: Settings, args: argparse.Namespace) -> int:
     from streams.pipeline.dlq_replay import list_letters  # noqa: PLC0415
 
-    for letter in asyncio.run(list_letters(settings, args.limit)):
+    for letter in asyncio.run(list_letters(settings.intake, args.limit)):
         shown = letter.as_json()
         if args.json:
             print(json.dumps(shown, ensure_ascii=False))

@@ -57,7 +57,7 @@ async def _report(
     if group:
         await require_group(Kafka.of(settings.kafka), group)
     groups = [group] if group else [store_group(settings.worker, s) for s in STORE_NAMES]
-    return await lag_report(settings, groups, samples, interval)
+    return await lag_report(settings.intake, settings.debezium, groups, samples, interval)
 
 
 def print_lag(report: dict[str, Any]) -> None:

@@ -50,7 +50,7 @@ async def rebuild_store(
         await store.ping()
         with progress_reporter(f"rebuild {store_name}", None) as progress:
             summary = await rebuild(
-                settings, store, from_time=from_time, on_progress=progress,
+                settings.intake, store, from_time=from_time, on_progress=progress,
                 allow_partial=allow_partial,
             )  # fmt: skip
     finally:

@@ -98,6 +98,6 @@ def cmd_seed_legacy(settings: Settings, args: argparse.Namespace) -> int:
     from streams.snapshot.sources import generate_legacy_dataset  # noqa: PLC0415
 
     options = LegacyDataOptions(args.table, args.owners, args.per_owner, legacy_options(args))
-    count = asyncio.run(generate_legacy_dataset(settings, options))
+    count = asyncio.run(generate_legacy_dataset(settings.sources, options))
     print(f"wrote {count:,} legacy items ({args.owners:,} owners x {args.per_owner:,})")
     return 0

@@ -13,6 +13,7 @@ from streams.devstack.process import ManagedProcess, free_port, port_open, wait_
 from streams.devstack.services import DynamoDBService, KafkaService, RedisService, Service
 from streams.model.errors import StackError
 from streams.settings import Settings
+from streams.settings_parts import KafkaSettings, StackSettings
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Stack:
             DynamoDBService(settings.stack.dynamodb_port, state),
             kafka,
         ]
-        postgres, connect = _debezium_services(settings, state)
+        postgres, connect = _debezium_services(settings.stack, settings.kafka, state)
         if with_postgres or postgres.process().pid() or connect.process().pid():
             return cls([*services, postgres], background_worker(state), later=[connect])
         return cls(services, worker=background_worker(state))
@@ -133,13 +134,12 @@ class Stack:
         return [*self.services, *self.later]
 
 
-def _debezium_services(settings: Settings, state: Path) -> tuple[PostgresService, ConnectService]:
-    postgres = PostgresService(settings.stack.postgres_port, state)
+def _debezium_services(
+    stack: StackSettings, kafka: KafkaSettings, state: Path
+) -> tuple[PostgresService, ConnectService]:
+    postgres = PostgresService(stack.postgres_port, state)
     connect = ConnectService(
-        settings.stack.connect_port,
-        settings.kafka_bootstrap_servers,
-        state,
-        Path(settings.cache_dir),
+        stack.connect_port, kafka.bootstrap_servers, state, Path(stack.cache_dir)
     )
     return postgres, connect
 

@@ -22,7 +22,7 @@ from streams.kafka.connect_rest import (
     ConnectUnreachableError,
 )
 from streams.model.tables import TableSpec
-from streams.settings import Settings
+from streams.settings_parts import DebeziumSettings
 
 MISSING = "MISSING"  # no connector feeds the source
 UNREACHABLE = "UNREACHABLE"  # Connect did not answer: nobody can tell
@@ -150,18 +150,20 @@ def with_placeholders(
     return placed, notes
 
 
-def with_connector_placeholders(settings: Settings, warn: Callable[[str], None]) -> Settings:
-    """The settings with each Debezium table's placeholder as its connector sets it, read
+def with_connector_placeholders(
+    debezium: DebeziumSettings, tables: Mapping[str, TableSpec], warn: Callable[[str], None]
+) -> Mapping[str, TableSpec]:
+    """The tables with each Debezium table's placeholder as its connector sets it, read
     from Connect when CDC_CONNECT_URL is set (as declared, with a warning, when it does not
     answer): what the decoder tells from data (streams/pipeline/debezium_unavailable.py)."""
-    if not (settings.connect_url and debezium_sources(settings.tables)):
-        return settings
+    if not (debezium.connect_url and debezium_sources(tables)):
+        return tables
     try:
-        connectors = ConnectClient(settings.connect_url).connectors()
+        connectors = ConnectClient(debezium.connect_url).connectors()
     except (ConnectUnreachableError, ConnectAnswerError) as exc:
         warn(f"{PLACEHOLDER_SETTING}: the declared ones or Debezium's default ({exc})")
-        return settings
-    tables, notes = with_placeholders(settings.tables, connectors)
+        return tables
+    placed, notes = with_placeholders(tables, connectors)
     for note in notes:
         warn(note)
-    return settings.model_copy(update={"tables": tables})
+    return placed

@@ -2,13 +2,14 @@
 with CDC_CONNECT_URL set, the connector behind each declared Debezium table."""
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from streams.kafka.clients import Kafka
 from streams.kafka.connector_sources import SourceState, read_source_states
 from streams.kafka.lag import GroupSample, Status, consumed_topics, watch_group, worst_status
-from streams.settings import Settings
+from streams.model.tables import TableSpec
+from streams.settings_parts import DebeziumSettings, IntakeSettings
 
 # A declared Debezium table with no running connector behind it (or Connect not answering):
 # nothing new reaches the stores, whatever the groups do. Only a group that nothing consumes
@@ -17,37 +18,41 @@ SOURCE_DOWN = "SOURCE_DOWN"
 
 
 async def lag_report(
-    settings: Settings, groups: Sequence[str], samples: int, interval: float
+    settings: IntakeSettings,
+    debezium: DebeziumSettings,
+    groups: Sequence[str],
+    samples: int,
+    interval: float,
 ) -> dict[str, Any]:
     """Every group on every topic it consumes (Debezium topics too), watched over the same
     window; the status is the worst of theirs and of the sources'."""
-    kafka = Kafka.of(settings.kafka)
-    topics = await consumed_topics(kafka, settings.tables, settings.topic)
+    kafka, topic = Kafka.of(settings.kafka), settings.changes.name
+    topics = await consumed_topics(kafka, settings.tables, topic)
     pairs = [(group, topic) for group in groups for topic in topics]
     watched, sources = await asyncio.gather(
         asyncio.gather(
             *(watch_group(kafka, group, topic, samples, interval) for group, topic in pairs)
         ),
-        _sources(settings),
+        _sources(debezium.connect_url, settings.tables),
     )
     reports = [
         _group_report(group, topic, taken, status)
         for (group, topic), (taken, status) in zip(pairs, watched, strict=True)
     ]
     report: dict[str, Any] = {
-        "topic": settings.topic,
+        "topic": topic,
         "status": report_status((status for _, status in watched), sources),
         "groups": reports,
     }
-    if settings.connect_url:
+    if debezium.connect_url:
         report["sources"] = [source.as_json() for source in sources]
     return report
 
 
-async def _sources(settings: Settings) -> list[SourceState]:
-    if not settings.connect_url:
+async def _sources(connect_url: str, tables: Mapping[str, TableSpec]) -> list[SourceState]:
+    if not connect_url:
         return []
-    return await read_source_states(settings.connect_url, settings.tables)
+    return await read_source_states(connect_url, tables)
 
 
 def report_status(groups: Iterable[Status], sources: Sequence[SourceState]) -> str:

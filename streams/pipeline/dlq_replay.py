@@ -39,8 +39,7 @@ from streams.pipeline.dlq import (
 )
 from streams.pipeline.end_offsets import EndOffsets
 from streams.pipeline.intake import BatchIntake
-from streams.settings import Settings
-from streams.settings_parts import KafkaSettings, TopicSettings, WorkerSettings
+from streams.settings_parts import IntakeSettings, KafkaSettings, TopicSettings, WorkerSettings
 
 
 @dataclass(frozen=True)
@@ -110,7 +109,7 @@ async def read_letters(
         await consumer.stop()
 
 
-async def list_letters(settings: Settings, limit: int) -> list[Letter]:
+async def list_letters(settings: IntakeSettings, limit: int) -> list[Letter]:
     """The letters waiting for a replay (those a replay consumed are history)."""
     letters = []
     group = replay_group(settings.worker)
@@ -144,7 +143,7 @@ class ReplaySummary:
         )
 
 
-async def replay_letters(settings: Settings, discard: Collection[str] = ()) -> ReplaySummary:
+async def replay_letters(settings: IntakeSettings, discard: Collection[str] = ()) -> ReplaySummary:
     """Send back to the changes topic each letter that now passes validation; drop those whose
     reason is in `discard`; append the rest to the dead-letter topic again. The replay group
     commits a batch only after the broker holds all three outcomes, so a crash repeats at most
@@ -153,17 +152,16 @@ async def replay_letters(settings: Settings, discard: Collection[str] = ()) -> R
     await check_topic(settings.kafka, settings.changes)
     summary, started = ReplaySummary(), time.monotonic()
     kafka = Kafka.of(settings.kafka)
-    async with Publisher(kafka, settings.topic, settings.tables, "dlq-replay") as publisher:
+    changes = settings.changes
+    async with Publisher(kafka, changes.name, settings.tables, "dlq-replay") as publisher:
         keeper = kafka.producer(enable_idempotence=True, acks="all")
         await keeper.start()
         try:
-            replay = _Replay(settings.changes, settings.tables, discard, publisher, keeper)
+            replay = _Replay(changes, settings.tables, discard, publisher, keeper)
             group = replay_group(settings.worker)
-            intake = BatchIntake(
-                settings, group, replay.handle, summary.add, topics=[settings.dlq_topic]
-            )
+            intake = BatchIntake(settings, group, replay.handle, summary.add, topics=[changes.dlq])
             async with intake.opened() as consumer:
-                ends = await assign_all(consumer, kafka, settings.dlq_topic)
+                ends = await assign_all(consumer, kafka, changes.dlq)
                 await intake.consume(consumer, until=EndOffsets(ends))
         finally:
             await keeper.stop()

@@ -38,8 +38,7 @@ from streams.model.tables import feed_topics
 from streams.pipeline.commits import Commits
 from streams.pipeline.end_offsets import EndOffsets, Fetched
 from streams.pipeline.replicator import BatchReport
-from streams.settings import Settings
-from streams.settings_parts import KafkaSettings, WorkerSettings
+from streams.settings_parts import IntakeSettings, KafkaSettings, WorkerSettings
 
 log = logging.getLogger(__name__)
 STOP_COMMIT_SECONDS = 5.0
@@ -119,7 +118,7 @@ def batch_consumer(
 class BatchIntake(Generic[Report]):
     def __init__(
         self,
-        settings: Settings,
+        settings: IntakeSettings,
         group_id: str,
         apply: ApplyBatch[Report],
         on_batch: Callable[[Report], None],
@@ -128,24 +127,23 @@ class BatchIntake(Generic[Report]):
         topics: Sequence[str] | None = None,  # default: the changes topic and the Debezium ones
         consumer_factory: ConsumerFactory = batch_consumer,
     ) -> None:
-        self.settings = settings
+        self.kafka, self.worker = settings.kafka, settings.worker
         self.group_id = group_id
         self.apply = apply
         self.on_batch = on_batch
         self.on_assignment = on_assignment or (lambda partitions: None)
-        self.topics = list(topics or feed_topics(settings.tables, settings.topic))
+        tables, topic = settings.tables, settings.changes.name
+        self.topics = list(topics or feed_topics(tables, topic))
         self.consumer_factory = consumer_factory
         # The topics read by the record before (Debezium's): see _rewind_one.
         self.rewound = frozenset(
-            spec.feed_topic(settings.topic)
-            for spec in settings.tables.values()
-            if spec.format == "debezium"
+            spec.feed_topic(topic) for spec in tables.values() if spec.format == "debezium"
         )
         self.in_flight = asyncio.Lock()  # held while a batch is written
         self.commits = Commits()
         self._fetching: asyncio.Future[Fetched] | None = None  # the next batch, or a keep-alive
         self._give_up: asyncio.Event | None = None  # set while a batch waits, paused
-        self.pause_after = min(PAUSE_AFTER_SECONDS, settings.kafka_max_poll_interval_seconds / 4)
+        self.pause_after = min(PAUSE_AFTER_SECONDS, self.kafka.max_poll_interval_seconds / 4)
 
     async def run(self) -> None:
         """The worker's loop: the group's partitions, for ever."""
@@ -159,10 +157,7 @@ class BatchIntake(Generic[Report]):
     @contextlib.asynccontextmanager
     async def opened(self) -> AsyncIterator[AIOKafkaConsumer]:
         """A started consumer, for the caller to subscribe or assign, then `consume`."""
-        settings = self.settings
-        consumer = self.consumer_factory(
-            settings.kafka, settings.worker, self.group_id, self.topics
-        )
+        consumer = self.consumer_factory(self.kafka, self.worker, self.group_id, self.topics)
         await consumer.start()
         try:
             yield consumer
@@ -253,8 +248,8 @@ class BatchIntake(Generic[Report]):
             self._give_up.set()
 
     def _fetch(self, consumer: AIOKafkaConsumer) -> "asyncio.Future[Fetched]":
-        timeout_ms = int(self.settings.batch_max_seconds * 1000)
-        size = self.settings.batch_max_events
+        timeout_ms = int(self.worker.batch_max_seconds * 1000)
+        size = self.worker.batch_max_events
         return asyncio.ensure_future(consumer.getmany(timeout_ms=timeout_ms, max_records=size))
 
     async def settle(self) -> None:

@@ -26,7 +26,7 @@ from streams.pipeline.end_offsets import EndOffsets
 from streams.pipeline.intake import BatchIntake
 from streams.pipeline.replicator import BatchReport, Replicator
 from streams.retry import Backoff
-from streams.settings import Settings
+from streams.settings_parts import IntakeSettings
 from streams.stores import store_kind
 
 
@@ -60,7 +60,7 @@ async def _not_again(topic: str, key: bytes | None, value: bytes | None, headers
 
 
 async def rebuild(
-    settings: Settings,
+    settings: IntakeSettings,
     store: StoreWrites,
     *,
     from_time: datetime | None = None,
@@ -68,13 +68,14 @@ async def rebuild(
     allow_partial: bool = False,
 ) -> RebuildSummary:
     """Replay through the worker's intake, in a group of its own, up to the end offsets."""
-    group = f"{settings.group_id}-rebuild-{store.name}-{int(time.time())}"
+    topic, worker = settings.changes.name, settings.worker
+    group = f"{worker.group_id}-rebuild-{store.name}-{int(time.time())}"
     summary = RebuildSummary(group)
     replicator = Replicator(
         settings.tables,
         store,
-        DeadLetterTopic(settings.dlq_topic, _not_again),
-        Backoff(maximum=settings.retry_max_backoff_seconds),
+        DeadLetterTopic(settings.changes.dlq, _not_again),
+        Backoff(maximum=worker.retry_max_backoff_seconds),
     )
     started = time.monotonic()
 
@@ -84,19 +85,19 @@ async def rebuild(
         if on_progress:
             on_progress(summary.records, summary.rate)
 
-    intake = BatchIntake(settings, group, replicator.process, on_batch, topics=[settings.topic])
+    intake = BatchIntake(settings, group, replicator.process, on_batch, topics=[topic])
     async with intake.opened() as consumer:
-        ends = await _assign(consumer, Kafka.of(settings.kafka), settings.topic, from_time, summary)
+        ends = await _assign(consumer, Kafka.of(settings.kafka), topic, from_time, summary)
         starts = {tp.partition: await consumer.position(tp) for tp in ends}
         if not allow_partial:
-            await _refuse_lost_history(consumer, list(ends), starts, store.name, settings.topic)
+            await _refuse_lost_history(consumer, list(ends), starts, store.name, topic)
         # Offsets, not records (compaction leaves gaps): only "some but none read" is checkable.
         expected = sum(max(summary.targets[p] - start, 0) for p, start in starts.items())
         await intake.consume(consumer, until=EndOffsets(ends))
     summary.seconds = time.monotonic() - started
     if expected and not summary.records:
         raise ReplicatorError(
-            f"the end offsets of {settings.topic} promised {expected} offsets to replay but "
+            f"the end offsets of {topic} promised {expected} offsets to replay but "
             "no record was read; nothing was rebuilt, run it again"
         )
     return summary

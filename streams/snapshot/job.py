@@ -8,9 +8,10 @@ from streams.kafka.clients import Kafka
 from streams.kafka.topics import require_topic
 from streams.model.errors import ConfigError
 from streams.settings import Settings
+from streams.settings_parts import DeclaredTables, SourceSettings
 from streams.snapshot.metrics import SnapshotMetrics
 from streams.snapshot.options import SnapshotOptions
-from streams.snapshot.parts import PartCheckpoints, run_parts, snapshot_part
+from streams.snapshot.parts import PartCheckpoints, SnapshotRoute, run_parts, snapshot_part
 from streams.snapshot.progress import progress_reporter
 from streams.snapshot.run import Progress, SnapshotSummary
 from streams.snapshot.sources import check_source, default_checkpoint, open_source
@@ -28,23 +29,25 @@ class SnapshotOutcome:
 
 
 async def run_snapshot_job(settings: Settings, options: SnapshotOptions) -> SnapshotOutcome:
-    """One process (the whole source, or the part `options.part` names) or `options.workers`."""
-    source = options.source
-    check_source(settings, source)
-    _refuse_lifetime_table(settings, source.table)
+    """One process (the whole source, or the part `options.part` names) or `options.workers`.
+
+    The whole Settings: a run assembles the source, the topic, the checkpoint's folder and
+    the metrics page."""
+    source, sources = options.source, settings.sources
+    check_source(sources.tables, source)
+    _refuse_lifetime_table(sources.tables, source.table)
     parts = split(options)
     checkpoints = PartCheckpoints(
         options.checkpoint or default_checkpoint(settings.changes, settings.stack_dir, source)
     )
     checkpoints.check(parts, resume=options.resume)
-    await require_topic(
-        Kafka.of(settings.kafka), settings.topic
-    )  # before any checkpoint is touched
+    kafka, changes = settings.kafka, settings.changes
+    await require_topic(Kafka.of(kafka), changes.name)  # before any checkpoint is touched
     checkpoints.prepare(parts, resume=options.resume)
-    total = await _estimate(settings, options)
+    total = await _estimate(sources, options)
     metrics = SnapshotMetrics(source.name, total)
     if options.metrics_port:
-        metrics.serve(settings.web_host, options.metrics_port)
+        metrics.serve(settings.worker.web_host, options.metrics_port)
     try:
         with progress_reporter(f"snapshot {source.name}", total) as progress:
 
@@ -52,7 +55,8 @@ async def run_snapshot_job(settings: Settings, options: SnapshotOptions) -> Snap
                 progress.snapshot(summary)
                 metrics.update(summary, _part_counts(checkpoints, parts, summary))
 
-            summary, failed = await _run(settings, options, checkpoints, parts, report)
+            route = SnapshotRoute(sources, kafka, changes)
+            summary, failed = await _run(route, options, checkpoints, parts, report)
         if not failed:
             metrics.finished()
     finally:
@@ -72,15 +76,15 @@ def split(options: SnapshotOptions) -> list[Part]:
 
 
 async def _run(
-    settings: Settings,
+    route: SnapshotRoute,
     options: SnapshotOptions,
     checkpoints: PartCheckpoints,
     parts: list[Part],
     report: Progress,
 ) -> tuple[SnapshotSummary, dict[Part, int]]:
     if len(parts) > 1:
-        return await run_parts(settings, options, checkpoints, parts, report)
-    summary = await snapshot_part(settings, options, parts[0], checkpoints.of(parts[0]), report)
+        return await run_parts(route, options, checkpoints, parts, report)
+    summary = await snapshot_part(route, options, parts[0], checkpoints.of(parts[0]), report)
     return summary, {}
 
 
@@ -93,8 +97,8 @@ def _part_counts(
     return {str(p): dict((checkpoints.of(p).load() or {}).get("counts", {})) for p in parts}
 
 
-async def _estimate(settings: Settings, options: SnapshotOptions) -> int | None:
-    source = open_source(settings, options.source)
+async def _estimate(sources: SourceSettings, options: SnapshotOptions) -> int | None:
+    source = open_source(sources, options.source)
     try:
         total = await source.estimate()
     finally:
@@ -102,10 +106,10 @@ async def _estimate(settings: Settings, options: SnapshotOptions) -> int | None:
     return total // options.part.count if total else total
 
 
-def _refuse_lifetime_table(settings: Settings, table: str) -> None:
+def _refuse_lifetime_table(tables: DeclaredTables, table: str) -> None:
     """A lifetime counts from the change's time, and a snapshot's items carry none (their
     version is the lowest): every one would arrive expired, and the run would report success."""
-    expiry = settings.table(table).expiry
+    expiry = tables.table(table).expiry
     if expiry is not None and expiry.lifetime_seconds is not None:
         raise ConfigError(
             f"table {table} expires items {expiry.lifetime_seconds}s after their change's time, "

@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
 from streams.logs import kafka_causes_kept
 from streams.model.errors import ConfigError, ReplicatorError
-from streams.settings import Settings
+from streams.settings_parts import KafkaSettings, SourceSettings, TopicSettings
 from streams.snapshot.options import SnapshotOptions
 from streams.snapshot.run import (
     SAMPLE_PROBLEMS,
@@ -99,24 +100,34 @@ class PartCheckpoints:
             )
 
 
+@dataclass(frozen=True)
+class SnapshotRoute:
+    """Where a snapshot reads (its source) and where it publishes (the changes topic)."""
+
+    sources: SourceSettings
+    kafka: KafkaSettings
+    changes: TopicSettings
+
+
 async def snapshot_part(
-    settings: Settings,
+    route: SnapshotRoute,
     options: SnapshotOptions,
     part: Part,
     checkpoint: Checkpoint,
     on_progress: Progress | None = None,
 ) -> SnapshotSummary:
-    """The snapshot of one part (or of the whole source) in this process."""
-    source = open_source(settings, options.source, part)
+    """The snapshot of one part (or of the whole source) in this process, published to the
+    changes topic."""
+    source = open_source(route.sources, options.source, part)
     max_rate = options.max_rate
     if max_rate and options.workers > 1:  # each part its share of the rate
         max_rate /= part.count
     origin = f"snapshot:{options.source.name}"
     try:
-        kafka, topic = Kafka.of(settings.kafka), settings.topic
-        async with Publisher(kafka, topic, settings.tables, origin) as publisher:
+        kafka, topic, tables = Kafka.of(route.kafka), route.changes.name, route.sources.tables
+        async with Publisher(kafka, topic, tables, origin) as publisher:
             return await run_snapshot(
-                source, publisher, settings.tables, checkpoint, resume=options.resume,
+                source, publisher, tables, checkpoint, resume=options.resume,
                 max_rate=max_rate, on_progress=on_progress,
                 problems_file=problems_file(checkpoint.path),
             )  # fmt: skip
@@ -125,7 +136,7 @@ async def snapshot_part(
 
 
 async def run_parts(
-    settings: Settings,
+    route: SnapshotRoute,
     options: SnapshotOptions,
     checkpoints: PartCheckpoints,
     parts: Sequence[Part],
@@ -137,7 +148,7 @@ async def run_parts(
     processes = [
         context.Process(
             target=_part_main,
-            args=(settings, options, part, checkpoints.of(part).path),
+            args=(route, options, part, checkpoints.of(part).path),
             name=f"snapshot-{part}",
         )
         for part in parts
@@ -190,21 +201,23 @@ def _problems(path: Path, limit: int) -> list[SourceProblem]:
         return [SourceProblem(**json.loads(line)) for line in islice(lines, limit)]
 
 
-def _part_main(settings: Settings, options: SnapshotOptions, part: Part, checkpoint: Path) -> None:
+def _part_main(
+    route: SnapshotRoute, options: SnapshotOptions, part: Part, checkpoint: Path
+) -> None:
     """A part's process: the one-process snapshot of its part, quietly; its checkpoint tells
     the parent how far it got."""
     _exit_with_parent()
     code = 0
     with kafka_causes_kept() as kafka_causes:
         try:
-            asyncio.run(snapshot_part(settings, options, part, Checkpoint(checkpoint)))
+            asyncio.run(snapshot_part(route, options, part, Checkpoint(checkpoint)))
         except KeyboardInterrupt:
             code = 130
         except ReplicatorError as exc:
             print(f"error: part {part}: {exc}", file=sys.stderr)
             code = 2
         except FAILURES as exc:
-            failure = describe_failure(exc, settings.kafka_bootstrap_servers, kafka_causes.last)
+            failure = describe_failure(exc, route.kafka.bootstrap_servers, kafka_causes.last)
             print(f"error: part {part}: {failure}", file=sys.stderr)
             code = 2
     sys.exit(code)

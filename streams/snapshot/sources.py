@@ -16,8 +16,13 @@ from connectors.sources.snapshot_source import WHOLE, Part, SnapshotSource
 from streams.model.errors import ConfigError
 from streams.model.redis_key_space import key_templates
 from streams.model.tables import TableSpec
-from streams.settings import Settings
-from streams.settings_parts import RedisSettings, TopicSettings, revealed
+from streams.settings_parts import (
+    DeclaredTables,
+    RedisSettings,
+    SourceSettings,
+    TopicSettings,
+    revealed,
+)
 from streams.snapshot.options import LegacyDataOptions, SourceOptions
 from streams.stores import dynamodb_client
 
@@ -29,9 +34,9 @@ def legacy_client(redis: RedisSettings, url: str | None) -> "aioredis.Redis":
     return aioredis.from_url(url or redis.url, password=password)
 
 
-def check_source(settings: Settings, source: SourceOptions) -> None:
+def check_source(tables: DeclaredTables, source: SourceOptions) -> None:
     """Refuse the options a source cannot be read with, before anything connects or writes."""
-    spec = settings.table(source.table)
+    spec = tables.table(source.table)
     if source.name == "redis-legacy":
         source.legacy.layout(source.table).check(spec)
     elif source.name == "jsonl":
@@ -40,24 +45,26 @@ def check_source(settings: Settings, source: SourceOptions) -> None:
         raise ConfigError(f"--source postgres: table {source.table!r} is not fed by Debezium")
 
 
-def open_source(settings: Settings, source: SourceOptions, part: Part = WHOLE) -> SnapshotSource:
-    check_source(settings, source)
-    spec = settings.table(source.table)
+def open_source(
+    sources: SourceSettings, source: SourceOptions, part: Part = WHOLE
+) -> SnapshotSource:
+    check_source(sources.tables, source)
+    spec = sources.tables.table(source.table)
     if source.name == "redis-legacy":
-        client = legacy_client(settings.redis, source.legacy.url)
+        client = legacy_client(sources.redis, source.legacy.url)
         layout = source.legacy.layout(source.table)
-        foreign = foreign_keys(settings.tables, settings.redis_key_prefix, layout)
+        foreign = foreign_keys(sources.tables, sources.redis.key_prefix, layout)
         return RedisLegacySource(
             client, spec, layout, chunk_items=source.chunk, part=part, foreign=foreign
         )
     if source.name == "dynamodb":
         segments, page = source.segments, max(1, source.chunk // source.segments)
         return DynamoDBSource(
-            dynamodb_client(settings.dynamodb), source.table, spec,
+            dynamodb_client(sources.dynamodb), source.table, spec,
             segments=segments, page_items=page, part=part,
         )  # fmt: skip
     if source.name == "postgres":  # the table Debezium reads, through the table's mapping
-        return PostgresSource(settings.postgres_url, source.table, spec, source.chunk, part)
+        return PostgresSource(sources.postgres_url, source.table, spec, source.chunk, part)
     return JsonLinesSource(_jsonl_file(source), chunk_items=source.chunk, part=part)
 
 
@@ -98,12 +105,12 @@ def default_checkpoint(changes: TopicSettings, stack_dir: str, source: SourceOpt
     return Path(stack_dir) / "snapshots" / f"{source.name}-{tag}.json"
 
 
-async def generate_legacy_dataset(settings: Settings, options: LegacyDataOptions) -> int:
+async def generate_legacy_dataset(sources: SourceSettings, options: LegacyDataOptions) -> int:
     """Write a synthetic legacy dataset (for trying a snapshot); the number of items written."""
-    spec = settings.table(options.table)
+    spec = sources.tables.table(options.table)
     layout = options.legacy.layout(options.table)
     layout.check(spec)  # before connecting: nothing written with a literal {owner_id}
-    client = legacy_client(settings.redis, options.legacy.url)
+    client = legacy_client(sources.redis, options.legacy.url)
     try:
         return await generate_legacy_data(
             client, spec, owners=options.owners, per_owner=options.per_owner, layout=layout

@@ -10,9 +10,10 @@ from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
 from streams.model.events import ChangeEvent
 from streams.settings import Settings
+from streams.settings_parts import DeclaredTables, SourceSettings
 from streams.snapshot.options import SourceOptions
 from streams.snapshot.sources import check_source, open_source
-from streams.stores import STORE_NAMES, open_store
+from streams.stores import STORE_NAMES, StoreOpener, store_opener
 from streams.verify.against_source import (
     SourceCheck,
     compare_source,
@@ -34,34 +35,40 @@ class VerifyOptions:
 
 
 async def verify(settings: Settings, options: VerifyOptions) -> list[VerifyReport]:
-    tables = [_declared(settings, options.table)] if options.table else list(settings.tables)
+    """The whole Settings: the stores are opened through the registry (streams/stores.py)."""
+    declared = settings.declared_tables
+    tables = [_declared(declared, options.table)] if options.table else list(declared)
     if options.source:
-        check_source(settings, options.source)  # before anything connects
+        check_source(declared, options.source)  # before anything connects
     async with Publisher(
-        Kafka.of(settings.kafka), settings.topic, settings.tables, "verify"
+        Kafka.of(settings.kafka), settings.changes.name, declared, "verify"
     ) as publisher:
 
         async def publish(events: Sequence[ChangeEvent]) -> int:
             return await publisher.publish(events)
 
+        stores = store_opener(settings)
         if options.source:
-            return [await verify_source(settings, options, options.source, publish)]
-        return [await verify_stores(settings, table, options, publish) for table in tables]
+            sources = settings.sources
+            return [await verify_source(stores, sources, options, options.source, publish)]
+        return [await verify_stores(stores, declared, t, options, publish) for t in tables]
 
 
-def _declared(settings: Settings, table: str) -> str:
-    settings.table(table)  # a ConfigError naming where the tables are declared
+def _declared(tables: DeclaredTables, table: str) -> str:
+    tables.table(table)  # a ConfigError naming where the tables are declared
     return table
 
 
 async def verify_stores(
-    settings: Settings, table: str, options: VerifyOptions, publish: Publish
+    open_store: StoreOpener,
+    tables: DeclaredTables,
+    table: str,
+    options: VerifyOptions,
+    publish: Publish,
 ) -> VerifyReport:
-    redis, dynamo = open_store(settings, "redis"), open_store(settings, "dynamodb")
+    redis, dynamo = open_store("redis"), open_store("dynamodb")
     handler = (
-        DriftHandler(settings.tables[table], settings.tables, options.prefer, publish)
-        if options.repair
-        else None
+        DriftHandler(tables[table], tables, options.prefer, publish) if options.repair else None
     )
     try:
         report = await verify_table(redis, dynamo, table, handler)
@@ -75,23 +82,27 @@ async def verify_stores(
 
 
 async def verify_source(
-    settings: Settings, options: VerifyOptions, source_options: SourceOptions, publish: Publish
+    open_store: StoreOpener,
+    sources: SourceSettings,
+    options: VerifyOptions,
+    source_options: SourceOptions,
+    publish: Publish,
 ) -> VerifyReport:
     """The store against the source; source data that cannot become an event is a source
     problem, named, and the rest goes on."""
-    table = source_options.table
-    source: SnapshotSource = open_source(settings, source_options)
-    store = open_store(settings, options.store)
+    table, tables = source_options.table, sources.tables
+    source: SnapshotSource = open_source(sources, source_options)
+    store = open_store(options.store)
     # A repair from the table reads both stores' versions, so that both take it.
-    stores = [open_store(settings, name) for name in STORE_NAMES] if options.repair else []
+    stores = [open_store(name) for name in STORE_NAMES] if options.repair else []
     repair = None
     if options.repair and isinstance(source, PostgresSource):
-        repair = repair_from_table(source, stores, publish, settings.tables)
+        repair = repair_from_table(source, stores, publish, tables)
     elif options.repair:
-        repair = republish_missing(publish, source_options.name, settings.tables)
+        repair = republish_missing(publish, source_options.name, tables)
     report = VerifyReport(table)
     try:
-        check = SourceCheck(table, source, store, settings.tables, repair)
+        check = SourceCheck(table, source, store, tables, repair)
         await compare_source(check, report)
     finally:
         await source.close()

@@ -23,8 +23,14 @@ from streams.pipeline.intake import BatchIntake, OnBatch, run_with
 from streams.pipeline.replicator import BatchReport, OnRetry, Replicator
 from streams.retry import Backoff
 from streams.settings import Settings
-from streams.settings_parts import KafkaSettings, revealed
-from streams.stores import prepare_store
+from streams.settings_parts import (
+    IntakeSettings,
+    KafkaSettings,
+    TopicSettings,
+    WorkerSettings,
+    revealed,
+)
+from streams.stores import StoreOpener, prepare_store
 from streams.worker.agents import add_store_agent, submit
 from streams.worker.gc_tuning import tune_for_batches
 from streams.worker.health import HEARTBEAT_SECONDS, Health, probe_stores
@@ -36,7 +42,6 @@ from streams.worker.web import add_views, web_options
 
 log = logging.getLogger(__name__)
 
-StoreOpener = Callable[[str], Store]
 OnFatal = Callable[[BaseException], Awaitable[None]]
 
 
@@ -52,23 +57,30 @@ def create_app(
 
     `on_fatal` is called with an unexpected error (a bug, not a store being down): Faust would
     otherwise leave a dead task in a live worker, consuming nothing and looking healthy.
+
+    The whole Settings: it assembles the app from every part, and prepares each store through
+    the registry (streams/stores.py).
     """
-    app = _faust_app(settings)
-    dlq = dead_letters or DeadLetterTopic(settings.dlq_topic, partial(_send_dead_letter, app))
+    app = _faust_app(settings.kafka, settings.worker, settings.changes)
+    dlq = dead_letters or DeadLetterTopic(settings.changes.dlq, partial(_send_dead_letter, app))
     stores = in_store_order(store_names)
     metrics = ReplicationMetrics(stores)
-    health = Health(stores, settings.health_stuck_seconds)
+    health = Health(stores, settings.worker.health_stuck_seconds)
     # Set once a store's agent prepared it: probed before, a table about to be created would
     # be reported as "not answering".
     prepared = {name: asyncio.Event() for name in stores}
     openers = {name: partial(open_store, name) for name in stores}
-    if settings.web_enabled:
-        groups = {name: store_group(settings.worker, name) for name in stores}
-        add_views(app, metrics, health, settings, groups)
+    intake, worker, tables = settings.intake, settings.worker, settings.tables
+    if worker.web_enabled:
+        groups = {name: store_group(worker, name) for name in stores}
+        add_views(app, metrics, health, intake, groups)
         _add_health_tasks(app, health, openers, prepared)
-        add_source_watch(app, settings, health, metrics)
-    add_replica_identity_check(app, settings)
-    backoff = Backoff(maximum=settings.retry_max_backoff_seconds)
+        every = worker.lag_refresh_seconds
+        add_source_watch(
+            app, health, metrics, debezium=settings.debezium, tables=tables, every=every
+        )
+    add_replica_identity_check(app, settings.debezium, tables)
+    backoff = Backoff(maximum=worker.retry_max_backoff_seconds)
 
     def on_batch(report: BatchReport) -> None:
         metrics.observe(report)
@@ -87,12 +99,13 @@ def create_app(
         # The first store in STORE_NAMES dead-letters malformed records: once, not per store.
         owns_invalid = name == stores[0]
         replicator = partial(
-            _replicator, settings.tables, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
+            _replicator, tables, dlq, backoff, on_retry=on_retry, owns_invalid=owns_invalid
         )
         running = partial(health.agent_running, name)
         agent = add_store_agent(app, name, openers[name], replicator, running)
         feed = _Feed(name, agent, health, metrics, prepared[name])
-        _add_feed(app, settings, feed, openers[name], on_batch=on_batch, fatal=fatal)
+        prepare = partial(prepare_store, settings, name)
+        _add_feed(app, intake, feed, openers[name], prepare, on_batch=on_batch, fatal=fatal)
     return app
 
 
@@ -150,20 +163,20 @@ def _add_health_tasks(
         await asyncio.gather(*(probe_once_prepared(name) for name in openers))
 
 
-def _faust_app(settings: Settings) -> faust.App:
+def _faust_app(kafka: KafkaSettings, worker: WorkerSettings, changes: TopicSettings) -> faust.App:
     # Faust creates the datadir but not its parents: a worker may start in any folder.
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    Path(worker.data_dir).mkdir(parents=True, exist_ok=True)
     app = faust.App(
-        settings.group_id,
-        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        worker.group_id,
+        broker=[f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
         key_serializer="raw",
         value_serializer="raw",
-        datadir=settings.data_dir,
-        **web_options(settings.worker),
+        datadir=worker.data_dir,
+        **web_options(worker),
         producer_acks=-1,
-        broker_credentials=faust_credentials(settings.kafka),
+        broker_credentials=faust_credentials(kafka),
         topic_disable_leader=True,
-        topic_partitions=settings.topic_partitions,
+        topic_partitions=changes.partitions,
     )
     # Faust's own consumer stays off: each store's intake fetches whole batches (it says why).
     app.boot_strategy = BootStrategy(app, enable_kafka_consumer=False)
@@ -190,9 +203,10 @@ def _replicator(
 
 def _add_feed(
     app: faust.App,
-    settings: Settings,
+    settings: IntakeSettings,
     feed_of: _Feed,
     open_store: Callable[[], Store],
+    prepare: Callable[[], Awaitable[None]],
     *,
     on_batch: OnBatch,
     fatal: OnFatal,
@@ -203,12 +217,12 @@ def _add_feed(
     store_name, agent = feed_of.store, feed_of.agent
     group = store_group(settings.worker, store_name)
     kafka = Kafka.of(settings.kafka)
-    wait = settings.retry_max_backoff_seconds
+    wait = settings.worker.retry_max_backoff_seconds
 
     async def start_and_run() -> None:
         # Named at once, even while its store is still being waited for.
         log.info("agent %s will apply the batches of group %s", agent.name, group)
-        await until_ready(partial(prepare_store, settings, store_name), store_name, wait)
+        await until_ready(prepare, store_name, wait)
         await until_ready(partial(store_answers, open_store), store_name, wait)
         feed_of.prepared.set()
         copy_offsets = partial(

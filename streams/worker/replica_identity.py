@@ -11,20 +11,22 @@ import psycopg
 
 from connectors.sources.postgres_identity import Identity, identities
 from streams.model.tables import TableSpec
-from streams.settings import Settings
+from streams.settings_parts import DebeziumSettings
 
 log = logging.getLogger(__name__)
 
 
-def add_replica_identity_check(app: faust.App, settings: Settings) -> None:
+def add_replica_identity_check(
+    app: faust.App, debezium: DebeziumSettings, tables: Mapping[str, TableSpec]
+) -> None:
     """The check, once, as a task of the app (it never holds the start back)."""
-    sources = _relations(settings.tables)
-    if "postgres_url" not in settings.model_fields_set or not sources:
+    sources = _relations(tables)
+    if not debezium.postgres_declared or not sources:
         return
 
     @app.task
     async def check_replica_identity() -> None:
-        for line in await identity_warnings(settings.postgres_url, settings.tables):
+        for line in await identity_warnings(debezium.postgres_url, tables):
             log.warning("%s", line)
 
 

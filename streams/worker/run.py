@@ -27,31 +27,38 @@ log = logging.getLogger(__name__)
 async def prepare(
     settings: Settings, store_names: Sequence[str], warn: Callable[[str], None] = log.warning
 ) -> None:
+    """The changes topics, then each store named. The whole Settings: the stores are prepared
+    through the registry (streams/stores.py)."""
     created = await ensure_topics(Kafka.of(settings.kafka), changes_topics(settings.changes))
     if created:
         log.info("created topics %s", ", ".join(created))
     # An existing topic made with wrong settings.
     await check_topic(settings.kafka, settings.changes, warn=warn)
-    await warn_misspelt_topics(Kafka.of(settings.kafka), settings.tables, settings.topic, warn)
+    await warn_misspelt_topics(
+        Kafka.of(settings.kafka), settings.tables, settings.changes.name, warn
+    )
     for name in store_names:
         await prepare_store(settings, name)
 
 
 async def prepare_until_ready(settings: Settings, store_names: Sequence[str]) -> None:
+    """`prepare`, retried with backoff until Kafka (and the stores) answer."""
     # A wrong address is waited for too: say which, and where it comes from.
-    what = f"Kafka at {settings.kafka_bootstrap_servers} (CDC_KAFKA_BOOTSTRAP_SERVERS)"
+    what = f"Kafka at {settings.kafka.bootstrap_servers} (CDC_KAFKA_BOOTSTRAP_SERVERS)"
     what += " or DynamoDB" if "dynamodb" in store_names else ""
-    await until_ready(
-        lambda: prepare(settings, store_names), what, settings.retry_max_backoff_seconds
-    )
+    wait = settings.worker.retry_max_backoff_seconds
+    await until_ready(lambda: prepare(settings, store_names), what, wait)
 
 
 def run_worker(settings: Settings, store_names: Sequence[str], loglevel: str = "info") -> None:
-    """Blocks until SIGTERM or SIGINT; the batch in flight is abandoned, never acked past."""
-    if settings.web_enabled:
-        ensure_port_free(settings.web_host, settings.web_port, "CDC_WEB_PORT")
+    """Blocks until SIGTERM or SIGINT; the batch in flight is abandoned, never acked past.
+    The whole Settings: the app is assembled from every part (`create_app`)."""
+    web = settings.worker
+    if web.web_enabled:
+        ensure_port_free(web.web_host, web.web_port, "CDC_WEB_PORT")
     configure_worker_logging(loglevel, settings.secret_values())
-    settings = with_connector_placeholders(settings, log.warning)
+    tables = with_connector_placeholders(settings.debezium, settings.tables, log.warning)
+    settings = settings.model_copy(update={"tables": tables})
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     # The topics only: each store is prepared by its own agent's task, so a store that is

@@ -10,7 +10,7 @@ import faust
 
 from streams.kafka.connector_sources import SourceState, debezium_sources, read_source_states
 from streams.model.tables import TableSpec
-from streams.settings import Settings
+from streams.settings_parts import DebeziumSettings
 from streams.worker.health import Health
 from streams.worker.metrics import ReplicationMetrics
 
@@ -19,10 +19,17 @@ OnStates = Callable[[list[SourceState]], None]
 
 
 def add_source_watch(
-    app: faust.App, settings: Settings, health: Health, metrics: ReplicationMetrics
+    app: faust.App,
+    health: Health,
+    metrics: ReplicationMetrics,
+    *,
+    debezium: DebeziumSettings,
+    tables: Mapping[str, TableSpec],
+    every: float,
 ) -> None:
-    """The watch, as a task of the app: only with CDC_CONNECT_URL set and a Debezium table."""
-    if not (settings.connect_url and debezium_sources(settings.tables)):
+    """The watch, as a task of the app, each `every` seconds: only with CDC_CONNECT_URL set and
+    a Debezium table."""
+    if not (debezium.connect_url and debezium_sources(tables)):
         return
 
     def checked(states: list[SourceState]) -> None:
@@ -31,8 +38,7 @@ def add_source_watch(
 
     @app.task
     async def watch() -> None:
-        url, every = settings.connect_url, settings.lag_refresh_seconds
-        await watch_sources(url, settings.tables, every, checked)
+        await watch_sources(debezium.connect_url, tables, every, checked)
 
 
 async def watch_sources(

@@ -23,8 +23,7 @@ from streams.kafka.lag import (
     group_status,
     worst_status,
 )
-from streams.settings import Settings
-from streams.settings_parts import WorkerSettings
+from streams.settings_parts import IntakeSettings, WorkerSettings
 from streams.worker.health import Health
 from streams.worker.metrics import ReplicationMetrics
 
@@ -76,10 +75,12 @@ def add_views(
     app: faust.App,
     metrics: ReplicationMetrics,
     health: Health,
-    settings: Settings,
+    settings: IntakeSettings,
     groups: dict[str, str],
 ) -> None:
-    """`groups`: each store's consumer group; /lag, /metrics and the dashboard show each."""
+    """`groups`: each store's consumer group; /lag, /metrics and the dashboard show each, on
+    the topics the intake reads."""
+    topic = settings.changes.name
     kafka = Kafka.of(settings.kafka)  # once: with SSL, building it reads the CA file
     # Per (store, topic): each topic's partitions are judged on their own.
     samples: defaultdict[tuple[str, str], deque[GroupSample]] = defaultdict(
@@ -103,21 +104,21 @@ def add_views(
 
     @app.page("/stats")
     async def stats(self: View, request: Request) -> Response:
-        return self.json(metrics.stats() | {"groups": groups, "topic": settings.topic})
+        return self.json(metrics.stats() | {"groups": groups, "topic": topic})
 
     @app.page("/lag")
     async def lag(self: View, request: Request) -> Response:
         sources = [source.as_json() for source in metrics.sources]
-        shown = {"topic": settings.topic, "groups": _lag_by_group(metrics, groups)}
+        shown = {"topic": topic, "groups": _lag_by_group(metrics, groups)}
         return self.json(shown | ({"sources": sources} if sources else {}))
 
     @app.page("/dashboard")
     async def dashboard(self: View, request: Request) -> Response:
         return self.html(DASHBOARD)
 
-    @app.timer(settings.lag_refresh_seconds)
+    @app.timer(settings.worker.lag_refresh_seconds)
     async def refresh_lag() -> None:
-        topics = await consumed_topics(kafka, settings.tables, settings.topic)
+        topics = await consumed_topics(kafka, settings.tables, topic)
         for store, group in groups.items():
             statuses = [
                 await _refresh_lag(

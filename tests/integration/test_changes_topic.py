@@ -160,12 +160,12 @@ def test_a_describe_error_makes_rebuild_retry_or_fail_never_succeed_empty(
 
     monkeypatch.setattr(Kafka, "admin", lambda _: ErrorThenRealAdmin(settings, 5, errors=2))
     store = MemoryStore()
-    assert asyncio.run(rebuild(settings, store)).records == len(events)  # retried, then all
+    assert asyncio.run(rebuild(settings.intake, store)).records == len(events)  # retried, then all
     assert len(store.items) == len(events)
 
     monkeypatch.setattr(Kafka, "admin", lambda _: ErrorThenRealAdmin(settings, 5, errors=99))
     with pytest.raises(TopicUnavailableError, match="LeaderNotAvailableError"):
-        asyncio.run(rebuild(settings, MemoryStore()))
+        asyncio.run(rebuild(settings.intake, MemoryStore()))
     assert main(["rebuild", "--store", "redis"]) == 2  # the command: one line, no success
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith(f"error: describing topic {settings.topic} failed: LeaderNot"), line

@@ -32,7 +32,7 @@ async def _first_offsets(settings: Settings, group: str) -> dict[str, int]:
         if len(first) == 2:
             seen.set()
 
-    intake = BatchIntake(settings, group, apply, lambda report: None)
+    intake = BatchIntake(settings.intake, group, apply, lambda report: None)
     running = asyncio.ensure_future(intake.run())
     try:
         await asyncio.wait_for(seen.wait(), 60)

@@ -84,7 +84,7 @@ async def rebuilt(settings: Settings) -> None:
     for name in ("redis", "dynamodb"):
         store = open_store(settings, name)
         try:
-            await rebuild(settings, store)
+            await rebuild(settings.intake, store)
         finally:
             await store.close()
 
@@ -100,7 +100,7 @@ def test_a_lettered_partial_row_replayed_then_rebuilt_ends_as_the_live_one(
     lettered = world(services)
     asyncio.run(apply(lettered, [READ]))
     asyncio.run(letter(lettered, CHANGE))
-    summary = asyncio.run(replay_letters(lettered))
+    summary = asyncio.run(replay_letters(lettered.intake))
     assert (summary.read, summary.republished) == (1, 1)
     for _ in range(2):  # a rebuild from the beginning, then again over what it wrote
         asyncio.run(rebuilt(lettered))

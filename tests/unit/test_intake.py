@@ -94,7 +94,9 @@ def intake(
 ) -> BatchIntake[BatchReport]:
     settings = Settings(batch_max_seconds=0.01, **overrides)
     apply = Replicator(TABLES, store, dlq).process
-    return BatchIntake(settings, "g", apply, reports.append, consumer_factory=lambda *_: consumer)
+    return BatchIntake(
+        settings.intake, "g", apply, reports.append, consumer_factory=lambda *_: consumer
+    )
 
 
 async def consume_until(
