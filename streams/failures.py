@@ -1,7 +1,8 @@
-"""What a command says when a service or a file fails it: one line naming the cause.
+"""What a command says when an error the outcomes table exits 2 on reaches it: one line naming
+the cause (a service, a file, or the project's own message).
 
-The CLI's one error boundary (streams.cli.main.main) prints these instead of a traceback; anything
-else that escapes is a bug, and keeps its traceback.
+The CLI's one error boundary (streams.cli.main) and a snapshot part's print these instead of a
+traceback; anything else that escapes is a bug, and keeps its traceback.
 """
 
 from aiokafka.errors import KafkaConnectionError, KafkaError
@@ -11,9 +12,7 @@ from redis.exceptions import AuthenticationError, RedisError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-# Checked before OSError: some of botocore's connection errors are OSErrors too.
-SERVICE_ERRORS = (KafkaError, RedisError, BotoCoreError, ClientError)
-FAILURES = (*SERVICE_ERRORS, OSError)
+from streams.model.errors import ReplicatorError
 
 
 def describe_failure(
@@ -23,10 +22,12 @@ def describe_failure(
     *,
     redis_auth: bool = True,
 ) -> str:
-    """One line for `exc` (one of FAILURES), naming the service or the file. `kafka_cause` is
-    what aiokafka logged before "Unable to bootstrap" (it does not chain it); `redis_auth`
-    says whether a Redis password was given (refused without one: say which setting)."""
-    if isinstance(exc, KafkaConnectionError) and kafka_cause is not None:
+    """One line for `exc`, naming the service or the file. `kafka_cause` is what aiokafka
+    logged before "Unable to bootstrap" (it does not chain it); `redis_auth` says whether a
+    Redis password was given (refused without one: say which setting)."""
+    if isinstance(exc, ReplicatorError):  # its message is written for the user
+        line = str(exc)
+    elif isinstance(exc, KafkaConnectionError) and kafka_cause is not None:
         line = f"cannot reach {_kafka(kafka_servers)}: {_kafka_cause(kafka_cause)}"
     elif isinstance(exc, AuthenticationError) and not redis_auth:
         line = "Redis requires a password: set CDC_REDIS_PASSWORD (or put it in CDC_REDIS_URL)"

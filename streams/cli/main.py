@@ -10,7 +10,6 @@ from streams.cli import connector, dlq, items, lag, rebuild, snapshot, stack, ve
 from streams.cli.arguments import Parser
 from streams.failures import describe_failure
 from streams.logs import KafkaCauses, kafka_causes_kept
-from streams.model.errors import ReplicatorError
 from streams.outcomes import command_outcome
 from streams.settings import Settings, load_settings
 
@@ -42,17 +41,11 @@ def run_command(args: argparse.Namespace, kafka_causes: KafkaCauses | None) -> i
     except Exception as exc:
         if command_outcome(exc) != "exit_2":
             raise
-        message = _one_line(exc, settings, kafka_causes)
+        servers = settings.kafka_bootstrap_servers if settings else ""
+        cause = kafka_causes.last if kafka_causes else None
+        message = describe_failure(exc, servers, cause, redis_auth=_redis_auth(settings))
     print(f"error: {message}", file=sys.stderr)
     return 2
-
-
-def _one_line(exc: Exception, settings: Settings | None, kafka_causes: KafkaCauses | None) -> str:
-    if isinstance(exc, ReplicatorError):  # its message is written for the user
-        return str(exc)
-    servers = settings.kafka_bootstrap_servers if settings else ""
-    cause = kafka_causes.last if kafka_causes else None
-    return describe_failure(exc, servers, cause, redis_auth=_redis_auth(settings))
 
 
 def _handled(settings: Settings, args: argparse.Namespace) -> int:

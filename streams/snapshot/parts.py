@@ -22,11 +22,12 @@ from itertools import islice
 from pathlib import Path
 
 from connectors.sources.snapshot_source import Part, SourceProblem
-from streams.failures import FAILURES, describe_failure
+from streams.failures import describe_failure
 from streams.kafka.clients import Kafka
 from streams.kafka.publisher import Publisher
 from streams.logs import kafka_causes_kept
-from streams.model.errors import ConfigError, ReplicatorError
+from streams.model.errors import ConfigError
+from streams.outcomes import command_outcome
 from streams.settings_parts import KafkaSettings, SourceSettings, TopicSettings
 from streams.snapshot.options import SnapshotOptions
 from streams.snapshot.run import (
@@ -213,10 +214,9 @@ def _part_main(
             asyncio.run(snapshot_part(route, options, part, Checkpoint(checkpoint)))
         except KeyboardInterrupt:
             code = 130
-        except ReplicatorError as exc:
-            print(f"error: part {part}: {exc}", file=sys.stderr)
-            code = 2
-        except FAILURES as exc:
+        except Exception as exc:
+            if command_outcome(exc) != "exit_2":
+                raise  # a bug: its traceback, and the parent reports the part failed
             failure = describe_failure(exc, route.kafka.bootstrap_servers, kafka_causes.last)
             print(f"error: part {part}: {failure}", file=sys.stderr)
             code = 2
