@@ -68,12 +68,13 @@ class DebeziumDecoder:
         return done
 
     def decode_into(self, record: Record, done: Decoded) -> None:
-        trail = self._trail(record)
+        where = (record.topic, record.partition)
+        trail = self._trail(where, record.offset)
         if record.value is None:
             self._tombstone(record, trail, done)
             return
         try:
-            self._change(record, trail, done)
+            self._change(record, where, trail, done)
         except InvalidEventError as exc:
             done.problems.append((record, exc))
 
@@ -83,17 +84,16 @@ class DebeziumDecoder:
         restart or a rebalance, it waits again)."""
         return {where: waiting[0].offset for where, waiting in self.waiting.items() if waiting}
 
-    def _trail(self, record: Record) -> Trail:
-        where = (record.topic, record.partition)
+    def _trail(self, where: tuple[str, int], offset: int) -> Trail:
         trail = self.trails.get(where)
-        if trail is None or record.offset <= trail.offset:  # new, or consumed again from before
+        if trail is None or offset <= trail.offset:  # new, or consumed again from before
             trail = self.trails[where] = Trail()
             self.waiting.pop(where, None)
-        trail.offset = record.offset
+        trail.offset = offset
         return trail
 
-    def _change(self, record: Record, trail: Trail, done: Decoded) -> None:
-        payload, shape = self.schemas.value(record.value, (record.topic, record.partition))
+    def _change(self, record: Record, where: tuple[str, int], trail: Trail, done: Decoded) -> None:
+        payload, shape = self.schemas.value(record.value, where)
         op = payload.get("op")
         source = payload.get("source")
         if type(source) is not dict:

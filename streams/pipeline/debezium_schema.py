@@ -95,6 +95,8 @@ class Schemas:
             except ValueError:
                 pass  # not: the whole value is parsed, as below, for its error
             else:
+                if type(parsed) is dict:  # the common case, inline
+                    return parsed, shape
                 return _checked(parsed, "value", shape), shape
         parsed = _parsed(raw, "value")
         if type(parsed) is dict and "schema" in parsed and "payload" in parsed:
@@ -200,7 +202,7 @@ def split_change(
         if is_key:
             value = raw if decode is None or raw is None else decode_value(column, raw, schema,
                                                                               decode)  # fmt: skip
-            key[attribute] = _key_text(column, attribute, value)
+            key[attribute] = value if type(value) is str else _key_text(column, attribute, value)
         elif (
             (kind := type(raw)) in carriers
             and (kind is not str or (len(raw) <= longest and raw in heads))
