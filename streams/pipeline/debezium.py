@@ -186,7 +186,7 @@ def _event(
         if type(row) is not dict:
             raise InvalidEventError("schema", f"op {op!r}: 'after' must be an object")
         # A snapshot reads every value; a change may lack TOASTed ones it left unchanged.
-        after = shape.after
+        after = shape.row("after")
         columns = after.columns(name, spec, unavailable)
         key, data, unchanged = split_change(
             row, columns, after.fields, None if op == "r" else unavailable
@@ -198,8 +198,9 @@ def _event(
     elif op == "d":
         before = payload.get("before")
         if type(before) is dict:
-            columns = shape.before.columns(name, spec, unavailable)
-            key = split_change(before, columns, shape.before.fields, None)[0]
+            before_row = shape.row("before")
+            columns = before_row.columns(name, spec, unavailable)
+            key = split_change(before, columns, before_row.fields, None)[0]
         else:
             key = record_key(record.key, spec)
         fields = {"table": name, "op": "delete", "key": key, "ts": ts,

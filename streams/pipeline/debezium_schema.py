@@ -68,13 +68,20 @@ class RowShape:
 
 
 class Shape:
-    """What a value's schema says: its `after` and `before` rows, and whether it is a row
-    alone (ExtractNewRecordState's) rather than Debezium's envelope."""
+    """What a value's schema says: whether it is a row alone (ExtractNewRecordState's) rather
+    than Debezium's envelope, and its rows (`after`, `before`), each worked out when a record
+    first needs it (a malformed one raises there, as it is read)."""
 
     def __init__(self, schema: Any) -> None:
+        self.schema = schema
         self.a_row = _a_row_schema(schema)
-        self.after = RowShape(row_fields(schema, "after"))
-        self.before = RowShape(row_fields(schema, "before"))
+        self._rows: dict[str, RowShape] = {}
+
+    def row(self, part: str) -> RowShape:
+        found = self._rows.get(part)
+        if found is None:
+            found = self._rows[part] = RowShape(row_fields(self.schema, part))
+        return found
 
 
 class Schemas:

@@ -160,3 +160,12 @@ def test_the_schemas_kept_are_bounded_and_a_forgotten_one_is_worked_out_again() 
     assert len(partition.decoder.schemas.shapes) == SHAPES_KEPT
     assert partition.data(first) == {"name": "a b"}
     assert len(partition.decoder.schemas.shapes) == SHAPES_KEPT
+
+
+def test_a_schema_is_read_only_as_far_as_a_record_needs_it() -> None:
+    """A truncate's letter names the table whatever its schema's rows say."""
+    value = json.loads(envelope("t", 10))
+    value["schema"]["fields"] = ["not a field"]
+    with pytest.raises(InvalidEventError) as caught:
+        Partition().decode(json.dumps(value).encode())
+    assert caught.value.reason == "truncate"
