@@ -22,22 +22,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from streams.kafka.records import Record
-from streams.model import numbers
 from streams.model.errors import InvalidEventError
 from streams.model.events import ChangeEvent, Version, build_event
 from streams.model.tables import TableSpec
 from streams.pipeline.debezium_order import Trail, postgres_version, tombstone_version
-from streams.pipeline.debezium_unavailable import NO_LOOK, Unavailable
-from streams.pipeline.debezium_values import Fields, decode_column, row_fields
+from streams.pipeline.debezium_schema import FLATTENED, Schemas, Shape, record_key, split_change
+from streams.pipeline.debezium_unavailable import Unavailable
 from streams.pipeline.decoders import Decoded
 
 UPSERT_OPS = frozenset({"c", "u", "r"})
-FLATTENED = (
-    "a row without Debezium's envelope (no op, source, before or after): the connector's"
-    " ExtractNewRecordState transform (io.debezium.transforms.ExtractNewRecordState) flattened"
-    " it, and a row alone says neither its operation nor its place in the commit order; remove"
-    " that transform from the connector (deletes, tombstones and versions need the envelope)"
-)
 Declared = list[tuple[str, TableSpec]]
 
 
@@ -62,6 +55,7 @@ class DebeziumDecoder:
             for name, spec in tables.items()
             if spec.format == "debezium"
         }
+        self.schemas = Schemas()
         self.trails: dict[tuple[str, int], Trail] = {}
         # Tombstones waiting for the next record of their partition, across batches (see
         # _tombstone); their offsets are not committed meanwhile (`held_back`).
@@ -74,12 +68,13 @@ class DebeziumDecoder:
         return done
 
     def decode_into(self, record: Record, done: Decoded) -> None:
-        trail = self._trail(record)
+        where = (record.topic, record.partition)
+        trail = self._trail(where, record.offset)
         if record.value is None:
             self._tombstone(record, trail, done)
             return
         try:
-            self._change(record, trail, done)
+            self._change(record, where, trail, done)
         except InvalidEventError as exc:
             done.problems.append((record, exc))
 
@@ -89,17 +84,16 @@ class DebeziumDecoder:
         restart or a rebalance, it waits again)."""
         return {where: waiting[0].offset for where, waiting in self.waiting.items() if waiting}
 
-    def _trail(self, record: Record) -> Trail:
-        where = (record.topic, record.partition)
+    def _trail(self, where: tuple[str, int], offset: int) -> Trail:
         trail = self.trails.get(where)
-        if trail is None or record.offset <= trail.offset:  # new, or consumed again from before
+        if trail is None or offset <= trail.offset:  # new, or consumed again from before
             trail = self.trails[where] = Trail()
             self.waiting.pop(where, None)
-        trail.offset = record.offset
+        trail.offset = offset
         return trail
 
-    def _change(self, record: Record, trail: Trail, done: Decoded) -> None:
-        payload, schema = _payload(record.value, "value")
+    def _change(self, record: Record, where: tuple[str, int], trail: Trail, done: Decoded) -> None:
+        payload, shape = self.schemas.value(record.value, where)
         op = payload.get("op")
         source = payload.get("source")
         if type(source) is not dict:
@@ -118,7 +112,7 @@ class DebeziumDecoder:
         for name, _ in declared:
             try:
                 event = _event(
-                    name, op, payload, schema, record=record, version=version, tables=self.tables,
+                    name, op, payload, shape, record=record, version=version, tables=self.tables,
                     unavailable=self.unavailable[name],
                 )  # fmt: skip
                 done.events.append((event, record))
@@ -181,7 +175,7 @@ class DebeziumDecoder:
 
 
 def _event(
-    name: str, op: object, payload: dict[str, Any], schema: Any, *, record: Record,
+    name: str, op: object, payload: dict[str, Any], shape: Shape, *, record: Record,
     version: Version, tables: Mapping[str, TableSpec], unavailable: Unavailable,
 ) -> ChangeEvent:  # fmt: skip
     spec = tables[name]
@@ -192,8 +186,11 @@ def _event(
         if type(row) is not dict:
             raise InvalidEventError("schema", f"op {op!r}: 'after' must be an object")
         # A snapshot reads every value; a change may lack TOASTed ones it left unchanged.
-        columns = row_fields(schema, "after")
-        key, data, unchanged = split_change(row, spec, columns, None if op == "r" else unavailable)
+        after = shape.row("after")
+        columns = after.columns(name, spec, unavailable)
+        key, data, unchanged = split_change(
+            row, columns, after.fields, None if op == "r" else unavailable
+        )
         fields = {"table": name, "op": "upsert", "key": key, "data": data, "ts": ts,
                   "origin": origin, "event_id": event_id}  # fmt: skip
         if unchanged:
@@ -201,7 +198,9 @@ def _event(
     elif op == "d":
         before = payload.get("before")
         if type(before) is dict:
-            key = split_row(before, spec, row_fields(schema, "before"))[0]
+            before_row = shape.row("before")
+            columns = before_row.columns(name, spec, unavailable)
+            key = split_change(before, columns, before_row.fields, None)[0]
         else:
             key = record_key(record.key, spec)
         fields = {"table": name, "op": "delete", "key": key, "ts": ts,
@@ -227,88 +226,6 @@ def _flattened(payload: Mapping[str, Any]) -> bool:
     return not payload.keys() & {"op", "source", "before", "after"}
 
 
-def _a_row_schema(schema: Any) -> bool:
-    """A struct schema that is not Debezium's envelope: a row, as ExtractNewRecordState sends
-    it."""
-    if type(schema) is not dict or schema.get("type") != "struct":
-        return False
-    return not str(schema.get("name", "")).endswith(".Envelope")
-
-
 def _source_table(source: Mapping[str, Any]) -> str:
     """`<topic.prefix>.<schema>.<table>`, as a declaration's `source` names it."""
     return f"{source.get('name')}.{source.get('schema')}.{source.get('table')}"
-
-
-def _payload(raw: bytes | None, what: str) -> tuple[dict[str, Any], Any]:
-    """The JSON object of a value or key, inside `payload` when the schema is included, and
-    that schema (None without)."""
-    if raw is None:
-        raise InvalidEventError("schema", f"record {what} is missing")
-    try:
-        parsed = numbers.loads(raw)
-    except ValueError as exc:
-        raise InvalidEventError("not_json", f"{what} is not JSON: {exc}") from exc
-    schema = None
-    if type(parsed) is dict and "schema" in parsed and "payload" in parsed:
-        parsed, schema = parsed["payload"], parsed["schema"]
-    if parsed is None and what == "value" and _a_row_schema(schema):
-        raise InvalidEventError("schema", FLATTENED)  # a flattened delete
-    if type(parsed) is not dict:
-        raise InvalidEventError("schema", f"{what}: a JSON object is required")
-    return parsed, schema
-
-
-def record_key(raw: bytes | None, spec: TableSpec) -> dict[str, str]:
-    """The key attributes a record's key names, decoded by the key's schema."""
-    row, schema = _payload(raw, "key")
-    return split_row(row, spec, row_fields(schema, ""))[0]
-
-
-def split_row(
-    row: Mapping[str, Any], spec: TableSpec, fields: Fields | None
-) -> tuple[dict[str, str], dict[str, Any]]:
-    """A row's key attributes (integers as their decimal text) and its other attributes, with
-    columns renamed as `spec.columns` says, each value decoded by its field schema."""
-    key, data, _ = split_change(row, spec, fields, None)
-    return key, data
-
-
-def split_change(
-    row: Mapping[str, Any], spec: TableSpec, fields: Fields | None,
-    unavailable: Unavailable | None,
-) -> tuple[dict[str, str], dict[str, Any], list[str]]:  # fmt: skip
-    """`split_row`, and the attributes whose value the connector did not send (`unavailable`
-    tells its placeholder from data; None: every value is data)."""
-    key: dict[str, str] = {}
-    data: dict[str, Any] = {}
-    unchanged: list[str] = []
-    rename, keys = spec.columns, spec.key_attributes
-    # The first look, inline (a row's every value passes it): a text is one only if it is
-    # as short as a placeholder's text and one of them (never hashing a long text).
-    carriers, heads, longest = unavailable.first_look if unavailable else NO_LOOK
-    for column, raw in row.items():
-        name = rename.get(column, column)
-        if name in keys:
-            key[name] = _key_text(column, name, decode_column(column, raw, fields))
-        elif (
-            (kind := type(raw)) in carriers
-            and (kind is not str or (len(raw) <= longest and raw in heads))
-            and unavailable is not None
-            and unavailable.stands_for(column, raw, fields)
-        ):
-            unchanged.append(name)
-        else:
-            data[name] = decode_column(column, raw, fields)
-    return key, data, unchanged
-
-
-def _key_text(column: str, attribute: str, value: object) -> str:
-    if type(value) is str:
-        return value
-    if type(value) is int:
-        return str(value)
-    renamed = f" (attribute {attribute!r})" if attribute != column else ""
-    raise InvalidEventError(
-        "bad_key", f"key column {column!r}{renamed} must be a string or an integer"
-    )

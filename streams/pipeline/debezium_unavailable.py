@@ -84,15 +84,28 @@ class Unavailable:
     def stands_for(self, column: str, value: Any, fields: Fields | None) -> bool:
         """Whether `value` of `column` is a placeholder, not data (called with a value of a
         type in CARRIERS)."""
+        schema = fields.get(column) if fields is not None else None
+        return schema is not None and self.is_one_of(value, schema, None)
+
+    def forms(self, schema: Mapping[str, Any]) -> list[Any] | None:
+        """Every placeholder's forms in a column of this field schema; None for a schema they
+        cannot be told from (`is_one_of` raises when a value needs them)."""
+        try:
+            return [form for p in self.placeholders for form in p.forms(schema)]
+        except Exception:  # noqa: BLE001 -- raised again, where a value needs the forms
+            return None
+
+    def is_one_of(self, value: Any, schema: Mapping[str, Any], forms: list[Any] | None) -> bool:
+        """Whether `value` (of a type in CARRIERS) is a placeholder in a column of `schema`,
+        whose forms are `forms` (None: worked out here)."""
         kind = type(value)
         if kind is str and (len(value) > self.longest or value not in self.heads):
             return False
         if kind is list and not (value and _short(value[0], self.longest) in self.heads):
             return False
-        schema = fields.get(column) if fields is not None else None
-        if schema is None:
-            return False
-        return any(value in p.forms(schema) for p in self.placeholders)
+        if forms is None:
+            forms = [form for p in self.placeholders for form in p.forms(schema)]
+        return value in forms
 
 
 def _short(value: Any, longest: int) -> Any:

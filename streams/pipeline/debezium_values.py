@@ -33,6 +33,11 @@ NO_SCHEMA = (
 PLAIN = frozenset({"int8", "int16", "int32", "int64", "string", "boolean", "bytes"})
 
 
+def UNBUILT(value: Any) -> Any:  # noqa: N802 -- a marker, compared by identity
+    """A field schema's decoder that could not be built (see `column_decoder`)."""
+    raise AssertionError("never called")
+
+
 class UndecodableError(ValueError):
     """A value whose exact PostgreSQL value the record does not carry; the message says which
     connector setting sends it exactly."""
@@ -52,16 +57,37 @@ def row_fields(schema: Any, part: str) -> Fields | None:
 
 def decode_column(column: str, value: Any, fields: Fields | None) -> Any:
     """`value` of `column` in the one encoding; InvalidEventError when it cannot be."""
-    if fields is None:
-        raise InvalidEventError("schema", NO_SCHEMA)
-    schema = fields.get(column)
+    schema = fields.get(column) if fields is not None else None
     if schema is None:
-        raise InvalidEventError("schema", f"column {column!r} is not in the record's schema")
-    if value is None or ("name" not in schema and schema.get("type") in PLAIN):
-        return value  # the common case, on the worker's hot path
-    decode = decoder(schema)
-    if decode is None:
+        raise missing_column(column, fields)
+    if value is None:
         return value
+    decode = column_decoder(schema)
+    return value if decode is None else decode_value(column, value, schema, decode)
+
+
+def missing_column(column: str, fields: Fields | None) -> InvalidEventError:
+    """Why a column whose field schema the record lacks cannot be decoded."""
+    if fields is None:
+        return InvalidEventError("schema", NO_SCHEMA)
+    return InvalidEventError("schema", f"column {column!r} is not in the record's schema")
+
+
+def column_decoder(schema: Mapping[str, Any]) -> Decode | None:
+    """`decoder`, once per field schema; a field schema no decoder can be built from gets
+    `UNBUILT`, and raises when a value needs it (a null value needs none)."""
+    if "name" not in schema and schema.get("type") in PLAIN:
+        return None  # the common case
+    try:
+        return decoder(schema)
+    except Exception:  # noqa: BLE001 -- raised again, where a value needs the decoder
+        return UNBUILT
+
+
+def decode_value(column: str, value: Any, schema: Mapping[str, Any], decode: Decode) -> Any:
+    """A non-null `value` of `column`, decoded by its field schema's `decode`."""
+    if decode is UNBUILT:
+        decode = decoder(schema)  # type: ignore[assignment]  # raises, as it did the first time
     try:
         return decode(value)
     except UndecodableError as exc:
