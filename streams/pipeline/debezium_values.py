@@ -48,11 +48,19 @@ def row_fields(schema: Any, part: str) -> Fields | None:
     None when the record carries no schema."""
     if type(schema) is not dict:
         return None
-    struct = schema
+    struct: Mapping[str, Any] = schema
     if part:
-        found = [f for f in schema.get("fields") or () if f.get("field") == part]
+        found = [f for f in _fields(schema, "the envelope") if f.get("field") == part]
         struct = found[0] if found else {}
-    return {f["field"]: f for f in struct.get("fields") or () if type(f.get("field")) is str}
+    row = f"'{part}'" if part else "the key"
+    return {f["field"]: f for f in _fields(struct, row) if type(f.get("field")) is str}
+
+
+def _fields(struct: Mapping[str, Any], what: str) -> list[Mapping[str, Any]]:
+    fields = struct.get("fields") or []
+    if type(fields) is not list or any(type(f) is not dict for f in fields):
+        raise InvalidEventError("schema", f"the schema of {what}: 'fields' must be objects")
+    return fields
 
 
 def decode_column(column: str, value: Any, fields: Fields | None) -> Any:
@@ -87,7 +95,12 @@ def column_decoder(schema: Mapping[str, Any]) -> Decode | None:
 def decode_value(column: str, value: Any, schema: Mapping[str, Any], decode: Decode) -> Any:
     """A non-null `value` of `column`, decoded by its field schema's `decode`."""
     if decode is UNBUILT:
-        decode = decoder(schema)  # type: ignore[assignment]  # raises, as it did the first time
+        try:
+            decode = decoder(schema)  # type: ignore[assignment]  # raises, as the first time
+        except Exception as exc:  # a field schema Connect never sends: the record is bad
+            raise InvalidEventError(
+                "schema", f"column {column!r}: its field schema cannot be read: {exc!r}"
+            ) from exc
     try:
         return decode(value)
     except UndecodableError as exc:

@@ -169,3 +169,37 @@ def test_a_schema_is_read_only_as_far_as_a_record_needs_it() -> None:
     with pytest.raises(InvalidEventError) as caught:
         Partition().decode(json.dumps(value).encode())
     assert caught.value.reason == "truncate"
+
+
+def letter(partition: Partition, value: bytes) -> InvalidEventError:
+    """The dead letter a record becomes (the decoder keeps going: it raises nothing)."""
+    partition.offset += 1
+    found = partition.decoder.decode(RawRecord(SOURCE, 0, partition.offset, None, value))
+    assert not found.events
+    [(_, problem)] = found.problems
+    assert isinstance(problem, InvalidEventError)
+    return problem
+
+
+@pytest.mark.parametrize(
+    "field",
+    [{"type": "bytes", "name": "org.apache.kafka.connect.data.Decimal"},  # no scale
+     {"type": "array", "items": "int32"}],  # items not a schema
+)  # fmt: skip
+def test_a_field_schema_no_decoder_can_read_is_a_dead_letter_and_the_next_record_is_applied(
+    field: dict[str, Any],
+) -> None:
+    partition = Partition()
+    problem = letter(partition, change(10, {"price": field}, price="AZA="))
+    assert problem.reason == "schema" and "'price'" in str(problem)
+    assert partition.data(change(12, name="a b")) == {"name": "a b"}
+
+
+def test_a_field_list_holding_something_else_than_a_field_is_a_dead_letter() -> None:
+    record = json.loads(change(10, name="a b"))
+    after = next(f for f in record["schema"]["fields"] if f["field"] == "after")
+    after["fields"].append("price")
+    partition = Partition()
+    problem = letter(partition, json.dumps(record).encode())
+    assert problem.reason == "schema"
+    assert partition.data(change(12, name="a b")) == {"name": "a b"}
