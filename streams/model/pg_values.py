@@ -75,8 +75,10 @@ def timestamp_of_micros(micros: int) -> str:
 
 
 def numeric_text(unscaled: int, scale: int) -> str:
-    """A decimal's plain text with exactly `scale` fraction digits (Java's toPlainString)."""
-    return format(Decimal(unscaled).scaleb(-scale), "f")
+    """A decimal's plain text with exactly `scale` fraction digits (Java's toPlainString).
+    Built from its text, which is exact: arithmetic (scaleb) would round it to the context's
+    28 digits, and a numeric(40,2) has 40."""
+    return format(Decimal(f"{unscaled}E{-scale}"), "f")
 
 
 def float_value(value: Any, single: bool = False) -> Any:

@@ -67,10 +67,10 @@ DAYS_CHANGES = """INSERT INTO {table} VALUES ('2000-02-29', md5('d')::uuid, 'd')
   ('0044-03-15 BC', md5('e')::uuid, 'e'); UPDATE {table} SET v = 'a2' WHERE v = 'a'"""
 
 DEFAULTS_TABLES = """CREATE TABLE {plain} (id int PRIMARY KEY, n2 numeric(10,2), m money,
-  d date, ts timestamp(3), t time, tstz timestamptz, f8 float8);
+  d date, ts timestamp(3), t time, tstz timestamptz, f8 float8, wide numeric(40,2));
 INSERT INTO {plain} VALUES (1, 1.50, 12.34, '2023-12-06', '2023-12-06 12:34:56.789',
-  '12:34:56.789012', '2023-12-06 12:34:56+02', 0.1),
-  (2, NULL, NULL, 'infinity', 'infinity', NULL, '-infinity', 'NaN');
+  '12:34:56.789012', '2023-12-06 12:34:56+02', 0.1, 12345678901234567890123456789012345678.91),
+  (2, NULL, NULL, 'infinity', 'infinity', NULL, '-infinity', 'NaN', -0.01);
 CREATE TABLE {loose} (id int PRIMARY KEY, n numeric, iv interval);
 INSERT INTO {loose} VALUES (1, 1.50, NULL), (2, NULL, '1 mon')"""
 

@@ -25,6 +25,21 @@ def decimal(scale: int) -> dict[str, Any]:
 # (field schema, what the record held, the stored value, PostgreSQL's type and text of it)
 SAME_VALUE = [
     (decimal(2), "AJY=", "1.50", Column("n", "numeric"), "1.50"),  # precise
+    # numeric(40,2): more digits than decimal arithmetic's 28 keeps
+    (
+        decimal(2),
+        "A6DJIHXA2/O4rLxfls4/CtM=",
+        "12345678901234567890123456789012345678.91",
+        Column("n", "numeric"),
+        "12345678901234567890123456789012345678.91",
+    ),
+    (
+        decimal(2),
+        "/F8234o/JAxHU0OgaTHA9S0=",
+        "-12345678901234567890123456789012345678.91",
+        Column("n", "numeric"),
+        "-12345678901234567890123456789012345678.91",
+    ),
     ({"type": "string"}, "1.50", "1.50", Column("n", "numeric"), "1.50"),  # string mode
     ({"type": "string"}, "NAN", "NAN", Column("n", "numeric"), "NaN"),
     (
