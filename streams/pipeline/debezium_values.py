@@ -84,10 +84,10 @@ def missing_column(column: str, fields: Fields | None) -> InvalidEventError:
 def column_decoder(schema: Mapping[str, Any]) -> Decode | None:
     """`decoder`, once per field schema; a field schema no decoder can be built from gets
     `UNBUILT`, and raises when a value needs it (a null value needs none)."""
-    if "name" not in schema and schema.get("type") in PLAIN:
-        return None  # the common case
     try:
-        return decoder(schema)
+        if "name" not in schema and schema.get("type") in PLAIN:
+            return None  # the common case
+        return _built(schema)
     except Exception:  # noqa: BLE001 -- raised again, where a value needs the decoder
         return UNBUILT
 
@@ -96,7 +96,7 @@ def decode_value(column: str, value: Any, schema: Mapping[str, Any], decode: Dec
     """A non-null `value` of `column`, decoded by its field schema's `decode`."""
     if decode is UNBUILT:
         try:
-            decode = decoder(schema)  # type: ignore[assignment]  # raises, as the first time
+            decode = _built(schema)  # type: ignore[assignment]  # raises, as the first time
         except Exception as exc:  # a field schema Connect never sends: the record is bad
             raise InvalidEventError(
                 "schema", f"column {column!r}: its field schema cannot be read: {exc!r}"
@@ -105,11 +105,18 @@ def decode_value(column: str, value: Any, schema: Mapping[str, Any], decode: Dec
         return decode(value)
     except UndecodableError as exc:
         raise InvalidEventError("undecodable", f"column {column!r}: {exc}") from exc
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+    except (ValueError, TypeError, KeyError, AttributeError, ArithmeticError) as exc:
         kind = schema.get("name") or schema.get("type")
         raise InvalidEventError(
-            "bad_data", f"column {column!r}: {value!r} is not a {kind} value: {exc}"
+            "bad_data", f"column {column!r}: {value!r} is not a value of type {kind}: {exc}"
         ) from exc
+
+
+def _built(schema: Mapping[str, Any]) -> Decode | None:
+    kind = schema.get("type")
+    if type(kind) is not str:
+        raise ValueError(f"its type {kind!r} is not the name of one")
+    return decoder(schema)
 
 
 def decoder(schema: Mapping[str, Any]) -> Decode | None:
@@ -124,7 +131,7 @@ def decoder(schema: Mapping[str, Any]) -> Decode | None:
         single = kind == "float"
         return lambda v: pg_values.float_value(v, single)
     if kind == "map":  # hstore.handling.mode=map
-        return pg_values.hstore_text
+        return _hstore
     return None
 
 
@@ -134,7 +141,17 @@ def _each(inner: Decode) -> Decode:
 
 def _decimal(schema: Mapping[str, Any]) -> Decode:
     scale = int((schema.get("parameters") or {})["scale"])
+    if not -1000 <= scale <= 1000:
+        raise ValueError(f"scale {scale} is outside PostgreSQL's -1000..1000")
     return lambda v: pg_values.numeric_text(_unscaled(v), scale)
+
+
+def _hstore(pairs: Any) -> str:
+    if type(pairs) is not dict or not all(
+        type(key) is str and (value is None or type(value) is str) for key, value in pairs.items()
+    ):
+        raise ValueError("an hstore maps texts to texts or nulls")
+    return pg_values.hstore_text(pairs)
 
 
 def _unscaled(text: str) -> int:

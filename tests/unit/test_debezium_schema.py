@@ -203,3 +203,20 @@ def test_a_field_list_holding_something_else_than_a_field_is_a_dead_letter() -> 
     problem = letter(partition, json.dumps(record).encode())
     assert problem.reason == "schema"
     assert partition.data(change(12, name="a b")) == {"name": "a b"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [({"type": ["int32"]}, 1, "schema"),  # a type that is not a name
+     ({"type": {"a": 1}}, 1, "schema"),
+     ({**PRICE, "parameters": {"scale": "5000000"}}, "AZA=", "schema"),  # PostgreSQL: -1000..1000
+     ({"type": "map"}, [1, 2], "bad_data"),  # an hstore that is not an object
+     ({"type": "map"}, {"a": 1}, "bad_data")],
+)  # fmt: skip
+def test_a_value_its_field_schema_cannot_decode_is_a_dead_letter_and_the_worker_goes_on(
+    field: dict[str, Any], value: object, reason: str
+) -> None:
+    partition = Partition()
+    problem = letter(partition, change(10, {"price": field}, price=value))
+    assert problem.reason == reason and "'price'" in str(problem)
+    assert partition.data(change(12, name="a b")) == {"name": "a b"}
