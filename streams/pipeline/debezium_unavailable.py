@@ -77,7 +77,7 @@ class Unavailable:
         # A value's first look: a text, or an array's first element, one of these, else data.
         self.heads = frozenset(_heads(self.placeholders))
         self.longest = max(len(head) for head in self.heads if type(head) is str)
-        # What the decoder checks each value against before `stands_for`: its type, a text's
+        # What the decoder checks each value against before `is_one_of`: its type, a text's
         # length (a long text is never hashed) and membership in `heads`.
         self.first_look: FirstLook = (CARRIERS, self.heads, self.longest)
 
@@ -91,7 +91,7 @@ class Unavailable:
         """Every placeholder's forms in a column of this field schema; None for a schema they
         cannot be told from (`is_one_of` raises when a value needs them)."""
         try:
-            return [form for p in self.placeholders for form in p.forms(schema)]
+            return self._forms(schema)
         except Exception:  # noqa: BLE001 -- raised again, where a value needs the forms
             return None
 
@@ -103,9 +103,10 @@ class Unavailable:
             return False
         if kind is list and not (value and _short(value[0], self.longest) in self.heads):
             return False
-        if forms is None:
-            forms = [form for p in self.placeholders for form in p.forms(schema)]
-        return value in forms
+        return value in (self._forms(schema) if forms is None else forms)
+
+    def _forms(self, schema: Mapping[str, Any]) -> list[Any]:
+        return [form for p in self.placeholders for form in p.forms(schema)]
 
 
 def _short(value: Any, longest: int) -> Any:
